@@ -1,0 +1,233 @@
+//! One file's cached rows: samples go in, batches of finished rows come out.
+//! Pure: the caller passes the time and does the writing.
+//!
+//! A row is the aggregate of one step for every DS of the file. Rows stay
+//! here until librrd has accepted them: `take_batch` freezes the rows it
+//! returns (late samples for them are refused, since the values on their way
+//! to disk would not include them), and `on_written` drops them on success or
+//! thaws them for a retry on failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::model::{Aggregate, FileSpec, RejectReason, Row, UnixMillis, row_end};
+
+/// The running aggregate of one DS in one step. `n == 0` means no sample.
+/// `value` is the last, the sum, the min or the max, by the DS's aggregate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cell {
+    value: f64,
+    n: u32,
+    time_ms: UnixMillis,
+}
+
+impl Cell {
+    const EMPTY: Cell = Cell {
+        value: 0.0,
+        n: 0,
+        time_ms: 0,
+    };
+
+    fn merge(&mut self, aggregate: Aggregate, value: f64, time_ms: UnixMillis) {
+        if self.n == 0 {
+            *self = Cell {
+                value,
+                n: 1,
+                time_ms,
+            };
+            return;
+        }
+        match aggregate {
+            // Ties go to the later arrival: a republished value corrects.
+            Aggregate::Last if time_ms >= self.time_ms => self.value = value,
+            Aggregate::Last => {}
+            Aggregate::Average => self.value += value,
+            Aggregate::Min => self.value = self.value.min(value),
+            Aggregate::Max => self.value = self.value.max(value),
+        }
+        self.n = self.n.saturating_add(1);
+        self.time_ms = self.time_ms.max(time_ms);
+    }
+
+    fn result(&self, aggregate: Aggregate) -> Option<f64> {
+        match (self.n, aggregate) {
+            (0, _) => None,
+            (n, Aggregate::Average) => Some(self.value / n as f64),
+            _ => Some(self.value),
+        }
+    }
+}
+
+/// The last value a DS wrote and when it was sampled, for `hold`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Held {
+    value: f64,
+    time_ms: UnixMillis,
+}
+
+#[derive(Debug)]
+pub(crate) struct FileBuffer {
+    pub spec: Arc<FileSpec>,
+    /// Rows by the end of their step.
+    rows: BTreeMap<i64, Box<[Cell]>>,
+    /// End of the last row of the batch being written, if one is.
+    frozen_upto: Option<i64>,
+    /// End of the last row librrd accepted from this buffer.
+    written_upto: Option<i64>,
+    held: Vec<Option<Held>>,
+    /// `held` as it will be once the batch in flight is written.
+    held_after_batch: Vec<Option<Held>>,
+    /// When the oldest row still waiting here arrived (for `flush_after`).
+    pub pending_since_ms: Option<UnixMillis>,
+}
+
+impl FileBuffer {
+    pub fn new(spec: Arc<FileSpec>) -> Self {
+        let n = spec.ds.len();
+        FileBuffer {
+            spec,
+            rows: BTreeMap::new(),
+            frozen_upto: None,
+            written_upto: None,
+            held: vec![None; n],
+            held_after_batch: vec![None; n],
+            pending_since_ms: None,
+        }
+    }
+
+    /// Adds one sample of DS `ds`. Refused as late when its step is already
+    /// written or being written.
+    pub fn add(
+        &mut self,
+        ds: usize,
+        time_ms: UnixMillis,
+        value: f64,
+        now_ms: UnixMillis,
+    ) -> Result<(), RejectReason> {
+        let end = row_end(self.spec.step_secs, time_ms);
+        let done = self.frozen_upto.max(self.written_upto);
+        if done.is_some_and(|d| end <= d) {
+            return Err(RejectReason::Late);
+        }
+        let width = self.spec.ds.len();
+        let cells = self
+            .rows
+            .entry(end)
+            .or_insert_with(|| vec![Cell::EMPTY; width].into_boxed_slice());
+        cells[ds].merge(self.spec.ds[ds].aggregate, value, time_ms);
+        self.pending_since_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    pub fn pending_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_writing(&self) -> bool {
+        self.frozen_upto.is_some()
+    }
+
+    /// End of the earliest cached row.
+    pub fn first_row_end(&self) -> Option<i64> {
+        self.rows.keys().next().copied()
+    }
+
+    /// Freezes and returns the rows to write now: those whose step has ended
+    /// by `now_s`, or every row when `force` (SIGUSR1, shutdown). Steps
+    /// between two rows that got no sample repeat held values (see `hold`).
+    /// `None` when nothing is due or a batch is already in flight.
+    pub fn take_batch(&mut self, now_s: i64, force: bool) -> Option<Vec<Row>> {
+        if self.is_writing() {
+            return None;
+        }
+        let cutoff = if force { i64::MAX } else { now_s };
+        let last = *self.rows.range(..=cutoff).next_back()?.0;
+        let step = self.spec.step_secs as i64;
+        let mut held = self.held.clone();
+        let mut prev = self.written_upto;
+        let mut out = Vec::new();
+        for (&end, cells) in self.rows.range(..=last) {
+            if let Some(p) = prev {
+                self.fill_gap(p + step, end, &held, &mut out);
+            }
+            let values = cells
+                .iter()
+                .zip(&self.spec.ds)
+                .zip(held.iter_mut())
+                .map(|((cell, ds), h)| match cell.result(ds.aggregate) {
+                    Some(v) => {
+                        *h = Some(Held {
+                            value: v,
+                            time_ms: cell.time_ms,
+                        });
+                        Some(v)
+                    }
+                    None => self.held_value(*h, ds.hold, end),
+                })
+                .collect();
+            out.push(Row {
+                time_s: end,
+                values,
+            });
+            prev = Some(end);
+        }
+        self.frozen_upto = Some(last);
+        self.held_after_batch = held;
+        Some(out)
+    }
+
+    /// Rows for the steps `from..to` that got no sample, while some DS still
+    /// holds a value. Stops at the first step where none does.
+    fn fill_gap(&self, from: i64, to: i64, held: &[Option<Held>], out: &mut Vec<Row>) {
+        let step = self.spec.step_secs as i64;
+        let mut t = from;
+        while t < to {
+            let values: Vec<Option<f64>> = held
+                .iter()
+                .zip(&self.spec.ds)
+                .map(|(h, ds)| self.held_value(*h, ds.hold, t))
+                .collect();
+            if values.iter().all(Option::is_none) {
+                return;
+            }
+            out.push(Row { time_s: t, values });
+            t += step;
+        }
+    }
+
+    fn held_value(
+        &self,
+        held: Option<Held>,
+        hold: std::time::Duration,
+        row_end_s: i64,
+    ) -> Option<f64> {
+        let h = held?;
+        let age_ms = row_end_s * 1000 - h.time_ms;
+        (age_ms <= hold.as_millis() as i64).then_some(h.value)
+    }
+
+    /// Librrd's answer for the frozen batch: `true` when its rows are on
+    /// disk (or were refused one by one and are gone for good), `false` when
+    /// the file could not be written and every row must stay for a retry.
+    pub fn on_written(&mut self, written: bool, now_ms: UnixMillis) {
+        let Some(upto) = self.frozen_upto.take() else {
+            return;
+        };
+        if !written {
+            return;
+        }
+        self.rows = self.rows.split_off(&(upto + 1));
+        self.written_upto = Some(upto);
+        self.held = std::mem::take(&mut self.held_after_batch);
+        self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
+    }
+
+    /// Tells the buffer the file's last update when it was already on disk,
+    /// so that older samples are refused here rather than by librrd.
+    pub fn set_written_upto(&mut self, last_update_s: i64) {
+        self.written_upto = self.written_upto.max(Some(last_update_s));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+//! Tests of one file's buffer: steps, aggregation, hold, freezing, and the
+//! property that nothing accepted is lost or reordered.
+
+use super::*;
+use crate::model::{DsSpec, DsType};
+use proptest::prelude::*;
+use std::time::Duration;
+
+const T0: i64 = 1_763_633_700; // a multiple of 60
+
+fn spec(aggregates: &[Aggregate], hold_secs: u64) -> Arc<FileSpec> {
+    Arc::new(FileSpec {
+        rel_path: "t".into(),
+        template: "default".into(),
+        step_secs: 60,
+        ds: aggregates
+            .iter()
+            .enumerate()
+            .map(|(i, &aggregate)| DsSpec {
+                name: format!("d{i}"),
+                series: format!("s{i}"),
+                ds_type: DsType::Gauge,
+                heartbeat_secs: 120,
+                min: None,
+                max: None,
+                aggregate,
+                hold: Duration::from_secs(hold_secs),
+            })
+            .collect(),
+        rras: vec![],
+    })
+}
+
+fn row(t: i64, values: &[Option<f64>]) -> Row {
+    Row {
+        time_s: t,
+        values: values.to_vec(),
+    }
+}
+
+#[test]
+fn row_ends_follow_rrdtool_steps() {
+    assert_eq!(row_end(60, T0 * 1000), T0);
+    assert_eq!(row_end(60, T0 * 1000 + 1), T0 + 60);
+    assert_eq!(row_end(60, T0 * 1000 + 59_999), T0 + 60);
+    assert_eq!(row_end(60, (T0 + 60) * 1000), T0 + 60);
+    assert_eq!(row_end(300, 1_000), 300);
+}
+
+#[test]
+fn aggregates_combine_a_step() {
+    let mut b = FileBuffer::new(spec(
+        &[
+            Aggregate::Last,
+            Aggregate::Average,
+            Aggregate::Min,
+            Aggregate::Max,
+        ],
+        0,
+    ));
+    for (t, v) in [(10, 4.0), (30, 1.0), (20, 7.0)] {
+        for ds in 0..4 {
+            b.add(ds, T0 * 1000 + t * 1000, v, 0).unwrap();
+        }
+    }
+    let rows = b.take_batch(T0 + 60, false).unwrap();
+    assert_eq!(
+        rows,
+        vec![row(T0 + 60, &[Some(1.0), Some(4.0), Some(1.0), Some(7.0)])]
+    );
+}
+
+#[test]
+fn open_rows_wait_unless_forced() {
+    let mut b = FileBuffer::new(spec(&[Aggregate::Last], 0));
+    b.add(0, T0 * 1000 + 5_000, 1.0, 0).unwrap(); // step ends T0+60
+    b.add(0, T0 * 1000 + 65_000, 2.0, 0).unwrap(); // step ends T0+120
+    let rows = b.take_batch(T0 + 100, false).unwrap();
+    assert_eq!(rows, vec![row(T0 + 60, &[Some(1.0)])]);
+    assert!(
+        b.take_batch(T0 + 100, true).is_none(),
+        "one batch in flight at a time"
+    );
+    b.on_written(true, 0);
+    assert_eq!(b.take_batch(T0 + 100, false), None);
+    assert_eq!(
+        b.take_batch(T0 + 100, true).unwrap(),
+        vec![row(T0 + 120, &[Some(2.0)])]
+    );
+}
+
+#[test]
+fn late_samples_are_refused_once_frozen_or_written() {
+    let mut b = FileBuffer::new(spec(&[Aggregate::Last], 0));
+    b.add(0, T0 * 1000, 1.0, 0).unwrap();
+    b.take_batch(T0, false).unwrap();
+    assert_eq!(b.add(0, T0 * 1000 - 1, 9.0, 0), Err(RejectReason::Late));
+    assert!(
+        b.add(0, T0 * 1000 + 1, 2.0, 0).is_ok(),
+        "next step still open"
+    );
+    b.on_written(true, 0);
+    assert_eq!(b.add(0, T0 * 1000, 9.0, 0), Err(RejectReason::Late));
+    assert_eq!(b.pending_rows(), 1);
+}
+
+#[test]
+fn failed_write_keeps_rows_for_retry() {
+    let mut b = FileBuffer::new(spec(&[Aggregate::Last], 0));
+    b.add(0, T0 * 1000, 1.0, 0).unwrap();
+    let first = b.take_batch(T0, false).unwrap();
+    b.on_written(false, 0);
+    assert_eq!(b.pending_rows(), 1);
+    b.add(0, T0 * 1000, 5.0, 0).unwrap(); // thawed: the step takes samples again
+    let again = b.take_batch(T0, false).unwrap();
+    assert_eq!(first, vec![row(T0, &[Some(1.0)])]);
+    assert_eq!(again, vec![row(T0, &[Some(5.0)])]);
+    b.on_written(true, 0);
+    assert_eq!(b.pending_rows(), 0);
+    assert_eq!(b.pending_since_ms, None);
+}
+
+#[test]
+fn hold_repeats_values_into_silent_steps() {
+    // Two DS; the first holds 3 minutes, the second holds nothing.
+    let mut s = (*spec(&[Aggregate::Last, Aggregate::Last], 180)).clone();
+    s.ds[1].hold = Duration::ZERO;
+    let mut b = FileBuffer::new(Arc::new(s));
+    b.add(0, T0 * 1000, 1.0, 0).unwrap();
+    b.add(1, T0 * 1000, 10.0, 0).unwrap();
+    b.add(1, (T0 + 600) * 1000, 20.0, 0).unwrap();
+    let rows = b.take_batch(T0 + 600, false).unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            row(T0, &[Some(1.0), Some(10.0)]),
+            row(T0 + 60, &[Some(1.0), None]),
+            row(T0 + 120, &[Some(1.0), None]),
+            row(T0 + 180, &[Some(1.0), None]),
+            // The hold of DS 0 ran out: no row until the next sample, whose
+            // row still shows nothing for DS 0.
+            row(T0 + 600, &[None, Some(20.0)]),
+        ]
+    );
+}
+
+#[test]
+fn hold_spans_batches() {
+    let mut b = FileBuffer::new(spec(&[Aggregate::Last], 120));
+    b.add(0, T0 * 1000, 1.0, 0).unwrap();
+    b.take_batch(T0, false).unwrap();
+    b.on_written(true, 0);
+    b.add(0, (T0 + 180) * 1000, 2.0, 0).unwrap();
+    let rows = b.take_batch(T0 + 180, false).unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            row(T0 + 60, &[Some(1.0)]),
+            row(T0 + 120, &[Some(1.0)]),
+            row(T0 + 180, &[Some(2.0)])
+        ]
+    );
+}
+
+/// What a test step does to the buffer.
+#[derive(Debug, Clone)]
+enum Op {
+    Add { offset_s: i64, value: i32 },
+    Flush { written: bool, force: bool },
+    Tick(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0i64..1800, -1000i32..1000).prop_map(|(offset_s, value)| Op::Add { offset_s, value }),
+        2 => (any::<bool>(), any::<bool>()).prop_map(|(written, force)| Op::Flush { written, force }),
+        1 => (0i64..120).prop_map(Op::Tick),
+    ]
+}
+
+proptest! {
+    /// Under any interleaving of samples, flushes, failed writes and time,
+    /// every accepted sample ends up in exactly one written row, rows are
+    /// written in strictly increasing time, and each row holds the latest
+    /// accepted sample of its step ("last" aggregation).
+    #[test]
+    fn nothing_accepted_is_lost_or_reordered(ops in proptest::collection::vec(op(), 1..200)) {
+        let mut b = FileBuffer::new(spec(&[Aggregate::Last], 0));
+        let mut now_s = T0;
+        let mut accepted: BTreeMap<i64, (i64, i32)> = BTreeMap::new(); // step end -> (time, value)
+        let mut written: Vec<Row> = Vec::new();
+        let mut in_flight: Option<Vec<Row>> = None;
+        let mut arrival = 0;
+        let settle = |b: &mut FileBuffer, ok: bool, in_flight: &mut Option<Vec<Row>>, written: &mut Vec<Row>| {
+            if let Some(rows) = in_flight.take() {
+                b.on_written(ok, 0);
+                if ok { written.extend(rows); }
+            }
+        };
+        for op in ops.iter().cloned().chain([Op::Flush { written: true, force: true }; 1]) {
+            match op {
+                Op::Add { offset_s, value } => {
+                    arrival += 1;
+                    let time_ms = (T0 + offset_s) * 1000 + arrival % 1000;
+                    if b.add(0, time_ms, value as f64, 0).is_ok() {
+                        let end = row_end(60, time_ms);
+                        let e = accepted.entry(end).or_insert((time_ms, value));
+                        if time_ms >= e.0 { *e = (time_ms, value); }
+                    }
+                }
+                Op::Tick(s) => now_s += s,
+                Op::Flush { written: ok, force } => {
+                    settle(&mut b, ok, &mut in_flight, &mut written);
+                    in_flight = b.take_batch(now_s, force);
+                }
+            }
+        }
+        // Drain what is left, as shutdown does.
+        for _ in 0..3 {
+            settle(&mut b, true, &mut in_flight, &mut written);
+            in_flight = b.take_batch(now_s, true);
+        }
+        settle(&mut b, true, &mut in_flight, &mut written);
+        prop_assert_eq!(b.pending_rows(), 0);
+        prop_assert!(written.windows(2).all(|w| w[0].time_s < w[1].time_s), "rows out of order");
+        let got: BTreeMap<i64, f64> = written.iter().map(|r| (r.time_s, r.values[0].unwrap())).collect();
+        let want: BTreeMap<i64, f64> = accepted.iter().map(|(&t, &(_, v))| (t, v as f64)).collect();
+        prop_assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,257 @@
+//! The whole cache as plain data: series → file buffers, and when each file
+//! is due to be written. Pure (time is passed in); `task` drives it.
+//!
+//! A file is due `flush_after` (plus its fixed jitter) after its oldest
+//! waiting row arrived, but never before that row's step has ended: with
+//! the default five minutes, a file is written about once per five minutes
+//! with five rows in one librrd call.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::buffer::FileBuffer;
+use crate::config::{Config, Template};
+use crate::model::{DsSpec, DsType, FileSpec, RejectReason, Row, Sample, UnixMillis};
+use crate::rrd::path::{fnv1a, rel_path_for_series};
+
+pub(crate) type FileId = usize;
+
+/// Where a series' samples go.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    file: FileId,
+    ds: usize,
+}
+
+/// What one call to `ingest` did.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct IngestOutcome {
+    pub accepted: u64,
+    pub rejected: Vec<(RejectReason, String)>,
+}
+
+/// Rows of one file on their way to librrd.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    pub file: FileId,
+    pub spec: Arc<FileSpec>,
+    pub rows: Vec<Row>,
+}
+
+pub(crate) struct Cache {
+    config: Arc<Config>,
+    files: Vec<FileBuffer>,
+    by_path: HashMap<String, FileId>,
+    series: HashMap<String, Slot>,
+    /// (due time, file) for every file with rows and no batch in flight.
+    due: BTreeSet<(UnixMillis, FileId)>,
+    due_of: Vec<Option<UnixMillis>>,
+}
+
+impl Cache {
+    pub fn new(config: Arc<Config>) -> Self {
+        let mut cache = Cache {
+            config: config.clone(),
+            files: Vec::new(),
+            by_path: HashMap::new(),
+            series: HashMap::new(),
+            due: BTreeSet::new(),
+            due_of: Vec::new(),
+        };
+        for spec in &config.files {
+            let id = cache.add_file(Arc::new(spec.clone()));
+            for (ds, d) in spec.ds.iter().enumerate() {
+                cache.series.insert(d.series.clone(), Slot { file: id, ds });
+            }
+        }
+        cache
+    }
+
+    fn add_file(&mut self, spec: Arc<FileSpec>) -> FileId {
+        let id = self.files.len();
+        self.by_path.insert(spec.rel_path.clone(), id);
+        self.files.push(FileBuffer::new(spec));
+        self.due_of.push(None);
+        id
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn pending_rows(&self) -> usize {
+        self.files.iter().map(FileBuffer::pending_rows).sum()
+    }
+
+    pub fn spec(&self, file: FileId) -> &Arc<FileSpec> {
+        &self.files[file].spec
+    }
+
+    /// Adds samples; refusals are returned with the series they concern.
+    pub fn ingest(&mut self, samples: Vec<Sample>, now_ms: UnixMillis) -> IngestOutcome {
+        let mut outcome = IngestOutcome::default();
+        for s in samples {
+            let slot = match self.slot_for(&s.series) {
+                Ok(slot) => slot,
+                Err(reason) => {
+                    outcome.rejected.push((reason, s.series));
+                    continue;
+                }
+            };
+            let buffer = &mut self.files[slot.file];
+            match buffer.add(slot.ds, s.time_ms, s.value, now_ms) {
+                Ok(()) => {
+                    outcome.accepted += 1;
+                    if self.due_of[slot.file].is_none() && !buffer.is_writing() {
+                        self.schedule(slot.file);
+                    }
+                }
+                Err(reason) => outcome.rejected.push((reason, s.series)),
+            }
+        }
+        outcome
+    }
+
+    fn slot_for(&mut self, series: &str) -> Result<Slot, RejectReason> {
+        if let Some(slot) = self.series.get(series) {
+            return Ok(*slot);
+        }
+        if self.series.len() >= self.config.limits.max_series {
+            return Err(RejectReason::SeriesLimit);
+        }
+        let template = self
+            .config
+            .templates
+            .iter()
+            .find(|t| t.topics.iter().any(|f| rumqttc::matches(series, f)))
+            .ok_or(RejectReason::NoTemplate)?;
+        let rel_path = rel_path_for_series(series);
+        if self.by_path.contains_key(&rel_path) {
+            return Err(RejectReason::PathTaken);
+        }
+        let spec = Arc::new(auto_file_spec(template, series, rel_path));
+        let slot = Slot {
+            file: self.add_file(spec),
+            ds: 0,
+        };
+        self.series.insert(series.to_owned(), slot);
+        Ok(slot)
+    }
+
+    /// Sets the file's due time from its oldest waiting row.
+    fn schedule(&mut self, file: FileId) {
+        if let Some(old) = self.due_of[file].take() {
+            self.due.remove(&(old, file));
+        }
+        let buffer = &self.files[file];
+        let (Some(since), Some(first_end)) = (buffer.pending_since_ms, buffer.first_row_end())
+        else {
+            return;
+        };
+        let jitter_ms = self.config.cache.flush_jitter.as_millis() as u64;
+        let jitter = (fnv1a(buffer.spec.rel_path.as_bytes()) % (jitter_ms + 1)) as i64;
+        let after = since + self.config.cache.flush_after.as_millis() as i64 + jitter;
+        let at = after.max(first_end * 1000);
+        self.due.insert((at, file));
+        self.due_of[file] = Some(at);
+    }
+
+    /// When the next file is due, if any.
+    pub fn next_due(&self) -> Option<UnixMillis> {
+        self.due.first().map(|&(at, _)| at)
+    }
+
+    /// Freezes and returns the batches of every file due by `now_ms`.
+    pub fn take_due(&mut self, now_ms: UnixMillis) -> Vec<WriteBatch> {
+        let mut due = Vec::new();
+        while self.due.first().is_some_and(|&(at, _)| at <= now_ms) {
+            let (_, file) = self.due.pop_first().expect("checked above");
+            self.due_of[file] = None;
+            due.push(file);
+        }
+        let mut batches = Vec::new();
+        for file in due {
+            match self.take(file, now_ms, false) {
+                Some(batch) => batches.push(batch),
+                // Only an open row: due again once its step has ended.
+                None => self.schedule(file),
+            }
+        }
+        batches
+    }
+
+    /// Freezes and returns this file's rows (all of them when `force`).
+    pub fn take(&mut self, file: FileId, now_ms: UnixMillis, force: bool) -> Option<WriteBatch> {
+        let rows = self.files[file].take_batch(now_ms.div_euclid(1000), force)?;
+        if let Some(old) = self.due_of[file].take() {
+            self.due.remove(&(old, file));
+        }
+        Some(WriteBatch {
+            file,
+            spec: self.files[file].spec.clone(),
+            rows,
+        })
+    }
+
+    /// Files that have rows, whether or not a batch of theirs is in flight.
+    pub fn files_with_rows(&self) -> impl Iterator<Item = (FileId, bool)> + '_ {
+        self.files
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.pending_rows() > 0)
+            .map(|(id, b)| (id, b.is_writing()))
+    }
+
+    /// Librrd's answer for a file's batch (see `FileBuffer::on_written`);
+    /// `last_update_s` is the file's last update as librrd reports it.
+    pub fn on_written(
+        &mut self,
+        file: FileId,
+        written: bool,
+        last_update_s: Option<i64>,
+        now_ms: UnixMillis,
+    ) {
+        let buffer = &mut self.files[file];
+        buffer.on_written(written, now_ms);
+        if let Some(t) = last_update_s {
+            buffer.set_written_upto(t);
+        }
+        if !written {
+            // Retry after another flush_after, not in a tight loop.
+            buffer.pending_since_ms = Some(now_ms);
+        }
+        self.schedule(file);
+    }
+}
+
+/// The single-DS file an automatic series gets from its template.
+fn auto_file_spec(t: &Template, series: &str, rel_path: String) -> FileSpec {
+    FileSpec {
+        rel_path,
+        template: t.name.clone(),
+        step_secs: t.step_secs,
+        ds: vec![DsSpec {
+            name: "value".into(),
+            series: series.to_owned(),
+            ds_type: t.ds_type,
+            heartbeat_secs: t.heartbeat_secs,
+            min: t.min,
+            max: t.max,
+            aggregate: t.aggregate,
+            hold: if t.ds_type == DsType::Gauge {
+                t.hold
+            } else {
+                Duration::ZERO
+            },
+        }],
+        rras: t.rras.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

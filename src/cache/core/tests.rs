@@ -1,0 +1,176 @@
+//! Tests of series resolution and flush scheduling, time passed by hand.
+
+use super::*;
+
+const T0_MS: i64 = 1_763_633_700_000; // a multiple of 60 s
+
+fn config(extra: &str) -> Arc<Config> {
+    let text = format!("[cache]\nflush_after = \"5m\"\nflush_jitter = \"0s\"\n{extra}");
+    Arc::new(Config::parse(&text, "test").unwrap())
+}
+
+fn sample(series: &str, time_ms: i64, value: f64) -> Sample {
+    Sample {
+        series: series.into(),
+        time_ms,
+        value,
+    }
+}
+
+#[test]
+fn series_get_files_from_the_first_matching_template() {
+    let c = config(
+        r#"
+        [limits]
+        max_series = 3
+        [[template]]
+        name = "power"
+        topics = ["shellies/+/relay/+/energy"]
+        ds_type = "DERIVE"
+        step = "5m"
+        rra = [{ cf = "AVERAGE", every = "5m", keep = "1d" }]
+        [[template]]
+        name = "default"
+        topics = ["home/#", "shellies/#"]
+        "#,
+    );
+    let mut cache = Cache::new(c);
+    let out = cache.ingest(
+        vec![
+            sample("shellies/plug/relay/0/energy", T0_MS, 1.0),
+            sample("home/a", T0_MS, 1.0),
+            sample("elsewhere/x", T0_MS, 1.0),
+            sample("home/../b", T0_MS, 1.0),
+            sample("home/c", T0_MS, 1.0),
+        ],
+        T0_MS,
+    );
+    assert_eq!(out.accepted, 3);
+    assert_eq!(
+        out.rejected,
+        vec![
+            (RejectReason::NoTemplate, "elsewhere/x".into()),
+            (RejectReason::SeriesLimit, "home/c".into())
+        ]
+    );
+    let energy = cache.spec(0);
+    assert_eq!((energy.template.as_str(), energy.step_secs), ("power", 300));
+    assert_eq!(energy.ds[0].ds_type, DsType::Derive);
+    assert_eq!(energy.ds[0].hold, Duration::ZERO, "hold is for gauges only");
+    assert_eq!(cache.spec(2).rel_path, "home/.2E.2E/b");
+    assert_eq!(
+        (
+            cache.file_count(),
+            cache.series_count(),
+            cache.pending_rows()
+        ),
+        (3, 3, 3)
+    );
+}
+
+#[test]
+fn configured_files_take_their_series() {
+    let c = config(
+        r#"
+        [[file]]
+        path = "living/climate"
+        ds = [{ name = "t", series = "z/living/temperature" }, { name = "h", series = "z/living/humidity" }]
+        "#,
+    );
+    let mut cache = Cache::new(c);
+    let out = cache.ingest(
+        vec![
+            sample("z/living/temperature", T0_MS, 21.0),
+            sample("z/living/humidity", T0_MS, 40.0),
+            sample("living/climate", T0_MS, 1.0),
+        ],
+        T0_MS,
+    );
+    assert_eq!(
+        out.rejected,
+        vec![(RejectReason::PathTaken, "living/climate".into())]
+    );
+    let batch = cache.take(0, T0_MS, true).unwrap();
+    assert_eq!(
+        batch.rows,
+        vec![Row {
+            time_s: T0_MS / 1000,
+            values: vec![Some(21.0), Some(40.0)]
+        }]
+    );
+}
+
+#[test]
+fn files_are_due_flush_after_their_first_row() {
+    let mut cache = Cache::new(config(""));
+    // Open row: the step ends at T0 + 60 s.
+    cache.ingest(vec![sample("a", T0_MS + 10_000, 1.0)], T0_MS + 10_000);
+    assert_eq!(cache.next_due(), Some(T0_MS + 10_000 + 300_000));
+    assert!(cache.take_due(T0_MS + 309_999).is_empty());
+    cache.ingest(vec![sample("a", T0_MS + 300_000, 2.0)], T0_MS + 300_000);
+    let batches = cache.take_due(T0_MS + 310_000);
+    assert_eq!(batches.len(), 1);
+    // The steps between the two samples repeat the first (hold is 10 min).
+    let t0 = T0_MS / 1000;
+    let rows: Vec<(i64, Option<f64>)> = batches[0]
+        .rows
+        .iter()
+        .map(|r| (r.time_s, r.values[0]))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (t0 + 60, Some(1.0)),
+            (t0 + 120, Some(1.0)),
+            (t0 + 180, Some(1.0)),
+            (t0 + 240, Some(1.0)),
+            (t0 + 300, Some(2.0))
+        ]
+    );
+    assert_eq!(cache.next_due(), None, "in flight: not scheduled");
+    cache.on_written(0, true, Some(T0_MS / 1000 + 300), T0_MS + 310_000);
+    assert_eq!(cache.next_due(), None, "nothing left");
+    assert_eq!(cache.pending_rows(), 0);
+}
+
+#[test]
+fn an_open_row_waits_for_its_step_to_end() {
+    let c = Arc::new(
+        Config::parse("[cache]\nflush_after = \"1s\"\nflush_jitter = \"0s\"", "t").unwrap(),
+    );
+    let mut cache = Cache::new(c);
+    cache.ingest(vec![sample("a", T0_MS + 1_000, 1.0)], T0_MS + 1_000);
+    assert_eq!(cache.next_due(), Some(T0_MS + 60_000));
+    assert!(cache.take_due(T0_MS + 59_999).is_empty());
+    assert_eq!(cache.take_due(T0_MS + 60_000).len(), 1);
+}
+
+#[test]
+fn failed_writes_are_retried_later() {
+    let mut cache = Cache::new(config(""));
+    cache.ingest(vec![sample("a", T0_MS, 1.0)], T0_MS);
+    let batch = cache.take_due(T0_MS + 300_000).pop().unwrap();
+    cache.on_written(batch.file, false, None, T0_MS + 300_000);
+    assert_eq!(cache.pending_rows(), 1);
+    assert_eq!(cache.next_due(), Some(T0_MS + 600_000));
+    assert_eq!(
+        cache.take_due(T0_MS + 600_000).pop().unwrap().rows,
+        batch.rows
+    );
+}
+
+#[test]
+fn jitter_spreads_files_but_is_stable() {
+    let c = Arc::new(
+        Config::parse("[cache]\nflush_after = \"5m\"\nflush_jitter = \"30s\"", "t").unwrap(),
+    );
+    let mut cache = Cache::new(c);
+    let names: Vec<String> = (0..50).map(|i| format!("s/{i}")).collect();
+    cache.ingest(names.iter().map(|n| sample(n, T0_MS, 1.0)).collect(), T0_MS);
+    let dues: BTreeSet<i64> = cache.due.iter().map(|&(at, _)| at).collect();
+    assert!(dues.len() > 25, "{} distinct due times", dues.len());
+    assert!(
+        dues.iter()
+            .all(|&d| (T0_MS + 300_000..=T0_MS + 330_000).contains(&d))
+    );
+}

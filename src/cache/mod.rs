@@ -1,0 +1,288 @@
+//! The cache stage: samples in, batched rows out to the RRD thread.
+//!
+//! One task owns every buffer (`core::Cache`); others reach it through a
+//! [`CacheHandle`]. It writes a file when that file is due, every file on
+//! [`CacheHandle::flush_all`] (SIGUSR1, the web UI before drawing), and
+//! everything when its input closes (shutdown), waiting for librrd's answer
+//! before it returns: a row leaves memory only once librrd has it.
+
+mod buffer;
+mod core;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::{Metrics, RateLimiter};
+use crate::model::{RejectReason, Sample};
+use crate::rrd::{RrdHandle, WriteReport};
+
+pub use self::core::WriteBatch;
+use self::core::{Cache, FileId};
+
+/// Counts the cache reports (janitoo's count_series / count_values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub files: usize,
+    pub series: usize,
+    pub pending_rows: usize,
+}
+
+enum CacheMsg {
+    Samples(Vec<Sample>),
+    FlushAll(oneshot::Sender<()>),
+    Stats(oneshot::Sender<CacheStats>),
+}
+
+/// Cloneable handle to the cache task. The task drains and exits when the
+/// last handle is dropped.
+#[derive(Clone)]
+pub struct CacheHandle {
+    tx: mpsc::Sender<CacheMsg>,
+}
+
+/// The cache task is gone (shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the cache has stopped")]
+pub struct CacheClosed;
+
+impl CacheHandle {
+    pub async fn add(&self, samples: Vec<Sample>) -> Result<(), CacheClosed> {
+        self.tx
+            .send(CacheMsg::Samples(samples))
+            .await
+            .map_err(|_| CacheClosed)
+    }
+
+    /// Writes every cached row, open steps included; returns once librrd
+    /// has answered for all of them.
+    pub async fn flush_all(&self) -> Result<(), CacheClosed> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(CacheMsg::FlushAll(reply_tx))
+            .await
+            .map_err(|_| CacheClosed)?;
+        reply_rx.await.map_err(|_| CacheClosed)
+    }
+
+    pub async fn stats(&self) -> Result<CacheStats, CacheClosed> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(CacheMsg::Stats(reply_tx))
+            .await
+            .map_err(|_| CacheClosed)?;
+        reply_rx.await.map_err(|_| CacheClosed)
+    }
+}
+
+/// Starts the cache task.
+pub fn spawn(
+    config: Arc<Config>,
+    rrd: RrdHandle,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+) -> (CacheHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(1024);
+    let (report_tx, report_rx) = mpsc::unbounded_channel();
+    let task = CacheTask {
+        stats_every: config.cache.stats_every,
+        cache: Cache::new(config),
+        rrd,
+        report_tx,
+        metrics,
+        clock,
+        in_flight: 0,
+        forcing: Forcing::default(),
+        warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
+    };
+    let handle = tokio::spawn(task.run(rx, report_rx));
+    (CacheHandle { tx }, handle)
+}
+
+/// A forced flush in progress: files still owing a forced batch because one
+/// was in flight when it was asked for, and who to tell when it is done.
+#[derive(Default)]
+struct Forcing {
+    owed: HashSet<FileId>,
+    waiting: Vec<oneshot::Sender<()>>,
+}
+
+struct CacheTask {
+    cache: Cache,
+    rrd: RrdHandle,
+    report_tx: mpsc::UnboundedSender<WriteReport>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    in_flight: usize,
+    forcing: Forcing,
+    stats_every: std::time::Duration,
+    warn_limits: [RateLimiter; RejectReason::ALL.len()],
+}
+
+impl CacheTask {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<CacheMsg>,
+        mut report_rx: mpsc::UnboundedReceiver<WriteReport>,
+    ) {
+        let mut stats_tick = tokio::time::interval(self.stats_every);
+        stats_tick.reset();
+        let mut msgs = Vec::with_capacity(256);
+        loop {
+            let due = self.cache.next_due().map(|at| self.clock.instant_at(at));
+            tokio::select! {
+                n = rx.recv_many(&mut msgs, 256) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for msg in msgs.drain(..) {
+                        self.handle(msg);
+                    }
+                }
+                Some(report) = report_rx.recv() => self.on_report(report),
+                _ = sleep_until_opt(due) => {
+                    for batch in self.cache.take_due(self.clock.now_ms()) {
+                        self.send(batch);
+                    }
+                }
+                _ = stats_tick.tick() => self.log_stats(),
+            }
+        }
+        // Input closed: write everything, wait for librrd's answers.
+        let (done_tx, done_rx) = oneshot::channel();
+        self.force_all(done_tx);
+        let mut done_rx = std::pin::pin!(done_rx);
+        loop {
+            tokio::select! {
+                _ = &mut done_rx => break,
+                report = report_rx.recv() => match report {
+                    Some(r) => self.on_report(r),
+                    None => break,
+                },
+            }
+        }
+        self.log_stats();
+        info!(pending_rows = self.cache.pending_rows(), "Cache drained.");
+    }
+
+    fn handle(&mut self, msg: CacheMsg) {
+        match msg {
+            CacheMsg::Samples(samples) => self.ingest(samples),
+            CacheMsg::FlushAll(reply) => self.force_all(reply),
+            CacheMsg::Stats(reply) => {
+                let _ = reply.send(self.stats());
+            }
+        }
+    }
+
+    fn ingest(&mut self, samples: Vec<Sample>) {
+        let now_ms = self.clock.now_ms();
+        let outcome = self.cache.ingest(samples, now_ms);
+        self.metrics
+            .samples_accepted
+            .fetch_add(outcome.accepted, Relaxed);
+        for (reason, series) in outcome.rejected {
+            self.metrics.reject(reason, 1);
+            if let Some(held_back) = self.warn_limits[reason.index()].allow(now_ms) {
+                warn!(%reason, series, held_back, "Sample refused by the cache.");
+            } else {
+                debug!(%reason, series, "Sample refused by the cache.");
+            }
+        }
+        self.publish_gauges();
+    }
+
+    fn send(&mut self, batch: WriteBatch) {
+        self.in_flight += 1;
+        self.rrd.write(batch, self.report_tx.clone());
+    }
+
+    fn on_report(&mut self, report: WriteReport) {
+        self.in_flight -= 1;
+        let now_ms = self.clock.now_ms();
+        self.cache
+            .on_written(report.file, report.written, report.last_update_s, now_ms);
+        if self.forcing.owed.remove(&report.file)
+            && let Some(batch) = self.cache.take(report.file, now_ms, true)
+        {
+            self.send(batch);
+        }
+        self.finish_forcing_if_done();
+        self.publish_gauges();
+    }
+
+    /// Sends every file's rows now; `reply` is answered once librrd has
+    /// answered for all of them.
+    fn force_all(&mut self, reply: oneshot::Sender<()>) {
+        let now_ms = self.clock.now_ms();
+        let files: Vec<(FileId, bool)> = self.cache.files_with_rows().collect();
+        for (file, writing) in files {
+            if writing {
+                self.forcing.owed.insert(file);
+            } else if let Some(batch) = self.cache.take(file, now_ms, true) {
+                self.send(batch);
+            }
+        }
+        self.forcing.waiting.push(reply);
+        self.finish_forcing_if_done();
+    }
+
+    fn finish_forcing_if_done(&mut self) {
+        if self.in_flight == 0 && self.forcing.owed.is_empty() {
+            for reply in self.forcing.waiting.drain(..) {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn stats(&self) -> CacheStats {
+        CacheStats {
+            files: self.cache.file_count(),
+            series: self.cache.series_count(),
+            pending_rows: self.cache.pending_rows(),
+        }
+    }
+
+    fn publish_gauges(&self) {
+        self.metrics
+            .files
+            .store(self.cache.file_count() as u64, Relaxed);
+        self.metrics
+            .series
+            .store(self.cache.series_count() as u64, Relaxed);
+    }
+
+    fn log_stats(&self) {
+        let s = self.stats();
+        self.metrics
+            .pending_rows
+            .store(s.pending_rows as u64, Relaxed);
+        let m = &self.metrics;
+        info!(
+            files = s.files,
+            series = s.series,
+            pending_rows = s.pending_rows,
+            messages = m.messages_received.load(Relaxed),
+            samples = m.samples_accepted.load(Relaxed),
+            rejected = m.rejected_total(),
+            rows_written = m.rows_written.load(Relaxed),
+            "Cache status."
+        );
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

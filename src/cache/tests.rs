@@ -1,0 +1,1 @@
+//! The cache task with paused tokio time and a stand-in for the RRD thread.

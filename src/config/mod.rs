@@ -1,0 +1,273 @@
+//! Configuration: TOML text in, a validated [`Config`] out.
+//!
+//! Loading is two-staged (ripgrep's way): `raw` holds what the file says,
+//! `validate` derives the runtime form and collects every problem, each
+//! naming its key, so `check-config` shows them all at once. Each section is
+//! deserialised on its own for the same reason: a typo in `[cache]` does not
+//! hide one in `[mqtt]`.
+
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::model::{Aggregate, DsType, FileSpec, RraSpec};
+
+/// The shipped default configuration, embedded in the binary.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/datalog-rrd.toml");
+
+/// Validated configuration, as the daemon uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub shutdown_timeout: Duration,
+    pub mqtt: MqttConfig,
+    /// Present when `mqtt.broker = "embedded"`.
+    pub embedded_broker: Option<EmbeddedBrokerConfig>,
+    pub cache: CacheConfig,
+    pub limits: Limits,
+    pub templates: Vec<Template>,
+    /// Multi-DS files declared in config.
+    pub files: Vec<FileSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: Option<TlsConfig>,
+    pub client_id: String,
+    pub credentials: Option<(String, String)>,
+    pub topics: Vec<String>,
+    pub exclude: Vec<String>,
+    pub qos: rumqttc::QoS,
+    pub keep_alive: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// PEM file with the CA to trust; the system roots when absent.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddedBrokerConfig {
+    pub listen: SocketAddr,
+    pub max_segment_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub flush_after: Duration,
+    pub flush_jitter: Duration,
+    pub stats_every: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_payload_bytes: usize,
+    pub max_json_leaves: usize,
+    pub max_series: usize,
+}
+
+/// Layout given to automatic (single-DS) files whose series matches `topics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub name: String,
+    pub topics: Vec<String>,
+    pub step_secs: u32,
+    pub ds_type: DsType,
+    pub heartbeat_secs: u32,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub aggregate: Aggregate,
+    pub hold: Duration,
+    pub rras: Vec<RraSpec>,
+}
+
+/// One problem found in a configuration, with the key it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyError {
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    pub source_name: String,
+    pub errors: Vec<KeyError>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        write!(
+            f,
+            "{}: {n} error{}",
+            self.source_name,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.errors {
+            write!(f, "\n  {}: {}", e.key, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: name.clone(),
+            errors: vec![KeyError {
+                key: "(file)".into(),
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Config::parse(&text, &name)
+    }
+
+    /// The embedded default configuration.
+    pub fn default_config() -> Result<Config, ConfigError> {
+        Config::parse(DEFAULT_CONFIG_TOML, "(built-in default)")
+    }
+
+    /// Parses and validates TOML text; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let message = e.message().to_owned();
+                let key = match e.span() {
+                    Some(span) => format!("line {}", line_of(text, span.start)),
+                    None => "(syntax)".into(),
+                };
+                return Err(ConfigError {
+                    source_name: source_name.into(),
+                    errors: vec![KeyError { key, message }],
+                });
+            }
+        };
+        let sections = Sections::split(table, &mut errors);
+        let config = validate::validate(sections, &mut errors);
+        match config {
+            Some(c) if errors.is_empty() => Ok(c),
+            _ => Err(ConfigError {
+                source_name: source_name.into(),
+                errors,
+            }),
+        }
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text.as_bytes()[..byte.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The raw sections, each deserialised apart so that all of their errors
+/// are found in one pass.
+pub(crate) struct Sections {
+    pub top: raw::RawTop,
+    pub mqtt: raw::RawMqtt,
+    pub embedded_broker: raw::RawEmbeddedBroker,
+    pub cache: raw::RawCache,
+    pub limits: raw::RawLimits,
+    /// `None` for a template that did not deserialise (already reported).
+    pub templates: Vec<Option<raw::RawTemplate>>,
+    pub files: Vec<Option<raw::RawFile>>,
+}
+
+impl Sections {
+    fn split(mut table: toml::Table, errors: &mut Vec<KeyError>) -> Sections {
+        let mqtt = section(&mut table, "mqtt", errors);
+        let embedded_broker = section(&mut table, "embedded_broker", errors);
+        let cache = section(&mut table, "cache", errors);
+        let limits = section(&mut table, "limits", errors);
+        let templates = match table.remove("template") {
+            None => vec![Some(raw::RawTemplate::builtin_default())],
+            Some(v) => array_items(v, "template", errors),
+        };
+        let files = match table.remove("file") {
+            None => Vec::new(),
+            Some(v) => array_items(v, "file", errors),
+        };
+        // What is left must be top-level scalars.
+        let top = deserialize(toml::Value::Table(table), "(top level)", errors).unwrap_or_default();
+        Sections {
+            top,
+            mqtt,
+            embedded_broker,
+            cache,
+            limits,
+            templates,
+            files,
+        }
+    }
+}
+
+fn section<T: DeserializeOwned + Default>(
+    table: &mut toml::Table,
+    key: &str,
+    errors: &mut Vec<KeyError>,
+) -> T {
+    match table.remove(key) {
+        None => T::default(),
+        Some(v) => deserialize(v, key, errors).unwrap_or_default(),
+    }
+}
+
+fn array_items<T: DeserializeOwned>(
+    value: toml::Value,
+    key: &str,
+    errors: &mut Vec<KeyError>,
+) -> Vec<Option<T>> {
+    match value {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| deserialize(item, &format!("{key}[{i}]"), errors))
+            .collect(),
+        _ => {
+            errors.push(KeyError {
+                key: key.into(),
+                message: format!("must be an array of tables ([[{key}]])"),
+            });
+            Vec::new()
+        }
+    }
+}
+
+fn deserialize<T: DeserializeOwned>(
+    value: toml::Value,
+    key: &str,
+    errors: &mut Vec<KeyError>,
+) -> Option<T> {
+    match value.try_into() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let e: toml::de::Error = e;
+            errors.push(KeyError {
+                key: key.into(),
+                message: e.message().trim().to_owned(),
+            });
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

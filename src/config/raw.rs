@@ -1,0 +1,265 @@
+//! The configuration as written in TOML: plain serde structs, every field
+//! optional with the default the shipped `config/datalog-rrd.toml` shows.
+//!
+//! Nothing is checked here beyond types; `validate` turns these into the
+//! runtime form and reports every problem at once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::model::{Aggregate, Cf, DsType};
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTop {
+    pub data_dir: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for RawTop {
+    fn default() -> Self {
+        RawTop {
+            data_dir: PathBuf::from("rrd"),
+            shutdown_timeout: secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawMqtt {
+    pub broker: String,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub topics: Vec<String>,
+    pub exclude: Vec<String>,
+    pub qos: u8,
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reconnect_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max: Duration,
+}
+
+impl Default for RawMqtt {
+    fn default() -> Self {
+        RawMqtt {
+            broker: "embedded".into(),
+            client_id: "datalog-rrd".into(),
+            username: None,
+            password: None,
+            password_file: None,
+            ca_file: None,
+            topics: vec!["#".into()],
+            exclude: vec!["$SYS/#".into(), "homeassistant/#".into()],
+            qos: 1,
+            keep_alive: secs(30),
+            reconnect_min: secs(1),
+            reconnect_max: secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawEmbeddedBroker {
+    pub listen: String,
+    pub max_segment_bytes: usize,
+}
+
+impl Default for RawEmbeddedBroker {
+    fn default() -> Self {
+        RawEmbeddedBroker {
+            listen: "127.0.0.1:1883".into(),
+            max_segment_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCache {
+    #[serde(with = "humantime_serde")]
+    pub flush_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub flush_jitter: Duration,
+    #[serde(with = "humantime_serde")]
+    pub stats_every: Duration,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            flush_after: secs(300),
+            flush_jitter: secs(30),
+            stats_every: secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLimits {
+    pub max_payload_bytes: usize,
+    pub max_json_leaves: usize,
+    pub max_series: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_payload_bytes: 65536,
+            max_json_leaves: 256,
+            max_series: 10_000,
+        }
+    }
+}
+
+/// `cf` may be one function or a list: one archive is made for each.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    pub fn to_vec(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(t) => vec![t.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRra {
+    pub cf: OneOrMany<Cf>,
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    #[serde(with = "humantime_serde")]
+    pub keep: Duration,
+    #[serde(default = "default_xff")]
+    pub xff: f64,
+}
+
+fn default_xff() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTemplate {
+    pub name: String,
+    #[serde(default = "match_all")]
+    pub topics: Vec<String>,
+    #[serde(with = "humantime_serde", default = "default_step")]
+    pub step: Duration,
+    #[serde(default = "default_ds_type")]
+    pub ds_type: DsType,
+    #[serde(with = "humantime_serde", default)]
+    pub heartbeat: Option<Duration>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub aggregate: Aggregate,
+    #[serde(with = "humantime_serde", default = "default_hold")]
+    pub hold: Duration,
+    #[serde(default = "default_rras")]
+    pub rra: Vec<RawRra>,
+}
+
+fn match_all() -> Vec<String> {
+    vec!["#".into()]
+}
+fn default_step() -> Duration {
+    secs(60)
+}
+fn default_ds_type() -> DsType {
+    DsType::Gauge
+}
+fn default_hold() -> Duration {
+    secs(600)
+}
+
+/// Day, week, two months and five years, each with average, min and max:
+/// about 165 KB per single-DS file at a 60 s step.
+fn default_rras() -> Vec<RawRra> {
+    let all = OneOrMany::Many(vec![Cf::Average, Cf::Min, Cf::Max]);
+    let day = 86_400;
+    // Five of humantime's years (365.25 days), as "5y" in the shipped file.
+    [
+        (60, day),
+        (300, 7 * day),
+        (3600, 62 * day),
+        (day, 5 * 31_557_600),
+    ]
+    .into_iter()
+    .map(|(every, keep)| RawRra {
+        cf: all.clone(),
+        every: secs(every),
+        keep: secs(keep),
+        xff: default_xff(),
+    })
+    .collect()
+}
+
+impl RawTemplate {
+    /// The template used when a config declares none.
+    pub fn builtin_default() -> Self {
+        RawTemplate {
+            name: "default".into(),
+            topics: match_all(),
+            step: default_step(),
+            ds_type: default_ds_type(),
+            heartbeat: Some(secs(120)),
+            min: None,
+            max: None,
+            aggregate: Aggregate::Last,
+            hold: default_hold(),
+            rra: default_rras(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFileDs {
+    pub name: String,
+    pub series: String,
+    #[serde(default)]
+    pub ds_type: Option<DsType>,
+    #[serde(default)]
+    pub aggregate: Option<Aggregate>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    pub path: String,
+    #[serde(default = "default_template_name")]
+    pub template: String,
+    pub ds: Vec<RawFileDs>,
+}
+
+fn default_template_name() -> String {
+    "default".into()
+}

@@ -1,0 +1,122 @@
+//! Tests of loading and validation: the shipped file, and broken ones.
+
+use super::*;
+
+#[test]
+fn shipped_default_parses_and_matches_builtin_defaults() {
+    let shipped = Config::default_config().expect("shipped config is valid");
+    let empty = Config::parse("", "(empty)").expect("empty config is valid");
+    // The shipped file documents the defaults: it must say what the code does.
+    assert_eq!(shipped, empty);
+    assert_eq!(shipped.data_dir, PathBuf::from("rrd"));
+    assert_eq!(
+        shipped.embedded_broker.as_ref().unwrap().listen.to_string(),
+        "127.0.0.1:1883"
+    );
+    assert_eq!(
+        (shipped.mqtt.host.as_str(), shipped.mqtt.port),
+        ("127.0.0.1", 1883)
+    );
+    assert_eq!(shipped.templates.len(), 1);
+    let t = &shipped.templates[0];
+    assert_eq!((t.step_secs, t.heartbeat_secs), (60, 120));
+    assert_eq!(t.rras.len(), 12);
+}
+
+#[test]
+fn default_template_files_stay_under_200_kb() {
+    let config = Config::default_config().unwrap();
+    let rows: u64 = config.templates[0].rras.iter().map(|r| r.rows as u64).sum();
+    // 8 bytes per row per DS, plus a header of a few KB.
+    assert!(rows * 8 < 195_000, "{rows} rows");
+    assert!(
+        config.templates[0]
+            .rras
+            .iter()
+            .any(|r| r.steps_per_row == 1440 && r.rows >= 1826)
+    );
+}
+
+#[test]
+fn reports_every_error_at_once_with_keys() {
+    let text = r#"
+        data_dir = "a:b"
+        bogus = 1
+        [mqtt]
+        broker = "tcp://nowhere"
+        qos = 7
+        topics = ["a/#/b"]
+        [cache]
+        flush_afterr = "1m"
+        [[template]]
+        name = "t"
+        step = "0s"
+        [[template]]
+        name = "u"
+        rra = [{ cf = "AVERAGE", every = "90s", keep = "1d" }]
+        [[file]]
+        path = "../escape"
+        template = "missing"
+        ds = []
+    "#;
+    let err = Config::parse(text, "test.toml").unwrap_err();
+    let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
+    for expected in [
+        "(top level)",
+        "mqtt.broker",
+        "mqtt.qos",
+        "mqtt.topics[0]",
+        "cache",
+        "template[0].step",
+        "template[1].rra[0].every",
+        "file[0].path",
+        "file[0].template",
+    ] {
+        assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+    }
+    let shown = err.to_string();
+    assert!(shown.starts_with("test.toml: "), "{shown}");
+    assert!(shown.contains("flush_afterr"), "{shown}");
+}
+
+#[test]
+fn top_level_typo_is_named() {
+    // `data_dir` errors are found alongside unknown keys.
+    let err = Config::parse("datadir = \"x\"", "t").unwrap_err();
+    assert!(err.errors[0].message.contains("datadir"), "{err}");
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let err = Config::parse("[mqtt]\nbroker = \n", "t").unwrap_err();
+    assert_eq!(err.errors[0].key, "line 2");
+}
+
+#[test]
+fn external_broker_and_multi_ds_file() {
+    let text = r#"
+        [mqtt]
+        broker = "mqtt://10.0.0.5:1884"
+        username = "u"
+        password = "p"
+        [[template]]
+        name = "fast"
+        topics = ["fast/#"]
+        step = "10s"
+        [[file]]
+        path = "living_room/climate"
+        template = "fast"
+        ds = [
+          { name = "temperature", series = "z/living/temperature" },
+          { name = "humidity", series = "z/living/humidity", aggregate = "average" },
+        ]
+    "#;
+    let c = Config::parse(text, "t").unwrap();
+    assert!(c.embedded_broker.is_none());
+    assert_eq!((c.mqtt.host.as_str(), c.mqtt.port), ("10.0.0.5", 1884));
+    assert_eq!(c.mqtt.credentials, Some(("u".into(), "p".into())));
+    let f = &c.files[0];
+    assert_eq!(f.step_secs, 10);
+    assert_eq!(f.ds[1].aggregate, crate::model::Aggregate::Average);
+    assert_eq!(f.ds[0].heartbeat_secs, 20);
+}

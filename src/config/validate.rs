@@ -1,0 +1,523 @@
+//! Raw sections → runtime [`Config`]: checks every value, derives librrd
+//! units (seconds, steps per row, row counts), and reports each problem with
+//! its key instead of stopping at the first.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::raw::{RawFile, RawMqtt, RawRra, RawTemplate};
+use super::{
+    CacheConfig, Config, EmbeddedBrokerConfig, KeyError, Limits, MqttConfig, Sections, Template,
+    TlsConfig,
+};
+use crate::model::{DsSpec, DsType, FileSpec, RraSpec};
+use crate::rrd::path::is_safe_rel_path;
+
+/// Hold and heartbeat are counted in steps when rows are built; beyond this
+/// a typo (a hold of "10y" at a 1 s step) would cost memory, not help.
+const MAX_STEPS_PER_SPAN: u64 = 100_000;
+const MAX_RRA_ROWS: u64 = 10_000_000;
+
+struct Errors<'a>(&'a mut Vec<KeyError>);
+
+impl Errors<'_> {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(KeyError {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config> {
+    let mut e = Errors(errors);
+    let data_dir = s.top.data_dir;
+    if data_dir.as_os_str().is_empty() {
+        e.push("data_dir", "must not be empty");
+    }
+    if data_dir.to_string_lossy().contains(':') {
+        e.push(
+            "data_dir",
+            "must not contain ':' (librrd graph definitions split on it)",
+        );
+    }
+    if s.top.shutdown_timeout.is_zero() {
+        e.push("shutdown_timeout", "must be more than 0s");
+    }
+    let (mqtt, embedded) = mqtt(&s.mqtt, &mut e);
+    let embedded_broker = embedded.then(|| {
+        let listen = s
+            .embedded_broker
+            .listen
+            .parse::<SocketAddr>()
+            .unwrap_or_else(|err| {
+                e.push(
+                    "embedded_broker.listen",
+                    format!("not an address:port ({err})"),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 1883))
+            });
+        if !(4096..=(256 << 20)).contains(&s.embedded_broker.max_segment_bytes) {
+            e.push(
+                "embedded_broker.max_segment_bytes",
+                "must be between 4096 and 268435456",
+            );
+        }
+        EmbeddedBrokerConfig {
+            listen,
+            max_segment_bytes: s.embedded_broker.max_segment_bytes,
+        }
+    });
+    let mut mqtt = mqtt;
+    if let Some(b) = &embedded_broker {
+        mqtt.host = b.listen.ip().to_string();
+        mqtt.port = b.listen.port();
+    }
+
+    let cache = CacheConfig {
+        flush_after: s.cache.flush_after,
+        flush_jitter: s.cache.flush_jitter,
+        stats_every: s.cache.stats_every,
+    };
+    if cache.stats_every.is_zero() {
+        e.push("cache.stats_every", "must be more than 0s");
+    }
+    let limits = Limits {
+        max_payload_bytes: s.limits.max_payload_bytes,
+        max_json_leaves: s.limits.max_json_leaves,
+        max_series: s.limits.max_series,
+    };
+    if !(1..=(256 << 20)).contains(&limits.max_payload_bytes) {
+        e.push(
+            "limits.max_payload_bytes",
+            "must be between 1 and 268435456",
+        );
+    }
+    if limits.max_json_leaves == 0 {
+        e.push("limits.max_json_leaves", "must be at least 1");
+    }
+    if limits.max_series == 0 {
+        e.push("limits.max_series", "must be at least 1");
+    }
+
+    let mut names = HashSet::new();
+    let templates: Vec<Template> = s
+        .templates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let t = template(t.as_ref()?, &format!("template[{i}]"), &mut e)?;
+            if !names.insert(t.name.clone()) {
+                e.push(
+                    format!("template[{i}].name"),
+                    format!("duplicate template {:?}", t.name),
+                );
+            }
+            Some(t)
+        })
+        .collect();
+    let files = files(&s.files, &templates, &mut e);
+
+    Some(Config {
+        data_dir,
+        shutdown_timeout: s.top.shutdown_timeout,
+        mqtt,
+        embedded_broker,
+        cache,
+        limits,
+        templates,
+        files,
+    })
+}
+
+/// Returns the MQTT settings and whether the embedded broker is wanted.
+fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
+    let (embedded, tls, host, port) = match parse_broker(&raw.broker) {
+        Ok(BrokerAddr::Embedded) => (true, false, String::new(), 0),
+        Ok(BrokerAddr::Remote { tls, host, port }) => (false, tls, host, port),
+        Err(msg) => {
+            e.push("mqtt.broker", msg);
+            (false, false, String::new(), 0)
+        }
+    };
+    if raw.client_id.is_empty() {
+        e.push("mqtt.client_id", "must not be empty");
+    }
+    let password = match (&raw.password, &raw.password_file) {
+        (Some(_), Some(_)) => {
+            e.push(
+                "mqtt.password_file",
+                "give password or password_file, not both",
+            );
+            None
+        }
+        (Some(p), None) => Some(p.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(p) => Some(p.trim_end_matches(['\r', '\n']).to_owned()),
+            Err(err) => {
+                e.push(
+                    "mqtt.password_file",
+                    format!("cannot read {}: {err}", path.display()),
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let credentials = match (&raw.username, password) {
+        (Some(u), p) => Some((u.clone(), p.unwrap_or_default())),
+        (None, Some(_)) => {
+            e.push("mqtt.username", "a password needs a username");
+            None
+        }
+        (None, None) => None,
+    };
+    if let Some(ca) = &raw.ca_file {
+        if !tls {
+            e.push("mqtt.ca_file", "only used with an mqtts:// broker");
+        } else if !ca.is_file() {
+            e.push(
+                "mqtt.ca_file",
+                format!("{} is not a readable file", ca.display()),
+            );
+        }
+    }
+    if raw.topics.is_empty() {
+        e.push("mqtt.topics", "must name at least one topic filter");
+    }
+    for (key, list) in [("mqtt.topics", &raw.topics), ("mqtt.exclude", &raw.exclude)] {
+        for (i, f) in list.iter().enumerate() {
+            if f.is_empty() || !rumqttc::valid_filter(f) {
+                e.push(
+                    format!("{key}[{i}]"),
+                    format!("{f:?} is not a valid MQTT topic filter"),
+                );
+            }
+        }
+    }
+    let qos = match raw.qos {
+        0 => rumqttc::QoS::AtMostOnce,
+        1 => rumqttc::QoS::AtLeastOnce,
+        2 => rumqttc::QoS::ExactlyOnce,
+        _ => {
+            e.push("mqtt.qos", "must be 0, 1 or 2");
+            rumqttc::QoS::AtLeastOnce
+        }
+    };
+    if !raw.keep_alive.is_zero() && raw.keep_alive < Duration::from_secs(1) {
+        e.push("mqtt.keep_alive", "must be 0s (off) or at least 1s");
+    }
+    if raw.reconnect_min.is_zero() {
+        e.push("mqtt.reconnect_min", "must be more than 0s");
+    }
+    if raw.reconnect_max < raw.reconnect_min {
+        e.push("mqtt.reconnect_max", "must not be less than reconnect_min");
+    }
+    let config = MqttConfig {
+        host,
+        port,
+        tls: tls.then(|| TlsConfig {
+            ca_file: raw.ca_file.clone(),
+        }),
+        client_id: raw.client_id.clone(),
+        credentials,
+        topics: raw.topics.clone(),
+        exclude: raw.exclude.clone(),
+        qos,
+        keep_alive: raw.keep_alive,
+        reconnect_min: raw.reconnect_min,
+        reconnect_max: raw.reconnect_max,
+    };
+    (config, embedded)
+}
+
+#[derive(Debug, PartialEq)]
+enum BrokerAddr {
+    Embedded,
+    Remote { tls: bool, host: String, port: u16 },
+}
+
+/// `embedded`, `mqtt://host[:port]` or `mqtts://host[:port]`; IPv6 hosts in
+/// brackets. Credentials go in their own keys, not in the URL.
+fn parse_broker(s: &str) -> Result<BrokerAddr, String> {
+    if s == "embedded" {
+        return Ok(BrokerAddr::Embedded);
+    }
+    let (tls, rest) = if let Some(r) = s.strip_prefix("mqtt://") {
+        (false, r)
+    } else if let Some(r) = s.strip_prefix("mqtts://") {
+        (true, r)
+    } else {
+        return Err(format!(
+            "{s:?}: expected \"embedded\", mqtt://host[:port] or mqtts://host[:port]"
+        ));
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.contains('@') || rest.contains('/') {
+        return Err(format!(
+            "{s:?}: only host and port go in the URL (use mqtt.username/password)"
+        ));
+    }
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("{s:?}: unclosed '['"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{s:?}: no host"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| format!("{s:?}: bad port"))?,
+    };
+    Ok(BrokerAddr::Remote {
+        tls,
+        host: host.to_owned(),
+        port,
+    })
+}
+
+fn whole_secs(d: Duration, key: &str, e: &mut Errors) -> u64 {
+    if d.subsec_nanos() != 0 {
+        e.push(key, "must be a whole number of seconds");
+    }
+    d.as_secs()
+}
+
+fn template(raw: &RawTemplate, key: &str, e: &mut Errors) -> Option<Template> {
+    if raw.name.is_empty() {
+        e.push(format!("{key}.name"), "must not be empty");
+    }
+    for (i, f) in raw.topics.iter().enumerate() {
+        if f.is_empty() || !rumqttc::valid_filter(f) {
+            e.push(
+                format!("{key}.topics[{i}]"),
+                format!("{f:?} is not a valid MQTT topic filter"),
+            );
+        }
+    }
+    let step = whole_secs(raw.step, &format!("{key}.step"), e);
+    if step == 0 || step > 86_400 {
+        e.push(format!("{key}.step"), "must be between 1s and 1d");
+        return None;
+    }
+    let heartbeat = match raw.heartbeat {
+        Some(h) => whole_secs(h, &format!("{key}.heartbeat"), e),
+        None => 2 * step,
+    };
+    if heartbeat < step || heartbeat > step * MAX_STEPS_PER_SPAN {
+        e.push(
+            format!("{key}.heartbeat"),
+            format!("must be between the step ({step}s) and 100000 steps"),
+        );
+    }
+    if raw.hold.as_secs() > step * MAX_STEPS_PER_SPAN {
+        e.push(format!("{key}.hold"), "must not exceed 100000 steps");
+    }
+    check_bounds(raw.min, raw.max, key, e);
+    if raw.rra.is_empty() {
+        e.push(format!("{key}.rra"), "needs at least one archive");
+    }
+    let rras = raw
+        .rra
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| rra(r, step, &format!("{key}.rra[{i}]"), e))
+        .collect();
+    Some(Template {
+        name: raw.name.clone(),
+        topics: raw.topics.clone(),
+        step_secs: step as u32,
+        ds_type: raw.ds_type,
+        heartbeat_secs: heartbeat.min(u32::MAX as u64) as u32,
+        min: raw.min,
+        max: raw.max,
+        aggregate: raw.aggregate,
+        hold: raw.hold,
+        rras,
+    })
+}
+
+fn check_bounds(min: Option<f64>, max: Option<f64>, key: &str, e: &mut Errors) {
+    for (name, v) in [("min", min), ("max", max)] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            e.push(format!("{key}.{name}"), "must be a finite number");
+        }
+    }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo >= hi
+    {
+        e.push(format!("{key}.max"), "must be greater than min");
+    }
+}
+
+fn rra(raw: &RawRra, step: u64, key: &str, e: &mut Errors) -> Vec<RraSpec> {
+    let every = whole_secs(raw.every, &format!("{key}.every"), e);
+    if every == 0 || every % step != 0 {
+        e.push(
+            format!("{key}.every"),
+            format!("must be a multiple of the step ({step}s)"),
+        );
+        return Vec::new();
+    }
+    let keep = raw.keep.as_secs();
+    let rows = keep.div_ceil(every);
+    if rows == 0 || rows > MAX_RRA_ROWS {
+        e.push(
+            format!("{key}.keep"),
+            "must cover between 1 and 10000000 rows of `every`",
+        );
+        return Vec::new();
+    }
+    if !(0.0..1.0).contains(&raw.xff) {
+        e.push(format!("{key}.xff"), "must be in [0, 1)");
+    }
+    raw.cf
+        .to_vec()
+        .into_iter()
+        .map(|cf| RraSpec {
+            cf,
+            xff: raw.xff,
+            steps_per_row: (every / step) as u32,
+            rows: rows as u32,
+        })
+        .collect()
+}
+
+/// librrd DS names: 1 to 19 of `[A-Za-z0-9_]`.
+pub(crate) fn is_valid_ds_name(name: &str) -> bool {
+    (1..=19).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn files(raw: &[Option<RawFile>], templates: &[Template], e: &mut Errors) -> Vec<FileSpec> {
+    let mut paths = HashSet::new();
+    let mut series = HashSet::new();
+    let mut out = Vec::new();
+    for (i, f) in raw.iter().enumerate() {
+        let Some(f) = f else { continue };
+        let key = format!("file[{i}]");
+        if !is_safe_rel_path(&f.path) {
+            e.push(
+                format!("{key}.path"),
+                "must be a relative path of [A-Za-z0-9_.-] segments, without '.' or '..'",
+            );
+        } else if !paths.insert(f.path.clone()) {
+            e.push(
+                format!("{key}.path"),
+                format!("{:?} is declared twice", f.path),
+            );
+        }
+        let Some(t) = templates.iter().find(|t| t.name == f.template) else {
+            e.push(
+                format!("{key}.template"),
+                format!("no template named {:?}", f.template),
+            );
+            continue;
+        };
+        if f.ds.is_empty() {
+            e.push(format!("{key}.ds"), "needs at least one data source");
+        }
+        let mut ds_names = HashSet::new();
+        let ds =
+            f.ds.iter()
+                .enumerate()
+                .map(|(j, d)| {
+                    let dkey = format!("{key}.ds[{j}]");
+                    if !is_valid_ds_name(&d.name) {
+                        e.push(
+                            format!("{dkey}.name"),
+                            format!("{:?}: DS names are 1-19 of [A-Za-z0-9_]", d.name),
+                        );
+                    } else if !ds_names.insert(d.name.clone()) {
+                        e.push(format!("{dkey}.name"), format!("duplicate DS {:?}", d.name));
+                    }
+                    if d.series.is_empty() || !series.insert(d.series.clone()) {
+                        e.push(
+                            format!("{dkey}.series"),
+                            format!("{:?} is empty or already mapped", d.series),
+                        );
+                    }
+                    check_bounds(d.min, d.max, &dkey, e);
+                    DsSpec {
+                        name: d.name.clone(),
+                        series: d.series.clone(),
+                        ds_type: d.ds_type.unwrap_or(t.ds_type),
+                        heartbeat_secs: t.heartbeat_secs,
+                        min: d.min.or(t.min),
+                        max: d.max.or(t.max),
+                        aggregate: d.aggregate.unwrap_or(t.aggregate),
+                        hold: if d.ds_type.unwrap_or(t.ds_type) == DsType::Gauge {
+                            t.hold
+                        } else {
+                            Duration::ZERO
+                        },
+                    }
+                })
+                .collect();
+        out.push(FileSpec {
+            rel_path: f.path.clone(),
+            template: t.name.clone(),
+            step_secs: t.step_secs,
+            ds,
+            rras: t.rras.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(parse_broker("embedded"), Ok(BrokerAddr::Embedded));
+        assert_eq!(
+            parse_broker("mqtt://example.org"),
+            Ok(BrokerAddr::Remote {
+                tls: false,
+                host: "example.org".into(),
+                port: 1883
+            })
+        );
+        assert_eq!(
+            parse_broker("mqtts://[::1]:8884/"),
+            Ok(BrokerAddr::Remote {
+                tls: true,
+                host: "::1".into(),
+                port: 8884
+            })
+        );
+        for bad in [
+            "tcp://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://u:p@h",
+            "mqtt://[::1",
+        ] {
+            assert!(parse_broker(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ds_names() {
+        assert!(is_valid_ds_name("value"));
+        assert!(is_valid_ds_name("a234567890123456789"));
+        assert!(!is_valid_ds_name("a2345678901234567890"));
+        assert!(!is_valid_ds_name("bad-name"));
+        assert!(!is_valid_ds_name(""));
+    }
+}

@@ -1,0 +1,102 @@
+//! Counters every stage bumps and anyone may read (logs now, `/metrics`
+//! later), and a rate limiter for warnings about bad input.
+//!
+//! Counters are relaxed atomics: each has one writer stage and readers only
+//! want a recent value, so no lock and no ordering are needed.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::model::{RejectReason, UnixMillis};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub messages_received: AtomicU64,
+    pub samples_accepted: AtomicU64,
+    /// Excluded topics and retained replays.
+    pub messages_ignored: AtomicU64,
+    rejected: [AtomicU64; RejectReason::ALL.len()],
+    pub mqtt_connected: AtomicU64,
+    pub mqtt_connections: AtomicU64,
+    /// Gauges the cache task sets.
+    pub series: AtomicU64,
+    pub files: AtomicU64,
+    pub pending_rows: AtomicU64,
+    /// Counters the RRD thread bumps.
+    pub rows_written: AtomicU64,
+    pub rows_skipped: AtomicU64,
+    pub rrd_updates: AtomicU64,
+    pub rrd_update_errors: AtomicU64,
+    pub files_created: AtomicU64,
+}
+
+impl Metrics {
+    pub fn reject(&self, reason: RejectReason, n: u64) {
+        self.rejected[reason.index()].fetch_add(n, Relaxed);
+    }
+
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason.index()].load(Relaxed)
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|c| c.load(Relaxed)).sum()
+    }
+}
+
+/// Lets one warning through per `every_ms` and counts what it held back, so
+/// a publisher sending garbage 1000 times a second costs one log line a
+/// minute, and the line still says how many there were.
+#[derive(Debug)]
+pub struct RateLimiter {
+    every_ms: i64,
+    next_ms: UnixMillis,
+    suppressed: u64,
+}
+
+impl RateLimiter {
+    pub fn new(every_ms: i64) -> Self {
+        RateLimiter {
+            every_ms,
+            next_ms: i64::MIN,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when a warning may be logged now; `n` were held back since
+    /// the last one.
+    pub fn allow(&mut self, now_ms: UnixMillis) -> Option<u64> {
+        if now_ms >= self.next_ms {
+            self.next_ms = now_ms.saturating_add(self.every_ms);
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_counts_what_it_holds_back() {
+        let mut r = RateLimiter::new(60_000);
+        assert_eq!(r.allow(0), Some(0));
+        assert_eq!(r.allow(1), None);
+        assert_eq!(r.allow(59_999), None);
+        assert_eq!(r.allow(60_000), Some(2));
+        assert_eq!(r.allow(60_001), None);
+        assert_eq!(r.allow(500_000), Some(1));
+    }
+
+    #[test]
+    fn rejections_are_counted_per_reason() {
+        let m = Metrics::default();
+        m.reject(RejectReason::BadJson, 2);
+        m.reject(RejectReason::Late, 1);
+        assert_eq!(m.rejected(RejectReason::BadJson), 2);
+        assert_eq!(m.rejected(RejectReason::Oversize), 0);
+        assert_eq!(m.rejected_total(), 3);
+    }
+}

@@ -1,0 +1,239 @@
+//! Domain types shared by every stage: samples decoded from MQTT, and the
+//! specification of the RRD files they are written to.
+//!
+//! Nothing here does I/O. The stages (`mqtt` → `cache` → `rrd`) exchange only
+//! these types, so each stage can be tested with values built by hand.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Milliseconds since the Unix epoch, UTC. Every time inside the daemon is
+/// one of these: local time never enters (janitoo's logs and files drifted
+/// with daylight saving).
+pub type UnixMillis = i64;
+
+/// One timestamped value of one named series, as decoded from a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// `topic` for plain payloads, `topic/json/path` for JSON leaves.
+    pub series: String,
+    pub time_ms: UnixMillis,
+    pub value: f64,
+}
+
+/// How librrd turns successive updates into primary data points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DsType {
+    Gauge,
+    Counter,
+    Derive,
+    Absolute,
+    Dcounter,
+    Dderive,
+}
+
+impl DsType {
+    pub fn as_rrd_str(self) -> &'static str {
+        match self {
+            DsType::Gauge => "GAUGE",
+            DsType::Counter => "COUNTER",
+            DsType::Derive => "DERIVE",
+            DsType::Absolute => "ABSOLUTE",
+            DsType::Dcounter => "DCOUNTER",
+            DsType::Dderive => "DDERIVE",
+        }
+    }
+}
+
+/// How the samples a data source receives within one step become the single
+/// value of that step's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    /// The sample with the latest time wins (janitoo's behaviour).
+    #[default]
+    Last,
+    Average,
+    Min,
+    Max,
+}
+
+/// Consolidation function of a round-robin archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Cf {
+    Average,
+    Min,
+    Max,
+    Last,
+}
+
+impl Cf {
+    pub fn as_rrd_str(self) -> &'static str {
+        match self {
+            Cf::Average => "AVERAGE",
+            Cf::Min => "MIN",
+            Cf::Max => "MAX",
+            Cf::Last => "LAST",
+        }
+    }
+}
+
+/// One round-robin archive, already expressed in librrd's units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RraSpec {
+    pub cf: Cf,
+    pub xff: f64,
+    pub steps_per_row: u32,
+    pub rows: u32,
+}
+
+impl fmt::Display for RraSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RRA:{}:{}:{}:{}",
+            self.cf.as_rrd_str(),
+            self.xff,
+            self.steps_per_row,
+            self.rows
+        )
+    }
+}
+
+/// One data source of a file and the series that feeds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DsSpec {
+    /// librrd DS name: `[A-Za-z0-9_]{1,19}`.
+    pub name: String,
+    pub series: String,
+    pub ds_type: DsType,
+    pub heartbeat_secs: u32,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub aggregate: Aggregate,
+    /// How long a value is repeated into steps that received no sample.
+    pub hold: Duration,
+}
+
+impl DsSpec {
+    /// The `DS:` argument librrd's create takes.
+    pub fn to_rrd_arg(&self) -> String {
+        let bound = |b: Option<f64>| b.map_or_else(|| "U".to_owned(), |v| v.to_string());
+        format!(
+            "DS:{}:{}:{}:{}:{}",
+            self.name,
+            self.ds_type.as_rrd_str(),
+            self.heartbeat_secs,
+            bound(self.min),
+            bound(self.max)
+        )
+    }
+}
+
+/// Everything needed to create, fill and index one RRD file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSpec {
+    /// Path relative to the data directory, `/`-separated, without `.rrd`.
+    /// Always produced by `rrd::path` or validated config: no `..`, no `:`.
+    pub rel_path: String,
+    /// Template it was made from, or `file` for files declared in config.
+    pub template: String,
+    pub step_secs: u32,
+    pub ds: Vec<DsSpec>,
+    pub rras: Vec<RraSpec>,
+}
+
+impl FileSpec {
+    /// Smallest heartbeat of the file: a gap longer than this between two
+    /// updates makes librrd forget the later value unless a `U` row
+    /// precedes it.
+    pub fn min_heartbeat_secs(&self) -> u32 {
+        self.ds
+            .iter()
+            .map(|d| d.heartbeat_secs)
+            .min()
+            .unwrap_or(self.step_secs)
+    }
+}
+
+/// Why a message or one of its values was not turned into a sample. Each is
+/// counted apart so an operator sees what a publisher does wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    Oversize,
+    Empty,
+    NotNumeric,
+    NotFinite,
+    BadJson,
+    BadTimestamp,
+    TooManyLeaves,
+    NoTemplate,
+    SeriesLimit,
+    PathTaken,
+    Late,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 11] = [
+        RejectReason::Oversize,
+        RejectReason::Empty,
+        RejectReason::NotNumeric,
+        RejectReason::NotFinite,
+        RejectReason::BadJson,
+        RejectReason::BadTimestamp,
+        RejectReason::TooManyLeaves,
+        RejectReason::NoTemplate,
+        RejectReason::SeriesLimit,
+        RejectReason::PathTaken,
+        RejectReason::Late,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Oversize => "oversize",
+            RejectReason::Empty => "empty",
+            RejectReason::NotNumeric => "not_numeric",
+            RejectReason::NotFinite => "not_finite",
+            RejectReason::BadJson => "bad_json",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::TooManyLeaves => "too_many_leaves",
+            RejectReason::NoTemplate => "no_template",
+            RejectReason::SeriesLimit => "series_limit",
+            RejectReason::PathTaken => "path_taken",
+            RejectReason::Late => "late",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row ready for librrd: the end of its step (whole seconds, UTC, a
+/// multiple of the step) and one value per DS (`None` = unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub time_s: i64,
+    pub values: Vec<Option<f64>>,
+}
+
+/// The end of the step that contains `time_ms`: steps are `(end - step, end]`
+/// as in `rrdtool fetch`, so a sample taken exactly on a boundary belongs to
+/// the step that ends there, the row a direct `rrdtool update` would fill.
+pub fn row_end(step_secs: u32, time_ms: UnixMillis) -> i64 {
+    let step_ms = step_secs as i64 * 1000;
+    time_ms.div_euclid(step_ms) * step_secs as i64
+        + if time_ms.rem_euclid(step_ms) == 0 {
+            0
+        } else {
+            step_secs as i64
+        }
+}

@@ -1,0 +1,159 @@
+//! The MQTT stage: a rumqttc client whose messages become samples for the
+//! cache. Decoding is apart, in `decode`, as pure functions.
+//!
+//! rumqttc reconnects when polled again, but without waiting and without
+//! resubscribing; this loop adds both: a doubling wait between attempts, and
+//! a subscription whenever a CONNACK says the broker kept no session.
+
+pub mod decode;
+mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, SubscribeFilter};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::cache::CacheHandle;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::{Metrics, RateLimiter};
+use crate::model::RejectReason;
+use decode::{DecodeLimits, decode};
+
+/// The largest packet MQTT allows. rumqttc drops the connection on a packet
+/// over its limit, and a broker holding that message for a persistent
+/// session would send it again at once: a wedge. So the client takes any
+/// packet and the decoder refuses oversize payloads.
+const MAX_PACKET: usize = 268_435_455;
+
+/// Builds the client options from config; fails only on unreadable TLS files.
+pub fn options(config: &Config) -> Result<MqttOptions, tls::TlsError> {
+    let m = &config.mqtt;
+    let mut opts = MqttOptions::new(m.client_id.clone(), m.host.clone(), m.port);
+    opts.set_keep_alive(m.keep_alive);
+    opts.set_clean_session(true);
+    opts.set_max_packet_size(MAX_PACKET, 64 * 1024);
+    if let Some((user, pass)) = &m.credentials {
+        opts.set_credentials(user.clone(), pass.clone());
+    }
+    if let Some(t) = &m.tls {
+        opts.set_transport(tls::transport(t)?);
+    }
+    Ok(opts)
+}
+
+/// Runs the client until `stop` turns true or the cache closes.
+pub async fn run(
+    config: Arc<Config>,
+    opts: MqttOptions,
+    cache: CacheHandle,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (client, mut eventloop) = AsyncClient::new(opts, 64);
+    let mut source = Source::new(&config, cache, metrics.clone(), clock);
+    let mqtt = &config.mqtt;
+    let mut backoff = mqtt.reconnect_min;
+    let broker = format!("{}:{}", mqtt.host, mqtt.port);
+    loop {
+        let event = tokio::select! {
+            event = eventloop.poll() => event,
+            _ = stop.changed() => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if source.on_publish(p).await.is_err() {
+                    break;
+                }
+            }
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                metrics.mqtt_connected.store(1, Relaxed);
+                metrics.mqtt_connections.fetch_add(1, Relaxed);
+                backoff = mqtt.reconnect_min;
+                info!(
+                    broker,
+                    session_present = ack.session_present,
+                    "Connected to the MQTT broker."
+                );
+                if !ack.session_present {
+                    let filters = mqtt
+                        .topics
+                        .iter()
+                        .map(|t| SubscribeFilter::new(t.clone(), mqtt.qos));
+                    if let Err(e) = client.try_subscribe_many(filters) {
+                        warn!(error = %e, "Cannot queue the subscription.");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                debug!(codes = ?ack.return_codes, "Subscribed.")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                metrics.mqtt_connected.store(0, Relaxed);
+                warn!(broker, error = %e, retry_in = ?backoff, "MQTT connection lost.");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => break,
+                }
+                backoff = (backoff * 2).min(mqtt.reconnect_max);
+            }
+        }
+    }
+    metrics.mqtt_connected.store(0, Relaxed);
+    let _ = client.try_disconnect();
+    info!("MQTT client stopped.");
+}
+
+/// Turns publishes into samples for the cache.
+struct Source {
+    cache: CacheHandle,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    limits: DecodeLimits,
+    exclude: Vec<String>,
+    warn_limits: [RateLimiter; RejectReason::ALL.len()],
+}
+
+impl Source {
+    fn new(config: &Config, cache: CacheHandle, metrics: Arc<Metrics>, clock: Clock) -> Self {
+        Source {
+            cache,
+            metrics,
+            clock,
+            limits: DecodeLimits {
+                max_payload_bytes: config.limits.max_payload_bytes,
+                max_json_leaves: config.limits.max_json_leaves,
+            },
+            exclude: config.mqtt.exclude.clone(),
+            warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
+        }
+    }
+
+    async fn on_publish(&mut self, p: Publish) -> Result<(), crate::cache::CacheClosed> {
+        self.metrics.messages_received.fetch_add(1, Relaxed);
+        // A retained message replayed on subscribe is old state: stamping it
+        // with the receive time would log it at the wrong time.
+        if p.retain || self.exclude.iter().any(|f| rumqttc::matches(&p.topic, f)) {
+            self.metrics.messages_ignored.fetch_add(1, Relaxed);
+            return Ok(());
+        }
+        let now_ms = self.clock.now_ms();
+        match decode(&p.topic, &p.payload, now_ms, &self.limits) {
+            Ok(samples) => self.cache.add(samples).await,
+            Err(reason) => {
+                self.metrics.reject(reason, 1);
+                let topic = p.topic.as_str();
+                let bytes = p.payload.len();
+                match self.warn_limits[reason.index()].allow(now_ms) {
+                    Some(held_back) => warn!(topic, %reason, bytes, held_back, "Message refused."),
+                    None => debug!(topic, %reason, bytes, "Message refused."),
+                }
+                Ok(())
+            }
+        }
+    }
+}

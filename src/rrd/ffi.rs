@@ -1,0 +1,60 @@
+//! The librrd calls the `rrd` crate does not wrap in the form we need, made
+//! through `rrd-sys`. Only the RRD thread calls these.
+
+use std::ffi::{CStr, CString, c_char};
+use std::path::Path;
+
+/// Creates `path` with librrd's own argument strings (`DS:…`, `RRA:…`),
+/// refusing to overwrite. Strings rather than the `rrd` crate's typed
+/// builders, whose integer-only bounds cannot express every DS we accept.
+pub(crate) fn create(
+    path: &Path,
+    step_secs: u32,
+    start_s: i64,
+    args: &[String],
+) -> Result<(), String> {
+    let filename = cstring(&path.to_string_lossy())?;
+    let args: Vec<CString> = args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
+    let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    let mut no_sources: [*const c_char; 1] = [std::ptr::null()];
+    let argc = i32::try_from(argv.len()).map_err(|_| "too many arguments".to_owned())?;
+    // SAFETY: every pointer is to a NUL-terminated string that outlives the
+    // call; `sources` is a NULL-terminated (empty) array, as librrd expects.
+    let rc = unsafe {
+        rrd_sys::rrd_create_r2(
+            filename.as_ptr(),
+            step_secs.into(),
+            start_s,
+            1,
+            no_sources.as_mut_ptr(),
+            std::ptr::null(),
+            argc,
+            argv.as_mut_ptr(),
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(take_error()) }
+}
+
+fn cstring(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+}
+
+/// librrd's error message for this thread, cleared so that the next call
+/// does not report it again.
+fn take_error() -> String {
+    // SAFETY: librrd returns a thread-local, NUL-terminated buffer (or NULL).
+    unsafe {
+        let p = rrd_sys::rrd_get_error();
+        let msg = if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        };
+        rrd_sys::rrd_clear_error();
+        if msg.is_empty() {
+            "unknown librrd error".into()
+        } else {
+            msg
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The index of RRD files: `index.txt` in janitoo's format (file names
+//! without `.rrd`, joined by `|`) and `index.json` with each file's series,
+//! DS, template and last update. Owned by the RRD thread, the one writer of
+//! the files it describes; rewritten atomically.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic_file::write_atomic;
+use crate::model::FileSpec;
+
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexDs {
+    pub name: String,
+    pub series: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Relative to the data directory, without `.rrd`.
+    pub path: String,
+    pub template: String,
+    pub step_secs: u32,
+    pub ds: Vec<IndexDs>,
+    /// Unix seconds of the file's last update.
+    pub last_update: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexJson {
+    version: u32,
+    files: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    entries: BTreeMap<String, IndexEntry>,
+    dirty: bool,
+}
+
+impl Index {
+    /// Reads `index.json` from a previous run. A missing file is an empty
+    /// index; an unreadable one too, with the reason returned for the log
+    /// (the index is rebuilt as files are written).
+    pub fn load(data_dir: &Path) -> (Index, Option<String>) {
+        let path = data_dir.join("index.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Index::default(), None),
+            Err(e) => return (Index::default(), Some(format!("{}: {e}", path.display()))),
+        };
+        match serde_json::from_str::<IndexJson>(&text) {
+            Ok(j) if j.version == VERSION => {
+                let entries = j.files.into_iter().map(|e| (e.path.clone(), e)).collect();
+                (
+                    Index {
+                        entries,
+                        dirty: false,
+                    },
+                    None,
+                )
+            }
+            Ok(j) => (
+                Index::default(),
+                Some(format!("{}: unknown version {}", path.display(), j.version)),
+            ),
+            Err(e) => (Index::default(), Some(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, path: &str) -> Option<&IndexEntry> {
+        self.entries.get(path)
+    }
+
+    /// Records that a file exists with this spec and last update.
+    pub fn record(&mut self, spec: &FileSpec, last_update: Option<i64>) {
+        let entry = IndexEntry {
+            path: spec.rel_path.clone(),
+            template: spec.template.clone(),
+            step_secs: spec.step_secs,
+            ds: spec
+                .ds
+                .iter()
+                .map(|d| IndexDs {
+                    name: d.name.clone(),
+                    series: d.series.clone(),
+                })
+                .collect(),
+            last_update,
+        };
+        if self.entries.get(&spec.rel_path) != Some(&entry) {
+            self.entries.insert(spec.rel_path.clone(), entry);
+            self.dirty = true;
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    pub fn to_txt(&self) -> String {
+        self.entries
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+
+    pub fn to_json(&self) -> String {
+        let j = IndexJson {
+            version: VERSION,
+            files: self.entries.values().cloned().collect(),
+        };
+        serde_json::to_string_pretty(&j).expect("index serialises")
+    }
+
+    /// Writes both index files if anything changed since the last write.
+    pub fn write_if_dirty(&mut self, data_dir: &Path) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        write_atomic(&data_dir.join("index.txt"), self.to_txt().as_bytes())?;
+        write_atomic(&data_dir.join("index.json"), self.to_json().as_bytes())?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Aggregate, DsSpec, DsType};
+
+    fn spec(path: &str) -> FileSpec {
+        FileSpec {
+            rel_path: path.into(),
+            template: "default".into(),
+            step_secs: 60,
+            ds: vec![DsSpec {
+                name: "value".into(),
+                series: path.into(),
+                ds_type: DsType::Gauge,
+                heartbeat_secs: 120,
+                min: None,
+                max: None,
+                aggregate: Aggregate::Last,
+                hold: std::time::Duration::ZERO,
+            }],
+            rras: vec![],
+        }
+    }
+
+    #[test]
+    fn writes_janitoo_txt_and_json_and_reads_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::default();
+        index.record(&spec("home/b"), Some(120));
+        index.record(&spec("home/a"), None);
+        index.write_if_dirty(dir.path()).unwrap();
+        assert!(!index.is_dirty());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("index.txt")).unwrap(),
+            "home/a|home/b"
+        );
+        let (loaded, problem) = Index::load(dir.path());
+        assert_eq!(problem, None);
+        assert_eq!(loaded.get("home/b").unwrap().last_update, Some(120));
+        assert_eq!(loaded.get("home/a").unwrap().ds[0].series, "home/a");
+    }
+
+    #[test]
+    fn a_corrupt_index_is_reported_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("index.json"),
+            "{\"version\": 1, \"files\": [",
+        )
+        .unwrap();
+        let (index, problem) = Index::load(dir.path());
+        assert!(index.is_empty());
+        assert!(problem.unwrap().contains("index.json"));
+        let (_, problem) = Index::load(&dir.path().join("missing"));
+        assert_eq!(problem, None);
+    }
+}

@@ -1,0 +1,81 @@
+//! The RRD stage: one OS thread owns every librrd call.
+//!
+//! librrd 1.7.2 crashes when graphs are drawn from several threads, and two
+//! writers of one file reject each other's updates; one owner avoids both.
+//! Others send it [`RrdCommand`]s through an [`RrdHandle`]; it answers each
+//! write with a [`WriteReport`]. It exits, writing the index last, when every
+//! handle is gone.
+
+mod ffi;
+pub mod index;
+pub mod path;
+mod plan;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::mpsc;
+
+use crate::cache::WriteBatch;
+use crate::metrics::Metrics;
+
+/// librrd's answer to one batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteReport {
+    pub file: usize,
+    /// The rows are on disk, or were refused one by one and are gone; when
+    /// `false` the file could not be written and the rows must be kept.
+    pub written: bool,
+    /// The file's last update after this batch, when known.
+    pub last_update_s: Option<i64>,
+}
+
+pub enum RrdCommand {
+    Write {
+        batch: WriteBatch,
+        reply: mpsc::UnboundedSender<WriteReport>,
+    },
+}
+
+#[derive(Clone)]
+pub struct RrdHandle {
+    tx: std_mpsc::Sender<RrdCommand>,
+}
+
+impl RrdHandle {
+    /// A handle whose commands the caller receives itself (tests).
+    pub fn from_sender(tx: std_mpsc::Sender<RrdCommand>) -> Self {
+        RrdHandle { tx }
+    }
+
+    /// Queues a batch; the answer comes on `reply`. If the thread is gone the
+    /// answer is "not written", so the rows stay where they are.
+    pub fn write(&self, batch: WriteBatch, reply: mpsc::UnboundedSender<WriteReport>) {
+        if let Err(std_mpsc::SendError(RrdCommand::Write { batch, reply })) =
+            self.tx.send(RrdCommand::Write { batch, reply })
+        {
+            let _ = reply.send(WriteReport {
+                file: batch.file,
+                written: false,
+                last_update_s: None,
+            });
+        }
+    }
+}
+
+/// Starts the RRD thread on `data_dir` (created if missing).
+pub fn spawn(
+    data_dir: PathBuf,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(RrdHandle, JoinHandle<()>)> {
+    std::fs::create_dir_all(&data_dir)?;
+    let (tx, rx) = std_mpsc::channel();
+    let worker = worker::Worker::new(data_dir, metrics);
+    let thread = std::thread::Builder::new()
+        .name("rrd".into())
+        .spawn(move || worker.run(rx))?;
+    Ok((RrdHandle { tx }, thread))
+}

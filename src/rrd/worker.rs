@@ -1,0 +1,306 @@
+//! The RRD thread's loop: creates files on first use, writes each batch in
+//! one librrd update, and keeps the index.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rrd::ops::update::{BatchTime, Datum};
+use tracing::{debug, error, info, warn};
+
+use super::index::Index;
+use super::plan::{UpdatePlan, plan_updates};
+use super::{RrdCommand, WriteReport, ffi};
+use crate::cache::WriteBatch;
+use crate::metrics::Metrics;
+use crate::model::FileSpec;
+
+/// The index is rewritten at most this often while files change.
+const INDEX_EVERY: Duration = Duration::from_secs(10);
+
+pub(super) struct Worker {
+    data_dir: PathBuf,
+    /// Last update of each file this thread has opened, `None` if the file
+    /// does not exist yet.
+    last_update: HashMap<String, Option<i64>>,
+    index: Index,
+    metrics: Arc<Metrics>,
+    index_written: Instant,
+}
+
+/// Why a batch could not be written at all.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    #[error("cannot read {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error(
+        "{path} has {found}, the configuration wants {wanted}: move the file away or fix the configuration"
+    )]
+    Layout {
+        path: PathBuf,
+        found: String,
+        wanted: String,
+    },
+    #[error("cannot create {path}: {reason}")]
+    Create { path: PathBuf, reason: String },
+    #[error("cannot update {path}: {reason}")]
+    Update { path: PathBuf, reason: String },
+}
+
+impl Worker {
+    pub fn new(data_dir: PathBuf, metrics: Arc<Metrics>) -> Self {
+        let (index, problem) = Index::load(&data_dir);
+        if let Some(problem) = problem {
+            warn!(
+                problem,
+                "Index unreadable; rebuilding it as files are written."
+            );
+        }
+        Worker {
+            data_dir,
+            last_update: HashMap::new(),
+            index,
+            metrics,
+            index_written: Instant::now(),
+        }
+    }
+
+    pub fn run(mut self, rx: Receiver<RrdCommand>) {
+        loop {
+            match rx.recv_timeout(INDEX_EVERY) {
+                Ok(RrdCommand::Write { batch, reply }) => {
+                    let report = self.write(&batch);
+                    let _ = reply.send(report);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.index_written.elapsed() >= INDEX_EVERY {
+                self.write_index();
+            }
+        }
+        self.write_index();
+        info!(files = self.index.len(), "RRD thread stopped.");
+    }
+
+    fn write_index(&mut self) {
+        if let Err(e) = self.index.write_if_dirty(&self.data_dir) {
+            error!(dir = %self.data_dir.display(), error = %e, "Cannot write the index files.");
+        }
+        self.index_written = Instant::now();
+    }
+
+    fn write(&mut self, batch: &WriteBatch) -> WriteReport {
+        let spec = &batch.spec;
+        let path = self.data_dir.join(format!("{}.rrd", spec.rel_path));
+        let mut report = WriteReport {
+            file: batch.file,
+            written: false,
+            last_update_s: None,
+        };
+        let last = match self.known_last_update(spec, &path) {
+            Ok(last) => last,
+            Err(e) => {
+                self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
+                error!(error = %e, rows = batch.rows.len(), "RRD file unusable; rows kept for a retry.");
+                return report;
+            }
+        };
+        let step = spec.step_secs as i64;
+        let plan = plan_updates(&batch.rows, last, step, spec.min_heartbeat_secs() as i64);
+        if !plan.stale.is_empty() {
+            self.metrics
+                .rows_skipped
+                .fetch_add(plan.stale.len() as u64, Relaxed);
+            warn!(
+                file = spec.rel_path,
+                rows = plan.stale.len(),
+                first = plan.stale[0],
+                last_update = last,
+                "Rows not newer than the file's last update dropped."
+            );
+        }
+        report.last_update_s = last;
+        let Some(&(first_t, _)) = plan.updates.first() else {
+            report.written = true;
+            return report;
+        };
+        if last.is_none()
+            && let Err(e) = self.create(spec, &path, first_t - step)
+        {
+            self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
+            error!(error = %e, rows = batch.rows.len(), "RRD file not created; rows kept for a retry.");
+            return report;
+        }
+        match self.update(spec, &path, &plan) {
+            Ok(new_last) => {
+                report.written = true;
+                report.last_update_s = Some(new_last);
+                self.last_update
+                    .insert(spec.rel_path.clone(), Some(new_last));
+                self.index.record(spec, Some(new_last));
+            }
+            Err(e) => {
+                self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
+                error!(error = %e, rows = batch.rows.len(), "RRD update failed; rows kept for a retry.");
+                // What librrd may have written before failing is known next time.
+                self.last_update.remove(&spec.rel_path);
+            }
+        }
+        report
+    }
+
+    /// The file's last update, reading it from disk the first time.
+    fn known_last_update(
+        &mut self,
+        spec: &FileSpec,
+        path: &Path,
+    ) -> Result<Option<i64>, FileError> {
+        if let Some(&last) = self.last_update.get(&spec.rel_path) {
+            return Ok(last);
+        }
+        let last = if path.exists() {
+            Some(read_and_check(spec, path)?)
+        } else {
+            None
+        };
+        self.last_update.insert(spec.rel_path.clone(), last);
+        if last.is_some() {
+            self.index.record(spec, last);
+        }
+        Ok(last)
+    }
+
+    fn create(&mut self, spec: &FileSpec, path: &Path, start_s: i64) -> Result<(), FileError> {
+        let err = |reason: String| FileError::Create {
+            path: path.to_owned(),
+            reason,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        let args: Vec<String> = spec
+            .ds
+            .iter()
+            .map(|d| d.to_rrd_arg())
+            .chain(spec.rras.iter().map(|r| r.to_string()))
+            .collect();
+        ffi::create(path, spec.step_secs, start_s, &args).map_err(err)?;
+        self.metrics.files_created.fetch_add(1, Relaxed);
+        info!(
+            file = spec.rel_path,
+            template = spec.template,
+            "RRD file created."
+        );
+        Ok(())
+    }
+
+    /// One librrd update for the whole plan; on failure, row by row, so that
+    /// one bad row is dropped alone. Returns the new last update.
+    fn update(
+        &mut self,
+        spec: &FileSpec,
+        path: &Path,
+        plan: &UpdatePlan,
+    ) -> Result<i64, FileError> {
+        let data: Vec<(BatchTime, Vec<Datum>)> =
+            plan.updates.iter().map(|(t, v)| to_datum(*t, v)).collect();
+        self.metrics.rrd_updates.fetch_add(1, Relaxed);
+        let last_t = plan.updates.last().map(|(t, _)| *t).unwrap_or_default();
+        match rrd::ops::update::update_all(path, rrd::ops::update::Options::default(), &data) {
+            Ok(()) => {
+                self.metrics
+                    .rows_written
+                    .fetch_add(data.len() as u64, Relaxed);
+                debug!(file = spec.rel_path, rows = data.len(), "RRD file updated.");
+                return Ok(last_t);
+            }
+            Err(e) => {
+                warn!(file = spec.rel_path, error = %e, "Batched update refused; trying row by row.")
+            }
+        }
+        let on_disk = read_and_check(spec, path)?;
+        let mut written_any = false;
+        let mut failure = None;
+        for item in data.iter().filter(|(t, _)| batch_secs(t) > on_disk) {
+            match rrd::ops::update::update_all(path, rrd::ops::update::Options::default(), [item]) {
+                Ok(()) => {
+                    written_any = true;
+                    self.metrics.rows_written.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    self.metrics.rows_skipped.fetch_add(1, Relaxed);
+                    warn!(file = spec.rel_path, time = batch_secs(&item.0), error = %e, "Row refused by librrd.");
+                    failure = Some(e.to_string());
+                }
+            }
+        }
+        match failure {
+            Some(reason) if !written_any => Err(FileError::Update {
+                path: path.to_owned(),
+                reason,
+            }),
+            _ => read_and_check(spec, path),
+        }
+    }
+}
+
+fn to_datum(t: i64, values: &[Option<f64>]) -> (BatchTime, Vec<Datum>) {
+    let time = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+    (
+        BatchTime::Timestamp(time),
+        values
+            .iter()
+            .map(|v| v.map_or(Datum::Unspecified, Datum::Float))
+            .collect(),
+    )
+}
+
+fn batch_secs(t: &BatchTime) -> i64 {
+    match t {
+        BatchTime::Timestamp(ts) => ts
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        BatchTime::Now => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    }
+}
+
+/// Reads an existing file's last update, and checks that its step and DS
+/// names are the ones the spec wants: writing other data into a file made
+/// for something else would silently corrupt it.
+fn read_and_check(spec: &FileSpec, path: &Path) -> Result<i64, FileError> {
+    let info = rrd::ops::info::info(path).map_err(|e| FileError::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let count = |key: &str| info.get(key).cloned().and_then(|v| v.into_count());
+    let step = count("step");
+    let mut found: Vec<&str> = info
+        .keys()
+        .filter_map(|k| k.strip_prefix("ds[")?.strip_suffix("].type"))
+        .collect();
+    found.sort_unstable();
+    let mut wanted: Vec<&str> = spec.ds.iter().map(|d| d.name.as_str()).collect();
+    wanted.sort_unstable();
+    if step != Some(spec.step_secs as u64) || found != wanted {
+        return Err(FileError::Layout {
+            path: path.to_owned(),
+            found: format!("step {step:?} and DS {found:?}"),
+            wanted: format!("step {} and DS {wanted:?}", spec.step_secs),
+        });
+    }
+    count("last_update")
+        .map(|t| t as i64)
+        .ok_or_else(|| FileError::Open {
+            path: path.to_owned(),
+            reason: "no last_update in rrd info".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+//! The RRD thread against real librrd files, read back with `rrdtool fetch`.
+
+use super::*;
+use crate::config::Config;
+use crate::model::Row;
+use std::process::Command;
+
+const T0: i64 = 1_763_633_700;
+
+fn spec(path: &str, ds: &[&str]) -> Arc<FileSpec> {
+    let config = Config::default_config().unwrap();
+    let t = &config.templates[0];
+    Arc::new(FileSpec {
+        rel_path: path.into(),
+        template: t.name.clone(),
+        step_secs: 60,
+        ds: ds
+            .iter()
+            .map(|name| crate::model::DsSpec {
+                name: (*name).into(),
+                series: format!("{path}/{name}"),
+                ds_type: t.ds_type,
+                heartbeat_secs: 120,
+                min: None,
+                max: None,
+                aggregate: t.aggregate,
+                hold: t.hold,
+            })
+            .collect(),
+        rras: t.rras.clone(),
+    })
+}
+
+fn batch(spec: &Arc<FileSpec>, rows: &[(i64, f64)]) -> WriteBatch {
+    WriteBatch {
+        file: 7,
+        spec: spec.clone(),
+        rows: rows
+            .iter()
+            .map(|&(t, v)| Row {
+                time_s: t,
+                values: vec![Some(v); spec.ds.len()],
+            })
+            .collect(),
+    }
+}
+
+/// `(time, first DS value)` for each row `rrdtool fetch` prints; NaN stays NaN.
+pub(crate) fn fetch(path: &Path, start: i64, end: i64) -> Vec<(i64, f64)> {
+    let out = Command::new("rrdtool")
+        .args([
+            "fetch",
+            &path.to_string_lossy(),
+            "AVERAGE",
+            "-r",
+            "60",
+            "-s",
+            &start.to_string(),
+            "-e",
+            &end.to_string(),
+        ])
+        .output()
+        .expect("rrdtool runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (t, v) = l.split_once(':')?;
+            let v = v.split_whitespace().next()?;
+            Some((
+                t.trim().parse().ok()?,
+                if v.contains("nan") {
+                    f64::NAN
+                } else {
+                    v.parse().ok()?
+                },
+            ))
+        })
+        .collect()
+}
+
+fn known(rows: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
+    rows.into_iter().filter(|(_, v)| !v.is_nan()).collect()
+}
+
+fn worker(dir: &Path) -> Worker {
+    Worker::new(dir.to_owned(), Arc::new(Metrics::default()))
+}
+
+#[test]
+fn creates_the_file_and_writes_rows_at_their_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path());
+    let s = spec("home/kitchen/temperature", &["value"]);
+    let report = w.write(&batch(&s, &[(T0, 21.5), (T0 + 60, 22.0), (T0 + 600, 23.0)]));
+    assert_eq!(
+        report,
+        WriteReport {
+            file: 7,
+            written: true,
+            last_update_s: Some(T0 + 600)
+        }
+    );
+    let path = dir.path().join("home/kitchen/temperature.rrd");
+    // The gap is longer than the heartbeat, yet the last value keeps its step.
+    assert_eq!(
+        known(fetch(&path, T0 - 120, T0 + 600)),
+        vec![(T0, 21.5), (T0 + 60, 22.0), (T0 + 600, 23.0)]
+    );
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 200_000, "{size} bytes");
+    w.write_index();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("index.txt")).unwrap(),
+        "home/kitchen/temperature"
+    );
+}
+
+#[test]
+fn stale_rows_are_dropped_alone_and_the_file_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec("a", &["value"]);
+    worker(dir.path()).write(&batch(&s, &[(T0, 1.0), (T0 + 60, 2.0)]));
+    // A new thread (a restart) learns the last update from the file.
+    let mut w = worker(dir.path());
+    let report = w.write(&batch(&s, &[(T0 + 60, 9.0), (T0 + 120, 3.0)]));
+    assert!(report.written);
+    assert_eq!(w.metrics.rows_skipped.load(Relaxed), 1);
+    let path = dir.path().join("a.rrd");
+    assert_eq!(
+        known(fetch(&path, T0 - 60, T0 + 120)),
+        vec![(T0, 1.0), (T0 + 60, 2.0), (T0 + 120, 3.0)]
+    );
+}
+
+#[test]
+fn a_file_with_another_layout_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    worker(dir.path()).write(&batch(&spec("a", &["value"]), &[(T0, 1.0)]));
+    let mut w = worker(dir.path());
+    let report = w.write(&batch(&spec("a", &["x", "y"]), &[(T0 + 60, 1.0)]));
+    assert!(!report.written);
+    assert_eq!(w.metrics.rrd_update_errors.load(Relaxed), 1);
+    assert_eq!(
+        known(fetch(&dir.path().join("a.rrd"), T0 - 60, T0 + 60)),
+        vec![(T0, 1.0)]
+    );
+}
+
+#[test]
+fn an_unwritable_directory_keeps_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("blocker"),
+        "a file where a directory should be",
+    )
+    .unwrap();
+    let mut w = worker(dir.path());
+    let report = w.write(&batch(&spec("blocker/x", &["value"]), &[(T0, 1.0)]));
+    assert!(!report.written);
+}
+
+#[test]
+fn multi_ds_rows_keep_unknowns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path());
+    let s = spec("climate", &["t", "h"]);
+    let b = WriteBatch {
+        file: 0,
+        spec: s.clone(),
+        rows: vec![Row {
+            time_s: T0,
+            values: vec![Some(20.0), None],
+        }],
+    };
+    assert!(w.write(&b).written);
+    let out = Command::new("rrdtool")
+        .args([
+            "lastupdate",
+            &dir.path().join("climate.rrd").to_string_lossy(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{T0}: 2.0000000000e+01 U"))
+            || text.contains(&format!("{T0}: 20 U")),
+        "{text}"
+    );
+}
