@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 #[command(version, about)]
 struct Cli {
     /// Log filter (tracing syntax); RUST_LOG wins when set.
-    #[arg(long, global = true, default_value = "info,rumqttd=warn")]
+    #[arg(long, global = true, default_value = "info,rumqttd=off")]
     log: String,
     #[command(subcommand)]
     command: Command,

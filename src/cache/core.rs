@@ -88,6 +88,7 @@ impl Cache {
         self.files.iter().map(FileBuffer::pending_rows).sum()
     }
 
+    #[cfg(test)]
     pub fn spec(&self, file: FileId) -> &Arc<FileSpec> {
         &self.files[file].spec
     }

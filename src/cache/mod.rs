@@ -136,7 +136,17 @@ impl CacheTask {
         let mut msgs = Vec::with_capacity(256);
         loop {
             let due = self.cache.next_due().map(|at| self.clock.instant_at(at));
+            // Biased: librrd's answers first (they free memory and may
+            // complete a flush someone waits for), then due files, then input.
             tokio::select! {
+                biased;
+                Some(report) = report_rx.recv() => self.on_report(report),
+                _ = sleep_until_opt(due) => {
+                    for batch in self.cache.take_due(self.clock.now_ms()) {
+                        self.send(batch);
+                    }
+                }
+                _ = stats_tick.tick() => self.log_stats(),
                 n = rx.recv_many(&mut msgs, 256) => {
                     if n == 0 {
                         break;
@@ -145,13 +155,6 @@ impl CacheTask {
                         self.handle(msg);
                     }
                 }
-                Some(report) = report_rx.recv() => self.on_report(report),
-                _ = sleep_until_opt(due) => {
-                    for batch in self.cache.take_due(self.clock.now_ms()) {
-                        self.send(batch);
-                    }
-                }
-                _ = stats_tick.tick() => self.log_stats(),
             }
         }
         // Input closed: write everything, wait for librrd's answers.

@@ -206,7 +206,7 @@ impl Sections {
             Some(v) => array_items(v, "file", errors),
         };
         // What is left must be top-level scalars.
-        let top = deserialize(toml::Value::Table(table), "(top level)", errors).unwrap_or_default();
+        let top = deserialize(toml::Value::Table(table), TOP, errors).unwrap_or_default();
         Sections {
             top,
             mqtt,
@@ -256,18 +256,42 @@ fn deserialize<T: DeserializeOwned>(
     key: &str,
     errors: &mut Vec<KeyError>,
 ) -> Option<T> {
-    match value.try_into() {
-        Ok(t) => Some(t),
+    let whole = match value.clone().try_into() {
+        Ok(t) => return Some(t),
         Err(e) => {
             let e: toml::de::Error = e;
-            errors.push(KeyError {
-                key: key.into(),
-                message: e.message().trim().to_owned(),
-            });
-            None
+            e.message().trim().to_owned()
+        }
+    };
+    // Serde's message names the type, not always the key: try each key
+    // alone to say which ones are wrong.
+    let mut pinpointed = false;
+    if let toml::Value::Table(table) = value {
+        for (k, v) in table {
+            let single = toml::Value::Table(toml::Table::from_iter([(k.clone(), v)]));
+            if let Err(e) = single.try_into::<T>() {
+                let message = e.message().trim().to_owned();
+                if !message.starts_with("missing field") {
+                    let full_key = if key == TOP { k } else { format!("{key}.{k}") };
+                    errors.push(KeyError {
+                        key: full_key,
+                        message,
+                    });
+                    pinpointed = true;
+                }
+            }
         }
     }
+    if !pinpointed {
+        errors.push(KeyError {
+            key: key.into(),
+            message: whole,
+        });
+    }
+    None
 }
+
+const TOP: &str = "(top level)";
 
 #[cfg(test)]
 mod tests;

@@ -62,11 +62,11 @@ fn reports_every_error_at_once_with_keys() {
     let err = Config::parse(text, "test.toml").unwrap_err();
     let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
     for expected in [
-        "(top level)",
+        "bogus",
         "mqtt.broker",
         "mqtt.qos",
         "mqtt.topics[0]",
-        "cache",
+        "cache.flush_afterr",
         "template[0].step",
         "template[1].rra[0].every",
         "file[0].path",
@@ -84,6 +84,21 @@ fn top_level_typo_is_named() {
     // `data_dir` errors are found alongside unknown keys.
     let err = Config::parse("datadir = \"x\"", "t").unwrap_err();
     assert!(err.errors[0].message.contains("datadir"), "{err}");
+}
+
+#[test]
+fn type_errors_name_their_key() {
+    let err = Config::parse(
+        "data_dir = 5\n[cache]\nflush_after = 3\n[[template]]\nname = \"t\"\nstep = true\n",
+        "t",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["cache.flush_after", "template[0].step", "data_dir"],
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,0 +1,69 @@
+//! The command line: help, default config, check-config.
+
+use std::process::Command;
+
+fn datalog(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = datalog(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["run", "check-config", "print-default-config"] {
+        assert!(text.contains(cmd), "{cmd} missing from --help:\n{text}");
+    }
+}
+
+#[test]
+fn printed_default_config_is_the_shipped_file_and_checks_ok() {
+    let out = datalog(&["print-default-config"]);
+    assert!(out.status.success());
+    let shipped = include_str!("../../config/datalog-rrd.toml");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), shipped);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, &out.stdout).unwrap();
+    let check = datalog(&["check-config", &path.to_string_lossy()]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn check_config_lists_every_error_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[mqtt]\nqos = 3\nbroker = \"ftp://x\"\n[cache]\nflush_after = \"soon\"\n[limits]\nmax_series = 0\n").unwrap();
+    let out = datalog(&["check-config", &path.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "mqtt.qos",
+        "mqtt.broker",
+        "cache.flush_after",
+        "limits.max_series",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+    let missing = datalog(&["check-config", "/nonexistent/datalog-rrd.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+#[test]
+fn run_refuses_a_broken_config_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "data_dir = 5\n").unwrap();
+    let out = datalog(&["run", "-c", &path.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("data_dir"));
+}

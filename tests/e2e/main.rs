@@ -1,0 +1,7 @@
+//! End-to-end tests: one binary, real mosquitto, the real daemon, RRD files
+//! read back with `rrdtool`. Needs `mosquitto`, `mosquitto-clients` and
+//! `rrdtool` installed (`scripts/install-deps --test` does it).
+
+mod cli;
+mod pipeline;
+mod support;

@@ -1,0 +1,175 @@
+//! MQTT message → RRD file, through a real broker.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+fn external(port: u16, flush_after: &str) -> String {
+    format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"e2e-{port}\"\nreconnect_min = \"100ms\"\nreconnect_max = \"500ms\"\n\
+         [cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\n"
+    )
+}
+
+#[test]
+fn values_from_mosquitto_reach_rrd_files_at_their_step() {
+    let broker = Mosquitto::start();
+    let mut daemon = Daemon::start(&external(broker.port, "1h"));
+    let t0 = (now_s() / 60 - 30) * 60; // half an hour ago, on a step boundary
+    for i in 0..5 {
+        broker.publish(
+            "sensors/bench/s1",
+            &format!(r#"{{"ts": {}, "v": {}}}"#, t0 + 60 * i, 10 + i),
+        );
+    }
+    broker.publish(
+        "zigbee2mqtt/living_room",
+        r#"{"temperature":21.37,"humidity":44.72,"battery":97}"#,
+    );
+    let before = now_s();
+    broker.publish("home/kitchen/temperature", "21.5");
+    let after = now_s();
+    // Hostile and broken input costs a warning, nothing else.
+    broker.publish("home/../../etc/passwd", "1");
+    broker.publish("home/kitchen/humidity", "NaN");
+    broker.publish("home/kitchen/humidity", r#"{"humidity":"#);
+    daemon.wait_log("Message refused", 1);
+    daemon.flush();
+
+    let data = daemon.data();
+    let rows = fetch(&data.join("sensors/bench/s1/v.rrd"), t0 - 60, t0 + 300);
+    assert_eq!(
+        rows,
+        (0..5)
+            .map(|i| (t0 + 60 * i, (10 + i) as f64))
+            .collect::<Vec<_>>()
+    );
+
+    // Receive-time samples land in the step that contains the receive time.
+    let path = data.join("home/kitchen/temperature.rrd");
+    let rows = fetch(&path, before - 120, after + 120);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (t, v) = rows[0];
+    assert_eq!(v, 21.5);
+    assert!(
+        t % 60 == 0 && t >= before && t < after + 60,
+        "row at {t}, received in [{before}, {after}]"
+    );
+    let rows = fetch(
+        &data.join("zigbee2mqtt/living_room/humidity.rrd"),
+        before - 120,
+        after + 120,
+    );
+    assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), vec![44.72]);
+
+    // The hostile topic stayed inside the data dir.
+    let files = files_under(&data);
+    assert!(
+        files.contains(&"home/.2E.2E/.2E.2E/etc/passwd.rrd".to_owned()),
+        "{files:?}"
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("humidity") && f.starts_with("home/")),
+        "{files:?}"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("reason=not_finite") && log.contains("reason=bad_json"),
+        "{log}"
+    );
+
+    let status = daemon.stop(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let index = std::fs::read_to_string(data.join("index.txt")).unwrap();
+    assert!(
+        index.split('|').any(|f| f == "home/kitchen/temperature"),
+        "{index}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("index.json")).unwrap()).unwrap();
+    assert!(
+        json["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["ds"][0]["series"] == "zigbee2mqtt/living_room/battery")
+    );
+}
+
+#[test]
+fn flush_after_writes_without_a_signal() {
+    let broker = Mosquitto::start();
+    let daemon = Daemon::start(&external(broker.port, "1s"));
+    let t0 = (now_s() / 60 - 10) * 60;
+    broker.publish("timer/a", &format!(r#"{{"ts": {t0}, "value": 7}}"#));
+    let path = daemon.data().join("timer/a/value.rrd");
+    let rows = wait_for(Duration::from_secs(20), "the flush timer", || {
+        path.exists()
+            .then(|| fetch(&path, t0 - 60, t0))
+            .filter(|r| !r.is_empty())
+    });
+    assert_eq!(rows, vec![(t0, 7.0)]);
+}
+
+#[test]
+fn sigterm_writes_cached_rows_and_exits_zero() {
+    let broker = Mosquitto::start();
+    let mut daemon = Daemon::start(&external(broker.port, "1h"));
+    let t0 = (now_s() / 60 - 5) * 60;
+    broker.publish("drain/a", &format!(r#"{{"ts": {t0}, "value": 3.25}}"#));
+    // Let the message travel; SIGTERM must then lose nothing already taken.
+    std::thread::sleep(Duration::from_millis(300));
+    let data = daemon.data();
+    let status = daemon.stop(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        fetch(&data.join("drain/a/value.rrd"), t0 - 60, t0),
+        vec![(t0, 3.25)]
+    );
+}
+
+#[test]
+fn reconnects_and_resubscribes_after_a_broker_restart() {
+    let broker = Mosquitto::start();
+    let daemon = Daemon::start(&external(broker.port, "1h"));
+    let (port, dir) = broker.stop();
+    daemon.wait_log("MQTT connection lost", 1);
+    let broker = Mosquitto::start_on(port, dir);
+    daemon.wait_log("Connected to the MQTT broker", 2);
+    let t0 = (now_s() / 60 - 5) * 60;
+    // The new broker knows no session: only a resubscription brings this in.
+    daemon.wait_log("Subscribed", 2);
+    broker.publish("after/restart", &format!(r#"{{"ts": {t0}, "value": 1}}"#));
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.flush();
+    assert_eq!(
+        fetch(&daemon.data().join("after/restart/value.rrd"), t0 - 60, t0),
+        vec![(t0, 1.0)]
+    );
+}
+
+#[test]
+fn embedded_broker_end_to_end() {
+    let port = free_port();
+    let mut daemon = Daemon::start(&format!(
+        "[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n[cache]\nflush_after = \"1h\"\n"
+    ));
+    let t0 = (now_s() / 60 - 3) * 60;
+    publish(
+        port,
+        "embedded/x",
+        &format!(r#"{{"ts": {t0}, "value": 42}}"#),
+    );
+    publish(port, "embedded/y", "17");
+    std::thread::sleep(Duration::from_millis(300));
+    let data = daemon.data();
+    let status = daemon.stop(Duration::from_secs(20));
+    assert!(status.success());
+    assert_eq!(
+        fetch(&data.join("embedded/x/value.rrd"), t0 - 60, t0),
+        vec![(t0, 42.0)]
+    );
+    assert!(data.join("embedded/y.rrd").exists());
+}

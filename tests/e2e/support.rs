@@ -1,0 +1,260 @@
+//! Shared helpers: a real mosquitto on a free loopback port, the daemon
+//! binary on a config of the test's own, `rrdtool fetch`, bounded waits.
+//! Everything lives in the test's temp dir and is stopped on drop.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn wait_port(port: u16) {
+    wait_for(Duration::from_secs(10), "a listening port", || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+}
+
+pub struct Mosquitto {
+    pub port: u16,
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        Self::start_on(free_port(), tempfile::tempdir().unwrap())
+    }
+
+    /// Starts on a given port and directory (a restart of the same broker).
+    pub fn start_on(port: u16, dir: tempfile::TempDir) -> Mosquitto {
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 max_queued_messages 1000000\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\n"
+            ),
+        )
+        .unwrap();
+        // As root, mosquitto drops to user `mosquitto`: let it read its dir.
+        let _ = Command::new("chown")
+            .args(["-R", "mosquitto:", &dir.path().to_string_lossy()])
+            .status();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed (apt-get install mosquitto)");
+        wait_port(port);
+        Mosquitto { port, child, dir }
+    }
+
+    /// Stops the broker, keeping its directory for a restart.
+    pub fn stop(mut self) -> (u16, tempfile::TempDir) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (port, dir)
+    }
+
+    pub fn publish(&self, topic: &str, payload: &str) {
+        publish(self.port, topic, payload);
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn publish(port: u16, topic: &str, payload: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ])
+        .status()
+        .expect("mosquitto_pub is installed (apt-get install mosquitto-clients)");
+    assert!(status.success(), "mosquitto_pub {topic}");
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `datalog-rrd run` with `config` (data_dir is set to the temp
+    /// dir's `data`) and waits until it is connected to its broker.
+    pub fn start(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("datalog-rrd.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = \"{}\"\n{config}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
+            .args(["--log", "info,datalog_rrd=debug,rumqttd=error", "run", "-c"])
+            .arg(&path)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child: Some(child),
+            dir,
+        };
+        d.wait_log("Connected to the MQTT broker", 1);
+        d
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Waits until `needle` appears `times` times in the log.
+    pub fn wait_log(&self, needle: &str, times: usize) {
+        wait_for(Duration::from_secs(20), needle, || {
+            (self.log().matches(needle).count() >= times).then_some(())
+        });
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([&format!("-{sig}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// SIGUSR1, then waits for the flush it starts to finish.
+    pub fn flush(&self) {
+        let before = self.log().matches("Flush finished").count();
+        self.signal("USR1");
+        self.wait_log("Flush finished", before + 1);
+    }
+
+    /// SIGTERM and the exit status, within `limit`. The temp dir stays
+    /// until the `Daemon` is dropped.
+    pub fn stop(&mut self, limit: Duration) -> ExitStatus {
+        self.signal("TERM");
+        let mut child = self.child.take().unwrap();
+        wait_for(limit, "the daemon to exit", || child.try_wait().unwrap())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `(time, value)` rows of the first DS that `rrdtool fetch` prints with a
+/// known value, between `start` and `end`.
+pub fn fetch(path: &Path, start: i64, end: i64) -> Vec<(i64, f64)> {
+    let out = Command::new("rrdtool")
+        .args([
+            "fetch",
+            &path.to_string_lossy(),
+            "AVERAGE",
+            "-r",
+            "60",
+            "-s",
+            &start.to_string(),
+            "-e",
+            &end.to_string(),
+        ])
+        .output()
+        .expect("rrdtool is installed");
+    assert!(
+        out.status.success(),
+        "rrdtool fetch {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (t, v) = l.split_once(':')?;
+            let v: f64 = v.split_whitespace().next()?.parse().ok()?;
+            (!v.is_nan()).then_some((t.trim().parse().ok()?, v))
+        })
+        .collect()
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
