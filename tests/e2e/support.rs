@@ -129,6 +129,10 @@ impl Daemon {
     /// Starts `datalog-rrd run` with `config` (data_dir is set to the temp
     /// dir's `data`) and waits until it is connected to its broker.
     pub fn start(config: &str) -> Daemon {
+        Self::start_with_log(config, "info,datalog_rrd=debug,rumqttd=error")
+    }
+
+    pub fn start_with_log(config: &str, log_filter: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("datalog-rrd.toml");
         std::fs::write(
@@ -141,7 +145,7 @@ impl Daemon {
         .unwrap();
         let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
-            .args(["--log", "info,datalog_rrd=debug,rumqttd=error", "run", "-c"])
+            .args(["--log", log_filter, "run", "-c"])
             .arg(&path)
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
@@ -155,6 +159,10 @@ impl Daemon {
         };
         d.wait_log("Connected to the MQTT broker", 1);
         d
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub fn data(&self) -> PathBuf {
