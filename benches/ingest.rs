@@ -198,8 +198,9 @@ async fn main() {
 
     let config = format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"bench-daemon\"\nqos = 0\n\
-         [cache]\nflush_after = \"500ms\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n[limits]\nmax_series = 1000000\n",
-        broker.port
+         [cache]\nflush_after = \"{}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n[limits]\nmax_series = 1000000\n",
+        broker.port,
+        std::env::var("BENCH_FLUSH_AFTER").unwrap_or_else(|_| "500ms".into())
     );
     let mut daemon = Daemon::start_with_log(&config, "warn,datalog_rrd::mqtt=info");
     let pid = daemon.pid();

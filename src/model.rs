@@ -219,11 +219,17 @@ impl fmt::Display for RejectReason {
 
 /// One row ready for librrd: the end of its step (whole seconds, UTC, a
 /// multiple of the step) and one value per DS (`None` = unknown).
+///
+/// Values are inline for files of up to two DS: batches hold tens of
+/// thousands of rows under load, and a heap block per row doubled their
+/// memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub time_s: i64,
-    pub values: Vec<Option<f64>>,
+    pub values: RowValues,
 }
+
+pub type RowValues = smallvec::SmallVec<[Option<f64>; 2]>;
 
 /// The end of the step that contains `time_ms`: steps are `(end - step, end]`
 /// as in `rrdtool fetch`, so a sample taken exactly on a boundary belongs to

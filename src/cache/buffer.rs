@@ -10,7 +10,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::model::{Aggregate, FileSpec, RejectReason, Row, UnixMillis, row_end};
+use smallvec::SmallVec;
+
+use crate::model::{Aggregate, FileSpec, RejectReason, Row, RowValues, UnixMillis, row_end};
+
+/// The cells of one row, inline for single-DS files (the common case):
+/// no heap block per cached row.
+type Cells = SmallVec<[Cell; 1]>;
 
 /// The running aggregate of one DS in one step. `n == 0` means no sample.
 /// `value` is the last, the sum, the min or the max, by the DS's aggregate.
@@ -69,7 +75,7 @@ struct Held {
 pub(crate) struct FileBuffer {
     pub spec: Arc<FileSpec>,
     /// Rows by the end of their step.
-    rows: BTreeMap<i64, Box<[Cell]>>,
+    rows: BTreeMap<i64, Cells>,
     /// End of the last row of the batch being written, if one is.
     frozen_upto: Option<i64>,
     /// End of the last row librrd accepted from this buffer.
@@ -113,7 +119,7 @@ impl FileBuffer {
         let cells = self
             .rows
             .entry(end)
-            .or_insert_with(|| vec![Cell::EMPTY; width].into_boxed_slice());
+            .or_insert_with(|| SmallVec::from_elem(Cell::EMPTY, width));
         cells[ds].merge(self.spec.ds[ds].aggregate, value, time_ms);
         self.pending_since_ms.get_or_insert(now_ms);
         Ok(())
@@ -182,7 +188,7 @@ impl FileBuffer {
         let step = self.spec.step_secs as i64;
         let mut t = from;
         while t < to {
-            let values: Vec<Option<f64>> = held
+            let values: RowValues = held
                 .iter()
                 .zip(&self.spec.ds)
                 .map(|(h, ds)| self.held_value(*h, ds.hold, t))

@@ -145,7 +145,7 @@ async fn flush_all_also_covers_rows_that_arrived_during_a_write() {
     tokio::task::yield_now().await;
     answer(&first, &r1, true);
     let (second, r2) = next_write(&h.rrd_rx).await.expect("owed forced write");
-    assert_eq!(second.rows.last().unwrap().values, vec![Some(2.0)]);
+    assert_eq!(second.rows.last().unwrap().values.as_slice(), &[Some(2.0)]);
     answer(&second, &r2, true);
     flush.await.unwrap().unwrap();
 }

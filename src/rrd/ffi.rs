@@ -2,7 +2,10 @@
 //! through `rrd-sys`. Only the RRD thread calls these.
 
 use std::ffi::{CStr, CString, c_char};
+use std::fmt::Write;
 use std::path::Path;
+
+use super::plan::Update;
 
 /// Creates `path` with librrd's own argument strings (`DS:…`, `RRA:…`),
 /// refusing to overwrite. Strings rather than the `rrd` crate's typed
@@ -32,6 +35,46 @@ pub(crate) fn create(
             argv.as_mut_ptr(),
         )
     };
+    if rc == 0 { Ok(()) } else { Err(take_error()) }
+}
+
+/// Writes `updates` (times strictly increasing, `width` values each) in one
+/// `rrd_updatex_r` call. The arguments are formatted into a single buffer:
+/// one allocation per batch instead of several per row.
+pub(crate) fn update(path: &Path, updates: &[Update], width: usize) -> Result<(), String> {
+    let filename = cstring(&path.to_string_lossy())?;
+    let mut text = String::with_capacity(updates.len() * (12 + 12 * width));
+    let mut ends = Vec::with_capacity(updates.len());
+    for u in updates {
+        let _ = write!(text, "{}", u.time());
+        match u {
+            Update::Values(_, values) => {
+                for v in values.iter() {
+                    match v {
+                        Some(v) => {
+                            let _ = write!(text, ":{v}");
+                        }
+                        None => text.push_str(":U"),
+                    }
+                }
+            }
+            Update::Unknown(_) => (0..width).for_each(|_| text.push_str(":U")),
+        }
+        text.push('\0');
+        ends.push(text.len());
+    }
+    let base = text.as_ptr() as *const c_char;
+    let mut argv: Vec<*const c_char> = std::iter::once(0)
+        .chain(ends.iter().copied())
+        .take(ends.len())
+        // SAFETY: each offset is the start of a NUL-terminated argument
+        // inside `text`, which outlives the call.
+        .map(|start| unsafe { base.add(start) })
+        .collect();
+    let argc = i32::try_from(argv.len()).map_err(|_| "too many rows".to_owned())?;
+    // SAFETY: `filename` and every argv entry are NUL-terminated strings
+    // alive for the call; a NULL template means "all DS in file order".
+    let rc = unsafe { rrd_sys::rrd_updatex_r(filename.as_ptr(), std::ptr::null(), 0, argc, argv.as_mut_ptr()) };
     if rc == 0 { Ok(()) } else { Err(take_error()) }
 }
 

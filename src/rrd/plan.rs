@@ -10,10 +10,26 @@
 
 use crate::model::Row;
 
+/// One librrd update: a time and its values (`None` values are `U`), or
+/// `Unknown` for a row of `U` only. Borrowed from the batch: no copies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Update<'a> {
+    Values(i64, &'a [Option<f64>]),
+    Unknown(i64),
+}
+
+impl Update<'_> {
+    pub fn time(&self) -> i64 {
+        match *self {
+            Update::Values(t, _) | Update::Unknown(t) => t,
+        }
+    }
+}
+
 #[derive(Debug, PartialEq)]
-pub(crate) struct UpdatePlan {
-    /// `(time, values)` in increasing time; `None` values are `U`.
-    pub updates: Vec<(i64, Vec<Option<f64>>)>,
+pub(crate) struct UpdatePlan<'a> {
+    /// In strictly increasing time.
+    pub updates: Vec<Update<'a>>,
     /// Rows dropped because the file already has their time.
     pub stale: Vec<i64>,
 }
@@ -23,7 +39,7 @@ pub(crate) fn plan_updates(
     last_update: Option<i64>,
     step: i64,
     min_heartbeat: i64,
-) -> UpdatePlan {
+) -> UpdatePlan<'_> {
     let mut updates = Vec::with_capacity(rows.len() + 1);
     let mut stale = Vec::new();
     let mut last = last_update;
@@ -35,10 +51,10 @@ pub(crate) fn plan_updates(
         if let Some(l) = last {
             let step_start = row.time_s - step;
             if row.time_s - l > min_heartbeat && step_start > l {
-                updates.push((step_start, vec![None; row.values.len()]));
+                updates.push(Update::Unknown(step_start));
             }
         }
-        updates.push((row.time_s, row.values.clone()));
+        updates.push(Update::Values(row.time_s, &row.values));
         last = Some(row.time_s);
     }
     UpdatePlan { updates, stale }
@@ -48,49 +64,49 @@ pub(crate) fn plan_updates(
 mod tests {
     use super::*;
 
-    fn r(t: i64, v: f64) -> Row {
-        Row {
-            time_s: t,
-            values: vec![Some(v)],
-        }
+    /// Plans rows of `(time, value)` and returns `(time, value)` updates and
+    /// the stale times.
+    fn plan(rows: &[(i64, f64)], last: Option<i64>) -> (Vec<(i64, Option<f64>)>, Vec<i64>) {
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|&(t, v)| Row { time_s: t, values: [Some(v)].into_iter().collect() })
+            .collect();
+        let p = plan_updates(&rows, last, 60, 120);
+        let updates = p
+            .updates
+            .iter()
+            .map(|u| match *u {
+                Update::Values(t, v) => (t, v[0]),
+                Update::Unknown(t) => (t, None),
+            })
+            .collect();
+        (updates, p.stale)
     }
 
     #[test]
     fn consecutive_rows_pass_as_they_are() {
-        let plan = plan_updates(&[r(120, 1.0), r(180, 2.0)], Some(60), 60, 120);
-        assert_eq!(
-            plan.updates,
-            vec![(120, vec![Some(1.0)]), (180, vec![Some(2.0)])]
-        );
-        assert!(plan.stale.is_empty());
+        let (updates, stale) = plan(&[(120, 1.0), (180, 2.0)], Some(60));
+        assert_eq!(updates, vec![(120, Some(1.0)), (180, Some(2.0))]);
+        assert!(stale.is_empty());
     }
 
     #[test]
     fn gaps_beyond_the_heartbeat_get_an_unknown_row() {
-        let plan = plan_updates(&[r(120, 1.0), r(600, 2.0)], Some(60), 60, 120);
-        assert_eq!(
-            plan.updates,
-            vec![
-                (120, vec![Some(1.0)]),
-                (540, vec![None]),
-                (600, vec![Some(2.0)])
-            ]
-        );
+        let (updates, _) = plan(&[(120, 1.0), (600, 2.0)], Some(60));
+        assert_eq!(updates, vec![(120, Some(1.0)), (540, None), (600, Some(2.0))]);
         // Within the heartbeat librrd spreads the value itself.
-        let plan = plan_updates(&[r(180, 1.0)], Some(60), 60, 120);
-        assert_eq!(plan.updates, vec![(180, vec![Some(1.0)])]);
+        assert_eq!(plan(&[(180, 1.0)], Some(60)).0, vec![(180, Some(1.0))]);
     }
 
     #[test]
     fn rows_the_file_already_has_are_set_aside() {
-        let plan = plan_updates(&[r(60, 1.0), r(120, 2.0), r(180, 3.0)], Some(120), 60, 120);
-        assert_eq!(plan.updates, vec![(180, vec![Some(3.0)])]);
-        assert_eq!(plan.stale, vec![60, 120]);
+        let (updates, stale) = plan(&[(60, 1.0), (120, 2.0), (180, 3.0)], Some(120));
+        assert_eq!(updates, vec![(180, Some(3.0))]);
+        assert_eq!(stale, vec![60, 120]);
     }
 
     #[test]
     fn a_new_file_starts_at_its_first_row() {
-        let plan = plan_updates(&[r(600, 1.0)], None, 60, 120);
-        assert_eq!(plan.updates, vec![(600, vec![Some(1.0)])]);
+        assert_eq!(plan(&[(600, 1.0)], None).0, vec![(600, Some(1.0))]);
     }
 }

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use rrd::ops::update::{BatchTime, Datum};
 use tracing::{debug, error, info, warn};
 
 use super::index::Index;
@@ -124,7 +123,7 @@ impl Worker {
             );
         }
         report.last_update_s = last;
-        let Some(&(first_t, _)) = plan.updates.first() else {
+        let Some(first_t) = plan.updates.first().map(|u| u.time()) else {
             report.written = true;
             return report;
         };
@@ -200,73 +199,38 @@ impl Worker {
 
     /// One librrd update for the whole plan; on failure, row by row, so that
     /// one bad row is dropped alone. Returns the new last update.
-    fn update(
-        &mut self,
-        spec: &FileSpec,
-        path: &Path,
-        plan: &UpdatePlan,
-    ) -> Result<i64, FileError> {
-        let data: Vec<(BatchTime, Vec<Datum>)> =
-            plan.updates.iter().map(|(t, v)| to_datum(*t, v)).collect();
+    fn update(&mut self, spec: &FileSpec, path: &Path, plan: &UpdatePlan) -> Result<i64, FileError> {
+        let width = spec.ds.len();
         self.metrics.rrd_updates.fetch_add(1, Relaxed);
-        let last_t = plan.updates.last().map(|(t, _)| *t).unwrap_or_default();
-        match rrd::ops::update::update_all(path, rrd::ops::update::Options::default(), &data) {
+        let last_t = plan.updates.last().map_or(0, |u| u.time());
+        match ffi::update(path, &plan.updates, width) {
             Ok(()) => {
-                self.metrics
-                    .rows_written
-                    .fetch_add(data.len() as u64, Relaxed);
-                debug!(file = spec.rel_path, rows = data.len(), "RRD file updated.");
+                self.metrics.rows_written.fetch_add(plan.updates.len() as u64, Relaxed);
+                debug!(file = spec.rel_path, rows = plan.updates.len(), "RRD file updated.");
                 return Ok(last_t);
             }
-            Err(e) => {
-                warn!(file = spec.rel_path, error = %e, "Batched update refused; trying row by row.")
-            }
+            Err(e) => warn!(file = spec.rel_path, error = e, "Batched update refused; trying row by row."),
         }
         let on_disk = read_and_check(spec, path)?;
         let mut written_any = false;
         let mut failure = None;
-        for item in data.iter().filter(|(t, _)| batch_secs(t) > on_disk) {
-            match rrd::ops::update::update_all(path, rrd::ops::update::Options::default(), [item]) {
+        for item in plan.updates.iter().filter(|u| u.time() > on_disk) {
+            match ffi::update(path, std::slice::from_ref(item), width) {
                 Ok(()) => {
                     written_any = true;
                     self.metrics.rows_written.fetch_add(1, Relaxed);
                 }
                 Err(e) => {
                     self.metrics.rows_skipped.fetch_add(1, Relaxed);
-                    warn!(file = spec.rel_path, time = batch_secs(&item.0), error = %e, "Row refused by librrd.");
-                    failure = Some(e.to_string());
+                    warn!(file = spec.rel_path, time = item.time(), error = e, "Row refused by librrd.");
+                    failure = Some(e);
                 }
             }
         }
         match failure {
-            Some(reason) if !written_any => Err(FileError::Update {
-                path: path.to_owned(),
-                reason,
-            }),
+            Some(reason) if !written_any => Err(FileError::Update { path: path.to_owned(), reason }),
             _ => read_and_check(spec, path),
         }
-    }
-}
-
-fn to_datum(t: i64, values: &[Option<f64>]) -> (BatchTime, Vec<Datum>) {
-    let time = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
-    (
-        BatchTime::Timestamp(time),
-        values
-            .iter()
-            .map(|v| v.map_or(Datum::Unspecified, Datum::Float))
-            .collect(),
-    )
-}
-
-fn batch_secs(t: &BatchTime) -> i64 {
-    match t {
-        BatchTime::Timestamp(ts) => ts
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
-        BatchTime::Now => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
     }
 }
 

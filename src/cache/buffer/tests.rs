@@ -34,7 +34,7 @@ fn spec(aggregates: &[Aggregate], hold_secs: u64) -> Arc<FileSpec> {
 fn row(t: i64, values: &[Option<f64>]) -> Row {
     Row {
         time_s: t,
-        values: values.to_vec(),
+        values: values.iter().copied().collect(),
     }
 }
 

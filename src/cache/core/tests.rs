@@ -95,7 +95,7 @@ fn configured_files_take_their_series() {
         batch.rows,
         vec![Row {
             time_s: T0_MS / 1000,
-            values: vec![Some(21.0), Some(40.0)]
+            values: [Some(21.0), Some(40.0)].into_iter().collect()
         }]
     );
 }

@@ -39,7 +39,7 @@ fn batch(spec: &Arc<FileSpec>, rows: &[(i64, f64)]) -> WriteBatch {
             .iter()
             .map(|&(t, v)| Row {
                 time_s: t,
-                values: vec![Some(v); spec.ds.len()],
+                values: smallvec::smallvec![Some(v); spec.ds.len()],
             })
             .collect(),
     }
@@ -174,7 +174,7 @@ fn multi_ds_rows_keep_unknowns() {
         spec: s.clone(),
         rows: vec![Row {
             time_s: T0,
-            values: vec![Some(20.0), None],
+            values: smallvec::smallvec![Some(20.0), None],
         }],
     };
     assert!(w.write(&b).written);
