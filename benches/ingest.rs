@@ -23,7 +23,10 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use support::{Daemon, Mosquitto, now_s, wait_for};
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn topic(i: usize) -> String {
@@ -51,7 +54,10 @@ async fn publish_all(port: u16, series: usize, values: usize, t0: i64) {
     for j in 0..values {
         for i in 0..series {
             let payload = format!(r#"{{"ts":{},"v":{}}}"#, t0 + 60 * j as i64, value(i, j));
-            client.publish(topic(i), QoS::AtMostOnce, false, payload).await.unwrap();
+            client
+                .publish(topic(i), QoS::AtMostOnce, false, payload)
+                .await
+                .unwrap();
         }
     }
     client.disconnect().await.unwrap();
@@ -98,16 +104,36 @@ fn last_update(path: &Path) -> i64 {
 fn count_values(path: &Path, i: usize, values: usize, t0: i64) -> usize {
     let start = std::time::UNIX_EPOCH + Duration::from_secs((t0 - 120) as u64);
     let end = std::time::UNIX_EPOCH + Duration::from_secs((t0 + 60 * values as i64) as u64);
-    let Ok(data) = rrd::ops::fetch::fetch(path, rrd::ConsolidationFn::Avg, start, end, Duration::from_secs(60)) else {
+    let Ok(data) = rrd::ops::fetch::fetch(
+        path,
+        rrd::ConsolidationFn::Avg,
+        start,
+        end,
+        Duration::from_secs(60),
+    ) else {
         return 0;
     };
-    let got: Vec<f64> = data.rows().iter().filter_map(|r| r.as_slice().first().copied()).filter(|v| !v.is_nan()).collect();
+    let got: Vec<f64> = data
+        .rows()
+        .iter()
+        .filter_map(|r| r.as_slice().first().copied())
+        .filter(|v| !v.is_nan())
+        .collect();
     if i == 0 && std::env::var("BENCH_DEBUG").is_ok() {
-        eprintln!("file 0: {} known rows, first {:?} last {:?}, start {:?} step {:?}", got.len(), got.first(), got.last(), data.start(), data.step());
+        eprintln!(
+            "file 0: {} known rows, first {:?} last {:?}, start {:?} step {:?}",
+            got.len(),
+            got.first(),
+            got.last(),
+            data.start(),
+            data.step()
+        );
     }
     // librrd stores a GAUGE as value × interval / step: the last bit may differ.
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
-    (0..values).filter(|&j| got.iter().any(|&g| close(g, value(i, j)))).count()
+    (0..values)
+        .filter(|&j| got.iter().any(|&g| close(g, value(i, j))))
+        .count()
 }
 
 /// Anonymous and file-backed resident KB now: librrd's graphics libraries
@@ -115,16 +141,29 @@ fn count_values(path: &Path, i: usize, values: usize, t0: i64) -> usize {
 fn rss_split(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |key: &str| {
-        status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     };
     (kb("RssAnon:"), kb("RssFile:"))
 }
 
 fn proc_stats(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let hwm_kb = status
         .lines()
@@ -142,7 +181,13 @@ struct RunResult {
     lost: usize,
 }
 
-async fn daemon_run(daemon: &Daemon, port: u16, series: usize, values: usize, t0: i64) -> RunResult {
+async fn daemon_run(
+    daemon: &Daemon,
+    port: u16,
+    series: usize,
+    values: usize,
+    t0: i64,
+) -> RunResult {
     let total = series * values;
     let last_t = t0 + 60 * (values as i64 - 1);
     let start = Instant::now();
@@ -162,7 +207,9 @@ async fn daemon_run(daemon: &Daemon, port: u16, series: usize, values: usize, t0
     publish_all(port, series, values, t0).await;
     let publish_secs = start.elapsed().as_secs_f64();
     let data = daemon.data();
-    let paths: Vec<_> = (0..series).map(|i| data.join(format!("{}/v.rrd", topic(i)))).collect();
+    let paths: Vec<_> = (0..series)
+        .map(|i| data.join(format!("{}/v.rrd", topic(i))))
+        .collect();
     let mut done = vec![false; series];
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline && done.iter().any(|d| !d) {
@@ -178,8 +225,18 @@ async fn daemon_run(daemon: &Daemon, port: u16, series: usize, values: usize, t0
     let secs = start.elapsed().as_secs_f64();
     sampler.abort();
     let (peak_anon_kb, peak_file_kb) = (peaks[0].load(Relaxed), peaks[1].load(Relaxed));
-    let found: usize = paths.iter().enumerate().map(|(i, p)| count_values(p, i, values, t0)).sum();
-    RunResult { peak_anon_kb, peak_file_kb, secs, publish_secs, lost: total - found }
+    let found: usize = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| count_values(p, i, values, t0))
+        .sum();
+    RunResult {
+        peak_anon_kb,
+        peak_file_kb,
+        secs,
+        publish_secs,
+        lost: total - found,
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -194,7 +251,10 @@ async fn main() {
     let t0 = (now_s() / 60) * 60 - 60 * (3 * values as i64 + 10);
 
     let (base_secs, base_got) = baseline(broker.port, series, values, t0).await;
-    println!("bare subscriber:  {total} msgs in {base_secs:.2}s = {:.0} msg/s, received {base_got}", total as f64 / base_secs);
+    println!(
+        "bare subscriber:  {total} msgs in {base_secs:.2}s = {:.0} msg/s, received {base_got}",
+        total as f64 / base_secs
+    );
 
     let config = format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"bench-daemon\"\nqos = 0\n\
@@ -204,7 +264,10 @@ async fn main() {
     );
     let mut daemon = Daemon::start_with_log(&config, "warn,datalog_rrd::mqtt=info");
     let pid = daemon.pid();
-    let runs = [("cold (creates files)", t0), ("warm (files exist)", t0 + 60 * values as i64)];
+    let runs = [
+        ("cold (creates files)", t0),
+        ("warm (files exist)", t0 + 60 * values as i64),
+    ];
     let skip_cold = std::env::var("BENCH_WARM_ONLY").is_ok();
     for (label, start_t) in runs.into_iter().skip(skip_cold as usize) {
         let (cpu_before, _) = proc_stats(pid);

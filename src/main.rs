@@ -79,7 +79,10 @@ fn main() -> ExitCode {
 /// own thread, and on a Raspberry Pi every thread and malloc arena counts.
 /// It also spares a cross-thread wake-up per message.
 fn run(config: Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

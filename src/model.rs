@@ -220,7 +220,7 @@ impl fmt::Display for RejectReason {
 /// One row ready for librrd: the end of its step (whole seconds, UTC, a
 /// multiple of the step) and one value per DS (`None` = unknown).
 ///
-/// Values are inline for files of up to two DS: batches hold tens of
+/// Values are inline for single-DS files (every automatic file): batches hold tens of
 /// thousands of rows under load, and a heap block per row doubled their
 /// memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,7 +229,7 @@ pub struct Row {
     pub values: RowValues,
 }
 
-pub type RowValues = smallvec::SmallVec<[Option<f64>; 2]>;
+pub type RowValues = smallvec::SmallVec<[Option<f64>; 1]>;
 
 /// The end of the step that contains `time_ms`: steps are `(end - step, end]`
 /// as in `rrdtool fetch`, so a sample taken exactly on a boundary belongs to

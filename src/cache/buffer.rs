@@ -7,7 +7,7 @@
 //! to disk would not include them), and `on_written` drops them on success or
 //! thaws them for a retry on failure.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
@@ -74,8 +74,11 @@ struct Held {
 #[derive(Debug)]
 pub(crate) struct FileBuffer {
     pub spec: Arc<FileSpec>,
-    /// Rows by the end of their step.
-    rows: BTreeMap<i64, Cells>,
+    /// Rows by the end of their step, in increasing order. Samples come in
+    /// time order almost always, so this is an append; a late sample
+    /// costs a binary search. (A `BTreeMap` cost twice the memory: its
+    /// nodes stay half full when keys only grow.)
+    rows: VecDeque<(i64, Cells)>,
     /// End of the last row of the batch being written, if one is.
     frozen_upto: Option<i64>,
     /// End of the last row librrd accepted from this buffer.
@@ -92,7 +95,7 @@ impl FileBuffer {
         let n = spec.ds.len();
         FileBuffer {
             spec,
-            rows: BTreeMap::new(),
+            rows: VecDeque::new(),
             frozen_upto: None,
             written_upto: None,
             held: vec![None; n],
@@ -116,10 +119,16 @@ impl FileBuffer {
             return Err(RejectReason::Late);
         }
         let width = self.spec.ds.len();
-        let cells = self
-            .rows
-            .entry(end)
-            .or_insert_with(|| SmallVec::from_elem(Cell::EMPTY, width));
+        let index = match self.rows.back() {
+            Some(&(last, _)) if last >= end => self.rows.binary_search_by_key(&end, |r| r.0),
+            _ => Err(self.rows.len()),
+        };
+        let index = index.unwrap_or_else(|i| {
+            self.rows
+                .insert(i, (end, SmallVec::from_elem(Cell::EMPTY, width)));
+            i
+        });
+        let cells = &mut self.rows[index].1;
         cells[ds].merge(self.spec.ds[ds].aggregate, value, time_ms);
         self.pending_since_ms.get_or_insert(now_ms);
         Ok(())
@@ -135,7 +144,7 @@ impl FileBuffer {
 
     /// End of the earliest cached row.
     pub fn first_row_end(&self) -> Option<i64> {
-        self.rows.keys().next().copied()
+        self.rows.front().map(|r| r.0)
     }
 
     /// Freezes and returns the rows to write now: those whose step has ended
@@ -147,12 +156,14 @@ impl FileBuffer {
             return None;
         }
         let cutoff = if force { i64::MAX } else { now_s };
-        let last = *self.rows.range(..=cutoff).next_back()?.0;
+        let due = self.rows.partition_point(|r| r.0 <= cutoff);
+        let last = self.rows.get(due.checked_sub(1)?)?.0;
         let step = self.spec.step_secs as i64;
         let mut held = self.held.clone();
         let mut prev = self.written_upto;
         let mut out = Vec::new();
-        for (&end, cells) in self.rows.range(..=last) {
+        for (end, cells) in self.rows.range(..due) {
+            let end = *end;
             if let Some(p) = prev {
                 self.fill_gap(p + step, end, &held, &mut out);
             }
@@ -222,7 +233,12 @@ impl FileBuffer {
         if !written {
             return;
         }
-        self.rows = self.rows.split_off(&(upto + 1));
+        let done = self.rows.partition_point(|r| r.0 <= upto);
+        self.rows.drain(..done);
+        // Give back what a burst took, so idle files cost little.
+        if self.rows.capacity() > 16 && self.rows.len() < self.rows.capacity() / 4 {
+            self.rows.shrink_to(self.rows.len() * 2);
+        }
         self.written_upto = Some(upto);
         self.held = std::mem::take(&mut self.held_after_batch);
         self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);

@@ -167,23 +167,40 @@ impl Cache {
         self.due.first().map(|&(at, _)| at)
     }
 
-    /// Freezes and returns the batches of every file due by `now_ms`.
-    pub fn take_due(&mut self, now_ms: UnixMillis) -> Vec<WriteBatch> {
+    /// Removes and returns the files due by `now_ms`; their batches are made
+    /// when a write slot frees up (`take`).
+    pub fn pop_due(&mut self, now_ms: UnixMillis) -> Vec<FileId> {
         let mut due = Vec::new();
         while self.due.first().is_some_and(|&(at, _)| at <= now_ms) {
             let (_, file) = self.due.pop_first().expect("checked above");
             self.due_of[file] = None;
             due.push(file);
         }
-        let mut batches = Vec::new();
-        for file in due {
-            match self.take(file, now_ms, false) {
-                Some(batch) => batches.push(batch),
-                // Only an open row: due again once its step has ended.
-                None => self.schedule(file),
-            }
-        }
-        batches
+        due
+    }
+
+    /// `pop_due` and `take` at once: the batches of every due file.
+    #[cfg(test)]
+    pub fn take_due(&mut self, now_ms: UnixMillis) -> Vec<WriteBatch> {
+        let due = self.pop_due(now_ms);
+        due.into_iter()
+            .filter_map(|file| {
+                let batch = self.take(file, now_ms, false);
+                if batch.is_none() {
+                    self.reschedule(file);
+                }
+                batch
+            })
+            .collect()
+    }
+
+    pub fn is_writing(&self, file: FileId) -> bool {
+        self.files[file].is_writing()
+    }
+
+    /// Schedules a file that was due but had only an open row.
+    pub fn reschedule(&mut self, file: FileId) {
+        self.schedule(file);
     }
 
     /// Freezes and returns this file's rows (all of them when `force`).

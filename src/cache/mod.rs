@@ -9,7 +9,7 @@
 mod buffer;
 mod core;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -25,6 +25,11 @@ use crate::rrd::{RrdHandle, WriteReport};
 
 pub use self::core::WriteBatch;
 use self::core::{Cache, FileId};
+
+/// Batches handed to the RRD thread at once. It writes them one after the
+/// other, so a few keep it busy; a file waiting for a slot has no copy of its
+/// rows made yet, and rows that arrive meanwhile join its batch.
+const WRITE_WINDOW: usize = 4;
 
 /// Counts the cache reports (janitoo's count_series / count_values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +103,8 @@ pub fn spawn(
         metrics,
         clock,
         in_flight: 0,
+        ready: VecDeque::new(),
+        forced_queued: 0,
         forcing: Forcing::default(),
         warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
     };
@@ -120,6 +127,10 @@ struct CacheTask {
     metrics: Arc<Metrics>,
     clock: Clock,
     in_flight: usize,
+    /// Files waiting for a write slot, and whether all their rows (`true`)
+    /// or only the finished ones are to be written.
+    ready: VecDeque<(FileId, bool)>,
+    forced_queued: usize,
     forcing: Forcing,
     stats_every: std::time::Duration,
     warn_limits: [RateLimiter; RejectReason::ALL.len()],
@@ -142,9 +153,9 @@ impl CacheTask {
                 biased;
                 Some(report) = report_rx.recv() => self.on_report(report),
                 _ = sleep_until_opt(due) => {
-                    for batch in self.cache.take_due(self.clock.now_ms()) {
-                        self.send(batch);
-                    }
+                    let due = self.cache.pop_due(self.clock.now_ms());
+                    self.ready.extend(due.into_iter().map(|f| (f, false)));
+                    self.pump();
                 }
                 _ = stats_tick.tick() => self.log_stats(),
                 n = rx.recv_many(&mut msgs, 256) => {
@@ -206,38 +217,63 @@ impl CacheTask {
         self.rrd.write(batch, self.report_tx.clone());
     }
 
+    /// Starts writes while the window has room.
+    fn pump(&mut self) {
+        let now_ms = self.clock.now_ms();
+        while self.in_flight < WRITE_WINDOW {
+            let Some((file, force)) = self.ready.pop_front() else {
+                break;
+            };
+            if force {
+                self.forced_queued -= 1;
+            }
+            if self.cache.is_writing(file) {
+                if force {
+                    self.forcing.owed.insert(file);
+                }
+                continue;
+            }
+            match self.cache.take(file, now_ms, force) {
+                Some(batch) => self.send(batch),
+                // Only an open row: due again once its step has ended.
+                None if !force => self.cache.reschedule(file),
+                None => {}
+            }
+        }
+        self.finish_forcing_if_done();
+    }
+
     fn on_report(&mut self, report: WriteReport) {
         self.in_flight -= 1;
         let now_ms = self.clock.now_ms();
         self.cache
             .on_written(report.file, report.written, report.last_update_s, now_ms);
-        if self.forcing.owed.remove(&report.file)
-            && let Some(batch) = self.cache.take(report.file, now_ms, true)
-        {
-            self.send(batch);
+        if self.forcing.owed.remove(&report.file) {
+            self.ready.push_front((report.file, true));
+            self.forced_queued += 1;
         }
-        self.finish_forcing_if_done();
+        self.pump();
         self.publish_gauges();
     }
 
-    /// Sends every file's rows now; `reply` is answered once librrd has
-    /// answered for all of them.
+    /// Queues every file's rows for writing now; `reply` is answered once
+    /// librrd has answered for all of them.
     fn force_all(&mut self, reply: oneshot::Sender<()>) {
-        let now_ms = self.clock.now_ms();
         let files: Vec<(FileId, bool)> = self.cache.files_with_rows().collect();
         for (file, writing) in files {
             if writing {
                 self.forcing.owed.insert(file);
-            } else if let Some(batch) = self.cache.take(file, now_ms, true) {
-                self.send(batch);
+            } else {
+                self.ready.push_back((file, true));
+                self.forced_queued += 1;
             }
         }
         self.forcing.waiting.push(reply);
-        self.finish_forcing_if_done();
+        self.pump();
     }
 
     fn finish_forcing_if_done(&mut self) {
-        if self.in_flight == 0 && self.forcing.owed.is_empty() {
+        if self.in_flight == 0 && self.forcing.owed.is_empty() && self.forced_queued == 0 {
             for reply in self.forcing.waiting.drain(..) {
                 let _ = reply.send(());
             }

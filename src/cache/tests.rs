@@ -170,3 +170,30 @@ async fn closing_the_input_drains_every_row() {
         .expect("task ends")
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_most_a_window_of_batches_is_handed_to_librrd() {
+    let h = start("1m");
+    let names: Vec<String> = (0..10).map(|i| format!("f/{i}")).collect();
+    add(&h.cache, names.iter().map(|n| sample(n, 0, 1.0)).collect()).await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let mut first = Vec::new();
+    while let Some(w) = next_write(&h.rrd_rx).await {
+        first.push(w);
+    }
+    assert_eq!(first.len(), WRITE_WINDOW);
+    // Rows that arrive while a file waits for its slot join its batch.
+    add(&h.cache, vec![sample("f/9", 60_000, 2.0)]).await;
+    let mut rows = first.iter().map(|(b, _)| b.rows.len()).sum::<usize>();
+    for (batch, reply) in first {
+        answer(&batch, &reply, true);
+    }
+    let mut files = WRITE_WINDOW;
+    while let Some((batch, reply)) = next_write(&h.rrd_rx).await {
+        files += 1;
+        rows += batch.rows.len();
+        answer(&batch, &reply, true);
+    }
+    assert_eq!((files, rows), (10, 11));
+    assert_eq!(h.cache.stats().await.unwrap().pending_rows, 0);
+}

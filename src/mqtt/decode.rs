@@ -119,12 +119,25 @@ fn decode_object(
     received_ms: UnixMillis,
     limits: &DecodeLimits,
 ) -> Result<Vec<Sample>, RejectReason> {
-    let mut sink = Sink { prefix: String::with_capacity(topic.len() + 32), max_leaves: limits.max_json_leaves, ..Sink::default() };
+    let mut sink = Sink {
+        prefix: String::with_capacity(topic.len() + 32),
+        max_leaves: limits.max_json_leaves,
+        ..Sink::default()
+    };
     sink.prefix.push_str(topic);
     let mut de = serde_json::Deserializer::from_str(text);
-    let walked = ObjectSeed { sink: &mut sink, top: true }.deserialize(&mut de).and_then(|()| de.end());
+    let walked = ObjectSeed {
+        sink: &mut sink,
+        top: true,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
     if let Err(e) = walked {
-        return Err(if sink.too_many { RejectReason::TooManyLeaves } else { bad_json(e) });
+        return Err(if sink.too_many {
+            RejectReason::TooManyLeaves
+        } else {
+            bad_json(e)
+        });
     }
     let time_ms = match sink.ts.or(sink.timestamp) {
         None => received_ms,
@@ -157,12 +170,18 @@ struct Sink {
 
 impl Sink {
     fn leaf<E: de::Error>(&mut self, value: Option<f64>) -> Result<(), E> {
-        let Some(value) = value.filter(|v| v.is_finite()) else { return Ok(()) };
+        let Some(value) = value.filter(|v| v.is_finite()) else {
+            return Ok(());
+        };
         if self.samples.len() >= self.max_leaves {
             self.too_many = true;
             return Err(E::custom("too many leaves"));
         }
-        self.samples.push(Sample { series: self.prefix.clone(), time_ms: 0, value });
+        self.samples.push(Sample {
+            series: self.prefix.clone(),
+            time_ms: 0,
+            value,
+        });
         Ok(())
     }
 }
@@ -189,13 +208,19 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
         while let Some(key) = map.next_key_seed(KeySeed)? {
             if self.top && (key == "ts" || key == "timestamp") {
                 let v: Value = map.next_value()?;
-                *(if key == "ts" { &mut self.sink.ts } else { &mut self.sink.timestamp }) = Some(v);
+                *(if key == "ts" {
+                    &mut self.sink.ts
+                } else {
+                    &mut self.sink.timestamp
+                }) = Some(v);
                 continue;
             }
             let len = self.sink.prefix.len();
             self.sink.prefix.push('/');
             self.sink.prefix.push_str(&key);
-            map.next_value_seed(LeafSeed { sink: &mut *self.sink })?;
+            map.next_value_seed(LeafSeed {
+                sink: &mut *self.sink,
+            })?;
             self.sink.prefix.truncate(len);
         }
         Ok(())
@@ -243,7 +268,11 @@ impl<'de> Visitor<'de> for LeafSeed<'_> {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        ObjectSeed { sink: self.sink, top: false }.visit_map(map)
+        ObjectSeed {
+            sink: self.sink,
+            top: false,
+        }
+        .visit_map(map)
     }
 }
 

@@ -74,7 +74,15 @@ pub(crate) fn update(path: &Path, updates: &[Update], width: usize) -> Result<()
     let argc = i32::try_from(argv.len()).map_err(|_| "too many rows".to_owned())?;
     // SAFETY: `filename` and every argv entry are NUL-terminated strings
     // alive for the call; a NULL template means "all DS in file order".
-    let rc = unsafe { rrd_sys::rrd_updatex_r(filename.as_ptr(), std::ptr::null(), 0, argc, argv.as_mut_ptr()) };
+    let rc = unsafe {
+        rrd_sys::rrd_updatex_r(
+            filename.as_ptr(),
+            std::ptr::null(),
+            0,
+            argc,
+            argv.as_mut_ptr(),
+        )
+    };
     if rc == 0 { Ok(()) } else { Err(take_error()) }
 }
 

@@ -69,7 +69,10 @@ mod tests {
     fn plan(rows: &[(i64, f64)], last: Option<i64>) -> (Vec<(i64, Option<f64>)>, Vec<i64>) {
         let rows: Vec<Row> = rows
             .iter()
-            .map(|&(t, v)| Row { time_s: t, values: [Some(v)].into_iter().collect() })
+            .map(|&(t, v)| Row {
+                time_s: t,
+                values: [Some(v)].into_iter().collect(),
+            })
             .collect();
         let p = plan_updates(&rows, last, 60, 120);
         let updates = p
@@ -93,7 +96,10 @@ mod tests {
     #[test]
     fn gaps_beyond_the_heartbeat_get_an_unknown_row() {
         let (updates, _) = plan(&[(120, 1.0), (600, 2.0)], Some(60));
-        assert_eq!(updates, vec![(120, Some(1.0)), (540, None), (600, Some(2.0))]);
+        assert_eq!(
+            updates,
+            vec![(120, Some(1.0)), (540, None), (600, Some(2.0))]
+        );
         // Within the heartbeat librrd spreads the value itself.
         assert_eq!(plan(&[(180, 1.0)], Some(60)).0, vec![(180, Some(1.0))]);
     }

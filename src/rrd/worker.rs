@@ -199,17 +199,32 @@ impl Worker {
 
     /// One librrd update for the whole plan; on failure, row by row, so that
     /// one bad row is dropped alone. Returns the new last update.
-    fn update(&mut self, spec: &FileSpec, path: &Path, plan: &UpdatePlan) -> Result<i64, FileError> {
+    fn update(
+        &mut self,
+        spec: &FileSpec,
+        path: &Path,
+        plan: &UpdatePlan,
+    ) -> Result<i64, FileError> {
         let width = spec.ds.len();
         self.metrics.rrd_updates.fetch_add(1, Relaxed);
         let last_t = plan.updates.last().map_or(0, |u| u.time());
         match ffi::update(path, &plan.updates, width) {
             Ok(()) => {
-                self.metrics.rows_written.fetch_add(plan.updates.len() as u64, Relaxed);
-                debug!(file = spec.rel_path, rows = plan.updates.len(), "RRD file updated.");
+                self.metrics
+                    .rows_written
+                    .fetch_add(plan.updates.len() as u64, Relaxed);
+                debug!(
+                    file = spec.rel_path,
+                    rows = plan.updates.len(),
+                    "RRD file updated."
+                );
                 return Ok(last_t);
             }
-            Err(e) => warn!(file = spec.rel_path, error = e, "Batched update refused; trying row by row."),
+            Err(e) => warn!(
+                file = spec.rel_path,
+                error = e,
+                "Batched update refused; trying row by row."
+            ),
         }
         let on_disk = read_and_check(spec, path)?;
         let mut written_any = false;
@@ -222,13 +237,21 @@ impl Worker {
                 }
                 Err(e) => {
                     self.metrics.rows_skipped.fetch_add(1, Relaxed);
-                    warn!(file = spec.rel_path, time = item.time(), error = e, "Row refused by librrd.");
+                    warn!(
+                        file = spec.rel_path,
+                        time = item.time(),
+                        error = e,
+                        "Row refused by librrd."
+                    );
                     failure = Some(e);
                 }
             }
         }
         match failure {
-            Some(reason) if !written_any => Err(FileError::Update { path: path.to_owned(), reason }),
+            Some(reason) if !written_any => Err(FileError::Update {
+                path: path.to_owned(),
+                reason,
+            }),
             _ => read_and_check(spec, path),
         }
     }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::model::{DsSpec, DsType};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const T0: i64 = 1_763_633_700; // a multiple of 60
