@@ -11,7 +11,6 @@
 //!     BENCH_SERIES=200 BENCH_VALUES=50 cargo bench --bench ingest
 
 #[path = "../tests/e2e/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::ffi::CString;

@@ -2,6 +2,9 @@
 //! binary on a config of the test's own, `rrdtool fetch`, bounded waits.
 //! Everything lives in the test's temp dir and is stopped on drop.
 
+// Shared with benches/ingest.rs, which uses helpers the tests do not.
+#![allow(dead_code)]
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
