@@ -197,10 +197,15 @@ impl Sections {
         let embedded_broker = section(&mut table, "embedded_broker", errors);
         let cache = section(&mut table, "cache", errors);
         let limits = section(&mut table, "limits", errors);
-        let templates = match table.remove("template") {
-            None => vec![Some(raw::RawTemplate::builtin_default())],
+        let mut templates: Vec<Option<raw::RawTemplate>> = match table.remove("template") {
+            None => Vec::new(),
             Some(v) => array_items(v, "template", errors),
         };
+        // The catch-all `default` stays last unless the file defines its
+        // own: adding one template must not silently stop every other series.
+        if !templates.iter().flatten().any(|t| t.name == "default") {
+            templates.push(Some(raw::RawTemplate::builtin_default()));
+        }
         let files = match table.remove("file") {
             None => Vec::new(),
             Some(v) => array_items(v, "file", errors),

@@ -87,6 +87,21 @@ fn top_level_typo_is_named() {
 }
 
 #[test]
+fn the_builtin_default_template_stays_last() {
+    let c = Config::parse("[[template]]\nname = \"fast\"\ntopics = [\"fast/#\"]\nstep = \"10s\"\nrra = [{ cf = \"AVERAGE\", every = \"10s\", keep = \"1d\" }]\n", "t").unwrap();
+    let names: Vec<&str> = c.templates.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["fast", "default"]);
+    // A template named `default` replaces it.
+    let c = Config::parse(
+        "[[template]]\nname = \"default\"\ntopics = [\"only/#\"]\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.templates.len(), 1);
+    assert_eq!(c.templates[0].topics, ["only/#"]);
+}
+
+#[test]
 fn type_errors_name_their_key() {
     let err = Config::parse(
         "data_dir = 5\n[cache]\nflush_after = 3\n[[template]]\nname = \"t\"\nstep = true\n",

@@ -85,8 +85,25 @@ impl Index {
         self.entries.get(path)
     }
 
-    /// Records that a file exists with this spec and last update.
-    pub fn record(&mut self, spec: &FileSpec, last_update: Option<i64>) {
+    /// Records that a file exists with this spec and last update; `true`
+    /// when the file is new to the index (or its layout changed). Cheap when
+    /// only the last update moves: it runs for every batch written.
+    pub fn record(&mut self, spec: &FileSpec, last_update: Option<i64>) -> bool {
+        if let Some(e) = self.entries.get_mut(&spec.rel_path)
+            && e.template == spec.template
+            && e.step_secs == spec.step_secs
+            && e.ds.len() == spec.ds.len()
+            && e.ds
+                .iter()
+                .zip(&spec.ds)
+                .all(|(a, b)| a.name == b.name && a.series == b.series)
+        {
+            if e.last_update != last_update {
+                e.last_update = last_update;
+                self.dirty = true;
+            }
+            return false;
+        }
         let entry = IndexEntry {
             path: spec.rel_path.clone(),
             template: spec.template.clone(),
@@ -101,10 +118,9 @@ impl Index {
                 .collect(),
             last_update,
         };
-        if self.entries.get(&spec.rel_path) != Some(&entry) {
-            self.entries.insert(spec.rel_path.clone(), entry);
-            self.dirty = true;
-        }
+        self.entries.insert(spec.rel_path.clone(), entry);
+        self.dirty = true;
+        true
     }
 
     pub fn is_dirty(&self) -> bool {

@@ -17,7 +17,10 @@ use crate::cache::WriteBatch;
 use crate::metrics::Metrics;
 use crate::model::FileSpec;
 
-/// The index is rewritten at most this often while files change.
+/// How soon the index follows a change: a new file is listed within a
+/// second, a new last update within ten (rewriting both index files for
+/// every batch would cost more than the batch).
+const INDEX_NEW_FILE: Duration = Duration::from_secs(1);
 const INDEX_EVERY: Duration = Duration::from_secs(10);
 
 pub(super) struct Worker {
@@ -27,7 +30,8 @@ pub(super) struct Worker {
     last_update: HashMap<String, Option<i64>>,
     index: Index,
     metrics: Arc<Metrics>,
-    index_written: Instant,
+    /// When the index must be rewritten, if it changed.
+    index_due: Option<Instant>,
 }
 
 /// Why a batch could not be written at all.
@@ -63,13 +67,16 @@ impl Worker {
             last_update: HashMap::new(),
             index,
             metrics,
-            index_written: Instant::now(),
+            index_due: None,
         }
     }
 
     pub fn run(mut self, rx: Receiver<RrdCommand>) {
         loop {
-            match rx.recv_timeout(INDEX_EVERY) {
+            let wait = self.index_due.map_or(INDEX_EVERY, |due| {
+                due.saturating_duration_since(Instant::now())
+            });
+            match rx.recv_timeout(wait) {
                 Ok(RrdCommand::Write { batch, reply }) => {
                     let report = self.write(&batch);
                     let _ = reply.send(report);
@@ -77,7 +84,7 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if self.index_written.elapsed() >= INDEX_EVERY {
+            if self.index_due.is_some_and(|due| due <= Instant::now()) {
                 self.write_index();
             }
         }
@@ -89,7 +96,16 @@ impl Worker {
         if let Err(e) = self.index.write_if_dirty(&self.data_dir) {
             error!(dir = %self.data_dir.display(), error = %e, "Cannot write the index files.");
         }
-        self.index_written = Instant::now();
+        self.index_due = None;
+    }
+
+    /// Records a file in the index and schedules the index's rewrite.
+    fn index_record(&mut self, spec: &FileSpec, last_update: Option<i64>) {
+        let new = self.index.record(spec, last_update);
+        if self.index.is_dirty() {
+            let due = Instant::now() + if new { INDEX_NEW_FILE } else { INDEX_EVERY };
+            self.index_due = Some(self.index_due.map_or(due, |d| d.min(due)));
+        }
     }
 
     fn write(&mut self, batch: &WriteBatch) -> WriteReport {
@@ -140,7 +156,7 @@ impl Worker {
                 report.last_update_s = Some(new_last);
                 self.last_update
                     .insert(spec.rel_path.clone(), Some(new_last));
-                self.index.record(spec, Some(new_last));
+                self.index_record(spec, Some(new_last));
             }
             Err(e) => {
                 self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
@@ -168,7 +184,7 @@ impl Worker {
         };
         self.last_update.insert(spec.rel_path.clone(), last);
         if last.is_some() {
-            self.index.record(spec, last);
+            self.index_record(spec, last);
         }
         Ok(last)
     }
