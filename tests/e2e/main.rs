@@ -2,6 +2,7 @@
 //! read back with `rrdtool`. Needs `mosquitto`, `mosquitto-clients` and
 //! `rrdtool` installed (`scripts/install-deps --test` does it).
 
+mod broker_auth;
 mod cli;
 mod pipeline;
 mod support;

@@ -81,10 +81,17 @@ fn values_from_mosquitto_reach_rrd_files_at_their_step() {
     );
 
     // New files reach the index within a second, without a restart.
-    wait_for(Duration::from_secs(5), "index.txt to list the new files", || {
-        let index = std::fs::read_to_string(data.join("index.txt")).ok()?;
-        index.split('|').any(|f| f == "sensors/bench/s1/v").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(5),
+        "index.txt to list the new files",
+        || {
+            let index = std::fs::read_to_string(data.join("index.txt")).ok()?;
+            index
+                .split('|')
+                .any(|f| f == "sensors/bench/s1/v")
+                .then_some(())
+        },
+    );
     let status = daemon.stop(Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
     let index = std::fs::read_to_string(data.join("index.txt")).unwrap();

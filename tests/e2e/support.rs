@@ -59,11 +59,16 @@ impl Mosquitto {
 
     /// Starts on a given port and directory (a restart of the same broker).
     pub fn start_on(port: u16, dir: tempfile::TempDir) -> Mosquitto {
+        Self::start_with(port, dir, "allow_anonymous true\n")
+    }
+
+    /// Starts with `listener_conf` (TLS, authentication…) under the listener.
+    pub fn start_with(port: u16, dir: tempfile::TempDir, listener_conf: &str) -> Mosquitto {
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                "per_listener_settings false\nlistener {port} 127.0.0.1\n{listener_conf}persistence false\n\
                  max_queued_messages 1000000\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\n"
             ),
         )
