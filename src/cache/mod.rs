@@ -198,6 +198,11 @@ impl CacheTask {
     fn ingest(&mut self, samples: Vec<Sample>) {
         let now_ms = self.clock.now_ms();
         let outcome = self.cache.ingest(samples, now_ms);
+        debug!(
+            accepted = outcome.accepted,
+            refused = outcome.rejected.len(),
+            "Samples taken."
+        );
         self.metrics
             .samples_accepted
             .fetch_add(outcome.accepted, Relaxed);

@@ -117,6 +117,25 @@ fn type_errors_name_their_key() {
 }
 
 #[test]
+fn absurd_durations_are_refused_not_overflowed() {
+    let err = Config::parse(
+        "shutdown_timeout = \"100y\"\n[mqtt]\nkeep_alive = \"100000s\"\nreconnect_max = \"1000000000y\"\n[cache]\nflush_after = \"1000000y\"\nflush_jitter = \"2d\"\n",
+        "t",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
+    for key in [
+        "shutdown_timeout",
+        "mqtt.keep_alive",
+        "mqtt.reconnect_max",
+        "cache.flush_after",
+        "cache.flush_jitter",
+    ] {
+        assert!(keys.contains(&key), "{key} missing in {err}");
+    }
+}
+
+#[test]
 fn syntax_error_names_the_line() {
     let err = Config::parse("[mqtt]\nbroker = \n", "t").unwrap_err();
     assert_eq!(err.errors[0].key, "line 2");

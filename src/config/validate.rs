@@ -42,8 +42,10 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
             "must not contain ':' (librrd graph definitions split on it)",
         );
     }
-    if s.top.shutdown_timeout.is_zero() {
-        e.push("shutdown_timeout", "must be more than 0s");
+    let hour = Duration::from_secs(3600);
+    let day = 24 * hour;
+    if s.top.shutdown_timeout.is_zero() || s.top.shutdown_timeout > hour {
+        e.push("shutdown_timeout", "must be between 1s and 1h");
     }
     let (mqtt, embedded) = mqtt(&s.mqtt, &mut e);
     let embedded_broker = embedded.then(|| {
@@ -80,6 +82,19 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         flush_jitter: s.cache.flush_jitter,
         stats_every: s.cache.stats_every,
     };
+    // Bounded so that millisecond arithmetic on them cannot overflow.
+    for (key, value, max) in [
+        ("cache.flush_after", cache.flush_after, 7 * day),
+        ("cache.flush_jitter", cache.flush_jitter, day),
+        ("cache.stats_every", cache.stats_every, day),
+    ] {
+        if value > max {
+            e.push(
+                key,
+                format!("must not exceed {}", humantime::format_duration(max)),
+            );
+        }
+    }
     if cache.stats_every.is_zero() {
         e.push("cache.stats_every", "must be more than 0s");
     }
@@ -205,14 +220,17 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
             rumqttc::QoS::AtLeastOnce
         }
     };
-    if !raw.keep_alive.is_zero() && raw.keep_alive < Duration::from_secs(1) {
-        e.push("mqtt.keep_alive", "must be 0s (off) or at least 1s");
+    if !raw.keep_alive.is_zero() && !(1..=65_535).contains(&raw.keep_alive.as_secs()) {
+        e.push(
+            "mqtt.keep_alive",
+            "must be 0s (off) or between 1s and 65535s",
+        );
     }
     if raw.reconnect_min.is_zero() {
         e.push("mqtt.reconnect_min", "must be more than 0s");
     }
-    if raw.reconnect_max < raw.reconnect_min {
-        e.push("mqtt.reconnect_max", "must not be less than reconnect_min");
+    if raw.reconnect_max < raw.reconnect_min || raw.reconnect_max > Duration::from_secs(3600) {
+        e.push("mqtt.reconnect_max", "must be between reconnect_min and 1h");
     }
     let config = MqttConfig {
         host,

@@ -99,7 +99,7 @@ pub async fn run(
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => break,
                 }
-                backoff = (backoff * 2).min(mqtt.reconnect_max);
+                backoff = backoff.saturating_mul(2).min(mqtt.reconnect_max);
             }
         }
     }

@@ -165,7 +165,7 @@ fn tls_broker_with_password() {
         .status()
         .unwrap();
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_log("Samples taken", 1);
     daemon.flush();
     assert_eq!(
         fetch(&daemon.data().join("secure/t/value.rrd"), t0 - 60, t0),

@@ -131,8 +131,8 @@ fn sigterm_writes_cached_rows_and_exits_zero() {
     let mut daemon = Daemon::start(&external(broker.port, "1h"));
     let t0 = (now_s() / 60 - 5) * 60;
     broker.publish("drain/a", &format!(r#"{{"ts": {t0}, "value": 3.25}}"#));
-    // Let the message travel; SIGTERM must then lose nothing already taken.
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the cache has the sample, SIGTERM must not lose it.
+    daemon.wait_log("Samples taken", 1);
     let data = daemon.data();
     let status = daemon.stop(Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
@@ -154,7 +154,7 @@ fn reconnects_and_resubscribes_after_a_broker_restart() {
     // The new broker knows no session: only a resubscription brings this in.
     daemon.wait_log("Subscribed", 2);
     broker.publish("after/restart", &format!(r#"{{"ts": {t0}, "value": 1}}"#));
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_log("Samples taken", 1);
     daemon.flush();
     assert_eq!(
         fetch(&daemon.data().join("after/restart/value.rrd"), t0 - 60, t0),
@@ -175,7 +175,7 @@ fn embedded_broker_end_to_end() {
         &format!(r#"{{"ts": {t0}, "value": 42}}"#),
     );
     publish(port, "embedded/y", "17");
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_log("Samples taken", 2);
     let data = daemon.data();
     let status = daemon.stop(Duration::from_secs(20));
     assert!(status.success());
