@@ -24,8 +24,9 @@ pub enum BrokerError {
     Thread(std::io::Error),
 }
 
-/// Starts the broker on its own threads. Returns once its port was free;
-/// the broker runs until the process exits.
+/// Starts the broker on its own threads and returns once it accepts
+/// connections (so the client's first attempt does not fail), or after two
+/// seconds. The broker runs until the process exits.
 pub fn start(config: &EmbeddedBrokerConfig, limits: &Limits) -> Result<(), BrokerError> {
     // rumqttd only logs a failed bind from its own thread; checking first
     // turns a port clash into a clear startup error.
@@ -70,5 +71,11 @@ pub fn start(config: &EmbeddedBrokerConfig, limits: &Limits) -> Result<(), Broke
             }
         })
         .map_err(BrokerError::Thread)?;
+    let ready_by = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::net::TcpStream::connect(config.listen).is_err()
+        && std::time::Instant::now() < ready_by
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     Ok(())
 }

@@ -185,3 +185,30 @@ fn embedded_broker_end_to_end() {
     );
     assert!(data.join("embedded/y.rrd").exists());
 }
+
+#[test]
+fn retained_state_replayed_on_subscribe_is_not_logged_as_new() {
+    let broker = Mosquitto::start();
+    let status = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-r",
+            "-t",
+            "old/state",
+            "-m",
+            "1",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let daemon = Daemon::start(&external(broker.port, "1h"));
+    broker.publish("new/value", "2");
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    assert!(daemon.data().join("new/value.rrd").exists());
+    assert!(!daemon.data().join("old/state.rrd").exists());
+    assert_eq!(daemon.log().matches("Samples taken").count(), 1);
+}
