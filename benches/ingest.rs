@@ -130,9 +130,17 @@ fn count_values(path: &Path, i: usize, values: usize, t0: i64) -> usize {
     }
     // librrd stores a GAUGE as value × interval / step: the last bit may differ.
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
-    (0..values)
+    let found: Vec<usize> = (0..values)
         .filter(|&j| got.iter().any(|&g| close(g, value(i, j))))
-        .count()
+        .collect();
+    if found.len() < values {
+        let missing: Vec<usize> = (0..values).filter(|j| !found.contains(j)).take(5).collect();
+        eprintln!(
+            "file {i}: missing values #{missing:?} ({} known rows)",
+            got.len()
+        );
+    }
+    found.len()
 }
 
 /// Anonymous and file-backed resident KB now: librrd's graphics libraries
@@ -287,7 +295,15 @@ async fn main() {
             r.peak_file_kb as f64 / 1024.0,
         );
     }
-    wait_for(Duration::from_secs(1), "nothing", || Some(()));
     let status = daemon.stop(Duration::from_secs(30));
     println!("daemon stopped: {status}");
+    let log = daemon.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    println!("daemon warnings: {}", warnings.len());
+    for w in warnings.iter().take(10) {
+        println!("  {w}");
+    }
 }

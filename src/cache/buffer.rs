@@ -84,8 +84,6 @@ pub(crate) struct FileBuffer {
     /// End of the last row librrd accepted from this buffer.
     written_upto: Option<i64>,
     held: Vec<Option<Held>>,
-    /// `held` as it will be once the batch in flight is written.
-    held_after_batch: Vec<Option<Held>>,
     /// When the oldest row still waiting here arrived (for `flush_after`).
     pub pending_since_ms: Option<UnixMillis>,
 }
@@ -99,7 +97,6 @@ impl FileBuffer {
             frozen_upto: None,
             written_upto: None,
             held: vec![None; n],
-            held_after_batch: vec![None; n],
             pending_since_ms: None,
         }
     }
@@ -189,7 +186,6 @@ impl FileBuffer {
             prev = Some(end);
         }
         self.frozen_upto = Some(last);
-        self.held_after_batch = held;
         Some(out)
     }
 
@@ -223,25 +219,35 @@ impl FileBuffer {
         (age_ms <= hold.as_millis() as i64).then_some(h.value)
     }
 
-    /// Librrd's answer for the frozen batch: `true` when its rows are on
-    /// disk (or were refused one by one and are gone for good), `false` when
-    /// the file could not be written and every row must stay for a retry.
-    pub fn on_written(&mut self, written: bool, now_ms: UnixMillis) {
+    /// Librrd's answer for the frozen batch: every row up to `done_upto`
+    /// is on disk (or was refused for good, alone) and leaves the cache; the
+    /// rest thaws, to be written again. Returns whether the whole batch is
+    /// done.
+    pub fn on_written(&mut self, done_upto: Option<i64>, now_ms: UnixMillis) -> bool {
         let Some(upto) = self.frozen_upto.take() else {
-            return;
+            return true;
         };
-        if !written {
-            return;
+        let done_to = done_upto.map(|d| d.min(upto));
+        let done = done_to.map_or(0, |d| self.rows.partition_point(|r| r.0 <= d));
+        // Held values follow what reached the file, as `take_batch` does.
+        for (_, cells) in self.rows.range(..done) {
+            for ((cell, ds), h) in cells.iter().zip(&self.spec.ds).zip(self.held.iter_mut()) {
+                if let Some(value) = cell.result(ds.aggregate) {
+                    *h = Some(Held {
+                        value,
+                        time_ms: cell.time_ms,
+                    });
+                }
+            }
         }
-        let done = self.rows.partition_point(|r| r.0 <= upto);
         self.rows.drain(..done);
         // Give back what a burst took, so idle files cost little.
         if self.rows.capacity() > 16 && self.rows.len() < self.rows.capacity() / 4 {
             self.rows.shrink_to(self.rows.len() * 2);
         }
-        self.written_upto = Some(upto);
-        self.held = std::mem::take(&mut self.held_after_batch);
+        self.written_upto = self.written_upto.max(done_to);
         self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
+        done_to == Some(upto)
     }
 
     /// Tells the buffer the file's last update when it was already on disk,

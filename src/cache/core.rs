@@ -230,22 +230,28 @@ impl Cache {
     pub fn on_written(
         &mut self,
         file: FileId,
-        written: bool,
+        done_upto: Option<i64>,
         last_update_s: Option<i64>,
         now_ms: UnixMillis,
     ) {
+        let flush_after_ms = self.config.cache.flush_after.as_millis() as i64;
         let buffer = &mut self.files[file];
-        buffer.on_written(written, now_ms);
+        let complete = buffer.on_written(done_upto, now_ms);
         if let Some(t) = last_update_s {
             buffer.set_written_upto(t);
         }
-        if !written {
-            // Retry after another flush_after, not in a tight loop.
-            buffer.pending_since_ms = Some(now_ms);
+        if !complete {
+            // Most failures are a reader holding the file's lock: try again
+            // soon, but not in a tight loop.
+            let retry_ms = RETRY_AFTER.as_millis().min(flush_after_ms as u128) as i64;
+            buffer.pending_since_ms = Some(now_ms - flush_after_ms + retry_ms);
         }
         self.schedule(file);
     }
 }
+
+/// How soon rows a write could not take are tried again.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The single-DS file an automatic series gets from its template.
 fn auto_file_spec(t: &Template, series: &str, rel_path: String) -> FileSpec {

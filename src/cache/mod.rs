@@ -252,7 +252,7 @@ impl CacheTask {
         self.in_flight -= 1;
         let now_ms = self.clock.now_ms();
         self.cache
-            .on_written(report.file, report.written, report.last_update_s, now_ms);
+            .on_written(report.file, report.done_upto, report.last_update_s, now_ms);
         if self.forcing.owed.remove(&report.file) {
             self.ready.push_front((report.file, true));
             self.forced_queued += 1;

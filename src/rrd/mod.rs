@@ -26,9 +26,10 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteReport {
     pub file: usize,
-    /// The rows are on disk, or were refused one by one and are gone; when
-    /// `false` the file could not be written and the rows must be kept.
-    pub written: bool,
+    /// Every row of the batch up to this time is on disk, or was refused
+    /// alone for good; later rows could not be written (the file was busy
+    /// or unwritable) and must be kept. `None`: nothing was done.
+    pub done_upto: Option<i64>,
     /// The file's last update after this batch, when known.
     pub last_update_s: Option<i64>,
 }
@@ -59,7 +60,7 @@ impl RrdHandle {
         {
             let _ = reply.send(WriteReport {
                 file: batch.file,
-                written: false,
+                done_upto: None,
                 last_update_s: None,
             });
         }

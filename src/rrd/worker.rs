@@ -113,14 +113,16 @@ impl Worker {
         let path = self.data_dir.join(format!("{}.rrd", spec.rel_path));
         let mut report = WriteReport {
             file: batch.file,
-            written: false,
+            done_upto: None,
             last_update_s: None,
+        };
+        let Some(batch_end) = batch.rows.last().map(|r| r.time_s) else {
+            return report;
         };
         let last = match self.known_last_update(spec, &path) {
             Ok(last) => last,
             Err(e) => {
-                self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
-                error!(error = %e, rows = batch.rows.len(), "RRD file unusable; rows kept for a retry.");
+                self.failed(&e, batch.rows.len());
                 return report;
             }
         };
@@ -140,32 +142,45 @@ impl Worker {
         }
         report.last_update_s = last;
         let Some(first_t) = plan.updates.first().map(|u| u.time()) else {
-            report.written = true;
+            report.done_upto = Some(batch_end);
             return report;
         };
         if last.is_none()
             && let Err(e) = self.create(spec, &path, first_t - step)
         {
-            self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
-            error!(error = %e, rows = batch.rows.len(), "RRD file not created; rows kept for a retry.");
+            self.failed(&e, batch.rows.len());
             return report;
         }
-        match self.update(spec, &path, &plan) {
-            Ok(new_last) => {
-                report.written = true;
+        let (done, error) = self.update(spec, &path, &plan);
+        match error {
+            None => {
+                let new_last = plan.updates.last().map_or(first_t, |u| u.time());
+                report.done_upto = Some(batch_end);
                 report.last_update_s = Some(new_last);
                 self.last_update
                     .insert(spec.rel_path.clone(), Some(new_last));
                 self.index_record(spec, Some(new_last));
             }
-            Err(e) => {
-                self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
-                error!(error = %e, rows = batch.rows.len(), "RRD update failed; rows kept for a retry.");
-                // What librrd may have written before failing is known next time.
+            Some(e) => {
+                self.failed(&e, batch.rows.len());
+                report.done_upto = done;
+                report.last_update_s = None;
+                // What librrd wrote before failing is read again next time.
                 self.last_update.remove(&spec.rel_path);
             }
         }
         report
+    }
+
+    /// Logs a batch librrd could not (fully) take; its rows stay cached.
+    fn failed(&self, e: &FileError, rows: usize) {
+        self.metrics.rrd_update_errors.fetch_add(1, Relaxed);
+        if e.is_busy() {
+            // Another process reading the file holds its lock: routine.
+            warn!(error = %e, rows, "RRD file busy; rows kept for a retry.");
+        } else {
+            error!(error = %e, rows, "RRD file not written; rows kept for a retry.");
+        }
     }
 
     /// The file's last update, reading it from disk the first time.
@@ -213,18 +228,21 @@ impl Worker {
         Ok(())
     }
 
-    /// One librrd update for the whole plan; on failure, row by row, so that
-    /// one bad row is dropped alone. Returns the new last update.
+    /// One librrd update for the whole plan; if librrd refuses it, row by
+    /// row from what the file already has, dropping a row alone only when
+    /// librrd refuses that row itself. A file-level error (lock, I/O) stops
+    /// there. Returns the time up to which every update is done, and the
+    /// error that stopped it, if any.
     fn update(
         &mut self,
         spec: &FileSpec,
         path: &Path,
         plan: &UpdatePlan,
-    ) -> Result<i64, FileError> {
+    ) -> (Option<i64>, Option<FileError>) {
         let width = spec.ds.len();
         self.metrics.rrd_updates.fetch_add(1, Relaxed);
-        let last_t = plan.updates.last().map_or(0, |u| u.time());
-        match ffi::update(path, &plan.updates, width) {
+        let last_t = plan.updates.last().map(|u| u.time());
+        let first = match ffi::update(path, &plan.updates, width) {
             Ok(()) => {
                 self.metrics
                     .rows_written
@@ -234,42 +252,58 @@ impl Worker {
                     rows = plan.updates.len(),
                     "RRD file updated."
                 );
-                return Ok(last_t);
+                return (last_t, None);
             }
-            Err(e) => warn!(
-                file = spec.rel_path,
-                error = e,
-                "Batched update refused; trying row by row."
-            ),
+            Err(e) => e,
+        };
+        let failure = |reason: String| FileError::Update {
+            path: path.to_owned(),
+            reason,
+        };
+        if !is_row_error(&first) {
+            return (None, Some(failure(first)));
         }
-        let on_disk = read_and_check(spec, path)?;
-        let mut written_any = false;
-        let mut failure = None;
+        let on_disk = match read_and_check(spec, path) {
+            Ok(t) => t,
+            Err(e) => return (None, Some(e)),
+        };
+        let mut done = Some(on_disk);
         for item in plan.updates.iter().filter(|u| u.time() > on_disk) {
             match ffi::update(path, std::slice::from_ref(item), width) {
-                Ok(()) => {
-                    written_any = true;
-                    self.metrics.rows_written.fetch_add(1, Relaxed);
-                }
-                Err(e) => {
-                    self.metrics.rows_skipped.fetch_add(1, Relaxed);
+                Ok(()) => self.metrics.rows_written.fetch_add(1, Relaxed),
+                Err(e) if is_row_error(&e) => {
                     warn!(
                         file = spec.rel_path,
                         time = item.time(),
                         error = e,
-                        "Row refused by librrd."
+                        "Row refused by librrd; dropped."
                     );
-                    failure = Some(e);
+                    self.metrics.rows_skipped.fetch_add(1, Relaxed)
                 }
-            }
+                Err(e) => return (done, Some(failure(e))),
+            };
+            done = Some(item.time());
         }
-        match failure {
-            Some(reason) if !written_any => Err(FileError::Update {
-                path: path.to_owned(),
-                reason,
-            }),
-            _ => read_and_check(spec, path),
-        }
+        (done, None)
+    }
+}
+
+/// Whether librrd refused an update for something in the row itself (its
+/// time or values), as opposed to the file (lock, I/O, permissions): only
+/// such a row may be dropped without the rest of its batch.
+fn is_row_error(message: &str) -> bool {
+    [
+        "illegal attempt to update",
+        "data source readings",
+        "converting",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+impl FileError {
+    fn is_busy(&self) -> bool {
+        matches!(self, FileError::Update { reason, .. } | FileError::Open { reason, .. } if reason.contains("could not lock"))
     }
 }
 

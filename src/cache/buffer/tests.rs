@@ -82,7 +82,7 @@ fn open_rows_wait_unless_forced() {
         b.take_batch(T0 + 100, true).is_none(),
         "one batch in flight at a time"
     );
-    b.on_written(true, 0);
+    assert!(b.on_written(Some(T0 + 60), 0));
     assert_eq!(b.take_batch(T0 + 100, false), None);
     assert_eq!(
         b.take_batch(T0 + 100, true).unwrap(),
@@ -100,7 +100,7 @@ fn late_samples_are_refused_once_frozen_or_written() {
         b.add(0, T0 * 1000 + 1, 2.0, 0).is_ok(),
         "next step still open"
     );
-    b.on_written(true, 0);
+    b.on_written(Some(T0), 0);
     assert_eq!(b.add(0, T0 * 1000, 9.0, 0), Err(RejectReason::Late));
     assert_eq!(b.pending_rows(), 1);
 }
@@ -110,15 +110,35 @@ fn failed_write_keeps_rows_for_retry() {
     let mut b = FileBuffer::new(spec(&[Aggregate::Last], 0));
     b.add(0, T0 * 1000, 1.0, 0).unwrap();
     let first = b.take_batch(T0, false).unwrap();
-    b.on_written(false, 0);
+    assert!(!b.on_written(None, 0));
     assert_eq!(b.pending_rows(), 1);
     b.add(0, T0 * 1000, 5.0, 0).unwrap(); // thawed: the step takes samples again
     let again = b.take_batch(T0, false).unwrap();
     assert_eq!(first, vec![row(T0, &[Some(1.0)])]);
     assert_eq!(again, vec![row(T0, &[Some(5.0)])]);
-    b.on_written(true, 0);
+    assert!(b.on_written(Some(T0), 0));
     assert_eq!(b.pending_rows(), 0);
     assert_eq!(b.pending_since_ms, None);
+}
+
+#[test]
+fn a_partly_written_batch_keeps_the_rest() {
+    let mut b = FileBuffer::new(spec(&[Aggregate::Last], 0));
+    for (i, v) in [1.0, 2.0, 3.0].into_iter().enumerate() {
+        b.add(0, (T0 + 60 * i as i64) * 1000, v, 0).unwrap();
+    }
+    b.take_batch(T0 + 120, false).unwrap();
+    // librrd took the first row, then the file was locked.
+    assert!(!b.on_written(Some(T0), 5));
+    assert_eq!(b.pending_rows(), 2);
+    assert_eq!(b.pending_since_ms, Some(5));
+    assert_eq!(b.add(0, T0 * 1000, 9.0, 0), Err(RejectReason::Late));
+    b.add(0, (T0 + 60) * 1000, 2.5, 0).unwrap();
+    let again = b.take_batch(T0 + 120, false).unwrap();
+    assert_eq!(
+        again,
+        vec![row(T0 + 60, &[Some(2.5)]), row(T0 + 120, &[Some(3.0)])]
+    );
 }
 
 #[test]
@@ -150,7 +170,7 @@ fn hold_spans_batches() {
     let mut b = FileBuffer::new(spec(&[Aggregate::Last], 120));
     b.add(0, T0 * 1000, 1.0, 0).unwrap();
     b.take_batch(T0, false).unwrap();
-    b.on_written(true, 0);
+    b.on_written(Some(T0), 0);
     b.add(0, (T0 + 180) * 1000, 2.0, 0).unwrap();
     let rows = b.take_batch(T0 + 180, false).unwrap();
     assert_eq!(
@@ -166,15 +186,23 @@ fn hold_spans_batches() {
 /// What a test step does to the buffer.
 #[derive(Debug, Clone)]
 enum Op {
-    Add { offset_s: i64, value: i32 },
-    Flush { written: bool, force: bool },
+    Add {
+        offset_s: i64,
+        value: i32,
+    },
+    /// `taken`: how many rows of the batch librrd took (all when larger).
+    Flush {
+        taken: usize,
+        force: bool,
+    },
     Tick(i64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0i64..1800, -1000i32..1000).prop_map(|(offset_s, value)| Op::Add { offset_s, value }),
-        2 => (any::<bool>(), any::<bool>()).prop_map(|(written, force)| Op::Flush { written, force }),
+        2 => (prop_oneof![Just(usize::MAX), 0usize..4], any::<bool>())
+            .prop_map(|(taken, force)| Op::Flush { taken, force }),
         1 => (0i64..120).prop_map(Op::Tick),
     ]
 }
@@ -192,13 +220,15 @@ proptest! {
         let mut written: Vec<Row> = Vec::new();
         let mut in_flight: Option<Vec<Row>> = None;
         let mut arrival = 0;
-        let settle = |b: &mut FileBuffer, ok: bool, in_flight: &mut Option<Vec<Row>>, written: &mut Vec<Row>| {
+        let settle = |b: &mut FileBuffer, taken: usize, in_flight: &mut Option<Vec<Row>>, written: &mut Vec<Row>| {
             if let Some(rows) = in_flight.take() {
-                b.on_written(ok, 0);
-                if ok { written.extend(rows); }
+                let taken = taken.min(rows.len());
+                let done_upto = taken.checked_sub(1).map(|k| rows[k].time_s);
+                b.on_written(done_upto, 0);
+                written.extend(rows.into_iter().take(taken));
             }
         };
-        for op in ops.iter().cloned().chain([Op::Flush { written: true, force: true }; 1]) {
+        for op in ops.iter().cloned().chain([Op::Flush { taken: usize::MAX, force: true }; 1]) {
             match op {
                 Op::Add { offset_s, value } => {
                     arrival += 1;
@@ -210,18 +240,18 @@ proptest! {
                     }
                 }
                 Op::Tick(s) => now_s += s,
-                Op::Flush { written: ok, force } => {
-                    settle(&mut b, ok, &mut in_flight, &mut written);
+                Op::Flush { taken, force } => {
+                    settle(&mut b, taken, &mut in_flight, &mut written);
                     in_flight = b.take_batch(now_s, force);
                 }
             }
         }
         // Drain what is left, as shutdown does.
         for _ in 0..3 {
-            settle(&mut b, true, &mut in_flight, &mut written);
+            settle(&mut b, usize::MAX, &mut in_flight, &mut written);
             in_flight = b.take_batch(now_s, true);
         }
-        settle(&mut b, true, &mut in_flight, &mut written);
+        settle(&mut b, usize::MAX, &mut in_flight, &mut written);
         prop_assert_eq!(b.pending_rows(), 0);
         prop_assert!(written.windows(2).all(|w| w[0].time_s < w[1].time_s), "rows out of order");
         let got: BTreeMap<i64, f64> = written.iter().map(|r| (r.time_s, r.values[0].unwrap())).collect();

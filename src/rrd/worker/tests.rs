@@ -101,7 +101,7 @@ fn creates_the_file_and_writes_rows_at_their_step() {
         report,
         WriteReport {
             file: 7,
-            written: true,
+            done_upto: Some(T0 + 600),
             last_update_s: Some(T0 + 600)
         }
     );
@@ -128,7 +128,7 @@ fn stale_rows_are_dropped_alone_and_the_file_survives_a_restart() {
     // A new thread (a restart) learns the last update from the file.
     let mut w = worker(dir.path());
     let report = w.write(&batch(&s, &[(T0 + 60, 9.0), (T0 + 120, 3.0)]));
-    assert!(report.written);
+    assert_eq!(report.done_upto, Some(T0 + 120));
     assert_eq!(w.metrics.rows_skipped.load(Relaxed), 1);
     let path = dir.path().join("a.rrd");
     assert_eq!(
@@ -143,7 +143,7 @@ fn a_file_with_another_layout_is_left_alone() {
     worker(dir.path()).write(&batch(&spec("a", &["value"]), &[(T0, 1.0)]));
     let mut w = worker(dir.path());
     let report = w.write(&batch(&spec("a", &["x", "y"]), &[(T0 + 60, 1.0)]));
-    assert!(!report.written);
+    assert_eq!(report.done_upto, None);
     assert_eq!(w.metrics.rrd_update_errors.load(Relaxed), 1);
     assert_eq!(
         known(fetch(&dir.path().join("a.rrd"), T0 - 60, T0 + 60)),
@@ -161,7 +161,7 @@ fn an_unwritable_directory_keeps_the_rows() {
     .unwrap();
     let mut w = worker(dir.path());
     let report = w.write(&batch(&spec("blocker/x", &["value"]), &[(T0, 1.0)]));
-    assert!(!report.written);
+    assert_eq!(report.done_upto, None);
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn multi_ds_rows_keep_unknowns() {
             values: smallvec::smallvec![Some(20.0), None],
         }],
     };
-    assert!(w.write(&b).written);
+    assert_eq!(w.write(&b).done_upto, Some(T0));
     let out = Command::new("rrdtool")
         .args([
             "lastupdate",
@@ -190,5 +190,40 @@ fn multi_ds_rows_keep_unknowns() {
         text.contains(&format!("{T0}: 2.0000000000e+01 U"))
             || text.contains(&format!("{T0}: 20 U")),
         "{text}"
+    );
+}
+
+#[test]
+fn a_reader_holding_the_lock_delays_rows_but_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path());
+    let s = spec("locked", &["value"]);
+    assert_eq!(w.write(&batch(&s, &[(T0, 1.0)])).done_upto, Some(T0));
+    let path = dir.path().join("locked.rrd");
+    // Another process reads the file and holds its shared lock, as
+    // `rrdtool graph` or a backup would.
+    let script = "import fcntl,sys,time\nf=open(sys.argv[1],'rb')\nfcntl.lockf(f,fcntl.LOCK_SH)\nprint('locked',flush=True)\ntime.sleep(30)";
+    let mut reader = Command::new("python3")
+        .args(["-c", script, &path.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(reader.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let later = batch(&s, &[(T0 + 60, 2.0), (T0 + 120, 3.0)]);
+    let report = w.write(&later);
+    assert_eq!(report.done_upto, None, "nothing taken, and nothing dropped");
+    assert_eq!(w.metrics.rows_skipped.load(Relaxed), 0);
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(w.write(&later).done_upto, Some(T0 + 120));
+    assert_eq!(
+        known(fetch(&path, T0 - 60, T0 + 120)),
+        vec![(T0, 1.0), (T0 + 60, 2.0), (T0 + 120, 3.0)]
     );
 }
