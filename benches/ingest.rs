@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
-use support::{Daemon, Mosquitto, now_s, wait_for};
+use support::{Daemon, Mosquitto, now_s};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
