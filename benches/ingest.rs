@@ -219,6 +219,12 @@ async fn daemon_run(
         .collect();
     let mut done = vec![false; series];
     let deadline = Instant::now() + Duration::from_secs(60);
+    // Watch the last series published first: opening every file in a tight
+    // loop would compete with the daemon for the CPU and for file locks.
+    let sentinel = &paths[series - 1];
+    while Instant::now() < deadline && last_update(sentinel) < last_t {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     while Instant::now() < deadline && done.iter().any(|d| !d) {
         for (k, p) in paths.iter().enumerate() {
             if !done[k] && last_update(p) >= last_t {
