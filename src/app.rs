@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
+use crate::cache::snapshot::{self, Snapshot};
 use crate::cache::{self, CacheHandle};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -43,7 +44,9 @@ impl App {
         let (rrd, rrd_thread) = rrd::spawn(config.data_dir.clone(), metrics.clone())
             .with_context(|| format!("data directory {}", config.data_dir.display()))?;
         let clock = Clock::System;
-        let (cache, cache_task) = cache::spawn(config.clone(), rrd, metrics.clone(), clock);
+        let restored = load_snapshot(&config);
+        let (cache, cache_task) =
+            cache::spawn(config.clone(), rrd, metrics.clone(), clock, restored);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mqtt_task = tokio::spawn(mqtt::run(
             config.clone(),
@@ -92,6 +95,28 @@ impl App {
                 error!(deadline = ?deadline, "Shutdown deadline passed; rows still cached are lost.");
                 anyhow::bail!("shutdown took longer than {deadline:?}")
             }
+        }
+    }
+}
+
+/// The snapshot a previous run left, if any. One that cannot be trusted is
+/// renamed aside (for a post-mortem) and reported: the daemon still starts.
+fn load_snapshot(config: &Config) -> Option<Snapshot> {
+    if config.cache.snapshot_every.is_zero() {
+        return None;
+    }
+    let path = config.snapshot_path();
+    match snapshot::read(&path) {
+        Ok(found) => found,
+        Err(e) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let aside = path.with_extension(format!("snapshot.unusable-{now}"));
+            let kept = std::fs::rename(&path, &aside).is_ok();
+            error!(path = %path.display(), error = %e, kept_as = kept.then(|| aside.display().to_string()),
+                "Cache snapshot unusable: the rows it held are lost.");
+            None
         }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
+use super::snapshot::FileState;
 use crate::model::{Aggregate, FileSpec, RejectReason, Row, RowValues, UnixMillis, row_end};
 
 /// The cells of one row, inline for single-DS files (the common case):
@@ -248,6 +249,72 @@ impl FileBuffer {
         self.written_upto = self.written_upto.max(done_to);
         self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
         done_to == Some(upto)
+    }
+
+    /// What a snapshot keeps of this file.
+    pub fn to_state(&self) -> FileState {
+        let spec = &self.spec;
+        FileState {
+            rel_path: spec.rel_path.clone(),
+            template: spec.template.clone(),
+            step_secs: spec.step_secs,
+            ds: spec
+                .ds
+                .iter()
+                .map(|d| (d.name.clone(), d.series.clone()))
+                .collect(),
+            written_upto: self.written_upto,
+            held: self
+                .held
+                .iter()
+                .map(|h| h.map(|h| (h.value, h.time_ms)))
+                .collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|(end, cells)| {
+                    (
+                        *end,
+                        cells.iter().map(|c| (c.value, c.n, c.time_ms)).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes the rows and state of a snapshot of this file, whose layout
+    /// the caller has checked. Rows of another width are skipped.
+    pub fn restore(&mut self, state: &FileState, now_ms: UnixMillis) {
+        let width = self.spec.ds.len();
+        self.written_upto = state.written_upto;
+        if state.held.len() == width {
+            self.held = state
+                .held
+                .iter()
+                .map(|h| h.map(|(value, time_ms)| Held { value, time_ms }))
+                .collect();
+        }
+        let mut rows: Vec<(i64, Cells)> = state
+            .rows
+            .iter()
+            .filter(|(end, cells)| {
+                cells.len() == width && self.written_upto.is_none_or(|w| *end > w)
+            })
+            .map(|(end, cells)| {
+                (
+                    *end,
+                    cells
+                        .iter()
+                        .map(|&(value, n, time_ms)| Cell { value, n, time_ms })
+                        .collect(),
+                )
+            })
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        rows.dedup_by_key(|r| r.0);
+        self.rows = rows.into();
+        self.frozen_upto = None;
+        self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
     }
 
     /// Tells the buffer the file's last update when it was already on disk,

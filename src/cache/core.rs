@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::buffer::FileBuffer;
+use super::snapshot::{FileState, Snapshot};
 use crate::config::{Config, Template};
 use crate::model::{DsSpec, DsType, FileSpec, RejectReason, Row, Sample, UnixMillis};
 use crate::rrd::path::{fnv1a, rel_path_for_series};
@@ -247,6 +248,78 @@ impl Cache {
             buffer.pending_since_ms = Some(now_ms - flush_after_ms + retry_ms);
         }
         self.schedule(file);
+    }
+}
+
+/// What restoring a snapshot did.
+#[derive(Debug, Default, PartialEq)]
+pub struct RestoreReport {
+    pub files: usize,
+    pub rows: usize,
+    /// Files whose rows could not be taken back, and why.
+    pub dropped: Vec<(String, usize, String)>,
+}
+
+impl Cache {
+    /// The cached rows of every file that has some, for a snapshot.
+    pub fn snapshot(&self, now_ms: UnixMillis, journal_seq: u64) -> Snapshot {
+        Snapshot {
+            taken_at_ms: now_ms,
+            journal_seq,
+            files: self
+                .files
+                .iter()
+                .filter(|b| b.pending_rows() > 0)
+                .map(FileBuffer::to_state)
+                .collect(),
+        }
+    }
+
+    /// Takes back a snapshot's rows. A file whose layout the configuration
+    /// has changed since (another step, other DS) cannot take them: its rows
+    /// are reported as dropped rather than written into the wrong shape.
+    pub fn restore(&mut self, snapshot: &Snapshot, now_ms: UnixMillis) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        for state in &snapshot.files {
+            match self.file_for(state) {
+                Ok(file) => {
+                    self.files[file].restore(state, now_ms);
+                    report.files += 1;
+                    report.rows += self.files[file].pending_rows();
+                    self.schedule(file);
+                }
+                Err(reason) => {
+                    report
+                        .dropped
+                        .push((state.rel_path.clone(), state.rows.len(), reason))
+                }
+            }
+        }
+        report
+    }
+
+    fn file_for(&mut self, state: &FileState) -> Result<FileId, String> {
+        let (_, series) = state.ds.first().ok_or("no data source")?;
+        let slot = self
+            .slot_for(series)
+            .map_err(|r| format!("series {series:?} is refused now ({r})"))?;
+        let spec = &self.files[slot.file].spec;
+        let same = spec.rel_path == state.rel_path
+            && spec.step_secs == state.step_secs
+            && spec.ds.len() == state.ds.len()
+            && spec
+                .ds
+                .iter()
+                .zip(&state.ds)
+                .all(|(d, (name, series))| d.name == *name && d.series == *series);
+        if !same {
+            let ds: Vec<&str> = spec.ds.iter().map(|d| d.name.as_str()).collect();
+            return Err(format!(
+                "the configuration now maps it to {} with step {}s and DS {ds:?}",
+                spec.rel_path, spec.step_secs
+            ));
+        }
+        Ok(slot.file)
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod buffer;
 mod core;
+pub mod snapshot;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -23,8 +24,9 @@ use crate::metrics::{Metrics, RateLimiter};
 use crate::model::{RejectReason, Sample};
 use crate::rrd::{RrdHandle, WriteReport};
 
-pub use self::core::WriteBatch;
 use self::core::{Cache, FileId};
+pub use self::core::{RestoreReport, WriteBatch};
+use self::snapshot::Snapshot;
 
 /// Batches handed to the RRD thread at once. It writes them one after the
 /// other, so a few keep it busy; a file waiting for a slot has no copy of its
@@ -86,18 +88,29 @@ impl CacheHandle {
     }
 }
 
-/// Starts the cache task.
+/// Starts the cache task, with the rows of `restored` if given.
 pub fn spawn(
     config: Arc<Config>,
     rrd: RrdHandle,
     metrics: Arc<Metrics>,
     clock: Clock,
+    restored: Option<Snapshot>,
 ) -> (CacheHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(1024);
     let (report_tx, report_rx) = mpsc::unbounded_channel();
+    let mut cache = Cache::new(config.clone());
+    if let Some(snapshot) = restored {
+        log_restore(&cache.restore(&snapshot, clock.now_ms()));
+    }
+    let snapshots = (!config.cache.snapshot_every.is_zero()).then(|| Snapshots {
+        path: config.snapshot_path(),
+        every: config.cache.snapshot_every,
+        writing: None,
+    });
     let task = CacheTask {
         stats_every: config.cache.stats_every,
-        cache: Cache::new(config),
+        snapshots,
+        cache,
         rrd,
         report_tx,
         metrics,
@@ -120,8 +133,63 @@ struct Forcing {
     waiting: Vec<oneshot::Sender<()>>,
 }
 
+fn log_restore(report: &RestoreReport) {
+    info!(
+        files = report.files,
+        rows = report.rows,
+        "Cache restored from the snapshot."
+    );
+    for (file, rows, reason) in &report.dropped {
+        error!(
+            file,
+            rows, reason, "Snapshot rows dropped: the file's layout changed."
+        );
+    }
+}
+
+/// Writes snapshots off the async thread, one at a time.
+struct Snapshots {
+    path: std::path::PathBuf,
+    every: std::time::Duration,
+    writing: Option<JoinHandle<()>>,
+}
+
+impl Snapshots {
+    /// Starts writing `snapshot` unless the previous one is still being
+    /// written (a slow SD card): the next tick will carry the same rows.
+    fn save(&mut self, snapshot: Snapshot) {
+        if self.writing.as_ref().is_some_and(|h| !h.is_finished()) {
+            debug!("Snapshot skipped: the previous one is still being written.");
+            return;
+        }
+        let path = self.path.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            save_blocking(&path, &snapshot)
+        }));
+    }
+
+    /// Writes `snapshot` and waits for it (shutdown).
+    async fn save_now(&mut self, snapshot: Snapshot) {
+        if let Some(previous) = self.writing.take() {
+            let _ = previous.await;
+        }
+        let path = self.path.clone();
+        let _ = tokio::task::spawn_blocking(move || save_blocking(&path, &snapshot)).await;
+    }
+}
+
+fn save_blocking(path: &std::path::Path, snapshot: &Snapshot) {
+    let rows = snapshot.row_count();
+    match snapshot::write(path, snapshot) {
+        Ok(()) => debug!(rows, "Snapshot written."),
+        Err(e) => error!(path = %path.display(), error = %e, rows,
+            "Cannot write the cache snapshot: a crash now would lose these rows."),
+    }
+}
+
 struct CacheTask {
     cache: Cache,
+    snapshots: Option<Snapshots>,
     rrd: RrdHandle,
     report_tx: mpsc::UnboundedSender<WriteReport>,
     metrics: Arc<Metrics>,
@@ -144,6 +212,12 @@ impl CacheTask {
     ) {
         let mut stats_tick = tokio::time::interval(self.stats_every);
         stats_tick.reset();
+        let snapshot_every = self
+            .snapshots
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(3600), |s| s.every);
+        let mut snapshot_tick = tokio::time::interval(snapshot_every);
+        snapshot_tick.reset();
         let mut msgs = Vec::with_capacity(256);
         loop {
             let due = self.cache.next_due().map(|at| self.clock.instant_at(at));
@@ -158,6 +232,7 @@ impl CacheTask {
                     self.pump();
                 }
                 _ = stats_tick.tick() => self.log_stats(),
+                _ = snapshot_tick.tick(), if self.snapshots.is_some() => self.save_snapshot(),
                 n = rx.recv_many(&mut msgs, 256) => {
                     if n == 0 {
                         break;
@@ -182,7 +257,20 @@ impl CacheTask {
             }
         }
         self.log_stats();
+        // The last snapshot holds what could not be written (usually
+        // nothing): an older one must not bring back rows now on disk.
+        let now_ms = self.clock.now_ms();
+        if let Some(snapshots) = self.snapshots.as_mut() {
+            snapshots.save_now(self.cache.snapshot(now_ms, 0)).await;
+        }
         info!(pending_rows = self.cache.pending_rows(), "Cache drained.");
+    }
+
+    fn save_snapshot(&mut self) {
+        let snapshot = self.cache.snapshot(self.clock.now_ms(), 0);
+        if let Some(snapshots) = self.snapshots.as_mut() {
+            snapshots.save(snapshot);
+        }
     }
 
     fn handle(&mut self, msg: CacheMsg) {

@@ -12,11 +12,24 @@ struct Harness {
     cache: CacheHandle,
     task: JoinHandle<()>,
     rrd_rx: std_mpsc::Receiver<RrdCommand>,
+    /// The data dir (snapshots), removed on drop.
+    dir: tempfile::TempDir,
 }
 
 fn start(flush_after: &str) -> Harness {
+    start_with(flush_after, "0s", None, tempfile::tempdir().unwrap())
+}
+
+fn start_with(
+    flush_after: &str,
+    snapshot_every: &str,
+    restored: Option<Snapshot>,
+    dir: tempfile::TempDir,
+) -> Harness {
     let text = format!(
-        "[cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\""
+        "data_dir = \"{}\"\n[cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
+         snapshot_every = \"{snapshot_every}\"\n",
+        dir.path().display()
     );
     let config = Arc::new(Config::parse(&text, "t").unwrap());
     let (tx, rrd_rx) = std_mpsc::channel();
@@ -26,11 +39,13 @@ fn start(flush_after: &str) -> Harness {
         RrdHandle::from_sender(tx),
         Arc::new(Metrics::default()),
         clock,
+        restored,
     );
     Harness {
         cache,
         task,
         rrd_rx,
+        dir,
     }
 }
 
@@ -158,6 +173,7 @@ async fn closing_the_input_drains_every_row() {
         cache,
         task,
         rrd_rx,
+        ..
     } = start("1h");
     add(&cache, vec![sample("a", 0, 1.0), sample("b", 30_000, 2.0)]).await;
     drop(cache);
@@ -197,5 +213,113 @@ async fn at_most_a_window_of_batches_is_handed_to_librrd() {
         answer(&batch, &reply, true);
     }
     assert_eq!((files, rows), (10, 11));
+    assert_eq!(h.cache.stats().await.unwrap().pending_rows, 0);
+}
+
+/// Lets the blocking pool finish a snapshot write (real I/O, so a few real
+/// milliseconds, bounded).
+async fn snapshot_on_disk(path: &std::path::Path, rows: usize) -> Snapshot {
+    for _ in 0..200 {
+        if let Ok(Some(s)) = snapshot::read(path)
+            && s.row_count() == rows
+        {
+            return s;
+        }
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("no snapshot with {rows} rows at {}", path.display());
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshots_carry_cached_rows_into_the_next_run() {
+    let h = start_with("1h", "60s", None, tempfile::tempdir().unwrap());
+    let path = h.dir.path().join("datalog-rrd.snapshot");
+    add(
+        &h.cache,
+        vec![
+            sample("a", 0, 1.0),
+            sample("a", 60_000, 2.0),
+            sample("b", 0, 3.0),
+        ],
+    )
+    .await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let snapshot = snapshot_on_disk(&path, 3).await;
+    assert!(
+        next_write(&h.rrd_rx).await.is_none(),
+        "a snapshot writes no RRD row"
+    );
+
+    // A crash now: a new cache starts from the snapshot and writes its rows.
+    let Harness { dir, .. } = h;
+    let h2 = start_with("1h", "60s", Some(snapshot), dir);
+    assert_eq!(h2.cache.stats().await.unwrap().pending_rows, 3);
+    let cache = h2.cache.clone();
+    let flush = tokio::spawn(async move { cache.flush_all().await });
+    let mut rows = Vec::new();
+    while let Some((batch, reply)) = next_write(&h2.rrd_rx).await {
+        rows.extend(
+            batch
+                .rows
+                .iter()
+                .map(|r| (batch.spec.rel_path.clone(), r.time_s, r.values[0])),
+        );
+        answer(&batch, &reply, true);
+    }
+    flush.await.unwrap().unwrap();
+    rows.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let t0 = T0_MS / 1000;
+    assert_eq!(
+        rows,
+        vec![
+            ("a".into(), t0, Some(1.0)),
+            ("a".into(), t0 + 60, Some(2.0)),
+            ("b".into(), t0, Some(3.0))
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clean_stop_leaves_an_empty_snapshot() {
+    let Harness {
+        cache,
+        task,
+        rrd_rx,
+        dir,
+    } = start_with("1h", "60s", None, tempfile::tempdir().unwrap());
+    add(&cache, vec![sample("a", 0, 1.0)]).await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let path = dir.path().join("datalog-rrd.snapshot");
+    snapshot_on_disk(&path, 1).await;
+    drop(cache);
+    while let Some((batch, reply)) = next_write(&rrd_rx).await {
+        answer(&batch, &reply, true);
+    }
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    // The rows are in the files now: a restart must not send them again.
+    assert_eq!(snapshot::read(&path).unwrap().unwrap().row_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rows_of_a_file_whose_layout_changed_are_reported_not_misplaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = Snapshot {
+        taken_at_ms: T0_MS,
+        journal_seq: 0,
+        files: vec![snapshot::FileState {
+            rel_path: "a".into(),
+            template: "default".into(),
+            step_secs: 300,
+            ds: vec![("value".into(), "a".into())],
+            written_upto: None,
+            held: vec![None],
+            rows: vec![(T0_MS / 1000, vec![(1.0, 1, T0_MS)])],
+        }],
+    };
+    let h = start_with("1h", "0s", Some(snapshot), dir);
     assert_eq!(h.cache.stats().await.unwrap().pending_rows, 0);
 }

@@ -68,6 +68,8 @@ pub struct CacheConfig {
     pub flush_after: Duration,
     pub flush_jitter: Duration,
     pub stats_every: Duration,
+    /// Zero: no snapshots.
+    pub snapshot_every: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +125,11 @@ impl fmt::Display for ConfigError {
 }
 
 impl Config {
+    /// Where the cache snapshot lives.
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.data_dir.join("datalog-rrd.snapshot")
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let name = path.display().to_string();

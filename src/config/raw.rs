@@ -96,6 +96,8 @@ pub(crate) struct RawCache {
     pub flush_jitter: Duration,
     #[serde(with = "humantime_serde")]
     pub stats_every: Duration,
+    #[serde(with = "humantime_serde")]
+    pub snapshot_every: Duration,
 }
 
 impl Default for RawCache {
@@ -104,6 +106,7 @@ impl Default for RawCache {
             flush_after: secs(300),
             flush_jitter: secs(30),
             stats_every: secs(300),
+            snapshot_every: secs(60),
         }
     }
 }

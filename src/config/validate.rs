@@ -81,12 +81,14 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         flush_after: s.cache.flush_after,
         flush_jitter: s.cache.flush_jitter,
         stats_every: s.cache.stats_every,
+        snapshot_every: s.cache.snapshot_every,
     };
     // Bounded so that millisecond arithmetic on them cannot overflow.
     for (key, value, max) in [
         ("cache.flush_after", cache.flush_after, 7 * day),
         ("cache.flush_jitter", cache.flush_jitter, day),
         ("cache.stats_every", cache.stats_every, day),
+        ("cache.snapshot_every", cache.snapshot_every, day),
     ] {
         if value > max {
             e.push(

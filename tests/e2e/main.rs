@@ -5,4 +5,5 @@
 mod broker_auth;
 mod cli;
 mod pipeline;
+mod recovery;
 mod support;

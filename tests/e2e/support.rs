@@ -141,7 +141,11 @@ impl Daemon {
     }
 
     pub fn start_with_log(config: &str, log_filter: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), config, log_filter)
+    }
+
+    /// Starts in `dir`, whose `data` may hold a previous run's files.
+    pub fn start_in(dir: tempfile::TempDir, config: &str, log_filter: &str) -> Daemon {
         let path = dir.path().join("datalog-rrd.toml");
         std::fs::write(
             &path,
@@ -151,7 +155,11 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("daemon.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
             .args(["--log", log_filter, "run", "-c"])
             .arg(&path)
@@ -212,6 +220,18 @@ impl Daemon {
         self.signal("TERM");
         let mut child = self.child.take().unwrap();
         wait_for(limit, "the daemon to exit", || child.try_wait().unwrap())
+    }
+}
+
+impl Daemon {
+    /// SIGKILL, as a crash or the OOM killer would; returns the directory
+    /// for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 }
 

@@ -1,0 +1,196 @@
+//! The cache on disk: what a restart needs to lose no cached row.
+//!
+//! Layout: 8-byte magic, format version (u32 LE), body length (u64 LE),
+//! body (postcard), CRC32 of the body (u32 LE). Written to a temp file,
+//! fsynced, renamed over the old one, directory fsynced: a reader sees the
+//! old snapshot or the new one, whole. A file that fails any check is not
+//! trusted at all; the caller keeps it aside and starts empty.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic_file::write_atomic;
+use crate::model::UnixMillis;
+
+const MAGIC: &[u8; 8] = b"DLRRDSNP";
+pub const VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 8;
+
+/// Everything the cache holds that is not in the RRD files yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub taken_at_ms: UnixMillis,
+    /// The journal position this snapshot covers (0 until there is a
+    /// journal): replay starts after it.
+    pub journal_seq: u64,
+    pub files: Vec<FileState>,
+}
+
+/// One file's cached rows and the state that shapes the next ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileState {
+    pub rel_path: String,
+    pub template: String,
+    pub step_secs: u32,
+    /// `(DS name, series)` in file order.
+    pub ds: Vec<(String, String)>,
+    pub written_upto: Option<i64>,
+    /// Per DS: the last value written and its sample time, for `hold`.
+    pub held: Vec<Option<(f64, UnixMillis)>>,
+    pub rows: Vec<SavedRow>,
+}
+
+/// `(step end, cells)`.
+pub type SavedRow = (i64, Vec<SavedCell>);
+/// `(value, samples, latest sample time)`: the running aggregate of a step.
+pub type SavedCell = (f64, u32, UnixMillis);
+
+impl Snapshot {
+    pub fn row_count(&self) -> usize {
+        self.files.iter().map(|f| f.rows.len()).sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("not a datalog-rrd snapshot (bad magic)")]
+    BadMagic,
+    #[error("snapshot format version {0} is not known to this build (it reads {VERSION})")]
+    UnknownVersion(u32),
+    #[error("snapshot is truncated: {0} bytes")]
+    Truncated(usize),
+    #[error("snapshot checksum mismatch")]
+    Checksum,
+    #[error("snapshot body does not decode: {0}")]
+    Format(String),
+}
+
+pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
+    let body = postcard::to_stdvec(snapshot).expect("snapshot types always serialise");
+    let mut out = Vec::with_capacity(HEADER + body.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+    if bytes.len() < HEADER {
+        return Err(if bytes.starts_with(&MAGIC[..bytes.len().min(8)]) {
+            SnapshotError::Truncated(bytes.len())
+        } else {
+            SnapshotError::BadMagic
+        });
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(SnapshotError::BadMagic);
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(SnapshotError::UnknownVersion(version));
+    }
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|l| HEADER.checked_add(l))
+        .filter(|&e| e + 4 <= bytes.len());
+    let Some(end) = end else {
+        return Err(SnapshotError::Truncated(bytes.len()));
+    };
+    let body = &bytes[HEADER..end];
+    let crc = u32::from_le_bytes(bytes[end..end + 4].try_into().expect("4 bytes"));
+    if crc32fast::hash(body) != crc {
+        return Err(SnapshotError::Checksum);
+    }
+    postcard::from_bytes(body).map_err(|e| SnapshotError::Format(e.to_string()))
+}
+
+pub fn write(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
+    write_atomic(path, &encode(snapshot))
+}
+
+/// The snapshot at `path`; `Ok(None)` when there is none.
+pub fn read(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
+    match std::fs::read(path) {
+        Ok(bytes) => decode(&bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Snapshot {
+        Snapshot {
+            taken_at_ms: 1_763_633_700_000,
+            journal_seq: 0,
+            files: vec![FileState {
+                rel_path: "home/t".into(),
+                template: "default".into(),
+                step_secs: 60,
+                ds: vec![("value".into(), "home/t".into())],
+                written_upto: Some(1_763_633_640),
+                held: vec![Some((20.5, 1_763_633_630_000))],
+                rows: vec![(1_763_633_700, vec![(21.5, 2, 1_763_633_699_000)])],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_survives_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        assert!(read(&path).unwrap().is_none());
+        write(&path, &sample()).unwrap();
+        assert_eq!(read(&path).unwrap(), Some(sample()));
+        let mut newer = sample();
+        newer.files.clear();
+        write(&path, &newer).unwrap();
+        assert_eq!(read(&path).unwrap(), Some(newer));
+    }
+
+    #[test]
+    fn every_kind_of_damage_is_refused() {
+        let good = encode(&sample());
+        assert!(matches!(
+            decode(&good[..good.len() - 1]),
+            Err(SnapshotError::Truncated(_))
+        ));
+        assert!(matches!(
+            decode(&good[..10]),
+            Err(SnapshotError::Truncated(_))
+        ));
+        let mut flipped = good.clone();
+        flipped[HEADER + 3] ^= 0x40;
+        assert!(matches!(decode(&flipped), Err(SnapshotError::Checksum)));
+        let mut version = good.clone();
+        version[8] = 9;
+        assert!(matches!(
+            decode(&version),
+            Err(SnapshotError::UnknownVersion(9))
+        ));
+        assert!(matches!(
+            decode(b"{\"files\": []} and more"),
+            Err(SnapshotError::BadMagic)
+        ));
+        let mut huge_len = good.clone();
+        huge_len[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            decode(&huge_len),
+            Err(SnapshotError::Truncated(_))
+        ));
+    }
+}
