@@ -48,6 +48,8 @@ pub(crate) struct Cache {
     /// (due time, file) for every file with rows and no batch in flight.
     due: BTreeSet<(UnixMillis, FileId)>,
     due_of: Vec<Option<UnixMillis>>,
+    /// Writes in a row that librrd could not finish, per file (backoff).
+    failures: Vec<u32>,
 }
 
 impl Cache {
@@ -59,6 +61,7 @@ impl Cache {
             series: HashMap::new(),
             due: BTreeSet::new(),
             due_of: Vec::new(),
+            failures: Vec::new(),
         };
         for spec in &config.files {
             let id = cache.add_file(Arc::new(spec.clone()));
@@ -74,6 +77,7 @@ impl Cache {
         self.by_path.insert(spec.rel_path.clone(), id);
         self.files.push(FileBuffer::new(spec));
         self.due_of.push(None);
+        self.failures.push(0);
         id
     }
 
@@ -241,10 +245,16 @@ impl Cache {
         if let Some(t) = last_update_s {
             buffer.set_written_upto(t);
         }
-        if !complete {
+        if complete {
+            self.failures[file] = 0;
+        } else {
             // Most failures are a reader holding the file's lock: try again
-            // soon, but not in a tight loop.
-            let retry_ms = RETRY_AFTER.as_millis().min(flush_after_ms as u128) as i64;
+            // soon, then less and less often (a full disk, a bad file).
+            let n = self.failures[file].min(16);
+            self.failures[file] += 1;
+            let first = RETRY_AFTER.min(self.config.cache.flush_after);
+            let retry_ms = first.saturating_mul(1 << n).min(RETRY_MAX).as_millis() as i64;
+            // `schedule` waits flush_after from pending_since.
             buffer.pending_since_ms = Some(now_ms - flush_after_ms + retry_ms);
         }
         self.schedule(file);
@@ -325,6 +335,8 @@ impl Cache {
 
 /// How soon rows a write could not take are tried again.
 pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The longest wait between two tries of a file that keeps failing.
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// The single-DS file an automatic series gets from its template.
 fn auto_file_spec(t: &Template, series: &str, rel_path: String) -> FileSpec {

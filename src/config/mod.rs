@@ -45,6 +45,9 @@ pub struct MqttConfig {
     pub credentials: Option<(String, String)>,
     pub topics: Vec<String>,
     pub exclude: Vec<String>,
+    /// Where the daemon says `online`/`offline` (retained, with a last
+    /// will); `None` when the config sets it to "".
+    pub status_topic: Option<String>,
     pub qos: rumqttc::QoS,
     pub keep_alive: Duration,
     pub reconnect_min: Duration,

@@ -43,6 +43,7 @@ pub(crate) struct RawMqtt {
     pub ca_file: Option<PathBuf>,
     pub topics: Vec<String>,
     pub exclude: Vec<String>,
+    pub status_topic: String,
     pub qos: u8,
     #[serde(with = "humantime_serde")]
     pub keep_alive: Duration,
@@ -63,6 +64,7 @@ impl Default for RawMqtt {
             ca_file: None,
             topics: vec!["#".into()],
             exclude: vec!["$SYS/#".into(), "homeassistant/#".into()],
+            status_topic: "datalog-rrd/status".into(),
             qos: 1,
             keep_alive: secs(30),
             reconnect_min: secs(1),

@@ -213,6 +213,12 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
             }
         }
     }
+    if !raw.status_topic.is_empty() && !rumqttc::valid_topic(&raw.status_topic) {
+        e.push(
+            "mqtt.status_topic",
+            format!("{:?} is not a topic one can publish to", raw.status_topic),
+        );
+    }
     let qos = match raw.qos {
         0 => rumqttc::QoS::AtMostOnce,
         1 => rumqttc::QoS::AtLeastOnce,
@@ -244,6 +250,7 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
         credentials,
         topics: raw.topics.clone(),
         exclude: raw.exclude.clone(),
+        status_topic: (!raw.status_topic.is_empty()).then(|| raw.status_topic.clone()),
         qos,
         keep_alive: raw.keep_alive,
         reconnect_min: raw.reconnect_min,

@@ -11,7 +11,7 @@ mod tls;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, SubscribeFilter};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -40,6 +40,9 @@ pub fn options(config: &Config) -> Result<MqttOptions, tls::TlsError> {
     }
     if let Some(t) = &m.tls {
         opts.set_transport(tls::transport(t)?);
+    }
+    if let Some(topic) = &m.status_topic {
+        opts.set_last_will(LastWill::new(topic, OFFLINE, QoS::AtLeastOnce, true));
     }
     Ok(opts)
 }
@@ -78,6 +81,9 @@ pub async fn run(
                     session_present = ack.session_present,
                     "Connected to the MQTT broker."
                 );
+                if let Some(topic) = &mqtt.status_topic {
+                    let _ = client.try_publish(topic, QoS::AtLeastOnce, true, ONLINE);
+                }
                 if !ack.session_present {
                     let filters = mqtt
                         .topics
@@ -103,10 +109,49 @@ pub async fn run(
             }
         }
     }
-    metrics.mqtt_connected.store(0, Relaxed);
-    let _ = client.try_disconnect();
+    if metrics.mqtt_connected.swap(0, Relaxed) == 1 {
+        say_goodbye(
+            &client,
+            &mut eventloop,
+            &mut source,
+            mqtt.status_topic.as_deref(),
+        )
+        .await;
+    }
     info!("MQTT client stopped.");
 }
+
+/// A clean stop: `offline` on the status topic, then DISCONNECT (which
+/// tells the broker not to send the last will), both actually sent.
+/// Messages that still arrive meanwhile go to the cache like any other.
+async fn say_goodbye(
+    client: &AsyncClient,
+    eventloop: &mut rumqttc::EventLoop,
+    source: &mut Source,
+    status_topic: Option<&str>,
+) {
+    if let Some(topic) = status_topic {
+        let _ = client.try_publish(topic, QoS::AtLeastOnce, true, OFFLINE);
+    }
+    let _ = client.try_disconnect();
+    let sent = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if source.on_publish(p).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), sent).await;
+}
+
+const ONLINE: &str = "online";
+const OFFLINE: &str = "offline";
 
 /// Turns publishes into samples for the cache.
 struct Source {
@@ -128,7 +173,14 @@ impl Source {
                 max_payload_bytes: config.limits.max_payload_bytes,
                 max_json_leaves: config.limits.max_json_leaves,
             },
-            exclude: config.mqtt.exclude.clone(),
+            // Our own status is not a reading.
+            exclude: config
+                .mqtt
+                .exclude
+                .iter()
+                .chain(&config.mqtt.status_topic)
+                .cloned()
+                .collect(),
             warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
         }
     }

@@ -212,3 +212,49 @@ fn retained_state_replayed_on_subscribe_is_not_logged_as_new() {
     assert!(!daemon.data().join("old/state.rrd").exists());
     assert_eq!(daemon.log().matches("Samples taken").count(), 1);
 }
+
+/// The retained message on `topic`, as a new subscriber sees it.
+fn retained(port: u16, topic: &str) -> String {
+    let out = std::process::Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            topic,
+            "-C",
+            "1",
+            "-W",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_daemon_reports_its_availability() {
+    let broker = Mosquitto::start();
+    let mut daemon = Daemon::start(&external(broker.port, "1h"));
+    wait_for(Duration::from_secs(10), "online", || {
+        (retained(broker.port, "datalog-rrd/status") == "online").then_some(())
+    });
+    assert!(daemon.stop(Duration::from_secs(20)).success());
+    assert_eq!(retained(broker.port, "datalog-rrd/status"), "offline");
+    // A crash: the broker publishes the last will.
+    let daemon = Daemon::start(&external(broker.port, "1h"));
+    wait_for(Duration::from_secs(10), "online again", || {
+        (retained(broker.port, "datalog-rrd/status") == "online").then_some(())
+    });
+    let _dir = daemon.kill9();
+    wait_for(Duration::from_secs(10), "the last will", || {
+        (retained(broker.port, "datalog-rrd/status") == "offline").then_some(())
+    });
+    // Its own status is not logged as a series.
+    assert!(
+        !files_under(&_dir.path().join("data"))
+            .iter()
+            .any(|f| f.starts_with("datalog-rrd"))
+    );
+}

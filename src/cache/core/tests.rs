@@ -156,6 +156,22 @@ fn failed_writes_are_retried_soon() {
     let retry = T0_MS + 300_000 + RETRY_AFTER.as_millis() as i64;
     assert_eq!(cache.next_due(), Some(retry));
     assert_eq!(cache.take_due(retry).pop().unwrap().rows, batch.rows);
+    // A file that keeps failing is tried less and less often.
+    let step = RETRY_AFTER.as_millis() as i64;
+    cache.on_written(batch.file, None, None, retry);
+    assert_eq!(cache.next_due(), Some(retry + 2 * step));
+    let _ = cache.take_due(i64::MAX);
+    cache.on_written(batch.file, None, None, retry);
+    assert_eq!(cache.next_due(), Some(retry + 4 * step));
+    for _ in 0..20 {
+        let _ = cache.take_due(i64::MAX);
+        cache.on_written(batch.file, None, None, retry);
+    }
+    assert_eq!(cache.next_due(), Some(retry + RETRY_MAX.as_millis() as i64));
+    // Success resets it.
+    let _ = cache.take_due(i64::MAX);
+    cache.on_written(batch.file, Some(T0_MS / 1000), None, retry);
+    assert_eq!(cache.failures[batch.file], 0);
 }
 
 #[test]
