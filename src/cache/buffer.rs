@@ -87,6 +87,8 @@ pub(crate) struct FileBuffer {
     held: Vec<Option<Held>>,
     /// When the oldest row still waiting here arrived (for `flush_after`).
     pub pending_since_ms: Option<UnixMillis>,
+    /// When the last sample arrived (receive time: for `dead_after`).
+    pub last_sample_ms: UnixMillis,
 }
 
 impl FileBuffer {
@@ -99,6 +101,7 @@ impl FileBuffer {
             written_upto: None,
             held: vec![None; n],
             pending_since_ms: None,
+            last_sample_ms: 0,
         }
     }
 
@@ -129,6 +132,7 @@ impl FileBuffer {
         let cells = &mut self.rows[index].1;
         cells[ds].merge(self.spec.ds[ds].aggregate, value, time_ms);
         self.pending_since_ms.get_or_insert(now_ms);
+        self.last_sample_ms = now_ms;
         Ok(())
     }
 
@@ -315,6 +319,7 @@ impl FileBuffer {
         self.rows = rows.into();
         self.frozen_upto = None;
         self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
+        self.last_sample_ms = now_ms;
     }
 
     /// Tells the buffer the file's last update when it was already on disk,

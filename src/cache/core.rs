@@ -50,6 +50,12 @@ pub(crate) struct Cache {
     due_of: Vec<Option<UnixMillis>>,
     /// Writes in a row that librrd could not finish, per file (backoff).
     failures: Vec<u32>,
+    /// Ids of pruned files, reused for new ones; their buffers are empty
+    /// placeholders sharing `vacant_spec`.
+    vacant: Vec<FileId>,
+    vacant_spec: Arc<FileSpec>,
+    /// Files declared in config take the first ids and are never pruned.
+    configured: usize,
 }
 
 impl Cache {
@@ -62,6 +68,15 @@ impl Cache {
             due: BTreeSet::new(),
             due_of: Vec::new(),
             failures: Vec::new(),
+            vacant: Vec::new(),
+            vacant_spec: Arc::new(FileSpec {
+                rel_path: String::new(),
+                template: String::new(),
+                step_secs: 1,
+                ds: Vec::new(),
+                rras: Vec::new(),
+            }),
+            configured: config.files.len(),
         };
         for spec in &config.files {
             let id = cache.add_file(Arc::new(spec.clone()));
@@ -73,16 +88,60 @@ impl Cache {
     }
 
     fn add_file(&mut self, spec: Arc<FileSpec>) -> FileId {
-        let id = self.files.len();
-        self.by_path.insert(spec.rel_path.clone(), id);
-        self.files.push(FileBuffer::new(spec));
-        self.due_of.push(None);
-        self.failures.push(0);
+        let buffer = FileBuffer::new(spec);
+        let id = match self.vacant.pop() {
+            Some(id) => {
+                self.files[id] = buffer;
+                self.due_of[id] = None;
+                self.failures[id] = 0;
+                id
+            }
+            None => {
+                self.files.push(buffer);
+                self.due_of.push(None);
+                self.failures.push(0);
+                self.files.len() - 1
+            }
+        };
+        self.by_path
+            .insert(self.files[id].spec.rel_path.clone(), id);
         id
     }
 
     pub fn file_count(&self) -> usize {
-        self.files.len()
+        self.files.len() - self.vacant.len()
+    }
+
+    /// Forgets the files whose series sent nothing for `dead_after` and
+    /// have nothing left to write (never files declared in config). Their
+    /// RRD files stay; a new sample brings a series back. Returns their
+    /// paths, for the index to mark them stale.
+    pub fn prune_dead(&mut self, now_ms: UnixMillis, dead_after: Duration) -> Vec<String> {
+        let limit = now_ms.saturating_sub(dead_after.as_millis() as i64);
+        let dead: Vec<FileId> = (self.configured..self.files.len())
+            .filter(|&id| {
+                let b = &self.files[id];
+                !b.spec.ds.is_empty()
+                    && b.pending_rows() == 0
+                    && !b.is_writing()
+                    && self.due_of[id].is_none()
+                    && b.last_sample_ms < limit
+            })
+            .collect();
+        let mut paths = Vec::with_capacity(dead.len());
+        for id in dead {
+            let buffer = std::mem::replace(
+                &mut self.files[id],
+                FileBuffer::new(self.vacant_spec.clone()),
+            );
+            for ds in &buffer.spec.ds {
+                self.series.remove(&ds.series);
+            }
+            self.by_path.remove(&buffer.spec.rel_path);
+            self.vacant.push(id);
+            paths.push(buffer.spec.rel_path.clone());
+        }
+        paths
     }
 
     pub fn series_count(&self) -> usize {

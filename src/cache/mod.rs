@@ -26,7 +26,7 @@ use crate::rrd::{RrdHandle, WriteReport};
 
 use self::core::{Cache, FileId};
 pub use self::core::{RestoreReport, WriteBatch};
-use self::snapshot::Snapshot;
+use self::snapshot::{Snapshot, Snapshots};
 
 /// Batches handed to the RRD thread at once. It writes them one after the
 /// other, so a few keep it busy; a file waiting for a slot has no copy of its
@@ -102,13 +102,11 @@ pub fn spawn(
     if let Some(snapshot) = restored {
         log_restore(&cache.restore(&snapshot, clock.now_ms()));
     }
-    let snapshots = (!config.cache.snapshot_every.is_zero()).then(|| Snapshots {
-        path: config.snapshot_path(),
-        every: config.cache.snapshot_every,
-        writing: None,
-    });
+    let snapshots = (!config.cache.snapshot_every.is_zero())
+        .then(|| Snapshots::new(config.snapshot_path(), config.cache.snapshot_every));
     let task = CacheTask {
         stats_every: config.cache.stats_every,
+        dead_after: config.cache.dead_after,
         snapshots,
         cache,
         rrd,
@@ -147,48 +145,9 @@ fn log_restore(report: &RestoreReport) {
     }
 }
 
-/// Writes snapshots off the async thread, one at a time.
-struct Snapshots {
-    path: std::path::PathBuf,
-    every: std::time::Duration,
-    writing: Option<JoinHandle<()>>,
-}
-
-impl Snapshots {
-    /// Starts writing `snapshot` unless the previous one is still being
-    /// written (a slow SD card): the next tick will carry the same rows.
-    fn save(&mut self, snapshot: Snapshot) {
-        if self.writing.as_ref().is_some_and(|h| !h.is_finished()) {
-            debug!("Snapshot skipped: the previous one is still being written.");
-            return;
-        }
-        let path = self.path.clone();
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            save_blocking(&path, &snapshot)
-        }));
-    }
-
-    /// Writes `snapshot` and waits for it (shutdown).
-    async fn save_now(&mut self, snapshot: Snapshot) {
-        if let Some(previous) = self.writing.take() {
-            let _ = previous.await;
-        }
-        let path = self.path.clone();
-        let _ = tokio::task::spawn_blocking(move || save_blocking(&path, &snapshot)).await;
-    }
-}
-
-fn save_blocking(path: &std::path::Path, snapshot: &Snapshot) {
-    let rows = snapshot.row_count();
-    match snapshot::write(path, snapshot) {
-        Ok(()) => debug!(rows, "Snapshot written."),
-        Err(e) => error!(path = %path.display(), error = %e, rows,
-            "Cannot write the cache snapshot: a crash now would lose these rows."),
-    }
-}
-
 struct CacheTask {
     cache: Cache,
+    dead_after: std::time::Duration,
     snapshots: Option<Snapshots>,
     rrd: RrdHandle,
     report_tx: mpsc::UnboundedSender<WriteReport>,
@@ -218,6 +177,13 @@ impl CacheTask {
             .map_or(std::time::Duration::from_secs(3600), |s| s.every);
         let mut snapshot_tick = tokio::time::interval(snapshot_every);
         snapshot_tick.reset();
+        // Often enough that a series is forgotten at most a quarter late.
+        let prune_every = (self.dead_after / 4).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(3600),
+        );
+        let mut prune_tick = tokio::time::interval(prune_every);
+        prune_tick.reset();
         let mut msgs = Vec::with_capacity(256);
         loop {
             let due = self.cache.next_due().map(|at| self.clock.instant_at(at));
@@ -233,6 +199,7 @@ impl CacheTask {
                 }
                 _ = stats_tick.tick() => self.log_stats(),
                 _ = snapshot_tick.tick(), if self.snapshots.is_some() => self.save_snapshot(),
+                _ = prune_tick.tick(), if !self.dead_after.is_zero() => self.prune_dead(),
                 n = rx.recv_many(&mut msgs, 256) => {
                     if n == 0 {
                         break;
@@ -264,6 +231,15 @@ impl CacheTask {
             snapshots.save_now(self.cache.snapshot(now_ms, 0)).await;
         }
         info!(pending_rows = self.cache.pending_rows(), "Cache drained.");
+    }
+
+    fn prune_dead(&mut self) {
+        let paths = self.cache.prune_dead(self.clock.now_ms(), self.dead_after);
+        if !paths.is_empty() {
+            info!(files = paths.len(), dead_after = ?self.dead_after, "Series without samples forgotten; their files stay.");
+            self.rrd.mark_stale(paths);
+            self.publish_gauges();
+        }
     }
 
     fn save_snapshot(&mut self) {

@@ -10,6 +10,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use tokio::task::JoinHandle;
+use tracing::{debug, error};
+
 use crate::atomic_file::write_atomic;
 use crate::model::UnixMillis;
 
@@ -126,6 +129,54 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
             path: path.display().to_string(),
             source,
         }),
+    }
+}
+
+/// Writes snapshots off the async thread, one at a time.
+pub(crate) struct Snapshots {
+    path: std::path::PathBuf,
+    pub every: std::time::Duration,
+    writing: Option<JoinHandle<()>>,
+}
+
+impl Snapshots {
+    pub fn new(path: std::path::PathBuf, every: std::time::Duration) -> Self {
+        Snapshots {
+            path,
+            every,
+            writing: None,
+        }
+    }
+
+    /// Starts writing `snapshot` unless the previous one is still being
+    /// written (a slow SD card): the next tick will carry the same rows.
+    pub fn save(&mut self, snapshot: Snapshot) {
+        if self.writing.as_ref().is_some_and(|h| !h.is_finished()) {
+            debug!("Snapshot skipped: the previous one is still being written.");
+            return;
+        }
+        let path = self.path.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            save_blocking(&path, &snapshot)
+        }));
+    }
+
+    /// Writes `snapshot` and waits for it (shutdown).
+    pub async fn save_now(&mut self, snapshot: Snapshot) {
+        if let Some(previous) = self.writing.take() {
+            let _ = previous.await;
+        }
+        let path = self.path.clone();
+        let _ = tokio::task::spawn_blocking(move || save_blocking(&path, &snapshot)).await;
+    }
+}
+
+fn save_blocking(path: &std::path::Path, snapshot: &Snapshot) {
+    let rows = snapshot.row_count();
+    match write(path, snapshot) {
+        Ok(()) => debug!(rows, "Snapshot written."),
+        Err(e) => error!(path = %path.display(), error = %e, rows,
+            "Cannot write the cache snapshot: a crash now would lose these rows."),
     }
 }
 

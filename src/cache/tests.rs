@@ -323,3 +323,37 @@ async fn rows_of_a_file_whose_layout_changed_are_reported_not_misplaced() {
     let h = start_with("1h", "0s", Some(snapshot), dir);
     assert_eq!(h.cache.stats().await.unwrap().pending_rows, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn forgotten_series_are_reported_to_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data_dir = \"{}\"\n[cache]\nflush_after = \"1s\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
+         snapshot_every = \"0s\"\ndead_after = \"1h\"\n",
+        dir.path().display()
+    );
+    let config = Arc::new(Config::parse(&text, "t").unwrap());
+    let (tx, rrd_rx) = std_mpsc::channel();
+    let (cache, _task) = spawn(
+        config,
+        RrdHandle::from_sender(tx),
+        Arc::new(Metrics::default()),
+        Clock::anchored(T0_MS),
+        None,
+    );
+    add(&cache, vec![sample("quiet", 0, 1.0)]).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (batch, reply) = next_write(&rrd_rx).await.unwrap();
+    answer(&batch, &reply, true);
+    tokio::time::advance(Duration::from_secs(3600 + 900)).await;
+    let mut stale = None;
+    for _ in 0..100 {
+        if let Ok(RrdCommand::MarkStale(paths)) = rrd_rx.try_recv() {
+            stale = Some(paths);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(stale, Some(vec!["quiet".to_owned()]));
+    assert_eq!(cache.stats().await.unwrap().series, 0);
+}

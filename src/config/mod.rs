@@ -73,6 +73,8 @@ pub struct CacheConfig {
     pub stats_every: Duration,
     /// Zero: no snapshots.
     pub snapshot_every: Duration,
+    /// Zero: series are never forgotten.
+    pub dead_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -100,6 +100,8 @@ pub(crate) struct RawCache {
     pub stats_every: Duration,
     #[serde(with = "humantime_serde")]
     pub snapshot_every: Duration,
+    #[serde(with = "humantime_serde")]
+    pub dead_after: Duration,
 }
 
 impl Default for RawCache {
@@ -109,6 +111,7 @@ impl Default for RawCache {
             flush_jitter: secs(30),
             stats_every: secs(300),
             snapshot_every: secs(60),
+            dead_after: secs(86_400),
         }
     }
 }

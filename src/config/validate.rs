@@ -82,6 +82,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         flush_jitter: s.cache.flush_jitter,
         stats_every: s.cache.stats_every,
         snapshot_every: s.cache.snapshot_every,
+        dead_after: s.cache.dead_after,
     };
     // Bounded so that millisecond arithmetic on them cannot overflow.
     for (key, value, max) in [
@@ -89,6 +90,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         ("cache.flush_jitter", cache.flush_jitter, day),
         ("cache.stats_every", cache.stats_every, day),
         ("cache.snapshot_every", cache.snapshot_every, day),
+        ("cache.dead_after", cache.dead_after, 3650 * day),
     ] {
         if value > max {
             e.push(

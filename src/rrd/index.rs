@@ -29,6 +29,9 @@ pub struct IndexEntry {
     pub ds: Vec<IndexDs>,
     /// Unix seconds of the file's last update.
     pub last_update: Option<i64>,
+    /// The series stopped reporting (`cache.dead_after`); the file stays.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -98,8 +101,9 @@ impl Index {
                 .zip(&spec.ds)
                 .all(|(a, b)| a.name == b.name && a.series == b.series)
         {
-            if e.last_update != last_update {
+            if e.last_update != last_update || e.stale {
                 e.last_update = last_update;
+                e.stale = false;
                 self.dirty = true;
             }
             return false;
@@ -117,10 +121,24 @@ impl Index {
                 })
                 .collect(),
             last_update,
+            stale: false,
         };
         self.entries.insert(spec.rel_path.clone(), entry);
         self.dirty = true;
         true
+    }
+
+    /// Marks a file whose series stopped reporting; `false` if unknown.
+    pub fn mark_stale(&mut self, path: &str) -> bool {
+        match self.entries.get_mut(path) {
+            Some(e) if !e.stale => {
+                e.stale = true;
+                self.dirty = true;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
     }
 
     pub fn is_dirty(&self) -> bool {
@@ -195,6 +213,22 @@ mod tests {
         assert_eq!(problem, None);
         assert_eq!(loaded.get("home/b").unwrap().last_update, Some(120));
         assert_eq!(loaded.get("home/a").unwrap().ds[0].series, "home/a");
+    }
+
+    #[test]
+    fn stale_files_are_marked_until_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::default();
+        index.record(&spec("home/a"), Some(60));
+        index.write_if_dirty(dir.path()).unwrap();
+        assert!(index.mark_stale("home/a"));
+        assert!(!index.mark_stale("home/unknown"));
+        assert!(index.is_dirty());
+        index.write_if_dirty(dir.path()).unwrap();
+        let (loaded, _) = Index::load(dir.path());
+        assert!(loaded.get("home/a").unwrap().stale);
+        index.record(&spec("home/a"), Some(120));
+        assert!(!index.get("home/a").unwrap().stale);
     }
 
     #[test]

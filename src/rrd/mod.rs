@@ -39,6 +39,8 @@ pub enum RrdCommand {
         batch: WriteBatch,
         reply: mpsc::UnboundedSender<WriteReport>,
     },
+    /// These files' series stopped reporting: mark them stale in the index.
+    MarkStale(Vec<String>),
 }
 
 #[derive(Clone)]
@@ -50,6 +52,10 @@ impl RrdHandle {
     /// A handle whose commands the caller receives itself (tests).
     pub fn from_sender(tx: std_mpsc::Sender<RrdCommand>) -> Self {
         RrdHandle { tx }
+    }
+
+    pub fn mark_stale(&self, paths: Vec<String>) {
+        let _ = self.tx.send(RrdCommand::MarkStale(paths));
     }
 
     /// Queues a batch; the answer comes on `reply`. If the thread is gone the

@@ -81,6 +81,15 @@ impl Worker {
                     let report = self.write(&batch);
                     let _ = reply.send(report);
                 }
+                Ok(RrdCommand::MarkStale(paths)) => {
+                    for path in &paths {
+                        self.index.mark_stale(path);
+                    }
+                    if self.index.is_dirty() {
+                        let due = Instant::now() + INDEX_EVERY;
+                        self.index_due = Some(self.index_due.map_or(due, |d| d.min(due)));
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

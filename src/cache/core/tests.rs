@@ -189,3 +189,73 @@ fn jitter_spreads_files_but_is_stable() {
             .all(|&d| (T0_MS + 300_000..=T0_MS + 330_000).contains(&d))
     );
 }
+
+#[test]
+fn silent_series_are_forgotten_but_come_back() {
+    let c = config(
+        r#"
+        [limits]
+        max_series = 3
+        [[file]]
+        path = "pinned"
+        ds = [{ name = "v", series = "configured" }]
+        "#,
+    );
+    let mut cache = Cache::new(c);
+    let hour = 3_600_000;
+    cache.ingest(
+        vec![sample("a", T0_MS, 1.0), sample("configured", T0_MS, 1.0)],
+        T0_MS,
+    );
+    // Rows still to write are never pruned.
+    assert!(
+        cache
+            .prune_dead(T0_MS + 48 * hour, Duration::from_secs(86_400))
+            .is_empty()
+    );
+    let batches = cache.take_due(i64::MAX);
+    for b in &batches {
+        cache.on_written(b.file, b.rows.last().map(|r| r.time_s), None, T0_MS);
+    }
+    cache.ingest(vec![sample("b", T0_MS + 20 * hour, 2.0)], T0_MS + 20 * hour);
+    assert_eq!(
+        cache.ingest(vec![sample("c", T0_MS, 1.0)], T0_MS).rejected[0].0,
+        RejectReason::SeriesLimit
+    );
+    let pruned = cache.prune_dead(T0_MS + 25 * hour, Duration::from_secs(86_400));
+    assert_eq!(
+        pruned,
+        vec!["a".to_owned()],
+        "only `a` is silent, configured files stay"
+    );
+    assert_eq!((cache.series_count(), cache.file_count()), (2, 2));
+    // The cap counts live series: `c` fits now, and takes `a`'s slot.
+    assert_eq!(cache.files.len(), 3);
+    let out = cache.ingest(vec![sample("c", T0_MS + 25 * hour, 3.0)], T0_MS + 25 * hour);
+    assert_eq!(out.accepted, 1);
+    assert_eq!(cache.files.len(), 3, "the vacant slot was reused");
+    assert_eq!(cache.spec(cache.series["c"].file).rel_path, "c");
+    // `a` comes back by itself once there is room.
+    for b in cache.take_due(i64::MAX) {
+        cache.on_written(
+            b.file,
+            b.rows.last().map(|r| r.time_s),
+            None,
+            T0_MS + 26 * hour,
+        );
+    }
+    assert_eq!(
+        cache
+            .prune_dead(T0_MS + 60 * hour, Duration::from_secs(86_400))
+            .len(),
+        2
+    );
+    let out = cache.ingest(vec![sample("a", T0_MS + 60 * hour, 4.0)], T0_MS + 60 * hour);
+    assert_eq!(out.accepted, 1);
+    let id = cache.series["a"].file;
+    assert_eq!(cache.spec(id).rel_path, "a");
+    assert_eq!(
+        cache.take(id, i64::MAX, true).unwrap().rows[0].values[0],
+        Some(4.0)
+    );
+}
