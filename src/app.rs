@@ -7,25 +7,28 @@
 //! librrd's answers; dropping the last RRD handle lets the RRD thread write
 //! the index and exit. All of it under `shutdown_timeout`.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cache::snapshot::{self, Snapshot};
 use crate::cache::{self, CacheHandle};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::{broker, mqtt, rrd};
+use crate::{broker, mqtt, reload, rrd};
 
 /// A running daemon.
 pub struct App {
     pub cache: CacheHandle,
     pub metrics: Arc<Metrics>,
+    config: Arc<Config>,
+    config_tx: watch::Sender<Arc<Config>>,
     stop_tx: watch::Sender<bool>,
     mqtt_task: JoinHandle<()>,
     cache_task: JoinHandle<()>,
@@ -48,8 +51,9 @@ impl App {
         let (cache, cache_task) =
             cache::spawn(config.clone(), rrd, metrics.clone(), clock, restored);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (config_tx, config_rx) = watch::channel(config.clone());
         let mqtt_task = tokio::spawn(mqtt::run(
-            config.clone(),
+            config_rx,
             opts,
             cache.clone(),
             metrics.clone(),
@@ -61,11 +65,79 @@ impl App {
         Ok(App {
             cache,
             metrics,
+            config,
+            config_tx,
             stop_tx,
             mqtt_task,
             cache_task,
             rrd_thread,
         })
+    }
+
+    /// Applies a new, valid configuration to the running daemon: templates,
+    /// files, topics, limits and cache timings follow at once; connection
+    /// settings and paths are reported as needing a restart.
+    pub async fn reload(&mut self, new: Config) {
+        let old = &self.config;
+        let restart_only = [
+            ("data_dir", old.data_dir != new.data_dir),
+            (
+                "mqtt.broker",
+                (&old.mqtt.host, old.mqtt.port, &old.mqtt.tls)
+                    != (&new.mqtt.host, new.mqtt.port, &new.mqtt.tls),
+            ),
+            ("mqtt.client_id", old.mqtt.client_id != new.mqtt.client_id),
+            (
+                "mqtt.username/password",
+                old.mqtt.credentials != new.mqtt.credentials,
+            ),
+            ("mqtt.qos", old.mqtt.qos != new.mqtt.qos),
+            (
+                "mqtt.keep_alive",
+                old.mqtt.keep_alive != new.mqtt.keep_alive,
+            ),
+            (
+                "mqtt.status_topic",
+                old.mqtt.status_topic != new.mqtt.status_topic,
+            ),
+            (
+                "embedded_broker",
+                old.embedded_broker != new.embedded_broker,
+            ),
+            (
+                "cache.snapshot_every",
+                old.cache.snapshot_every != new.cache.snapshot_every,
+            ),
+            (
+                "cache.stats_every",
+                old.cache.stats_every != new.cache.stats_every,
+            ),
+        ];
+        for (key, _) in restart_only.iter().filter(|(_, changed)| *changed) {
+            warn!(
+                key,
+                "Changed in the configuration file; takes effect after a restart."
+            );
+        }
+        let new = Arc::new(new);
+        match self.cache.reload(new.clone()).await {
+            Ok(report) => {
+                for (file, why) in &report.kept {
+                    warn!(
+                        file,
+                        why, "File keeps its layout; move it away to apply the new one."
+                    );
+                }
+                info!(
+                    added_files = report.added,
+                    updated_files = report.updated,
+                    "Configuration reloaded."
+                );
+            }
+            Err(_) => return,
+        }
+        let _ = self.config_tx.send(new.clone());
+        self.config = new;
     }
 
     /// Stops taking messages and writes everything cached. `Err` when the
@@ -99,6 +171,17 @@ impl App {
     }
 }
 
+async fn reload_from(app: &mut App, path: Option<&Path>) {
+    let Some(path) = path else {
+        info!("Running on the built-in configuration: nothing to reload.");
+        return;
+    };
+    match Config::load(path) {
+        Ok(config) => app.reload(config).await,
+        Err(e) => error!(errors = %e, "Configuration not reloaded; the running one stays."),
+    }
+}
+
 /// The snapshot a previous run left, if any. One that cannot be trusted is
 /// renamed aside (for a post-mortem) and reported: the daemon still starts.
 fn load_snapshot(config: &Config) -> Option<Snapshot> {
@@ -122,18 +205,35 @@ fn load_snapshot(config: &Config) -> Option<Snapshot> {
 }
 
 /// Runs the daemon until SIGINT or SIGTERM; SIGUSR1 writes every cached row
-/// now. A second stop signal during shutdown exits at once.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// now; SIGHUP, or a change to `config_path`, reloads the configuration. A
+/// second stop signal during shutdown exits at once.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let deadline = config.shutdown_timeout;
-    let app = App::start(config)?;
+    let mut app = App::start(config)?;
+    let (_watcher, mut changes) = match config_path.as_deref().map(reload::watch) {
+        Some(Ok((w, rx))) => (Some(w), rx),
+        Some(Err(e)) => {
+            warn!(error = %e, "Cannot watch the configuration file; SIGHUP still reloads it.");
+            (None, tokio::sync::mpsc::unbounded_channel().1)
+        }
+        None => (None, tokio::sync::mpsc::unbounded_channel().1),
+    };
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = hup.recv() => reload_from(&mut app, config_path.as_deref()).await,
+            Some(()) = changes.recv() => {
+                // One save is several events: let them settle.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while changes.try_recv().is_ok() {}
+                reload_from(&mut app, config_path.as_deref()).await;
+            }
             _ = usr1.recv() => {
                 let cache = app.cache.clone();
                 tokio::spawn(async move {

@@ -19,4 +19,5 @@ pub mod config;
 pub mod metrics;
 pub mod model;
 pub mod mqtt;
+pub mod reload;
 pub mod rrd;

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => {
+            let config_path = config.clone();
             let loaded = match &config {
                 Some(path) => Config::load(path),
                 None => Config::default_config(),
@@ -70,7 +71,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            run(config)
+            run(config, config_path)
         }
     }
 }
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
 /// One async thread: the MQTT → cache path is sequential, librrd has its
 /// own thread, and on a Raspberry Pi every thread and malloc arena counts.
 /// It also spares a cross-thread wake-up per message.
-fn run(config: Config) -> ExitCode {
+fn run(config: Config, config_path: Option<PathBuf>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -89,7 +90,7 @@ fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(datalog_rrd::app::run(config)) {
+    match runtime.block_on(datalog_rrd::app::run(config, config_path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(

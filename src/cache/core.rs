@@ -54,8 +54,8 @@ pub(crate) struct Cache {
     /// placeholders sharing `vacant_spec`.
     vacant: Vec<FileId>,
     vacant_spec: Arc<FileSpec>,
-    /// Files declared in config take the first ids and are never pruned.
-    configured: usize,
+    /// Files declared in config: never pruned.
+    pinned: Vec<bool>,
 }
 
 impl Cache {
@@ -76,10 +76,10 @@ impl Cache {
                 ds: Vec::new(),
                 rras: Vec::new(),
             }),
-            configured: config.files.len(),
+            pinned: Vec::new(),
         };
         for spec in &config.files {
-            let id = cache.add_file(Arc::new(spec.clone()));
+            let id = cache.add_file(Arc::new(spec.clone()), true);
             for (ds, d) in spec.ds.iter().enumerate() {
                 cache.series.insert(d.series.clone(), Slot { file: id, ds });
             }
@@ -87,19 +87,21 @@ impl Cache {
         cache
     }
 
-    fn add_file(&mut self, spec: Arc<FileSpec>) -> FileId {
+    fn add_file(&mut self, spec: Arc<FileSpec>, pinned: bool) -> FileId {
         let buffer = FileBuffer::new(spec);
         let id = match self.vacant.pop() {
             Some(id) => {
                 self.files[id] = buffer;
                 self.due_of[id] = None;
                 self.failures[id] = 0;
+                self.pinned[id] = pinned;
                 id
             }
             None => {
                 self.files.push(buffer);
                 self.due_of.push(None);
                 self.failures.push(0);
+                self.pinned.push(pinned);
                 self.files.len() - 1
             }
         };
@@ -118,10 +120,11 @@ impl Cache {
     /// paths, for the index to mark them stale.
     pub fn prune_dead(&mut self, now_ms: UnixMillis, dead_after: Duration) -> Vec<String> {
         let limit = now_ms.saturating_sub(dead_after.as_millis() as i64);
-        let dead: Vec<FileId> = (self.configured..self.files.len())
+        let dead: Vec<FileId> = (0..self.files.len())
             .filter(|&id| {
                 let b = &self.files[id];
-                !b.spec.ds.is_empty()
+                !self.pinned[id]
+                    && !b.spec.ds.is_empty()
                     && b.pending_rows() == 0
                     && !b.is_writing()
                     && self.due_of[id].is_none()
@@ -201,7 +204,7 @@ impl Cache {
         }
         let spec = Arc::new(auto_file_spec(template, series, rel_path));
         let slot = Slot {
-            file: self.add_file(spec),
+            file: self.add_file(spec, false),
             ds: 0,
         };
         self.series.insert(series.to_owned(), slot);
@@ -421,5 +424,7 @@ fn auto_file_spec(t: &Template, series: &str, rel_path: String) -> FileSpec {
     }
 }
 
+mod reload;
+pub use reload::ReloadReport;
 #[cfg(test)]
 mod tests;

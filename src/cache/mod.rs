@@ -25,7 +25,7 @@ use crate::model::{RejectReason, Sample};
 use crate::rrd::{RrdHandle, WriteReport};
 
 use self::core::{Cache, FileId};
-pub use self::core::{RestoreReport, WriteBatch};
+pub use self::core::{ReloadReport, RestoreReport, WriteBatch};
 use self::snapshot::{Snapshot, Snapshots};
 
 /// Batches handed to the RRD thread at once. It writes them one after the
@@ -45,6 +45,7 @@ enum CacheMsg {
     Samples(Vec<Sample>),
     FlushAll(oneshot::Sender<()>),
     Stats(oneshot::Sender<CacheStats>),
+    Reload(Arc<Config>, oneshot::Sender<ReloadReport>),
 }
 
 /// Cloneable handle to the cache task. The task drains and exits when the
@@ -73,6 +74,16 @@ impl CacheHandle {
         let (reply_tx, reply_rx) = oneshot::channel();
         self.tx
             .send(CacheMsg::FlushAll(reply_tx))
+            .await
+            .map_err(|_| CacheClosed)?;
+        reply_rx.await.map_err(|_| CacheClosed)
+    }
+
+    /// Takes a new configuration (see `core::reload`).
+    pub async fn reload(&self, config: Arc<Config>) -> Result<ReloadReport, CacheClosed> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(CacheMsg::Reload(config, reply_tx))
             .await
             .map_err(|_| CacheClosed)?;
         reply_rx.await.map_err(|_| CacheClosed)
@@ -255,6 +266,10 @@ impl CacheTask {
             CacheMsg::FlushAll(reply) => self.force_all(reply),
             CacheMsg::Stats(reply) => {
                 let _ = reply.send(self.stats());
+            }
+            CacheMsg::Reload(config, reply) => {
+                self.dead_after = config.cache.dead_after;
+                let _ = reply.send(self.cache.reload(config));
             }
         }
     }

@@ -47,17 +47,21 @@ pub fn options(config: &Config) -> Result<MqttOptions, tls::TlsError> {
     Ok(opts)
 }
 
-/// Runs the client until `stop` turns true or the cache closes.
+/// Runs the client until `stop` turns true or the cache closes. Topics,
+/// exclusions and payload limits follow `config_rx`; connection settings
+/// are those it starts with.
 pub async fn run(
-    config: Arc<Config>,
+    mut config_rx: watch::Receiver<Arc<Config>>,
     opts: MqttOptions,
     cache: CacheHandle,
     metrics: Arc<Metrics>,
     clock: Clock,
     mut stop: watch::Receiver<bool>,
 ) {
+    let config = config_rx.borrow_and_update().clone();
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let mut source = Source::new(&config, cache, metrics.clone(), clock);
+    let mut topics = config.mqtt.topics.clone();
     let mqtt = &config.mqtt;
     let mut backoff = mqtt.reconnect_min;
     let broker = format!("{}:{}", mqtt.host, mqtt.port);
@@ -65,6 +69,12 @@ pub async fn run(
         let event = tokio::select! {
             event = eventloop.poll() => event,
             _ = stop.changed() => break,
+            Ok(()) = config_rx.changed() => {
+                let new = config_rx.borrow_and_update().clone();
+                source.follow(&new);
+                resubscribe(&client, &mut topics, &new.mqtt.topics, new.mqtt.qos);
+                continue;
+            }
         };
         match event {
             Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -85,8 +95,7 @@ pub async fn run(
                     let _ = client.try_publish(topic, QoS::AtLeastOnce, true, ONLINE);
                 }
                 if !ack.session_present {
-                    let filters = mqtt
-                        .topics
+                    let filters = topics
                         .iter()
                         .map(|t| SubscribeFilter::new(t.clone(), mqtt.qos));
                     if let Err(e) = client.try_subscribe_many(filters) {
@@ -119,6 +128,26 @@ pub async fn run(
         .await;
     }
     info!("MQTT client stopped.");
+}
+
+/// Subscribes to the filters `wanted` adds and unsubscribes from those it
+/// drops. When disconnected the requests wait in the client's queue, and a
+/// new session subscribes to `topics` anyway.
+fn resubscribe(client: &AsyncClient, topics: &mut Vec<String>, wanted: &[String], qos: QoS) {
+    let added: Vec<SubscribeFilter> = wanted
+        .iter()
+        .filter(|t| !topics.contains(t))
+        .map(|t| SubscribeFilter::new(t.clone(), qos))
+        .collect();
+    if !added.is_empty() {
+        info!(topics = ?added.iter().map(|f| &f.path).collect::<Vec<_>>(), "Subscribing to new topics.");
+        let _ = client.try_subscribe_many(added);
+    }
+    for gone in topics.iter().filter(|t| !wanted.contains(t)) {
+        info!(topic = gone, "Unsubscribing.");
+        let _ = client.try_unsubscribe(gone.clone());
+    }
+    *topics = wanted.to_vec();
 }
 
 /// A clean stop: `offline` on the status topic, then DISCONNECT (which
@@ -165,24 +194,35 @@ struct Source {
 
 impl Source {
     fn new(config: &Config, cache: CacheHandle, metrics: Arc<Metrics>, clock: Clock) -> Self {
-        Source {
+        let mut source = Source {
             cache,
             metrics,
             clock,
             limits: DecodeLimits {
-                max_payload_bytes: config.limits.max_payload_bytes,
-                max_json_leaves: config.limits.max_json_leaves,
+                max_payload_bytes: 0,
+                max_json_leaves: 0,
             },
-            // Our own status is not a reading.
-            exclude: config
-                .mqtt
-                .exclude
-                .iter()
-                .chain(&config.mqtt.status_topic)
-                .cloned()
-                .collect(),
+            exclude: Vec::new(),
             warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
-        }
+        };
+        source.follow(config);
+        source
+    }
+
+    /// Takes the settings a reload may change.
+    fn follow(&mut self, config: &Config) {
+        self.limits = DecodeLimits {
+            max_payload_bytes: config.limits.max_payload_bytes,
+            max_json_leaves: config.limits.max_json_leaves,
+        };
+        // Our own status is not a reading.
+        self.exclude = config
+            .mqtt
+            .exclude
+            .iter()
+            .chain(&config.mqtt.status_topic)
+            .cloned()
+            .collect();
     }
 
     async fn on_publish(&mut self, p: Publish) -> Result<(), crate::cache::CacheClosed> {

@@ -6,4 +6,5 @@ mod broker_auth;
 mod cli;
 mod pipeline;
 mod recovery;
+mod reload;
 mod support;

@@ -181,6 +181,18 @@ impl Daemon {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("datalog-rrd.toml")
+    }
+
+    /// Replaces the config file as editors do: a new file renamed over it.
+    pub fn rewrite_config(&self, config: &str) {
+        let tmp = self.dir.path().join(".datalog-rrd.toml.new");
+        let text = format!("data_dir = \"{}\"\n{config}", self.data().display());
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.config_path()).unwrap();
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
