@@ -48,6 +48,9 @@ pub struct MqttConfig {
     /// Where the daemon says `online`/`offline` (retained, with a last
     /// will); `None` when the config sets it to "".
     pub status_topic: Option<String>,
+    /// `false`: the broker keeps the session (subscriptions and queued
+    /// QoS 1 messages) while the daemon is away.
+    pub clean_session: bool,
     pub qos: rumqttc::QoS,
     pub keep_alive: Duration,
     pub reconnect_min: Duration,

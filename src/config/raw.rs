@@ -44,6 +44,7 @@ pub(crate) struct RawMqtt {
     pub topics: Vec<String>,
     pub exclude: Vec<String>,
     pub status_topic: String,
+    pub clean_session: bool,
     pub qos: u8,
     #[serde(with = "humantime_serde")]
     pub keep_alive: Duration,
@@ -65,6 +66,7 @@ impl Default for RawMqtt {
             topics: vec!["#".into()],
             exclude: vec!["$SYS/#".into(), "homeassistant/#".into()],
             status_topic: "datalog-rrd/status".into(),
+            clean_session: false,
             qos: 1,
             keep_alive: secs(30),
             reconnect_min: secs(1),

@@ -253,6 +253,7 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
         topics: raw.topics.clone(),
         exclude: raw.exclude.clone(),
         status_topic: (!raw.status_topic.is_empty()).then(|| raw.status_topic.clone()),
+        clean_session: raw.clean_session,
         qos,
         keep_alive: raw.keep_alive,
         reconnect_min: raw.reconnect_min,

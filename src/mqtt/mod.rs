@@ -3,7 +3,8 @@
 //!
 //! rumqttc reconnects when polled again, but without waiting and without
 //! resubscribing; this loop adds both: a doubling wait between attempts, and
-//! a subscription whenever a CONNACK says the broker kept no session.
+//! a subscription at every CONNACK (a new session has none; a kept one may
+//! lack topics added since).
 
 pub mod decode;
 mod tls;
@@ -33,7 +34,7 @@ pub fn options(config: &Config) -> Result<MqttOptions, tls::TlsError> {
     let m = &config.mqtt;
     let mut opts = MqttOptions::new(m.client_id.clone(), m.host.clone(), m.port);
     opts.set_keep_alive(m.keep_alive);
-    opts.set_clean_session(true);
+    opts.set_clean_session(m.clean_session);
     opts.set_max_packet_size(MAX_PACKET, 64 * 1024);
     if let Some((user, pass)) = &m.credentials {
         opts.set_credentials(user.clone(), pass.clone());
@@ -94,13 +95,14 @@ pub async fn run(
                 if let Some(topic) = &mqtt.status_topic {
                     let _ = client.try_publish(topic, QoS::AtLeastOnce, true, ONLINE);
                 }
-                if !ack.session_present {
-                    let filters = topics
-                        .iter()
-                        .map(|t| SubscribeFilter::new(t.clone(), mqtt.qos));
-                    if let Err(e) = client.try_subscribe_many(filters) {
-                        warn!(error = %e, "Cannot queue the subscription.");
-                    }
+                // Always (re)subscribe: a new session has no subscriptions,
+                // and a kept one may predate topics added to the config.
+                // Retained replays this causes are skipped (`on_publish`).
+                let filters = topics
+                    .iter()
+                    .map(|t| SubscribeFilter::new(t.clone(), mqtt.qos));
+                if let Err(e) = client.try_subscribe_many(filters) {
+                    warn!(error = %e, "Cannot queue the subscription.");
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {

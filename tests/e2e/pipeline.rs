@@ -258,3 +258,25 @@ fn the_daemon_reports_its_availability() {
             .any(|f| f.starts_with("datalog-rrd"))
     );
 }
+
+#[test]
+fn messages_sent_while_the_daemon_is_down_arrive_after_a_restart() {
+    let broker = Mosquitto::start();
+    let config = external(broker.port, "1h");
+    let mut daemon = Daemon::start(&config);
+    assert!(daemon.stop(Duration::from_secs(20)).success());
+    // QoS 1, to a session the broker keeps for the stopped daemon.
+    let t0 = (now_s() / 60 - 4) * 60;
+    broker.publish("while/down", &format!(r#"{{"ts": {t0}, "value": 8}}"#));
+    let daemon = Daemon::start_in(
+        daemon.kill9(),
+        &config,
+        "info,datalog_rrd=debug,rumqttd=error",
+    );
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    assert_eq!(
+        fetch(&daemon.data().join("while/down/value.rrd"), t0 - 60, t0),
+        vec![(t0, 8.0)]
+    );
+}
