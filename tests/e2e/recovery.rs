@@ -79,3 +79,114 @@ fn a_damaged_snapshot_is_set_aside_and_the_daemon_starts() {
         vec![(t0, 4.0)]
     );
 }
+
+#[test]
+fn sigterm_under_load_then_restart_loses_nothing() {
+    use std::io::Write;
+    let broker = Mosquitto::start();
+    let config = format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"drain-load\"\n[cache]\nflush_after = \"1h\"\n",
+        broker.port
+    );
+    let mut daemon = Daemon::start_with_log(&config, LOG);
+    let n: i64 = 400;
+    let t0 = (now_s() / 60 - n - 10) * 60;
+    let lines: String = (0..n)
+        .map(|i| format!("{{\"ts\": {}, \"value\": {i}}}\n", t0 + 60 * i))
+        .collect();
+    let mut publisher = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            "load/a",
+            "-l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = publisher.stdin.take().unwrap();
+    stdin
+        .write_all(lines[..lines.len() / 2].as_bytes())
+        .unwrap();
+    stdin.flush().unwrap();
+    // Stop while the first half is still arriving; publish the rest while
+    // the daemon is down.
+    daemon.wait_log("Samples taken", 20);
+    assert!(daemon.stop(Duration::from_secs(20)).success());
+    stdin
+        .write_all(lines[lines.len() / 2..].as_bytes())
+        .unwrap();
+    drop(stdin);
+    assert!(publisher.wait().unwrap().success());
+    let taken_before = daemon.log().matches("Samples taken").count() as i64;
+    assert!(
+        (20..n).contains(&taken_before),
+        "{taken_before} taken before the stop"
+    );
+    let path = daemon.data().join("load/a/value.rrd");
+    let written = fetch(&path, t0 - 60, t0 + 60 * n);
+    assert_eq!(
+        written.len() as i64,
+        taken_before,
+        "every sample taken before the stop is in the file"
+    );
+
+    // The broker kept the rest for the daemon's session.
+    let daemon = Daemon::start_in(daemon.kill9(), &config, LOG);
+    wait_for(Duration::from_secs(20), "the queued rest", || {
+        (daemon.log().matches("Samples taken").count() as i64 >= n).then_some(())
+    });
+    daemon.flush();
+    let rows = fetch(&path, t0 - 60, t0 + 60 * n);
+    assert_eq!(
+        rows,
+        (0..n).map(|i| (t0 + 60 * i, i as f64)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn rows_a_locked_file_could_not_take_at_stop_are_written_after_restart() {
+    let broker = Mosquitto::start();
+    let mut daemon = Daemon::start_with_log(&config(broker.port), LOG);
+    let t0 = (now_s() / 60 - 10) * 60;
+    broker.publish("locked/a", &format!(r#"{{"ts": {t0}, "value": 1}}"#));
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    broker.publish("locked/a", &format!(r#"{{"ts": {}, "value": 2}}"#, t0 + 60));
+    daemon.wait_log("Samples taken", 2);
+    // A reader holds the file's lock for the whole stop.
+    let path = daemon.data().join("locked/a/value.rrd");
+    let script = "import fcntl,sys,time\nf=open(sys.argv[1],'rb')\nfcntl.lockf(f,fcntl.LOCK_SH)\nprint('locked',flush=True)\ntime.sleep(30)";
+    let mut reader = std::process::Command::new("python3")
+        .args(["-c", script, &path.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(reader.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(
+        daemon.stop(Duration::from_secs(20)).success(),
+        "a locked file must not hang the stop"
+    );
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert!(daemon.log().contains("RRD file busy"), "{}", daemon.log());
+    assert_eq!(fetch(&path, t0 - 60, t0 + 60), vec![(t0, 1.0)]);
+
+    let daemon = Daemon::start_in(daemon.kill9(), &config(broker.port), LOG);
+    daemon.wait_log("Cache restored from the snapshot", 1);
+    daemon.flush();
+    assert_eq!(
+        fetch(&path, t0 - 60, t0 + 60),
+        vec![(t0, 1.0), (t0 + 60, 2.0)]
+    );
+}
