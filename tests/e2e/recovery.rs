@@ -111,7 +111,7 @@ fn sigterm_under_load_then_restart_loses_nothing() {
         .unwrap();
     let mut stdin = publisher.stdin.take().unwrap();
     stdin
-        .write_all(lines[..lines.len() / 2].as_bytes())
+        .write_all(&lines.as_bytes()[..lines.len() / 2])
         .unwrap();
     stdin.flush().unwrap();
     // Stop while the first half is still arriving; publish the rest while
@@ -119,7 +119,7 @@ fn sigterm_under_load_then_restart_loses_nothing() {
     daemon.wait_log("Samples taken", 20);
     assert!(daemon.stop(Duration::from_secs(20)).success());
     stdin
-        .write_all(lines[lines.len() / 2..].as_bytes())
+        .write_all(&lines.as_bytes()[lines.len() / 2..])
         .unwrap();
     drop(stdin);
     assert!(publisher.wait().unwrap().success());
