@@ -395,7 +395,7 @@ fn check_bounds(min: Option<f64>, max: Option<f64>, key: &str, e: &mut Errors) {
 
 fn rra(raw: &RawRra, step: u64, key: &str, e: &mut Errors) -> Vec<RraSpec> {
     let every = whole_secs(raw.every, &format!("{key}.every"), e);
-    if every == 0 || every % step != 0 {
+    if every == 0 || !every.is_multiple_of(step) {
         e.push(
             format!("{key}.every"),
             format!("must be a multiple of the step ({step}s)"),

@@ -12,7 +12,10 @@ mod tls;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS, SubscribeFilter,
+    SubscribeReasonCode,
+};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -106,6 +109,17 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let refused = ack
+                    .return_codes
+                    .iter()
+                    .filter(|c| matches!(c, SubscribeReasonCode::Failure))
+                    .count();
+                if refused > 0 {
+                    warn!(
+                        refused,
+                        "The broker refused subscriptions (its ACL?): those topics are not logged."
+                    );
+                }
                 debug!(codes = ?ack.return_codes, "Subscribed.")
             }
             Ok(_) => {}
