@@ -41,8 +41,17 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let opts = mqtt::options(&config).context("MQTT settings")?;
         if let Some(b) = &config.embedded_broker {
-            broker::start(b, &config.limits)?;
-            info!(listen = %b.listen, "Embedded MQTT broker started.");
+            match broker::start(b, &config.limits) {
+                Ok(()) => info!(listen = %b.listen, "Embedded MQTT broker started."),
+                // Most likely the machine's own broker (Debian's mosquitto
+                // service): the one the devices publish to. Use it.
+                Err(broker::BrokerError::Bind { addr, source })
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    warn!(listen = %addr, "Port taken, by another MQTT broker it seems: connecting to it instead of starting the embedded one.");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let (rrd, rrd_thread) = rrd::spawn(config.data_dir.clone(), metrics.clone())
             .with_context(|| format!("data directory {}", config.data_dir.display()))?;

@@ -280,3 +280,21 @@ fn messages_sent_while_the_daemon_is_down_arrive_after_a_restart() {
         vec![(t0, 8.0)]
     );
 }
+
+#[test]
+fn a_broker_already_on_the_embedded_port_is_used_instead() {
+    let broker = Mosquitto::start();
+    let daemon = Daemon::start(&format!(
+        "[embedded_broker]\nlisten = \"127.0.0.1:{}\"\n",
+        broker.port
+    ));
+    assert!(daemon.log().contains("Port taken"), "{}", daemon.log());
+    let t0 = (now_s() / 60 - 2) * 60;
+    broker.publish("via/mosquitto", &format!(r#"{{"ts": {t0}, "value": 6}}"#));
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    assert_eq!(
+        fetch(&daemon.data().join("via/mosquitto/value.rrd"), t0 - 60, t0),
+        vec![(t0, 6.0)]
+    );
+}
