@@ -169,3 +169,46 @@ fn external_broker_and_multi_ds_file() {
     assert_eq!(f.ds[1].aggregate, crate::model::Aggregate::Average);
     assert_eq!(f.ds[0].heartbeat_secs, 20);
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines of plausible keys and values, mixed with noise.
+    fn line() -> impl Strategy<Value = String> {
+        let keys = prop_oneof![
+            Just("[mqtt]".to_owned()),
+            Just("[cache]".to_owned()),
+            Just("[[template]]".to_owned()),
+            Just("[[file]]".to_owned()),
+            Just("[limits]".to_owned()),
+            "(data_dir|broker|qos|step|hold|flush_after|max_series|name|topics|path|rra|keep_alive|dead_after) = ".prop_map(|k| k),
+        ];
+        let values = prop_oneof![
+            "-?[0-9]{1,20}".prop_map(|v| v),
+            "\"[0-9]{0,6}(s|m|h|d|y|ms)?\"".prop_map(|v| v),
+            "\"[a-z:/#+.]{0,12}\"".prop_map(|v| v),
+            Just("[]".to_owned()),
+            Just("[{ cf = \"AVERAGE\", every = \"1m\", keep = \"1d\" }]".to_owned()),
+            ".{0,12}".prop_map(|v| v),
+        ];
+        (keys, values).prop_map(|(k, v)| {
+            if k.ends_with("= ") {
+                format!("{k}{v}")
+            } else {
+                k
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_config_text_is_an_error_or_a_config(lines in proptest::collection::vec(line(), 0..12)) {
+            let text = lines.join("\n");
+            match Config::parse(&text, "fuzz") {
+                Ok(c) => prop_assert!(!c.templates.is_empty()),
+                Err(e) => prop_assert!(!e.errors.is_empty()),
+            }
+        }
+    }
+}
