@@ -13,7 +13,7 @@ use std::time::Duration;
 pub type UnixMillis = i64;
 
 /// One timestamped value of one named series, as decoded from a message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// `topic` for plain payloads, `topic/json/path` for JSON leaves.
     pub series: String,
