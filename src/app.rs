@@ -17,9 +17,10 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::cache::snapshot::{self, Snapshot};
-use crate::cache::{self, CacheHandle};
+use crate::cache::{self, CacheHandle, Recovered};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::journal::{self, JournalWriter};
 use crate::metrics::Metrics;
 use crate::{broker, mqtt, reload, rrd};
 
@@ -56,9 +57,17 @@ impl App {
         let (rrd, rrd_thread) = rrd::spawn(config.data_dir.clone(), metrics.clone())
             .with_context(|| format!("data directory {}", config.data_dir.display()))?;
         let clock = Clock::System;
-        let restored = load_snapshot(&config);
+        let recovered = recover(&config)?;
+        let journal = match &config.journal {
+            Some(j) => Some(mqtt::Journal {
+                writer: JournalWriter::open(&j.dir, recovered.journal_seq + 1)
+                    .with_context(|| format!("journal {}", j.dir.display()))?,
+                sync: j.sync,
+            }),
+            None => None,
+        };
         let (cache, cache_task) =
-            cache::spawn(config.clone(), rrd, metrics.clone(), clock, restored);
+            cache::spawn(config.clone(), rrd, metrics.clone(), clock, recovered);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (config_tx, config_rx) = watch::channel(config.clone());
         let mqtt_task = tokio::spawn(mqtt::run(
@@ -67,6 +76,7 @@ impl App {
             cache.clone(),
             metrics.clone(),
             clock,
+            journal,
             stop_rx,
         ));
         info!(data_dir = %config.data_dir.display(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
@@ -189,6 +199,36 @@ async fn reload_from(app: &mut App, path: Option<&Path>) {
         Ok(config) => app.reload(config).await,
         Err(e) => error!(errors = %e, "Configuration not reloaded; the running one stays."),
     }
+}
+
+/// What a previous run left: its snapshot, then the journal records after
+/// the snapshot's sequence (a torn last record is what a crash leaves: it
+/// was never acknowledged, and is skipped).
+fn recover(config: &Config) -> anyhow::Result<Recovered> {
+    let snapshot = load_snapshot(config);
+    let after = snapshot.as_ref().map_or(0, |s| s.journal_seq);
+    let mut recovered = Recovered {
+        snapshot,
+        journal_seq: after,
+        ..Recovered::default()
+    };
+    if let Some(j) = &config.journal {
+        let mut replayed = Vec::new();
+        let stats = journal::replay(&j.dir, after, |_, samples| replayed.extend(samples))
+            .with_context(|| format!("journal {}", j.dir.display()))?;
+        if stats.records > 0 || stats.torn > 0 {
+            info!(
+                records = stats.records,
+                samples = stats.samples,
+                torn = stats.torn,
+                after_seq = after,
+                "Journal read for replay."
+            );
+        }
+        recovered.replayed = replayed;
+        recovered.journal_seq = stats.last_seq.max(after);
+    }
+    Ok(recovered)
 }
 
 /// The snapshot a previous run left, if any. One that cannot be trusted is

@@ -3,7 +3,9 @@
 //! daemon acknowledged.
 //!
 //! Records are `[length u32 LE][CRC32 u32 LE][postcard (seq, samples)]` in
-//! segment files `<first seq, 20 digits>.journal` under `<data_dir>/journal`.
+//! segment files `<first seq, 20 digits>-<creation time>.journal` under
+//! `<data_dir>/journal` (the time keeps a new run's first segment apart from
+//! an empty or torn one a crash left with the same first sequence).
 //! A record is *written* once `flush` has handed it to the kernel (it then
 //! survives the process being killed) and *synced* once `sync` has returned
 //! (it then survives a power cut). Replay reads records after a given
@@ -79,6 +81,13 @@ impl JournalWriter {
         self.out.flush()
     }
 
+    /// Flushes and returns a handle on the current segment, for an fsync
+    /// on another thread.
+    pub fn sync_handle(&mut self) -> io::Result<File> {
+        self.out.flush()?;
+        self.out.get_ref().try_clone()
+    }
+
     /// Flushes and fsyncs: records survive a power cut from here on.
     pub fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
@@ -114,7 +123,10 @@ fn new_segment(dir: &Path, first_seq: u64) -> io::Result<File> {
 }
 
 fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
-    dir.join(format!("{first_seq:020}.{EXTENSION}"))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    dir.join(format!("{first_seq:020}-{nanos}.{EXTENSION}"))
 }
 
 /// Segments in `dir` by first sequence number.
@@ -130,11 +142,12 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
         let first = path
             .extension()
             .filter(|e| *e == EXTENSION)
-            .and_then(|_| path.file_stem()?.to_str()?.parse::<u64>().ok());
+            .and_then(|_| path.file_stem()?.to_str()?.get(..20)?.parse::<u64>().ok());
         if let Some(first) = first {
             found.push((first, path));
         }
     }
+    // By first sequence, then by name (creation time) for equal ones.
     found.sort();
     Ok(found)
 }

@@ -27,6 +27,9 @@ pub struct Metrics {
     pub rrd_updates: AtomicU64,
     pub rrd_update_errors: AtomicU64,
     pub files_created: AtomicU64,
+    /// Journal bytes appended since start, and failed appends.
+    pub journal_bytes: AtomicU64,
+    pub journal_errors: AtomicU64,
 }
 
 impl Metrics {

@@ -42,7 +42,8 @@ pub struct CacheStats {
 }
 
 enum CacheMsg {
-    Samples(Vec<Sample>),
+    /// Samples and the journal record holding them (0: no journal).
+    Samples(u64, Vec<Sample>),
     FlushAll(oneshot::Sender<()>),
     Stats(oneshot::Sender<CacheStats>),
     Reload(Arc<Config>, oneshot::Sender<ReloadReport>),
@@ -61,9 +62,10 @@ pub struct CacheHandle {
 pub struct CacheClosed;
 
 impl CacheHandle {
-    pub async fn add(&self, samples: Vec<Sample>) -> Result<(), CacheClosed> {
+    /// Adds samples; `seq` is their journal record (0 without a journal).
+    pub async fn add(&self, seq: u64, samples: Vec<Sample>) -> Result<(), CacheClosed> {
         self.tx
-            .send(CacheMsg::Samples(samples))
+            .send(CacheMsg::Samples(seq, samples))
             .await
             .map_err(|_| CacheClosed)
     }
@@ -99,23 +101,46 @@ impl CacheHandle {
     }
 }
 
-/// Starts the cache task, with the rows of `restored` if given.
+/// What a previous run left: its snapshot, and the journal records after it.
+#[derive(Default)]
+pub struct Recovered {
+    pub snapshot: Option<Snapshot>,
+    pub replayed: Vec<Sample>,
+    /// The last journal record seen (covered once the cache has taken all).
+    pub journal_seq: u64,
+}
+
+/// Starts the cache task with what a previous run left.
 pub fn spawn(
     config: Arc<Config>,
     rrd: RrdHandle,
     metrics: Arc<Metrics>,
     clock: Clock,
-    restored: Option<Snapshot>,
+    recovered: Recovered,
 ) -> (CacheHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(1024);
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     let mut cache = Cache::new(config.clone());
-    if let Some(snapshot) = restored {
-        log_restore(&cache.restore(&snapshot, clock.now_ms()));
+    if let Some(snapshot) = &recovered.snapshot {
+        log_restore(&cache.restore(snapshot, clock.now_ms()));
     }
-    let snapshots = (!config.cache.snapshot_every.is_zero())
-        .then(|| Snapshots::new(config.snapshot_path(), config.cache.snapshot_every));
+    if !recovered.replayed.is_empty() {
+        let outcome = cache.ingest(recovered.replayed, clock.now_ms());
+        info!(
+            samples = outcome.accepted,
+            refused = outcome.rejected.len(),
+            "Journal replayed into the cache."
+        );
+    }
+    let snapshots = (!config.cache.snapshot_every.is_zero()).then(|| {
+        let journal = config
+            .journal
+            .as_ref()
+            .map(|j| (config.data_dir.clone(), j.dir.clone()));
+        Snapshots::new(config.snapshot_path(), config.cache.snapshot_every, journal)
+    });
     let task = CacheTask {
+        journal_seq: recovered.journal_seq,
         stats_every: config.cache.stats_every,
         dead_after: config.cache.dead_after,
         snapshots,
@@ -158,6 +183,8 @@ fn log_restore(report: &RestoreReport) {
 
 struct CacheTask {
     cache: Cache,
+    /// The last journal record whose samples the cache has taken.
+    journal_seq: u64,
     dead_after: std::time::Duration,
     snapshots: Option<Snapshots>,
     rrd: RrdHandle,
@@ -239,7 +266,9 @@ impl CacheTask {
         // nothing): an older one must not bring back rows now on disk.
         let now_ms = self.clock.now_ms();
         if let Some(snapshots) = self.snapshots.as_mut() {
-            snapshots.save_now(self.cache.snapshot(now_ms, 0)).await;
+            snapshots
+                .save_now(self.cache.snapshot(now_ms, self.journal_seq))
+                .await;
         }
         info!(pending_rows = self.cache.pending_rows(), "Cache drained.");
     }
@@ -254,7 +283,7 @@ impl CacheTask {
     }
 
     fn save_snapshot(&mut self) {
-        let snapshot = self.cache.snapshot(self.clock.now_ms(), 0);
+        let snapshot = self.cache.snapshot(self.clock.now_ms(), self.journal_seq);
         if let Some(snapshots) = self.snapshots.as_mut() {
             snapshots.save(snapshot);
         }
@@ -262,7 +291,10 @@ impl CacheTask {
 
     fn handle(&mut self, msg: CacheMsg) {
         match msg {
-            CacheMsg::Samples(samples) => self.ingest(samples),
+            CacheMsg::Samples(seq, samples) => {
+                self.journal_seq = self.journal_seq.max(seq);
+                self.ingest(samples);
+            }
             CacheMsg::FlushAll(reply) => self.force_all(reply),
             CacheMsg::Stats(reply) => {
                 let _ = reply.send(self.stats());

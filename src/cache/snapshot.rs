@@ -137,14 +137,22 @@ pub(crate) struct Snapshots {
     path: std::path::PathBuf,
     pub every: std::time::Duration,
     writing: Option<JoinHandle<()>>,
+    /// `(data dir, journal dir)`: after a snapshot, the data is synced and
+    /// the journal segments it covers are deleted.
+    journal: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Snapshots {
-    pub fn new(path: std::path::PathBuf, every: std::time::Duration) -> Self {
+    pub fn new(
+        path: std::path::PathBuf,
+        every: std::time::Duration,
+        journal: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Self {
         Snapshots {
             path,
             every,
             writing: None,
+            journal,
         }
     }
 
@@ -155,9 +163,9 @@ impl Snapshots {
             debug!("Snapshot skipped: the previous one is still being written.");
             return;
         }
-        let path = self.path.clone();
+        let (path, journal) = (self.path.clone(), self.journal.clone());
         self.writing = Some(tokio::task::spawn_blocking(move || {
-            save_blocking(&path, &snapshot)
+            save_blocking(&path, &snapshot, journal.as_ref())
         }));
     }
 
@@ -166,17 +174,56 @@ impl Snapshots {
         if let Some(previous) = self.writing.take() {
             let _ = previous.await;
         }
-        let path = self.path.clone();
-        let _ = tokio::task::spawn_blocking(move || save_blocking(&path, &snapshot)).await;
+        let (path, journal) = (self.path.clone(), self.journal.clone());
+        let _ =
+            tokio::task::spawn_blocking(move || save_blocking(&path, &snapshot, journal.as_ref()))
+                .await;
     }
 }
 
-fn save_blocking(path: &std::path::Path, snapshot: &Snapshot) {
+fn save_blocking(
+    path: &std::path::Path,
+    snapshot: &Snapshot,
+    journal: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) {
     let rows = snapshot.row_count();
-    match write(path, snapshot) {
-        Ok(()) => debug!(rows, "Snapshot written."),
-        Err(e) => error!(path = %path.display(), error = %e, rows,
-            "Cannot write the cache snapshot: a crash now would lose these rows."),
+    if let Err(e) = write(path, snapshot) {
+        error!(path = %path.display(), error = %e, rows,
+            "Cannot write the cache snapshot: a crash now would lose these rows.");
+        return;
+    }
+    debug!(
+        rows,
+        journal_seq = snapshot.journal_seq,
+        "Snapshot written."
+    );
+    let Some((data_dir, journal_dir)) = journal else {
+        return;
+    };
+    // librrd does not fsync: rows it has taken are on disk only once the
+    // filesystem is synced, and only then may the journal forget them.
+    if let Err(e) = sync_filesystem(data_dir) {
+        error!(dir = %data_dir.display(), error = %e, "Cannot sync the data directory; the journal is kept.");
+        return;
+    }
+    match crate::journal::truncate(journal_dir, snapshot.journal_seq) {
+        Ok(0) => {}
+        Ok(n) => debug!(
+            segments = n,
+            "Journal segments covered by the snapshot deleted."
+        ),
+        Err(e) => error!(dir = %journal_dir.display(), error = %e, "Cannot truncate the journal."),
+    }
+}
+
+fn sync_filesystem(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = std::fs::File::open(dir)?;
+    // SAFETY: a valid open descriptor for the call's duration.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -28,7 +28,7 @@ fn start_with(
 ) -> Harness {
     let text = format!(
         "data_dir = \"{}\"\n[cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
-         snapshot_every = \"{snapshot_every}\"\n",
+         snapshot_every = \"{snapshot_every}\"\n[journal]\nenabled = false\n",
         dir.path().display()
     );
     let config = Arc::new(Config::parse(&text, "t").unwrap());
@@ -39,7 +39,10 @@ fn start_with(
         RrdHandle::from_sender(tx),
         Arc::new(Metrics::default()),
         clock,
-        restored,
+        Recovered {
+            snapshot: restored,
+            ..Recovered::default()
+        },
     );
     Harness {
         cache,
@@ -78,7 +81,7 @@ fn answer(batch: &WriteBatch, reply: &mpsc::UnboundedSender<WriteReport>, writte
 /// Adds samples and waits until the task has taken them (a stats round
 /// trip), so that time advanced afterwards counts from their arrival.
 async fn add(cache: &CacheHandle, samples: Vec<Sample>) {
-    cache.add(samples).await.unwrap();
+    cache.add(0, samples).await.unwrap();
     cache.stats().await.unwrap();
 }
 
@@ -329,7 +332,7 @@ async fn forgotten_series_are_reported_to_the_index() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "data_dir = \"{}\"\n[cache]\nflush_after = \"1s\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
-         snapshot_every = \"0s\"\ndead_after = \"1h\"\n",
+         snapshot_every = \"0s\"\ndead_after = \"1h\"\n[journal]\nenabled = false\n",
         dir.path().display()
     );
     let config = Arc::new(Config::parse(&text, "t").unwrap());
@@ -339,7 +342,7 @@ async fn forgotten_series_are_reported_to_the_index() {
         RrdHandle::from_sender(tx),
         Arc::new(Metrics::default()),
         Clock::anchored(T0_MS),
-        None,
+        Recovered::default(),
     );
     add(&cache, vec![sample("quiet", 0, 1.0)]).await;
     tokio::time::advance(Duration::from_secs(1)).await;

@@ -30,6 +30,8 @@ pub struct Config {
     /// Present when `mqtt.broker = "embedded"`.
     pub embedded_broker: Option<EmbeddedBrokerConfig>,
     pub cache: CacheConfig,
+    /// Present when the journal is enabled.
+    pub journal: Option<JournalConfig>,
     pub limits: Limits,
     pub templates: Vec<Template>,
     /// Multi-DS files declared in config.
@@ -78,6 +80,25 @@ pub struct CacheConfig {
     pub snapshot_every: Duration,
     /// Zero: series are never forgotten.
     pub dead_after: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalConfig {
+    pub dir: PathBuf,
+    pub sync: SyncPolicy,
+}
+
+/// When journal records are fsynced. A message is acknowledged once its
+/// record is in the kernel (it survives the daemon being killed); the
+/// policy bounds what a power cut can take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SyncPolicy {
+    /// Before every acknowledgement: nothing acknowledged is lost, slowly.
+    Always,
+    /// Every so often: a power cut loses at most that much.
+    Interval(Duration),
+    /// Left to the kernel (about 30 s on Linux).
+    Never,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +221,7 @@ pub(crate) struct Sections {
     pub mqtt: raw::RawMqtt,
     pub embedded_broker: raw::RawEmbeddedBroker,
     pub cache: raw::RawCache,
+    pub journal: raw::RawJournal,
     pub limits: raw::RawLimits,
     /// `None` for a template that did not deserialise (already reported).
     pub templates: Vec<Option<raw::RawTemplate>>,
@@ -211,6 +233,7 @@ impl Sections {
         let mqtt = section(&mut table, "mqtt", errors);
         let embedded_broker = section(&mut table, "embedded_broker", errors);
         let cache = section(&mut table, "cache", errors);
+        let journal = section(&mut table, "journal", errors);
         let limits = section(&mut table, "limits", errors);
         let mut templates: Vec<Option<raw::RawTemplate>> = match table.remove("template") {
             None => Vec::new(),
@@ -232,6 +255,7 @@ impl Sections {
             mqtt,
             embedded_broker,
             cache,
+            journal,
             limits,
             templates,
             files,

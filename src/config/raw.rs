@@ -118,6 +118,33 @@ impl Default for RawCache {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawSync {
+    Always,
+    Interval,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawJournal {
+    pub enabled: bool,
+    pub sync: RawSync,
+    #[serde(with = "humantime_serde")]
+    pub sync_every: Duration,
+}
+
+impl Default for RawJournal {
+    fn default() -> Self {
+        RawJournal {
+            enabled: true,
+            sync: RawSync::Interval,
+            sync_every: secs(1),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawLimits {

@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::raw::{RawFile, RawMqtt, RawRra, RawTemplate};
+use super::raw::{RawFile, RawMqtt, RawRra, RawSync, RawTemplate};
 use super::{
-    CacheConfig, Config, EmbeddedBrokerConfig, KeyError, Limits, MqttConfig, Sections, Template,
-    TlsConfig,
+    CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits, MqttConfig,
+    Sections, SyncPolicy, Template, TlsConfig,
 };
 use crate::model::{DsSpec, DsType, FileSpec, RraSpec};
 use crate::rrd::path::is_safe_rel_path;
@@ -102,6 +102,30 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
     if cache.stats_every.is_zero() {
         e.push("cache.stats_every", "must be more than 0s");
     }
+    let journal = s.journal.enabled.then(|| {
+        if cache.snapshot_every.is_zero() {
+            e.push(
+                "journal.enabled",
+                "the journal needs snapshots (cache.snapshot_every) to be truncated",
+            );
+        }
+        let sync = match s.journal.sync {
+            RawSync::Always => SyncPolicy::Always,
+            RawSync::Never => SyncPolicy::Never,
+            RawSync::Interval => {
+                if !(Duration::from_millis(10)..=Duration::from_secs(3600))
+                    .contains(&s.journal.sync_every)
+                {
+                    e.push("journal.sync_every", "must be between 10ms and 1h");
+                }
+                SyncPolicy::Interval(s.journal.sync_every)
+            }
+        };
+        JournalConfig {
+            dir: data_dir.join("journal"),
+            sync,
+        }
+    });
     let limits = Limits {
         max_payload_bytes: s.limits.max_payload_bytes,
         max_json_leaves: s.limits.max_json_leaves,
@@ -144,6 +168,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         mqtt,
         embedded_broker,
         cache,
+        journal,
         limits,
         templates,
         files,

@@ -7,14 +7,17 @@
 //! lack topics added since).
 
 pub mod decode;
+mod source;
 mod tls;
+
+pub use source::Journal;
+use source::Source;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use rumqttc::{
-    AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS, SubscribeFilter,
-    SubscribeReasonCode,
+    AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, SubscribeFilter, SubscribeReasonCode,
 };
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -22,9 +25,8 @@ use tracing::{debug, info, warn};
 use crate::cache::CacheHandle;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::metrics::{Metrics, RateLimiter};
-use crate::model::RejectReason;
-use decode::{DecodeLimits, decode};
+use crate::config::SyncPolicy;
+use crate::metrics::Metrics;
 
 /// The largest packet MQTT allows. rumqttc drops the connection on a packet
 /// over its limit, and a broker holding that message for a persistent
@@ -38,6 +40,8 @@ pub fn options(config: &Config) -> Result<MqttOptions, tls::TlsError> {
     let mut opts = MqttOptions::new(m.client_id.clone(), m.host.clone(), m.port);
     opts.set_keep_alive(m.keep_alive);
     opts.set_clean_session(m.clean_session);
+    // With a journal, a message is acknowledged once it is journaled.
+    opts.set_manual_acks(config.journal.is_some());
     opts.set_max_packet_size(MAX_PACKET, 64 * 1024);
     if let Some((user, pass)) = &m.credentials {
         opts.set_credentials(user.clone(), pass.clone());
@@ -60,11 +64,25 @@ pub async fn run(
     cache: CacheHandle,
     metrics: Arc<Metrics>,
     clock: Clock,
+    journal: Option<Journal>,
     mut stop: watch::Receiver<bool>,
 ) {
     let config = config_rx.borrow_and_update().clone();
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
-    let mut source = Source::new(&config, cache, metrics.clone(), clock);
+    let sync_every = match journal.as_ref().map(|j| j.sync) {
+        Some(SyncPolicy::Interval(every)) => Some(every),
+        _ => None,
+    };
+    let mut sync_tick =
+        tokio::time::interval(sync_every.unwrap_or(std::time::Duration::from_secs(3600)));
+    let mut source = Source::new(
+        &config,
+        client.clone(),
+        cache,
+        metrics.clone(),
+        clock,
+        journal,
+    );
     let mut topics = config.mqtt.topics.clone();
     let mqtt = &config.mqtt;
     let mut backoff = mqtt.reconnect_min;
@@ -73,6 +91,10 @@ pub async fn run(
         let event = tokio::select! {
             event = eventloop.poll() => event,
             _ = stop.changed() => break,
+            _ = sync_tick.tick(), if sync_every.is_some() => {
+                source.sync_in_background();
+                continue;
+            }
             Ok(()) = config_rx.changed() => {
                 let new = config_rx.borrow_and_update().clone();
                 source.follow(&new);
@@ -80,6 +102,7 @@ pub async fn run(
                 continue;
             }
         };
+        source.retry_acks();
         match event {
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 if source.on_publish(p).await.is_err() {
@@ -88,6 +111,7 @@ pub async fn run(
             }
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 metrics.mqtt_connected.store(1, Relaxed);
+                source.forget_unacked();
                 metrics.mqtt_connections.fetch_add(1, Relaxed);
                 backoff = mqtt.reconnect_min;
                 info!(
@@ -143,6 +167,7 @@ pub async fn run(
         )
         .await;
     }
+    source.close();
     info!("MQTT client stopped.");
 }
 
@@ -197,71 +222,3 @@ async fn say_goodbye(
 
 const ONLINE: &str = "online";
 const OFFLINE: &str = "offline";
-
-/// Turns publishes into samples for the cache.
-struct Source {
-    cache: CacheHandle,
-    metrics: Arc<Metrics>,
-    clock: Clock,
-    limits: DecodeLimits,
-    exclude: Vec<String>,
-    warn_limits: [RateLimiter; RejectReason::ALL.len()],
-}
-
-impl Source {
-    fn new(config: &Config, cache: CacheHandle, metrics: Arc<Metrics>, clock: Clock) -> Self {
-        let mut source = Source {
-            cache,
-            metrics,
-            clock,
-            limits: DecodeLimits {
-                max_payload_bytes: 0,
-                max_json_leaves: 0,
-            },
-            exclude: Vec::new(),
-            warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
-        };
-        source.follow(config);
-        source
-    }
-
-    /// Takes the settings a reload may change.
-    fn follow(&mut self, config: &Config) {
-        self.limits = DecodeLimits {
-            max_payload_bytes: config.limits.max_payload_bytes,
-            max_json_leaves: config.limits.max_json_leaves,
-        };
-        // Our own status is not a reading.
-        self.exclude = config
-            .mqtt
-            .exclude
-            .iter()
-            .chain(&config.mqtt.status_topic)
-            .cloned()
-            .collect();
-    }
-
-    async fn on_publish(&mut self, p: Publish) -> Result<(), crate::cache::CacheClosed> {
-        self.metrics.messages_received.fetch_add(1, Relaxed);
-        // A retained message replayed on subscribe is old state: stamping it
-        // with the receive time would log it at the wrong time.
-        if p.retain || self.exclude.iter().any(|f| rumqttc::matches(&p.topic, f)) {
-            self.metrics.messages_ignored.fetch_add(1, Relaxed);
-            return Ok(());
-        }
-        let now_ms = self.clock.now_ms();
-        match decode(&p.topic, &p.payload, now_ms, &self.limits) {
-            Ok(samples) => self.cache.add(samples).await,
-            Err(reason) => {
-                self.metrics.reject(reason, 1);
-                let topic = p.topic.as_str();
-                let bytes = p.payload.len();
-                match self.warn_limits[reason.index()].allow(now_ms) {
-                    Some(held_back) => warn!(topic, %reason, bytes, held_back, "Message refused."),
-                    None => debug!(topic, %reason, bytes, "Message refused."),
-                }
-                Ok(())
-            }
-        }
-    }
-}

@@ -127,7 +127,7 @@ fn tls_broker_with_password() {
     );
     let port = free_port();
     let listener = format!(
-        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nallow_anonymous false\npassword_file {0}/passwd\n",
+        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\nallow_anonymous false\npassword_file {0}/passwd\npersistence false\n",
         d.display()
     );
     let _broker = Mosquitto::start_with(port, dir, &listener);

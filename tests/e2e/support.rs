@@ -59,7 +59,16 @@ impl Mosquitto {
 
     /// Starts on a given port and directory (a restart of the same broker).
     pub fn start_on(port: u16, dir: tempfile::TempDir) -> Mosquitto {
-        Self::start_with(port, dir, "allow_anonymous true\n")
+        Self::start_with(port, dir, "allow_anonymous true\npersistence false\n")
+    }
+
+    /// A broker that keeps sessions and queued messages on disk, in `dir`.
+    pub fn start_persistent(port: u16, dir: tempfile::TempDir) -> Mosquitto {
+        let conf = format!(
+            "allow_anonymous true\npersistence true\npersistence_location {}/\n",
+            dir.path().display()
+        );
+        Self::start_with(port, dir, &conf)
     }
 
     /// Starts with `listener_conf` (TLS, authentication…) under the listener.
@@ -68,7 +77,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "per_listener_settings false\nlistener {port} 127.0.0.1\n{listener_conf}persistence false\n\
+                "per_listener_settings false\nlistener {port} 127.0.0.1\n{listener_conf}\
                  max_queued_messages 1000000\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\n"
             ),
         )

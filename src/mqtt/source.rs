@@ -1,0 +1,208 @@
+//! One publish at a time: decoded, journaled, handed to the cache, and
+//! acknowledged — in that order, so that an acknowledged message is in the
+//! journal (it survives the daemon being killed) before the broker forgets
+//! it. Acknowledgements leave in arrival order, as MQTT requires.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use rumqttc::{AsyncClient, Publish, QoS};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, warn};
+
+use super::decode::{DecodeLimits, decode};
+use crate::cache::{CacheClosed, CacheHandle};
+use crate::clock::Clock;
+use crate::config::{Config, SyncPolicy};
+use crate::journal::JournalWriter;
+use crate::metrics::{Metrics, RateLimiter};
+use crate::model::{RejectReason, Sample};
+
+/// The journal and when to fsync it.
+pub struct Journal {
+    pub writer: JournalWriter,
+    pub sync: SyncPolicy,
+}
+
+pub(super) struct Source {
+    client: AsyncClient,
+    cache: CacheHandle,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    limits: DecodeLimits,
+    exclude: Vec<String>,
+    warn_limits: [RateLimiter; RejectReason::ALL.len()],
+    journal: Option<Journal>,
+    journal_warn: RateLimiter,
+    /// Acks the client's request queue could not take yet, in order.
+    unacked: VecDeque<Publish>,
+    syncing: Option<JoinHandle<()>>,
+}
+
+impl Source {
+    pub fn new(
+        config: &Config,
+        client: AsyncClient,
+        cache: CacheHandle,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+        journal: Option<Journal>,
+    ) -> Self {
+        let mut source = Source {
+            client,
+            cache,
+            metrics,
+            clock,
+            limits: DecodeLimits {
+                max_payload_bytes: 0,
+                max_json_leaves: 0,
+            },
+            exclude: Vec::new(),
+            warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
+            journal,
+            journal_warn: RateLimiter::new(60_000),
+            unacked: VecDeque::new(),
+            syncing: None,
+        };
+        source.follow(config);
+        source
+    }
+
+    /// Takes the settings a reload may change.
+    pub fn follow(&mut self, config: &Config) {
+        self.limits = DecodeLimits {
+            max_payload_bytes: config.limits.max_payload_bytes,
+            max_json_leaves: config.limits.max_json_leaves,
+        };
+        // Our own status is not a reading.
+        self.exclude = config
+            .mqtt
+            .exclude
+            .iter()
+            .chain(&config.mqtt.status_topic)
+            .cloned()
+            .collect();
+    }
+
+    pub async fn on_publish(&mut self, p: Publish) -> Result<(), CacheClosed> {
+        self.metrics.messages_received.fetch_add(1, Relaxed);
+        // A retained message replayed on subscribe is old state: stamping it
+        // with the receive time would log it at the wrong time.
+        if p.retain || self.exclude.iter().any(|f| rumqttc::matches(&p.topic, f)) {
+            self.metrics.messages_ignored.fetch_add(1, Relaxed);
+            self.ack(p);
+            return Ok(());
+        }
+        let now_ms = self.clock.now_ms();
+        match decode(&p.topic, &p.payload, now_ms, &self.limits) {
+            Ok(samples) => {
+                let journaled = self.journal_append(&samples, now_ms);
+                self.cache.add(journaled.unwrap_or(0), samples).await?;
+                // Not in the journal: no ack, so the broker sends it again.
+                if journaled.is_some() {
+                    self.ack(p);
+                }
+            }
+            Err(reason) => {
+                self.metrics.reject(reason, 1);
+                let (topic, bytes) = (p.topic.as_str(), p.payload.len());
+                match self.warn_limits[reason.index()].allow(now_ms) {
+                    Some(held_back) => warn!(topic, %reason, bytes, held_back, "Message refused."),
+                    None => debug!(topic, %reason, bytes, "Message refused."),
+                }
+                // Acknowledged all the same: a bad publisher must not wedge
+                // the session with a message that will never decode.
+                self.ack(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// The record's sequence number (0 without a journal), once it is in
+    /// the kernel (and on disk, with `sync = "always"`); `None` when the
+    /// journal cannot be written.
+    fn journal_append(&mut self, samples: &[Sample], now_ms: i64) -> Option<u64> {
+        let Some(j) = self.journal.as_mut() else {
+            return Some(0);
+        };
+        let written = j.writer.append(samples).and_then(|seq| {
+            match j.sync {
+                SyncPolicy::Always => j.writer.sync()?,
+                SyncPolicy::Interval(_) | SyncPolicy::Never => j.writer.flush()?,
+            }
+            Ok(seq)
+        });
+        match written {
+            Ok(seq) => {
+                self.metrics
+                    .journal_bytes
+                    .store(j.writer.written_bytes(), Relaxed);
+                Some(seq)
+            }
+            Err(e) => {
+                self.metrics.journal_errors.fetch_add(1, Relaxed);
+                if let Some(held_back) = self.journal_warn.allow(now_ms) {
+                    error!(error = %e, held_back,
+                        "Cannot write the journal: messages stay unacknowledged for the broker to send again.");
+                }
+                None
+            }
+        }
+    }
+
+    fn ack(&mut self, p: Publish) {
+        if self.journal.is_none() || p.qos == QoS::AtMostOnce {
+            return; // rumqttc acknowledged it already, or nothing to do
+        }
+        self.unacked.push_back(p);
+        self.retry_acks();
+    }
+
+    /// Sends the acks that are waiting, in order, as far as the client's
+    /// request queue takes them.
+    pub fn retry_acks(&mut self) {
+        while let Some(p) = self.unacked.front() {
+            if self.client.try_ack(p).is_err() {
+                break;
+            }
+            self.unacked.pop_front();
+        }
+    }
+
+    /// After a reconnect, packet ids of the old connection mean nothing:
+    /// the broker sends unacknowledged messages again.
+    pub fn forget_unacked(&mut self) {
+        self.unacked.clear();
+    }
+
+    /// `sync = "interval"`: fsync the journal on the blocking pool, one at a
+    /// time (records are already in the kernel; this bounds a power cut).
+    pub fn sync_in_background(&mut self) {
+        if self.syncing.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let Some(j) = self.journal.as_mut() else {
+            return;
+        };
+        match j.writer.sync_handle() {
+            Ok(file) => {
+                self.syncing = Some(tokio::task::spawn_blocking(move || {
+                    if let Err(e) = file.sync_data() {
+                        error!(error = %e, "Cannot fsync the journal.");
+                    }
+                }))
+            }
+            Err(e) => error!(error = %e, "Cannot flush the journal."),
+        }
+    }
+
+    /// A clean stop: everything journaled reaches the disk.
+    pub fn close(&mut self) {
+        if let Some(j) = self.journal.as_mut()
+            && let Err(e) = j.writer.sync()
+        {
+            error!(error = %e, "Cannot fsync the journal at stop.");
+        }
+    }
+}
