@@ -295,3 +295,31 @@ fn every_message_the_broker_acknowledged_survives_kill_9_exactly_once() {
         "no replay happened"
     );
 }
+
+#[test]
+fn a_broker_restart_under_load_loses_nothing() {
+    let broker = Mosquitto::start_persistent(free_port(), tempfile::tempdir().unwrap());
+    let config = format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"broker-restart\"\nreconnect_min = \"100ms\"\n\
+         reconnect_max = \"500ms\"\n[cache]\nflush_after = \"1s\"\n",
+        broker.port
+    );
+    let daemon = Daemon::start_with_log(&config, LOG);
+    let n: i64 = 1000;
+    let t0 = (now_s() / 60 - n - 10) * 60;
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!("{{\"ts\": {}, \"value\": {i}}}\n", t0 + 60 * i))
+        .collect();
+    let half = lines.len() / 2;
+    publish_steadily(broker.port, "restart/a", &lines[..half], 100, |_| {});
+    // Restart while the daemon is still taking the first half.
+    let broker = broker.restart_persistent();
+    daemon.wait_log("Connected to the MQTT broker", 2);
+    publish_steadily(broker.port, "restart/a", &lines[half..], 100, |_| {});
+    let path = daemon.data().join("restart/a/value.rrd");
+    let rows = rows_once_complete(&daemon, &path, t0, n);
+    assert_eq!(
+        rows,
+        (0..n).map(|i| (t0 + 60 * i, i as f64)).collect::<Vec<_>>()
+    );
+}

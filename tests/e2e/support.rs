@@ -109,6 +109,19 @@ impl Mosquitto {
     pub fn publish(&self, topic: &str, payload: &str) {
         publish(self.port, topic, payload);
     }
+
+    /// A clean restart (SIGTERM: a persistent broker saves its state), on
+    /// the same port and directory.
+    pub fn restart_persistent(mut self) -> Mosquitto {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        let (port, dir) = (
+            self.port,
+            std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()),
+        );
+        Mosquitto::start_persistent(port, dir)
+    }
 }
 
 impl Drop for Mosquitto {
