@@ -7,8 +7,12 @@
 //! yardstick: the machine is shared and noisy, so the ratio means more than
 //! the absolute figure.
 //!
-//!     cargo bench --bench ingest                 # 1000 series × 100 values
+//!     cargo bench --bench ingest                 # 1000 series × 100 values, QoS 0
 //!     BENCH_SERIES=200 BENCH_VALUES=50 cargo bench --bench ingest
+//!     BENCH_QOS=1 BENCH_JOURNAL=always cargo bench --bench ingest
+//!
+//! BENCH_JOURNAL is the daemon's `journal.sync`: interval (default),
+//! always, or off (no journal).
 
 #[path = "../tests/e2e/support.rs"]
 mod support;
@@ -36,16 +40,40 @@ fn value(i: usize, j: usize) -> f64 {
     j as f64 + i as f64 / 100_000.0
 }
 
-/// Publishes every message at QoS 0, value-major so each file's values
-/// arrive in time order; returns when the last one has left the socket.
+/// The QoS of the whole run (BENCH_QOS, 0 or 1).
+fn qos() -> QoS {
+    if env_or("BENCH_QOS", 0) == 1 {
+        QoS::AtLeastOnce
+    } else {
+        QoS::AtMostOnce
+    }
+}
+
+/// Publishes every message, value-major so each file's values arrive in
+/// time order; returns when the last one has left the socket and, at QoS 1,
+/// when the broker has acknowledged every one (a DISCONNECT sent earlier
+/// would drop the publishes still in flight).
 async fn publish_all(port: u16, series: usize, values: usize, t0: i64) {
     let mut opts = MqttOptions::new(format!("bench-pub-{t0}"), "127.0.0.1", port);
     opts.set_max_packet_size(1 << 20, 1 << 20);
+    opts.set_inflight(1000);
     let (client, mut eventloop) = AsyncClient::new(opts, 4096);
+    let total = series * values;
+    let (acked_tx, acked_rx) = tokio::sync::oneshot::channel();
     let driver = tokio::spawn(async move {
+        let mut acked = 0;
+        let mut acked_tx = Some(acked_tx);
         loop {
             match eventloop.poll().await {
                 Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    acked += 1;
+                    if acked == total
+                        && let Some(tx) = acked_tx.take()
+                    {
+                        let _ = tx.send(());
+                    }
+                }
                 Ok(_) => {}
             }
         }
@@ -54,10 +82,13 @@ async fn publish_all(port: u16, series: usize, values: usize, t0: i64) {
         for i in 0..series {
             let payload = format!(r#"{{"ts":{},"v":{}}}"#, t0 + 60 * j as i64, value(i, j));
             client
-                .publish(topic(i), QoS::AtMostOnce, false, payload)
+                .publish(topic(i), qos(), false, payload)
                 .await
                 .unwrap();
         }
+    }
+    if qos() == QoS::AtLeastOnce {
+        let _ = tokio::time::timeout(Duration::from_secs(60), acked_rx).await;
     }
     client.disconnect().await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(60), driver).await;
@@ -69,7 +100,7 @@ async fn baseline(port: u16, series: usize, values: usize, t0: i64) -> (f64, usi
     let mut opts = MqttOptions::new("bench-baseline", "127.0.0.1", port);
     opts.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
-    client.subscribe("bench/#", QoS::AtMostOnce).await.unwrap();
+    client.subscribe("bench/#", qos()).await.unwrap();
     loop {
         if let Event::Incoming(Packet::SubAck(_)) = eventloop.poll().await.unwrap() {
             break;
@@ -133,7 +164,7 @@ fn count_values(path: &Path, i: usize, values: usize, t0: i64) -> usize {
     let found: Vec<usize> = (0..values)
         .filter(|&j| got.iter().any(|&g| close(g, value(i, j))))
         .collect();
-    if found.len() < values {
+    if found.len() < values && i < 5 {
         let missing: Vec<usize> = (0..values).filter(|j| !found.contains(j)).take(5).collect();
         eprintln!(
             "file {i}: missing values #{missing:?} ({} known rows)",
@@ -269,12 +300,22 @@ async fn main() {
         total as f64 / base_secs
     );
 
+    let journal = std::env::var("BENCH_JOURNAL").unwrap_or_else(|_| "interval".into());
+    let journal_conf = match journal.as_str() {
+        "off" => "enabled = false".to_owned(),
+        sync => format!("sync = \"{sync}\""),
+    };
+    // Snapshots once an hour: the journal then keeps every record, so its
+    // size per message can be read off at the end.
     let config = format!(
-        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"bench-daemon\"\nqos = 0\n\
-         [cache]\nflush_after = \"{}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n[limits]\nmax_series = 1000000\n",
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"bench-daemon\"\nqos = {}\n\
+         [cache]\nflush_after = \"{}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\nsnapshot_every = \"1h\"\n\
+         [journal]\n{journal_conf}\n[limits]\nmax_series = 1000000\n",
         broker.port,
+        env_or("BENCH_QOS", 0),
         std::env::var("BENCH_FLUSH_AFTER").unwrap_or_else(|_| "500ms".into())
     );
+    println!("QoS {}, journal {journal}", env_or("BENCH_QOS", 0));
     let mut daemon = Daemon::start_with_log(&config, "warn,datalog_rrd::mqtt=info");
     let pid = daemon.pid();
     let runs = [
@@ -282,7 +323,9 @@ async fn main() {
         ("warm (files exist)", t0 + 60 * values as i64),
     ];
     let skip_cold = std::env::var("BENCH_WARM_ONLY").is_ok();
+    let mut runs_done = 0;
     for (label, start_t) in runs.into_iter().skip(skip_cold as usize) {
+        runs_done += 1;
         let (cpu_before, _) = proc_stats(pid);
         let r = daemon_run(&daemon, broker.port, series, values, start_t).await;
         let (cpu_after, hwm_kb) = proc_stats(pid);
@@ -299,6 +342,22 @@ async fn main() {
             hwm_kb as f64 / 1024.0,
             r.peak_anon_kb as f64 / 1024.0,
             r.peak_file_kb as f64 / 1024.0,
+        );
+    }
+    let journal_dir = daemon.data().join("journal");
+    let journal_bytes: u64 = std::fs::read_dir(&journal_dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    if journal_bytes > 0 {
+        let messages = (total * runs_done) as f64;
+        println!(
+            "journal: {journal_bytes} bytes for {messages} messages = {:.1} bytes/sample",
+            journal_bytes as f64 / messages
         );
     }
     let status = daemon.stop(Duration::from_secs(30));

@@ -91,6 +91,10 @@ pub async fn run(
         let event = tokio::select! {
             event = eventloop.poll() => event,
             _ = stop.changed() => break,
+            _ = sleep_until_opt(source.flush_by) => {
+                source.commit();
+                continue;
+            }
             _ = sync_tick.tick(), if sync_every.is_some() => {
                 source.sync_in_background();
                 continue;
@@ -218,6 +222,13 @@ async fn say_goodbye(
         }
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), sent).await;
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 const ONLINE: &str = "online";

@@ -2,6 +2,11 @@
 //! acknowledged — in that order, so that an acknowledged message is in the
 //! journal (it survives the daemon being killed) before the broker forgets
 //! it. Acknowledgements leave in arrival order, as MQTT requires.
+//!
+//! Group commit: acks wait in `waiting` until the journal is flushed (or
+//! fsynced, with `sync = "always"`) once for the whole burst — when
+//! `GROUP_MAX` are waiting, or `GROUP_WAIT` after the first — instead of
+//! once per message.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +24,12 @@ use crate::journal::JournalWriter;
 use crate::metrics::{Metrics, RateLimiter};
 use crate::model::{RejectReason, Sample};
 
+/// Acks held for one journal flush at most: small, because the broker
+/// stops sending after its in-flight window (mosquitto: 20 by default).
+const GROUP_MAX: usize = 16;
+/// How long the first of them may wait.
+const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// The journal and when to fsync it.
 pub struct Journal {
     pub writer: JournalWriter,
@@ -35,6 +46,10 @@ pub(super) struct Source {
     warn_limits: [RateLimiter; RejectReason::ALL.len()],
     journal: Option<Journal>,
     journal_warn: RateLimiter,
+    /// Journaled messages whose records are not flushed yet, in order.
+    waiting: VecDeque<Publish>,
+    /// When the oldest of `waiting` must be flushed at the latest.
+    pub flush_by: Option<tokio::time::Instant>,
     /// Acks the client's request queue could not take yet, in order.
     unacked: VecDeque<Publish>,
     syncing: Option<JoinHandle<()>>,
@@ -62,6 +77,8 @@ impl Source {
             warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
             journal,
             journal_warn: RateLimiter::new(60_000),
+            waiting: VecDeque::new(),
+            flush_by: None,
             unacked: VecDeque::new(),
             syncing: None,
         };
@@ -119,21 +136,14 @@ impl Source {
         Ok(())
     }
 
-    /// The record's sequence number (0 without a journal), once it is in
-    /// the kernel (and on disk, with `sync = "always"`); `None` when the
-    /// journal cannot be written.
+    /// The record's sequence number (0 without a journal), buffered; it
+    /// reaches the kernel at the next `commit`. `None` when the journal
+    /// cannot be written.
     fn journal_append(&mut self, samples: &[Sample], now_ms: i64) -> Option<u64> {
         let Some(j) = self.journal.as_mut() else {
             return Some(0);
         };
-        let written = j.writer.append(samples).and_then(|seq| {
-            match j.sync {
-                SyncPolicy::Always => j.writer.sync()?,
-                SyncPolicy::Interval(_) | SyncPolicy::Never => j.writer.flush()?,
-            }
-            Ok(seq)
-        });
-        match written {
+        match j.writer.append(samples) {
             Ok(seq) => {
                 self.metrics
                     .journal_bytes
@@ -141,22 +151,61 @@ impl Source {
                 Some(seq)
             }
             Err(e) => {
-                self.metrics.journal_errors.fetch_add(1, Relaxed);
-                if let Some(held_back) = self.journal_warn.allow(now_ms) {
-                    error!(error = %e, held_back,
-                        "Cannot write the journal: messages stay unacknowledged for the broker to send again.");
-                }
+                self.journal_failed(&e, now_ms);
                 None
             }
         }
     }
 
+    fn journal_failed(&mut self, e: &std::io::Error, now_ms: i64) {
+        self.metrics.journal_errors.fetch_add(1, Relaxed);
+        if let Some(held_back) = self.journal_warn.allow(now_ms) {
+            error!(error = %e, held_back,
+                "Cannot write the journal: messages stay unacknowledged for the broker to send again.");
+        }
+    }
+
+    /// Queues the ack of `p` behind the messages waiting for the journal.
     fn ack(&mut self, p: Publish) {
         if self.journal.is_none() || p.qos == QoS::AtMostOnce {
             return; // rumqttc acknowledged it already, or nothing to do
         }
-        self.unacked.push_back(p);
-        self.retry_acks();
+        // Only qos and packet id matter for the ack: keeping the payload
+        // would pin rumqttc's read buffer while acks wait.
+        let mut ack = Publish::new("", p.qos, Vec::<u8>::new());
+        ack.pkid = p.pkid;
+        self.waiting.push_back(ack);
+        self.flush_by
+            .get_or_insert_with(|| tokio::time::Instant::now() + GROUP_WAIT);
+        if self.waiting.len() >= GROUP_MAX {
+            self.commit();
+        }
+    }
+
+    /// Flushes the journal (fsyncs it with `sync = "always"`) and releases
+    /// the acks that waited for it, in order. If the journal cannot be
+    /// written they are dropped: the broker will send those messages again.
+    pub fn commit(&mut self) {
+        self.flush_by = None;
+        if self.waiting.is_empty() {
+            return;
+        }
+        let result = match self.journal.as_mut() {
+            Some(j) if j.sync == SyncPolicy::Always => j.writer.sync(),
+            Some(j) => j.writer.flush(),
+            None => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                self.unacked.extend(self.waiting.drain(..));
+                self.retry_acks();
+            }
+            Err(e) => {
+                self.waiting.clear();
+                let now_ms = self.clock.now_ms();
+                self.journal_failed(&e, now_ms);
+            }
+        }
     }
 
     /// Sends the acks that are waiting, in order, as far as the client's
@@ -174,6 +223,8 @@ impl Source {
     /// the broker sends unacknowledged messages again.
     pub fn forget_unacked(&mut self) {
         self.unacked.clear();
+        self.waiting.clear();
+        self.flush_by = None;
     }
 
     /// `sync = "interval"`: fsync the journal on the blocking pool, one at a
@@ -199,6 +250,7 @@ impl Source {
 
     /// A clean stop: everything journaled reaches the disk.
     pub fn close(&mut self) {
+        self.commit();
         if let Some(j) = self.journal.as_mut()
             && let Err(e) = j.writer.sync()
         {
