@@ -82,7 +82,6 @@ fn a_damaged_snapshot_is_set_aside_and_the_daemon_starts() {
 
 #[test]
 fn sigterm_under_load_then_restart_loses_nothing() {
-    use std::io::Write;
     let broker = Mosquitto::start();
     let config = format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"drain-load\"\n[cache]\nflush_after = \"1h\"\n",
@@ -91,38 +90,19 @@ fn sigterm_under_load_then_restart_loses_nothing() {
     let mut daemon = Daemon::start_with_log(&config, LOG);
     let n: i64 = 400;
     let t0 = (now_s() / 60 - n - 10) * 60;
-    let lines: String = (0..n)
+    let lines: Vec<String> = (0..n)
         .map(|i| format!("{{\"ts\": {}, \"value\": {i}}}\n", t0 + 60 * i))
         .collect();
-    let mut publisher = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            "load/a",
-            "-l",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = publisher.stdin.take().unwrap();
-    stdin
-        .write_all(&lines.as_bytes()[..lines.len() / 2])
-        .unwrap();
-    stdin.flush().unwrap();
+    let half = lines.len() / 2;
     // Stop while the first half is still arriving; publish the rest while
     // the daemon is down.
-    daemon.wait_log("Samples taken", 20);
-    assert!(daemon.stop(Duration::from_secs(20)).success());
-    stdin
-        .write_all(&lines.as_bytes()[lines.len() / 2..])
-        .unwrap();
-    drop(stdin);
-    assert!(publisher.wait().unwrap().success());
+    publish_steadily(broker.port, "load/a", &lines[..half], 50, |chunk| {
+        if chunk == 1 {
+            daemon.wait_log("Samples taken", 20);
+            assert!(daemon.stop(Duration::from_secs(20)).success());
+        }
+    });
+    publish_steadily(broker.port, "load/a", &lines[half..], 100, |_| {});
     let taken_before = daemon.log().matches("Samples taken").count() as i64;
     assert!(
         (20..n).contains(&taken_before),
