@@ -238,8 +238,10 @@ impl Cache {
     /// when a write slot frees up (`take`).
     pub fn pop_due(&mut self, now_ms: UnixMillis) -> Vec<FileId> {
         let mut due = Vec::new();
-        while self.due.first().is_some_and(|&(at, _)| at <= now_ms) {
-            let (_, file) = self.due.pop_first().expect("checked above");
+        while let Some(&(at, file)) = self.due.first()
+            && at <= now_ms
+        {
+            self.due.pop_first();
             self.due_of[file] = None;
             due.push(file);
         }
