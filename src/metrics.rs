@@ -30,6 +30,13 @@ pub struct Metrics {
     /// Journal bytes appended since start, and failed appends.
     pub journal_bytes: AtomicU64,
     pub journal_errors: AtomicU64,
+    /// Graphs librrd drew and the time it took, in microseconds.
+    pub graphs_rendered: AtomicU64,
+    pub graph_render_micros: AtomicU64,
+    /// Batches written, and the time from a file's batch being handed to
+    /// librrd to its answer, in microseconds (flush latency).
+    pub flushes: AtomicU64,
+    pub flush_micros: AtomicU64,
 }
 
 impl Metrics {

@@ -115,6 +115,10 @@ pub struct DsSpec {
     pub aggregate: Aggregate,
     /// How long a value is repeated into steps that received no sample.
     pub hold: Duration,
+    /// What the web UI calls this DS (its series name when absent).
+    pub label: Option<String>,
+    /// Unit shown beside values and on graph axes, such as "°C" or "W".
+    pub unit: Option<String>,
 }
 
 impl DsSpec {

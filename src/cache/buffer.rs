@@ -85,6 +85,8 @@ pub(crate) struct FileBuffer {
     /// End of the last row librrd accepted from this buffer.
     written_upto: Option<i64>,
     held: Vec<Option<Held>>,
+    /// The latest sample of each DS (by sample time), for the web UI.
+    latest: Vec<Option<Held>>,
     /// When the oldest row still waiting here arrived (for `flush_after`).
     pub pending_since_ms: Option<UnixMillis>,
     /// When the last sample arrived (receive time: for `dead_after`).
@@ -100,6 +102,7 @@ impl FileBuffer {
             frozen_upto: None,
             written_upto: None,
             held: vec![None; n],
+            latest: vec![None; n],
             pending_since_ms: None,
             last_sample_ms: 0,
         }
@@ -131,9 +134,21 @@ impl FileBuffer {
         });
         let cells = &mut self.rows[index].1;
         cells[ds].merge(self.spec.ds[ds].aggregate, value, time_ms);
+        if self.latest[ds].is_none_or(|l| time_ms >= l.time_ms) {
+            self.latest[ds] = Some(Held { value, time_ms });
+        }
         self.pending_since_ms.get_or_insert(now_ms);
         self.last_sample_ms = now_ms;
         Ok(())
+    }
+
+    /// The latest sample of DS `ds` since start: (value, sample time).
+    pub fn latest(&self, ds: usize) -> Option<(f64, UnixMillis)> {
+        self.latest
+            .get(ds)
+            .copied()
+            .flatten()
+            .map(|l| (l.value, l.time_ms))
     }
 
     pub fn pending_rows(&self) -> usize {

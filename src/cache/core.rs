@@ -110,6 +110,23 @@ impl Cache {
         id
     }
 
+    /// The file written to `rel_path`, if the cache has it.
+    pub fn file_id(&self, rel_path: &str) -> Option<FileId> {
+        self.by_path.get(rel_path).copied()
+    }
+
+    /// Each series' latest sample (value, sample time), `None` for series
+    /// the cache has not seen since start.
+    pub fn latest(&self, series: &[String]) -> Vec<Option<(f64, UnixMillis)>> {
+        series
+            .iter()
+            .map(|s| {
+                let slot = self.series.get(s)?;
+                self.files[slot.file].latest(slot.ds)
+            })
+            .collect()
+    }
+
     pub fn file_count(&self) -> usize {
         self.files.len() - self.vacant.len()
     }
@@ -261,6 +278,10 @@ impl Cache {
                 batch
             })
             .collect()
+    }
+
+    pub fn has_rows(&self, file: FileId) -> bool {
+        self.files[file].pending_rows() > 0
     }
 
     pub fn is_writing(&self, file: FileId) -> bool {
@@ -421,6 +442,8 @@ fn auto_file_spec(t: &Template, series: &str, rel_path: String) -> FileSpec {
             } else {
                 Duration::ZERO
             },
+            label: None,
+            unit: t.unit.clone(),
         }],
         rras: t.rras.clone(),
     }

@@ -2,7 +2,8 @@
 //!
 //! One task owns every buffer (`core::Cache`); others reach it through a
 //! [`CacheHandle`]. It writes a file when that file is due, every file on
-//! [`CacheHandle::flush_all`] (SIGUSR1, the web UI before drawing), and
+//! [`CacheHandle::flush_all`] (SIGUSR1), one file on
+//! [`CacheHandle::flush_file`] (the web UI, before drawing it), and
 //! everything when its input closes (shutdown), waiting for librrd's answer
 //! before it returns: a row leaves memory only once librrd has it.
 
@@ -10,7 +11,7 @@ mod buffer;
 mod core;
 pub mod snapshot;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -21,7 +22,7 @@ use tracing::{debug, error, info, warn};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::{Metrics, RateLimiter};
-use crate::model::{RejectReason, Sample};
+use crate::model::{RejectReason, Sample, UnixMillis};
 use crate::rrd::{RrdHandle, WriteReport};
 
 use self::core::{Cache, FileId};
@@ -45,6 +46,8 @@ enum CacheMsg {
     /// Samples and the journal record holding them (0: no journal).
     Samples(u64, Vec<Sample>),
     FlushAll(oneshot::Sender<()>),
+    FlushFile(String, oneshot::Sender<()>),
+    Latest(Vec<String>, oneshot::Sender<Vec<Option<(f64, UnixMillis)>>>),
     Stats(oneshot::Sender<CacheStats>),
     Reload(Arc<Config>, oneshot::Sender<ReloadReport>),
 }
@@ -76,6 +79,32 @@ impl CacheHandle {
         let (reply_tx, reply_rx) = oneshot::channel();
         self.tx
             .send(CacheMsg::FlushAll(reply_tx))
+            .await
+            .map_err(|_| CacheClosed)?;
+        reply_rx.await.map_err(|_| CacheClosed)
+    }
+
+    /// Writes the cached rows of the file at `rel_path` (open step
+    /// included) and returns once librrd has answered for them, so that a
+    /// graph drawn next is not behind the data. Returns at once when the
+    /// cache holds nothing for that file.
+    pub async fn flush_file(&self, rel_path: String) -> Result<(), CacheClosed> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(CacheMsg::FlushFile(rel_path, reply_tx))
+            .await
+            .map_err(|_| CacheClosed)?;
+        reply_rx.await.map_err(|_| CacheClosed)
+    }
+
+    /// Each series' latest sample since start: (value, sample time).
+    pub async fn latest(
+        &self,
+        series: Vec<String>,
+    ) -> Result<Vec<Option<(f64, UnixMillis)>>, CacheClosed> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(CacheMsg::Latest(series, reply_tx))
             .await
             .map_err(|_| CacheClosed)?;
         reply_rx.await.map_err(|_| CacheClosed)
@@ -153,6 +182,7 @@ pub fn spawn(
         ready: VecDeque::new(),
         forced_queued: 0,
         forcing: Forcing::default(),
+        file_waiters: HashMap::new(),
         warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
     };
     let handle = tokio::spawn(task.run(rx, report_rx));
@@ -197,6 +227,8 @@ struct CacheTask {
     ready: VecDeque<(FileId, bool)>,
     forced_queued: usize,
     forcing: Forcing,
+    /// `flush_file` callers, per file, waiting for its forced batch.
+    file_waiters: HashMap<FileId, Vec<oneshot::Sender<()>>>,
     stats_every: std::time::Duration,
     warn_limits: [RateLimiter; RejectReason::ALL.len()],
 }
@@ -296,6 +328,10 @@ impl CacheTask {
                 self.ingest(samples);
             }
             CacheMsg::FlushAll(reply) => self.force_all(reply),
+            CacheMsg::FlushFile(path, reply) => self.force_file(&path, reply),
+            CacheMsg::Latest(series, reply) => {
+                let _ = reply.send(self.cache.latest(&series));
+            }
             CacheMsg::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
@@ -353,7 +389,7 @@ impl CacheTask {
                 Some(batch) => self.send(batch),
                 // Only an open row: due again once its step has ended.
                 None if !force => self.cache.reschedule(file),
-                None => {}
+                None => self.answer_file_waiters(file),
             }
         }
         self.finish_forcing_if_done();
@@ -367,6 +403,10 @@ impl CacheTask {
         if self.forcing.owed.remove(&report.file) {
             self.ready.push_front((report.file, true));
             self.forced_queued += 1;
+        } else if self.file_waiters.contains_key(&report.file)
+            && !self.ready.contains(&(report.file, true))
+        {
+            self.answer_file_waiters(report.file);
         }
         self.pump();
         self.publish_gauges();
@@ -386,6 +426,34 @@ impl CacheTask {
         }
         self.forcing.waiting.push(reply);
         self.pump();
+    }
+
+    /// Queues one file's rows ahead of every other (someone is waiting to
+    /// draw it); `reply` is answered once librrd has answered for them.
+    fn force_file(&mut self, rel_path: &str, reply: oneshot::Sender<()>) {
+        let Some(file) = self.cache.file_id(rel_path) else {
+            let _ = reply.send(());
+            return;
+        };
+        let writing = self.cache.is_writing(file);
+        if !writing && !self.cache.has_rows(file) {
+            let _ = reply.send(());
+            return;
+        }
+        self.file_waiters.entry(file).or_default().push(reply);
+        if writing {
+            self.forcing.owed.insert(file);
+        } else {
+            self.ready.push_front((file, true));
+            self.forced_queued += 1;
+        }
+        self.pump();
+    }
+
+    fn answer_file_waiters(&mut self, file: FileId) {
+        for reply in self.file_waiters.remove(&file).into_iter().flatten() {
+            let _ = reply.send(());
+        }
     }
 
     fn finish_forcing_if_done(&mut self) {

@@ -171,6 +171,60 @@ async fn flush_all_also_covers_rows_that_arrived_during_a_write() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn flush_file_writes_only_that_file_and_waits_for_librrd() {
+    let h = start("1h");
+    add(&h.cache, vec![sample("a", 5_000, 1.0), sample("b", 5_000, 2.0)]).await;
+    let cache = h.cache.clone();
+    let flush = tokio::spawn(async move { cache.flush_file("b".into()).await });
+    let (batch, reply) = next_write(&h.rrd_rx).await.expect("forced write of b");
+    assert_eq!(batch.spec.rel_path, "b");
+    assert!(next_write(&h.rrd_rx).await.is_none(), "a was written too");
+    assert!(!flush.is_finished(), "answered before librrd did");
+    answer(&batch, &reply, true);
+    flush.await.unwrap().unwrap();
+    // Nothing cached, or an unknown file: answered at once.
+    h.cache.flush_file("b".into()).await.unwrap();
+    h.cache.flush_file("nowhere".into()).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_file_during_a_write_waits_for_the_rows_that_came_after_it() {
+    let h = start("1m");
+    add(&h.cache, vec![sample("a", 0, 1.0)]).await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let (first, r1) = next_write(&h.rrd_rx).await.unwrap();
+    add(&h.cache, vec![sample("a", 61_000, 2.0)]).await;
+    let cache = h.cache.clone();
+    let flush = tokio::spawn(async move { cache.flush_file("a".into()).await });
+    tokio::task::yield_now().await;
+    answer(&first, &r1, true);
+    let (second, r2) = next_write(&h.rrd_rx).await.expect("owed forced write");
+    assert!(!flush.is_finished(), "answered after the first batch only");
+    assert_eq!(second.rows.last().unwrap().values.as_slice(), &[Some(2.0)]);
+    answer(&second, &r2, true);
+    flush.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn latest_gives_each_series_newest_sample() {
+    let h = start("1h");
+    add(
+        &h.cache,
+        vec![sample("a", 2_000, 3.0), sample("a", 1_000, 9.0), sample("b", 0, 2.0)],
+    )
+    .await;
+    let latest = h
+        .cache
+        .latest(vec!["a".into(), "b".into(), "c".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        latest,
+        vec![Some((3.0, T0_MS + 2_000)), Some((2.0, T0_MS)), None]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn closing_the_input_drains_every_row() {
     let Harness {
         cache,

@@ -120,6 +120,7 @@ pub struct Template {
     pub max: Option<f64>,
     pub aggregate: Aggregate,
     pub hold: Duration,
+    pub unit: Option<String>,
     pub rras: Vec<RraSpec>,
 }
 

@@ -216,6 +216,8 @@ pub(crate) struct RawTemplate {
     pub aggregate: Aggregate,
     #[serde(with = "humantime_serde", default = "default_hold")]
     pub hold: Duration,
+    #[serde(default)]
+    pub unit: Option<String>,
     #[serde(default = "default_rras")]
     pub rra: Vec<RawRra>,
 }
@@ -268,6 +270,7 @@ impl RawTemplate {
             max: None,
             aggregate: Aggregate::Last,
             hold: default_hold(),
+            unit: None,
             rra: default_rras(),
         }
     }
@@ -286,6 +289,10 @@ pub(crate) struct RawFileDs {
     pub min: Option<f64>,
     #[serde(default)]
     pub max: Option<f64>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -401,6 +401,7 @@ fn template(raw: &RawTemplate, key: &str, e: &mut Errors) -> Option<Template> {
         max: raw.max,
         aggregate: raw.aggregate,
         hold: raw.hold,
+        unit: raw.unit.clone(),
         rras,
     })
 }
@@ -518,6 +519,8 @@ fn files(raw: &[Option<RawFile>], templates: &[Template], e: &mut Errors) -> Vec
                         } else {
                             Duration::ZERO
                         },
+                        label: d.label.clone(),
+                        unit: d.unit.clone().or_else(|| t.unit.clone()),
                     }
                 })
                 .collect();

@@ -86,6 +86,78 @@ pub(crate) fn update(path: &Path, updates: &[Update], width: usize) -> Result<()
     if rc == 0 { Ok(()) } else { Err(take_error()) }
 }
 
+/// The file's last update (`rrd_last_r`).
+pub(crate) fn last_update(path: &Path) -> Result<i64, String> {
+    let filename = cstring(&path.to_string_lossy())?;
+    // SAFETY: a NUL-terminated path alive for the call.
+    let t = unsafe { rrd_sys::rrd_last_r(filename.as_ptr()) };
+    if t < 0 { Err(take_error()) } else { Ok(t) }
+}
+
+/// `rrd_xport` with `args` (its first being "xport"): (start, end, step,
+/// column names, values row by row, NaN for unknown).
+pub(crate) type XportRaw = (i64, i64, i64, Vec<String>, Vec<f64>);
+
+pub(crate) fn xport(args: &[String]) -> Result<XportRaw, String> {
+    let args: Vec<CString> = args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
+    let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+    let argc = i32::try_from(argv.len()).map_err(|_| "too many arguments".to_owned())?;
+    let mut xsize: std::ffi::c_int = 0;
+    let (mut start, mut end): (rrd_sys::time_t, rrd_sys::time_t) = (0, 0);
+    let (mut step, mut col_cnt): (std::ffi::c_ulong, std::ffi::c_ulong) = (0, 0);
+    let mut legend_v: *mut *mut c_char = std::ptr::null_mut();
+    let mut data: *mut rrd_sys::rrd_value_t = std::ptr::null_mut();
+    // SAFETY: argv points to NUL-terminated strings that outlive the call
+    // (librrd's option parser may reorder the pointers, never the bytes);
+    // every out-pointer is a valid local.
+    let rc = unsafe {
+        rrd_sys::rrd_xport(
+            argc,
+            argv.as_mut_ptr(),
+            &mut xsize,
+            &mut start,
+            &mut end,
+            &mut step,
+            &mut col_cnt,
+            &mut legend_v,
+            &mut data,
+        )
+    };
+    if rc != 0 {
+        return Err(take_error());
+    }
+    let cols = col_cnt as usize;
+    let rows = if step == 0 {
+        0
+    } else {
+        ((end - start) / step as i64).max(0) as usize
+    };
+    // SAFETY: on success librrd hands over `col_cnt` malloc'd legend
+    // strings in a malloc'd array and `rows * col_cnt` malloc'd values; we
+    // copy them out and free each exactly once.
+    unsafe {
+        let mut columns = Vec::with_capacity(cols);
+        if !legend_v.is_null() {
+            for i in 0..cols {
+                let p = *legend_v.add(i);
+                if !p.is_null() {
+                    columns.push(CStr::from_ptr(p).to_string_lossy().into_owned());
+                    libc::free(p.cast());
+                }
+            }
+            libc::free(legend_v.cast());
+        }
+        let values = if data.is_null() {
+            Vec::new()
+        } else {
+            let v = std::slice::from_raw_parts(data, rows * cols).to_vec();
+            libc::free(data.cast());
+            v
+        };
+        Ok((start, end, step as i64, columns, values))
+    }
+}
+
 fn cstring(s: &str) -> Result<CString, String> {
     CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
 }

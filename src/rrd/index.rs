@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomic;
-use crate::model::FileSpec;
+use crate::model::{DsSpec, FileSpec};
 
 const VERSION: u32 = 1;
 
@@ -18,6 +18,25 @@ const VERSION: u32 = 1;
 pub struct IndexDs {
     pub name: String,
     pub series: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+impl IndexDs {
+    fn of(d: &DsSpec) -> Self {
+        IndexDs {
+            name: d.name.clone(),
+            series: d.series.clone(),
+            label: d.label.clone(),
+            unit: d.unit.clone(),
+        }
+    }
+
+    fn describes(&self, d: &DsSpec) -> bool {
+        self.name == d.name && self.series == d.series && self.label == d.label && self.unit == d.unit
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,10 +115,7 @@ impl Index {
             && e.template == spec.template
             && e.step_secs == spec.step_secs
             && e.ds.len() == spec.ds.len()
-            && e.ds
-                .iter()
-                .zip(&spec.ds)
-                .all(|(a, b)| a.name == b.name && a.series == b.series)
+            && e.ds.iter().zip(&spec.ds).all(|(a, b)| a.describes(b))
         {
             if e.last_update != last_update || e.stale {
                 e.last_update = last_update;
@@ -112,14 +128,7 @@ impl Index {
             path: spec.rel_path.clone(),
             template: spec.template.clone(),
             step_secs: spec.step_secs,
-            ds: spec
-                .ds
-                .iter()
-                .map(|d| IndexDs {
-                    name: d.name.clone(),
-                    series: d.series.clone(),
-                })
-                .collect(),
+            ds: spec.ds.iter().map(IndexDs::of).collect(),
             last_update,
             stale: false,
         };
@@ -143,6 +152,11 @@ impl Index {
 
     pub fn is_dirty(&self) -> bool {
         self.dirty
+    }
+
+    /// Every entry, in path order: what the web UI lists.
+    pub fn entries(&self) -> Vec<IndexEntry> {
+        self.entries.values().cloned().collect()
     }
 
     pub fn to_txt(&self) -> String {
@@ -176,7 +190,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Aggregate, DsSpec, DsType};
+    use crate::model::{Aggregate, DsType};
 
     fn spec(path: &str) -> FileSpec {
         FileSpec {
@@ -192,6 +206,8 @@ mod tests {
                 max: None,
                 aggregate: Aggregate::Last,
                 hold: std::time::Duration::ZERO,
+                label: None,
+                unit: None,
             }],
             rras: vec![],
         }

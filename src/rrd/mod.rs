@@ -3,13 +3,16 @@
 //! librrd 1.7.2 crashes when graphs are drawn from several threads, and two
 //! writers of one file reject each other's updates; one owner avoids both.
 //! Others send it [`RrdCommand`]s through an [`RrdHandle`]; it answers each
-//! write with a [`WriteReport`]. It exits, writing the index last, when every
+//! write with a [`WriteReport`], and the web UI's graphs, exports and file
+//! copies through oneshot replies. It publishes the index on a watch
+//! channel for the web UI. It exits, writing the index last, when every
 //! handle is gone.
 
 mod ffi;
 pub mod index;
 pub mod path;
 mod plan;
+pub mod read;
 mod worker;
 
 use std::path::PathBuf;
@@ -17,10 +20,16 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cache::WriteBatch;
 use crate::metrics::Metrics;
+
+use self::index::IndexEntry;
+use self::read::{GraphReply, GraphRequest, ReadError, Xport, XportRequest};
+
+/// The index as the web UI sees it: every file, in path order.
+pub type IndexView = Arc<Vec<IndexEntry>>;
 
 /// librrd's answer to one batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,17 +50,60 @@ pub enum RrdCommand {
     },
     /// These files' series stopped reporting: mark them stale in the index.
     MarkStale(Vec<String>),
+    Graph {
+        request: GraphRequest,
+        reply: oneshot::Sender<Result<GraphReply, ReadError>>,
+    },
+    Xport {
+        request: XportRequest,
+        reply: oneshot::Sender<Result<Xport, ReadError>>,
+    },
+    /// A copy of the file's bytes, taken between two writes.
+    Copy {
+        rel_path: String,
+        reply: oneshot::Sender<Result<Vec<u8>, ReadError>>,
+    },
 }
 
 #[derive(Clone)]
 pub struct RrdHandle {
     tx: std_mpsc::Sender<RrdCommand>,
+    index_rx: watch::Receiver<IndexView>,
 }
 
 impl RrdHandle {
     /// A handle whose commands the caller receives itself (tests).
     pub fn from_sender(tx: std_mpsc::Sender<RrdCommand>) -> Self {
-        RrdHandle { tx }
+        let (_, index_rx) = watch::channel(IndexView::default());
+        RrdHandle { tx, index_rx }
+    }
+
+    /// The index as last published (within a second of a new file).
+    pub fn index(&self) -> IndexView {
+        self.index_rx.borrow().clone()
+    }
+
+    pub async fn graph(&self, request: GraphRequest) -> Result<GraphReply, ReadError> {
+        self.ask(|reply| RrdCommand::Graph { request, reply }).await
+    }
+
+    pub async fn xport(&self, request: XportRequest) -> Result<Xport, ReadError> {
+        self.ask(|reply| RrdCommand::Xport { request, reply }).await
+    }
+
+    pub async fn copy(&self, rel_path: String) -> Result<Vec<u8>, ReadError> {
+        self.ask(|reply| RrdCommand::Copy { rel_path, reply }).await
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, ReadError>>) -> RrdCommand,
+    ) -> Result<T, ReadError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(command(reply_tx))
+            .map_err(|_| ReadError::Stopped)?;
+        reply_rx.await.map_err(|_| ReadError::Stopped)?
     }
 
     pub fn mark_stale(&self, paths: Vec<String>) {
@@ -80,9 +132,10 @@ pub fn spawn(
 ) -> std::io::Result<(RrdHandle, JoinHandle<()>)> {
     std::fs::create_dir_all(&data_dir)?;
     let (tx, rx) = std_mpsc::channel();
-    let worker = worker::Worker::new(data_dir, metrics);
+    let (index_tx, index_rx) = watch::channel(IndexView::default());
+    let worker = worker::Worker::new(data_dir, metrics, index_tx);
     let thread = std::thread::Builder::new()
         .name("rrd".into())
         .spawn(move || worker.run(rx))?;
-    Ok((RrdHandle { tx }, thread))
+    Ok((RrdHandle { tx, index_rx }, thread))
 }

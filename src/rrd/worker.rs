@@ -1,5 +1,6 @@
 //! The RRD thread's loop: creates files on first use, writes each batch in
-//! one librrd update, and keeps the index.
+//! one librrd update, keeps the index, and draws and exports for the web UI
+//! between writes (librrd's graph code must never run on two threads).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,12 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info, warn};
 
+use tokio::sync::watch;
+
 use super::index::Index;
+use super::read::{self, GraphReply, GraphRequest, ReadError, Xport, XportRequest};
 use super::plan::{UpdatePlan, plan_updates};
-use super::{RrdCommand, WriteReport, ffi};
+use super::{IndexView, RrdCommand, WriteReport, ffi};
 use crate::cache::WriteBatch;
 use crate::metrics::Metrics;
 use crate::model::FileSpec;
@@ -32,6 +36,8 @@ pub(super) struct Worker {
     metrics: Arc<Metrics>,
     /// When the index must be rewritten, if it changed.
     index_due: Option<Instant>,
+    /// Where the index is published for the web UI.
+    index_tx: watch::Sender<IndexView>,
 }
 
 /// Why a batch could not be written at all.
@@ -54,7 +60,7 @@ enum FileError {
 }
 
 impl Worker {
-    pub fn new(data_dir: PathBuf, metrics: Arc<Metrics>) -> Self {
+    pub fn new(data_dir: PathBuf, metrics: Arc<Metrics>, index_tx: watch::Sender<IndexView>) -> Self {
         let (index, problem) = Index::load(&data_dir);
         if let Some(problem) = problem {
             warn!(
@@ -68,10 +74,12 @@ impl Worker {
             index,
             metrics,
             index_due: None,
+            index_tx,
         }
     }
 
     pub fn run(mut self, rx: Receiver<RrdCommand>) {
+        self.publish_index();
         loop {
             let wait = self.index_due.map_or(INDEX_EVERY, |due| {
                 due.saturating_duration_since(Instant::now())
@@ -90,6 +98,25 @@ impl Worker {
                         self.index_due = Some(self.index_due.map_or(due, |d| d.min(due)));
                     }
                 }
+                Ok(RrdCommand::Graph { request, reply }) => {
+                    let _ = reply.send(self.graph(&request));
+                }
+                Ok(RrdCommand::Xport { request, reply }) => {
+                    let _ = reply.send(self.xport(&request));
+                }
+                Ok(RrdCommand::Copy { rel_path, reply }) => {
+                    let path = self.file_path(&rel_path);
+                    let _ = reply.send(std::fs::read(&path).map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::NotFound {
+                            ReadError::NotFound(rel_path)
+                        } else {
+                            ReadError::Librrd {
+                                path: path.display().to_string(),
+                                reason: e.to_string(),
+                            }
+                        }
+                    }));
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -102,10 +129,84 @@ impl Worker {
     }
 
     fn write_index(&mut self) {
+        if self.index.is_dirty() {
+            self.publish_index();
+        }
         if let Err(e) = self.index.write_if_dirty(&self.data_dir) {
             error!(dir = %self.data_dir.display(), error = %e, "Cannot write the index files.");
         }
         self.index_due = None;
+    }
+
+    fn publish_index(&self) {
+        self.index_tx.send_replace(Arc::new(self.index.entries()));
+    }
+
+    fn file_path(&self, rel_path: &str) -> PathBuf {
+        self.data_dir.join(format!("{rel_path}.rrd"))
+    }
+
+    /// The last update of a file this thread may not have written yet.
+    fn last_update_of(&self, rel_path: &str, path: &Path) -> Result<i64, ReadError> {
+        if let Some(&Some(t)) = self.last_update.get(rel_path) {
+            return Ok(t);
+        }
+        if !path.exists() {
+            return Err(ReadError::NotFound(rel_path.to_owned()));
+        }
+        ffi::last_update(path).map_err(|reason| ReadError::Librrd {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    fn graph(&mut self, req: &GraphRequest) -> Result<GraphReply, ReadError> {
+        let path = self.file_path(&req.rel_path);
+        let last_update = self.last_update_of(&req.rel_path, &path)?;
+        if req.unless_last_update == Some(last_update) {
+            return Ok(GraphReply::Unchanged);
+        }
+        let started = Instant::now();
+        let (props, elements) = read::graph_elements(req, &path);
+        let (bytes, _) = rrd::ops::graph::graph(read::IMAGE_FORMAT, &props, &elements).map_err(
+            |e| ReadError::Librrd {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            },
+        )?;
+        self.metrics.graphs_rendered.fetch_add(1, Relaxed);
+        self.metrics
+            .graph_render_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        Ok(GraphReply::Png { bytes, last_update })
+    }
+
+    fn xport(&mut self, req: &XportRequest) -> Result<Xport, ReadError> {
+        let path = self.file_path(&req.rel_path);
+        if !path.exists() {
+            return Err(ReadError::NotFound(req.rel_path.clone()));
+        }
+        let (start_s, end_s, step_s, columns, values) = ffi::xport(&read::xport_args(req, &path))
+            .map_err(|reason| ReadError::Librrd {
+                path: path.display().to_string(),
+                reason,
+            })?;
+        let width = columns.len().max(1);
+        let rows = values
+            .chunks(width)
+            .enumerate()
+            .map(|(i, row)| {
+                let t = start_s + (i as i64 + 1) * step_s;
+                (t, row.iter().map(|v| v.is_finite().then_some(*v)).collect())
+            })
+            .collect();
+        Ok(Xport {
+            start_s,
+            end_s,
+            step_s,
+            columns,
+            rows,
+        })
     }
 
     /// Records a file in the index and schedules the index's rewrite.
@@ -160,7 +261,12 @@ impl Worker {
             self.failed(&e, batch.rows.len());
             return report;
         }
+        let started = Instant::now();
         let (done, error) = self.update(spec, &path, &plan);
+        self.metrics.flushes.fetch_add(1, Relaxed);
+        self.metrics
+            .flush_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
         match error {
             None => {
                 let new_last = plan.updates.last().map_or(first_t, |u| u.time());

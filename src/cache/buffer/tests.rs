@@ -26,6 +26,8 @@ fn spec(aggregates: &[Aggregate], hold_secs: u64) -> Arc<FileSpec> {
                 max: None,
                 aggregate,
                 hold: Duration::from_secs(hold_secs),
+                label: None,
+                unit: None,
             })
             .collect(),
         rras: vec![],

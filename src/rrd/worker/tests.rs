@@ -25,6 +25,8 @@ fn spec(path: &str, ds: &[&str]) -> Arc<FileSpec> {
                 max: None,
                 aggregate: t.aggregate,
                 hold: t.hold,
+                label: None,
+                unit: None,
             })
             .collect(),
         rras: t.rras.clone(),
@@ -88,7 +90,8 @@ fn known(rows: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
 }
 
 fn worker(dir: &Path) -> Worker {
-    Worker::new(dir.to_owned(), Arc::new(Metrics::default()))
+    let (index_tx, _) = watch::channel(IndexView::default());
+    Worker::new(dir.to_owned(), Arc::new(Metrics::default()), index_tx)
 }
 
 #[test]
@@ -226,4 +229,94 @@ fn a_reader_holding_the_lock_delays_rows_but_loses_none() {
         known(fetch(&path, T0 - 60, T0 + 120)),
         vec![(T0, 1.0), (T0 + 60, 2.0), (T0 + 120, 3.0)]
     );
+}
+
+fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
+    GraphRequest {
+        rel_path: path.into(),
+        title: path.into(),
+        lines: vec![read::GraphLine {
+            ds: "value".into(),
+            legend: "Temperature".into(),
+            unit: Some("°C".into()),
+        }],
+        start_s: T0 - 3600,
+        end_s: T0 + 3600,
+        width: 400,
+        height: 100,
+        unless_last_update,
+    }
+}
+
+#[test]
+fn draws_and_exports_files_for_the_web() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path());
+    let s = spec("home/t", &["value"]);
+    let rows: Vec<(i64, f64)> = (0..30).map(|i| (T0 + 60 * i, i as f64)).collect();
+    w.write(&batch(&s, &rows));
+
+    let Ok(GraphReply::Png { bytes, last_update }) = w.graph(&graph_request("home/t", None))
+    else {
+        panic!("no PNG drawn");
+    };
+    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+    assert_eq!(last_update, T0 + 29 * 60);
+    assert!(matches!(
+        w.graph(&graph_request("home/t", Some(last_update))),
+        Ok(GraphReply::Unchanged)
+    ));
+    assert!(matches!(
+        w.graph(&graph_request("home/missing", None)),
+        Err(ReadError::NotFound(_))
+    ));
+
+    let export = w
+        .xport(&XportRequest {
+            rel_path: "home/t".into(),
+            ds: vec!["value".into()],
+            cf: crate::model::Cf::Average,
+            start_s: T0 - 60,
+            end_s: T0 + 29 * 60,
+            max_rows: 1000,
+            step_s: None,
+        })
+        .unwrap();
+    assert_eq!(export.columns, ["value"]);
+    assert_eq!(export.step_s, 60);
+    let known: Vec<(i64, f64)> = export
+        .rows
+        .iter()
+        .filter_map(|(t, v)| Some((*t, v[0]?)))
+        .collect();
+    assert_eq!(known, rows);
+    // Consolidated to at most max_rows rows.
+    let coarse = w
+        .xport(&XportRequest {
+            max_rows: 10,
+            ..XportRequest {
+                rel_path: "home/t".into(),
+                ds: vec!["value".into()],
+                cf: crate::model::Cf::Average,
+                start_s: T0 - 86_400,
+                end_s: T0 + 86_400,
+                max_rows: 0,
+                step_s: None,
+            }
+        })
+        .unwrap();
+    // librrd aligns the range to the step it picks: one row more at most.
+    assert!((5..=11).contains(&coarse.rows.len()), "{} rows", coarse.rows.len());
+    assert!(matches!(
+        w.xport(&XportRequest {
+            rel_path: "home/t".into(),
+            ds: vec!["nope".into()],
+            cf: crate::model::Cf::Average,
+            start_s: T0,
+            end_s: T0 + 60,
+            max_rows: 10,
+            step_s: None,
+        }),
+        Err(ReadError::Librrd { .. })
+    ));
 }

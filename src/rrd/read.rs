@@ -1,0 +1,303 @@
+//! What the web UI asks of the RRD thread: graphs, exports and file copies.
+//!
+//! Requests arrive already validated (ranges, sizes, DS names checked by
+//! `web::query` against the index); this module turns them into librrd's
+//! typed graph elements or `xport` arguments, built from numbers and index
+//! names only, never from request text. Building is pure and tested here;
+//! the RRD thread runs the calls.
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use rrd::ops::graph::elements::{ColorWithLegend, Def, GPrint, GraphElement, Line, VDef, VarName};
+use rrd::ops::graph::props::{GraphProps, Labels, Size, TimeRange};
+use rrd::ops::graph::{Color, props::ImageFormat};
+
+use crate::model::Cf;
+
+/// One DS to draw, with the text its legend shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphLine {
+    pub ds: String,
+    pub legend: String,
+    pub unit: Option<String>,
+}
+
+/// A PNG graph of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphRequest {
+    pub rel_path: String,
+    pub title: String,
+    pub lines: Vec<GraphLine>,
+    pub start_s: i64,
+    pub end_s: i64,
+    /// Size of the plotting area in pixels (librrd adds axes and legend).
+    pub width: u32,
+    pub height: u32,
+    /// Do not draw when the file's last update is still this one: the
+    /// caller holds that image already.
+    pub unless_last_update: Option<i64>,
+}
+
+#[derive(Debug)]
+pub enum GraphReply {
+    /// The file did not change since `unless_last_update`.
+    Unchanged,
+    Png {
+        bytes: Vec<u8>,
+        last_update: i64,
+    },
+}
+
+/// Rows of some DS of one file, consolidated by librrd to at most
+/// `max_rows` rows (the chart's width), so that a year stays light.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XportRequest {
+    pub rel_path: String,
+    pub ds: Vec<String>,
+    pub cf: Cf,
+    pub start_s: i64,
+    pub end_s: i64,
+    pub max_rows: u32,
+    /// Wanted seconds per row; librrd picks the nearest archive.
+    pub step_s: Option<u32>,
+}
+
+/// `xport`'s answer. Row `i` is at `start_s + (i + 1) * step_s` (librrd's
+/// time stamps mark the end of each interval); `None` is unknown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Xport {
+    pub start_s: i64,
+    pub end_s: i64,
+    pub step_s: i64,
+    pub columns: Vec<String>,
+    pub rows: Vec<(i64, Vec<Option<f64>>)>,
+}
+
+/// Why a read of a file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("librrd cannot read {path}: {reason}")]
+    Librrd { path: String, reason: String },
+    #[error("the RRD thread has stopped")]
+    Stopped,
+}
+
+/// Colours for successive DS: distinct and readable on white.
+const PALETTE: [(u8, u8, u8); 8] = [
+    (0x1f, 0x77, 0xb4),
+    (0xd6, 0x27, 0x28),
+    (0x2c, 0xa0, 0x2c),
+    (0xff, 0x7f, 0x0e),
+    (0x94, 0x67, 0xbd),
+    (0x8c, 0x56, 0x4b),
+    (0xe3, 0x77, 0xc2),
+    (0x17, 0xbe, 0xcf),
+];
+
+fn timestamp(unix_s: i64) -> std::time::SystemTime {
+    UNIX_EPOCH + Duration::from_secs(unix_s.max(0) as u64)
+}
+
+/// Text for a GPRINT format: `%` and `:` would otherwise be read by
+/// librrd as a conversion or a field separator.
+fn gprint_text(s: &str) -> String {
+    s.replace('%', "%%").replace(':', "\\:")
+}
+
+fn var(name: String) -> VarName {
+    VarName::new(name).expect("generated variable names are [a-z0-9]")
+}
+
+/// The graph's properties and elements: one averaged line per DS, with its
+/// last, minimum, average and maximum over the range in the legend.
+pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<GraphElement>) {
+    let mut props = GraphProps {
+        time_range: TimeRange {
+            start: Some(timestamp(req.start_s)),
+            end: Some(timestamp(req.end_s)),
+            step_seconds: None,
+        },
+        labels: Labels {
+            title: Some(req.title.clone()),
+            vertical_label: common_unit(&req.lines),
+        },
+        size: Size {
+            width: Some(req.width),
+            height: Some(req.height),
+            ..Size::default()
+        },
+        ..GraphProps::default()
+    };
+    props.misc.slope_mode = true;
+    let mut elements = Vec::with_capacity(req.lines.len() * 9);
+    for (i, line) in req.lines.iter().enumerate() {
+        let (r, g, b) = PALETTE[i % PALETTE.len()];
+        let avg = format!("v{i}");
+        elements.push(GraphElement::Def(Def {
+            var_name: var(avg.clone()),
+            rrd: file.to_owned(),
+            ds_name: line.ds.clone(),
+            consolidation_fn: rrd::ConsolidationFn::Avg,
+            step: None,
+            start: None,
+            end: None,
+            reduce: None,
+        }));
+        elements.push(GraphElement::Line(Line {
+            width: 2.0,
+            value: var(avg.clone()),
+            color: Some(ColorWithLegend {
+                color: Color {
+                    red: r,
+                    green: g,
+                    blue: b,
+                    alpha: None,
+                },
+                legend: Some(format!("{:<24}", line.legend).into()),
+            }),
+            stack: false,
+            skip_scale: false,
+            dashes: None,
+        }));
+        let unit = line.unit.as_deref().map(gprint_text).unwrap_or_default();
+        for (suffix, rpn, label) in [
+            ("last", "LAST", "last"),
+            ("min", "MINIMUM", "min"),
+            ("avg", "AVERAGE", "avg"),
+            ("max", "MAXIMUM", "max"),
+        ] {
+            let name = format!("v{i}{suffix}");
+            elements.push(GraphElement::VDef(VDef {
+                var_name: var(name.clone()),
+                rpn: format!("{avg},{rpn}"),
+            }));
+            elements.push(GraphElement::GPrint(GPrint {
+                var_name: var(name),
+                format: format!("{label} %8.2lf%s{unit}"),
+            }));
+        }
+        elements.push(GraphElement::Comment(rrd::ops::graph::elements::Comment {
+            text: "\\n".into(),
+        }));
+    }
+    (props, elements)
+}
+
+/// The unit every line shares, for the vertical axis.
+fn common_unit(lines: &[GraphLine]) -> Option<String> {
+    let first = lines.first()?.unit.clone()?;
+    lines
+        .iter()
+        .all(|l| l.unit.as_deref() == Some(&first))
+        .then_some(first)
+}
+
+pub const IMAGE_FORMAT: ImageFormat = ImageFormat::Png;
+
+/// `xport`'s arguments: only numbers, the file's path and DS names from
+/// the index.
+pub fn xport_args(req: &XportRequest, file: &Path) -> Vec<String> {
+    let mut args = vec![
+        "xport".to_owned(),
+        "--start".to_owned(),
+        req.start_s.to_string(),
+        "--end".to_owned(),
+        req.end_s.to_string(),
+        "--maxrows".to_owned(),
+        req.max_rows.to_string(),
+    ];
+    if let Some(step) = req.step_s {
+        args.push("--step".to_owned());
+        args.push(step.to_string());
+    }
+    let path = file.to_string_lossy();
+    for (i, ds) in req.ds.iter().enumerate() {
+        args.push(format!("DEF:v{i}={path}:{ds}:{}", req.cf.as_rrd_str()));
+    }
+    for (i, ds) in req.ds.iter().enumerate() {
+        args.push(format!("XPORT:v{i}:{ds}"));
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(units: [Option<&str>; 2]) -> GraphRequest {
+        GraphRequest {
+            rel_path: "home/climate".into(),
+            title: "home/climate".into(),
+            lines: vec![
+                GraphLine {
+                    ds: "temp".into(),
+                    legend: "Temperature: living".into(),
+                    unit: units[0].map(Into::into),
+                },
+                GraphLine {
+                    ds: "hum".into(),
+                    legend: "Humidity".into(),
+                    unit: units[1].map(Into::into),
+                },
+            ],
+            start_s: 1_700_000_000,
+            end_s: 1_700_086_400,
+            width: 600,
+            height: 200,
+            unless_last_update: None,
+        }
+    }
+
+    #[test]
+    fn graph_arguments_escape_legends_and_units() {
+        let req = request([Some("°C"), Some("%")]);
+        let (props, elements) = graph_elements(&req, Path::new("/data/home/climate.rrd"));
+        let args = rrd::ops::graph::graph_args(Some(IMAGE_FORMAT), &props, &elements).unwrap();
+        let text = args.join("\n");
+        assert!(text.contains("DEF:v0=/data/home/climate.rrd:temp:AVERAGE"));
+        assert!(text.contains("Temperature\\: living"), "{text}");
+        assert!(text.contains("GPRINT:v1max:max %8.2lf%s%%"), "{text}");
+        assert!(text.contains("--start\n1700000000"), "{text}");
+        // Units differ: no vertical label.
+        assert_eq!(props.labels.vertical_label, None);
+        let (props, _) = graph_elements(
+            &request([Some("W"), Some("W")]),
+            Path::new("/data/x.rrd"),
+        );
+        assert_eq!(props.labels.vertical_label.as_deref(), Some("W"));
+    }
+
+    #[test]
+    fn xport_arguments_are_numbers_paths_and_ds_names() {
+        let req = XportRequest {
+            rel_path: "a/b".into(),
+            ds: vec!["value".into(), "other".into()],
+            cf: Cf::Max,
+            start_s: 10,
+            end_s: 20,
+            max_rows: 800,
+            step_s: Some(300),
+        };
+        assert_eq!(
+            xport_args(&req, Path::new("/d/a/b.rrd")),
+            [
+                "xport",
+                "--start",
+                "10",
+                "--end",
+                "20",
+                "--maxrows",
+                "800",
+                "--step",
+                "300",
+                "DEF:v0=/d/a/b.rrd:value:MAX",
+                "DEF:v1=/d/a/b.rrd:other:MAX",
+                "XPORT:v0:value",
+                "XPORT:v1:other",
+            ]
+        );
+    }
+}
