@@ -1,8 +1,9 @@
 //! Wiring: starts the stages in data-flow order and stops them in the order
 //! that loses nothing.
 //!
-//! Start: embedded broker → RRD thread → cache task → MQTT client.
-//! Stop: the MQTT client stops taking messages; dropping its cache handle
+//! Start: embedded broker → RRD thread → cache task → web UI → MQTT client.
+//! Stop: the web UI stops taking requests (those in progress finish); the
+//! MQTT client stops taking messages; dropping its cache handle
 //! closes the cache's input; the cache writes every row and waits for
 //! librrd's answers; dropping the last RRD handle lets the RRD thread write
 //! the index and exit. All of it under `shutdown_timeout`.
@@ -22,7 +23,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::journal::{self, JournalWriter};
 use crate::metrics::Metrics;
-use crate::{broker, mqtt, reload, rrd};
+use crate::{broker, mqtt, reload, rrd, web};
 
 /// A running daemon.
 pub struct App {
@@ -34,6 +35,7 @@ pub struct App {
     mqtt_task: JoinHandle<()>,
     cache_task: JoinHandle<()>,
     rrd_thread: std::thread::JoinHandle<()>,
+    web: Option<web::WebServer>,
 }
 
 impl App {
@@ -67,7 +69,26 @@ impl App {
             None => None,
         };
         let (cache, cache_task) =
-            cache::spawn(config.clone(), rrd, metrics.clone(), clock, recovered);
+            cache::spawn(config.clone(), rrd.clone(), metrics.clone(), clock, recovered);
+        let web = match &config.web {
+            Some(w) => Some(
+                web::start(
+                    w,
+                    web::WebDeps {
+                        rrd,
+                        cache: cache.clone(),
+                        metrics: metrics.clone(),
+                        clock,
+                        journal_enabled: config.journal.is_some(),
+                    },
+                )
+                .with_context(|| format!("web UI on {}", w.listen))?,
+            ),
+            None => {
+                drop(rrd);
+                None
+            }
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let (config_tx, config_rx) = watch::channel(config.clone());
         let mqtt_task = tokio::spawn(mqtt::run(
@@ -90,7 +111,13 @@ impl App {
             mqtt_task,
             cache_task,
             rrd_thread,
+            web,
         })
+    }
+
+    /// Where the web UI listens, when it runs.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.web.as_ref().map(|w| w.addr)
     }
 
     /// Applies a new, valid configuration to the running daemon: templates,
@@ -131,6 +158,7 @@ impl App {
                 "cache.stats_every",
                 old.cache.stats_every != new.cache.stats_every,
             ),
+            ("web", old.web != new.web),
         ];
         for (key, _) in restart_only.iter().filter(|(_, changed)| *changed) {
             warn!(
@@ -168,11 +196,15 @@ impl App {
             mqtt_task,
             cache_task,
             rrd_thread,
+            web,
             ..
         } = self;
-        let _ = stop_tx.send(true);
-        drop(cache);
         let drain = async move {
+            if let Some(web) = web {
+                web.stop().await;
+            }
+            let _ = stop_tx.send(true);
+            drop(cache);
             let _ = mqtt_task.await;
             let _ = cache_task.await;
             let _ = tokio::task::spawn_blocking(move || rrd_thread.join()).await;

@@ -22,3 +22,4 @@ pub mod model;
 pub mod mqtt;
 pub mod reload;
 pub mod rrd;
+pub mod web;

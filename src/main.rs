@@ -34,6 +34,9 @@ enum Command {
     },
     /// Print the built-in default configuration, with comments.
     PrintDefaultConfig,
+    /// Read a password on standard input (one line) and print its argon2id
+    /// hash, for a [[web.users]] entry.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,25 @@ fn main() -> ExitCode {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG_TOML}");
             ExitCode::SUCCESS
+        }
+        Command::HashPassword => {
+            let mut line = String::new();
+            let read = std::io::stdin().read_line(&mut line);
+            let password = line.trim_end_matches(['\r', '\n']);
+            if read.is_err() || password.is_empty() {
+                eprintln!("Give the password on standard input, e.g. `datalog-rrd hash-password < file`.");
+                return ExitCode::from(2);
+            }
+            match datalog_rrd::web::auth::hash_password(password) {
+                Ok(hash) => {
+                    println!("{hash}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("Cannot hash: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(_) => {

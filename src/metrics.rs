@@ -37,6 +37,8 @@ pub struct Metrics {
     /// librrd to its answer, in microseconds (flush latency).
     pub flushes: AtomicU64,
     pub flush_micros: AtomicU64,
+    /// Web requests refused for bad credentials.
+    pub http_auth_failures: AtomicU64,
 }
 
 impl Metrics {

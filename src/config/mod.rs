@@ -33,6 +33,8 @@ pub struct Config {
     /// Present when the journal is enabled.
     pub journal: Option<JournalConfig>,
     pub limits: Limits,
+    /// Present when the web UI is enabled.
+    pub web: Option<WebConfig>,
     pub templates: Vec<Template>,
     /// Multi-DS files declared in config.
     pub files: Vec<FileSpec>,
@@ -106,6 +108,26 @@ pub struct Limits {
     pub max_payload_bytes: usize,
     pub max_json_leaves: usize,
     pub max_series: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+    /// Empty: no authentication (then `listen` is loopback, or the config
+    /// said `allow_public_without_auth`).
+    pub users: Vec<WebUser>,
+    /// Where Debian's libjs-dygraphs installed `dygraph.min.js`.
+    pub dygraphs_dir: PathBuf,
+    /// Graph and export requests that may wait for the RRD thread at once;
+    /// more are answered 503.
+    pub render_queue: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebUser {
+    pub name: String,
+    /// A PHC string (`$argon2id$…`), as `datalog-rrd hash-password` prints.
+    pub password_hash: String,
 }
 
 /// Layout given to automatic (single-DS) files whose series matches `topics`.
@@ -224,6 +246,7 @@ pub(crate) struct Sections {
     pub cache: raw::RawCache,
     pub journal: raw::RawJournal,
     pub limits: raw::RawLimits,
+    pub web: raw::RawWeb,
     /// `None` for a template that did not deserialise (already reported).
     pub templates: Vec<Option<raw::RawTemplate>>,
     pub files: Vec<Option<raw::RawFile>>,
@@ -236,6 +259,7 @@ impl Sections {
         let cache = section(&mut table, "cache", errors);
         let journal = section(&mut table, "journal", errors);
         let limits = section(&mut table, "limits", errors);
+        let web = section(&mut table, "web", errors);
         let mut templates: Vec<Option<raw::RawTemplate>> = match table.remove("template") {
             None => Vec::new(),
             Some(v) => array_items(v, "template", errors),
@@ -258,6 +282,7 @@ impl Sections {
             cache,
             journal,
             limits,
+            web,
             templates,
             files,
         }

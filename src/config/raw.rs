@@ -163,6 +163,37 @@ impl Default for RawLimits {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawWeb {
+    pub enabled: bool,
+    pub listen: String,
+    pub allow_public_without_auth: bool,
+    pub dygraphs_dir: PathBuf,
+    pub render_queue: usize,
+    pub users: Vec<RawWebUser>,
+}
+
+impl Default for RawWeb {
+    fn default() -> Self {
+        RawWeb {
+            enabled: true,
+            listen: "127.0.0.1:8088".into(),
+            allow_public_without_auth: false,
+            dygraphs_dir: PathBuf::from("/usr/share/javascript/dygraphs"),
+            render_queue: 16,
+            users: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebUser {
+    pub name: String,
+    pub password_hash: String,
+}
+
 /// `cf` may be one function or a list: one archive is made for each.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]

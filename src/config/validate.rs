@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::raw::{RawFile, RawMqtt, RawRra, RawSync, RawTemplate};
+use super::raw::{RawFile, RawMqtt, RawRra, RawSync, RawTemplate, RawWeb};
 use super::{
     CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits, MqttConfig,
-    Sections, SyncPolicy, Template, TlsConfig,
+    Sections, SyncPolicy, Template, TlsConfig, WebConfig, WebUser,
 };
 use crate::model::{DsSpec, DsType, FileSpec, RraSpec};
 use crate::rrd::path::is_safe_rel_path;
@@ -161,6 +161,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         })
         .collect();
     let files = files(&s.files, &templates, &mut e);
+    let web = web(&s.web, &mut e);
 
     Some(Config {
         data_dir,
@@ -170,8 +171,58 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         cache,
         journal,
         limits,
+        web,
         templates,
         files,
+    })
+}
+
+fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
+    if !raw.enabled {
+        return None;
+    }
+    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|err| {
+        e.push("web.listen", format!("not an address:port ({err})"));
+        SocketAddr::from(([127, 0, 0, 1], 8088))
+    });
+    if raw.users.is_empty() && !listen.ip().is_loopback() && !raw.allow_public_without_auth {
+        e.push(
+            "web.listen",
+            format!(
+                "{listen} is reachable beyond this machine and no [[web.users]] are configured: \
+                 add users, or set web.allow_public_without_auth = true"
+            ),
+        );
+    }
+    if !(1..=1024).contains(&raw.render_queue) {
+        e.push("web.render_queue", "must be between 1 and 1024");
+    }
+    let mut names = HashSet::new();
+    let users = raw
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let key = format!("web.users[{i}]");
+            if u.name.is_empty() || u.name.contains(':') {
+                e.push(format!("{key}.name"), "must be non-empty, without ':'");
+            } else if !names.insert(u.name.clone()) {
+                e.push(format!("{key}.name"), format!("duplicate user {:?}", u.name));
+            }
+            if let Err(why) = crate::web::auth::check_hash(&u.password_hash) {
+                e.push(format!("{key}.password_hash"), why);
+            }
+            WebUser {
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+            }
+        })
+        .collect();
+    Some(WebConfig {
+        listen,
+        users,
+        dygraphs_dir: raw.dygraphs_dir.clone(),
+        render_queue: raw.render_queue,
     })
 }
 

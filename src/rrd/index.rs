@@ -22,6 +22,10 @@ pub struct IndexDs {
     pub label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// A series whose last sample is older than this is shown as stale:
+    /// its graph is going unknown (the longer of heartbeat and hold).
+    #[serde(default)]
+    pub stale_after_secs: u64,
 }
 
 impl IndexDs {
@@ -31,12 +35,21 @@ impl IndexDs {
             series: d.series.clone(),
             label: d.label.clone(),
             unit: d.unit.clone(),
+            stale_after_secs: stale_after_secs(d),
         }
     }
 
     fn describes(&self, d: &DsSpec) -> bool {
-        self.name == d.name && self.series == d.series && self.label == d.label && self.unit == d.unit
+        self.name == d.name
+            && self.series == d.series
+            && self.label == d.label
+            && self.unit == d.unit
+            && self.stale_after_secs == stale_after_secs(d)
     }
+}
+
+fn stale_after_secs(d: &DsSpec) -> u64 {
+    d.hold.as_secs().max(d.heartbeat_secs.into())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

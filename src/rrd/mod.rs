@@ -78,6 +78,11 @@ impl RrdHandle {
         RrdHandle { tx, index_rx }
     }
 
+    /// Whether the RRD thread still runs.
+    pub fn is_running(&self) -> bool {
+        self.index_rx.has_changed().is_ok()
+    }
+
     /// The index as last published (within a second of a new file).
     pub fn index(&self) -> IndexView {
         self.index_rx.borrow().clone()

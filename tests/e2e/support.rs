@@ -150,6 +150,17 @@ pub fn publish(port: u16, topic: &str, payload: &str) {
     assert!(status.success(), "mosquitto_pub {topic}");
 }
 
+/// The config a test daemon runs on: `config` with its data directory,
+/// and the web UI on a port the system picks (unless `config` has [web]).
+fn with_data_dir(data: &Path, config: &str) -> String {
+    let web = if config.contains("[web]") {
+        ""
+    } else {
+        "\n[web]\nlisten = \"127.0.0.1:0\"\n"
+    };
+    format!("data_dir = \"{}\"\n{config}{web}", data.display())
+}
+
 pub struct Daemon {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
@@ -169,14 +180,7 @@ impl Daemon {
     /// Starts in `dir`, whose `data` may hold a previous run's files.
     pub fn start_in(dir: tempfile::TempDir, config: &str, log_filter: &str) -> Daemon {
         let path = dir.path().join("datalog-rrd.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "data_dir = \"{}\"\n{config}",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&path, with_data_dir(&dir.path().join("data"), config)).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -210,9 +214,19 @@ impl Daemon {
     /// Replaces the config file as editors do: a new file renamed over it.
     pub fn rewrite_config(&self, config: &str) {
         let tmp = self.dir.path().join(".datalog-rrd.toml.new");
-        let text = format!("data_dir = \"{}\"\n{config}", self.data().display());
-        std::fs::write(&tmp, text).unwrap();
+        std::fs::write(&tmp, with_data_dir(&self.data(), config)).unwrap();
         std::fs::rename(&tmp, self.config_path()).unwrap();
+    }
+
+    /// `http://127.0.0.1:<port>` of the web UI, as the daemon logged it.
+    pub fn web_url(&self) -> String {
+        wait_for(Duration::from_secs(10), "the web UI address", || {
+            let log = self.log();
+            let at = log.find("Web UI listening on http://")?;
+            let rest = &log[at + "Web UI listening on ".len()..];
+            let url = rest.split_whitespace().next()?;
+            Some(url.trim_end_matches("/rrd").to_owned())
+        })
     }
 
     pub fn data(&self) -> PathBuf {

@@ -1,0 +1,145 @@
+//! Optional HTTP basic authentication against users from the config, whose
+//! passwords are stored as argon2 PHC strings (`datalog-rrd hash-password`).
+//!
+//! argon2 is slow on purpose (tens of milliseconds, more on a Raspberry
+//! Pi), and a browser sends the same header with every graph it loads: a
+//! verified header is remembered (in memory, a bounded set) so that only
+//! the first request of a session pays, on a blocking thread.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::web;
+use actix_web_httpauth::extractors::AuthenticationError;
+use actix_web_httpauth::extractors::basic::{BasicAuth, Config};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+
+use super::State;
+use crate::config::WebUser;
+
+/// Verified `user:password` pairs kept; beyond this the set starts over.
+const REMEMBERED: usize = 256;
+
+pub(crate) struct Users {
+    users: Vec<WebUser>,
+    verified: Mutex<HashSet<(String, String)>>,
+}
+
+impl Users {
+    pub fn new(users: Vec<WebUser>) -> Self {
+        Users {
+            users,
+            verified: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    fn remembered(&self, key: &(String, String)) -> bool {
+        self.verified.lock().is_ok_and(|set| set.contains(key))
+    }
+
+    fn remember(&self, key: (String, String)) {
+        if let Ok(mut set) = self.verified.lock() {
+            if set.len() >= REMEMBERED {
+                set.clear();
+            }
+            set.insert(key);
+        }
+    }
+
+    /// Whether `password` is `user`'s. An unknown user costs a verification
+    /// too, so that timing does not tell which names exist.
+    fn verify(&self, user: &str, password: &str) -> bool {
+        let known = self.users.iter().find(|u| u.name == user);
+        let Some(hash) = known.or(self.users.first()).map(|u| &u.password_hash) else {
+            return false;
+        };
+        let ok = PasswordHash::new(hash)
+            .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+        ok && known.is_some()
+    }
+}
+
+/// Checks that a configured hash is an argon2 PHC string.
+pub fn check_hash(phc: &str) -> Result<(), String> {
+    let hash = PasswordHash::new(phc)
+        .map_err(|e| format!("not a PHC string ({e}); make one with `datalog-rrd hash-password`"))?;
+    match hash.algorithm.as_str() {
+        "argon2id" | "argon2i" | "argon2d" => Ok(()),
+        other => Err(format!("{other}: only argon2 hashes are accepted")),
+    }
+}
+
+/// A new argon2id PHC string for `password`, with a random salt.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// actix-web-httpauth's validator: lets the request through when its
+/// credentials are a configured user's, answers 401 otherwise.
+pub(crate) async fn validator(
+    req: ServiceRequest,
+    credentials: BasicAuth,
+) -> Result<ServiceRequest, (actix_web::Error, ServiceRequest)> {
+    let Some(state) = req.app_data::<web::Data<State>>().cloned() else {
+        return Err((actix_web::error::ErrorInternalServerError("no state"), req));
+    };
+    let key = (
+        credentials.user_id().to_owned(),
+        credentials.password().unwrap_or_default().to_owned(),
+    );
+    if state.users.remembered(&key) {
+        return Ok(req);
+    }
+    let checked = key.clone();
+    let users = state.clone();
+    let ok = web::block(move || users.users.verify(&checked.0, &checked.1))
+        .await
+        .unwrap_or(false);
+    if ok {
+        state.users.remember(key);
+        Ok(req)
+    } else {
+        state
+            .metrics
+            .http_auth_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let challenge = Config::default().realm("datalog-rrd");
+        Err((AuthenticationError::from(challenge).into(), req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_only_their_password_and_user() {
+        let hash = hash_password("s3cret").unwrap();
+        assert!(check_hash(&hash).is_ok());
+        let users = Users::new(vec![WebUser {
+            name: "ann".into(),
+            password_hash: hash,
+        }]);
+        assert!(users.verify("ann", "s3cret"));
+        assert!(!users.verify("ann", "S3cret"));
+        assert!(!users.verify("bob", "s3cret"));
+        assert!(!Users::new(vec![]).verify("ann", "s3cret"));
+    }
+
+    #[test]
+    fn only_argon2_phc_strings_are_accepted() {
+        assert!(check_hash("plaintext").is_err());
+        assert!(check_hash("$2b$12$abcdefghijklmnopqrstuv").is_err());
+        assert!(check_hash("$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA").is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! Exports: the index (janitoo's `index.txt`, and `index.json`), a file's
+//! rows as JSON (the chart's data) or CSV for any range and resolution, and
+//! the raw `.rrd` file.
+//!
+//! Rows come from librrd's `xport`, consolidated to at most `points` rows,
+//! so a year of one-minute data stays a few kilobytes at a chart's width.
+
+use std::fmt::Write;
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use super::query::{ExportParams, resolution, select_ds, utc_text};
+use super::{State, WebError};
+use crate::rrd::index::IndexEntry;
+use crate::rrd::read::{Xport, XportRequest};
+
+pub(crate) async fn index_txt(state: web::Data<State>) -> HttpResponse {
+    let index = state.rrd.index();
+    let text = index
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect::<Vec<_>>()
+        .join("|");
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
+}
+
+#[derive(Serialize)]
+struct IndexJson<'a> {
+    version: u32,
+    files: &'a [IndexEntry],
+}
+
+pub(crate) async fn index_json(state: web::Data<State>) -> HttpResponse {
+    let index = state.rrd.index();
+    HttpResponse::Ok().json(IndexJson {
+        version: 1,
+        files: &index,
+    })
+}
+
+#[derive(Serialize)]
+struct Column<'a> {
+    ds: &'a str,
+    series: &'a str,
+    label: Option<&'a str>,
+    unit: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DataJson<'a> {
+    file: &'a str,
+    start: i64,
+    end: i64,
+    step: i64,
+    cf: &'a str,
+    /// Values are consolidated over each step (librrd's CF): say so.
+    note: &'static str,
+    columns: Vec<Column<'a>>,
+    /// `[unix seconds, value or null, …]`, the time ending each step.
+    rows: Vec<Vec<Option<f64>>>,
+}
+
+/// `GET /rrd/data/<file>.json|.csv|.rrd`
+pub(crate) async fn data(
+    state: web::Data<State>,
+    path: web::Path<String>,
+    params: web::Query<ExportParams>,
+) -> Result<HttpResponse, WebError> {
+    let (suffix, csv) = if path.ends_with(".json") {
+        (".json", false)
+    } else if path.ends_with(".csv") {
+        (".csv", true)
+    } else if path.ends_with(".rrd") {
+        return raw(state, &path).await;
+    } else {
+        return Err(WebError::NotFound(format!("{path:?}: use .json, .csv or .rrd")));
+    };
+    let entry = state.entry(&path, suffix)?;
+    let range = params.range.resolve(state.now_s(), entry.step_secs.into())?;
+    let res = resolution(&params)?;
+    let picked = select_ds(&entry, params.ds.as_deref())?;
+    let request = XportRequest {
+        rel_path: entry.path.clone(),
+        ds: picked.iter().map(|&i| entry.ds[i].name.clone()).collect(),
+        cf: res.cf,
+        start_s: range.start_s,
+        end_s: range.end_s,
+        max_rows: res.max_rows,
+        step_s: res.step_s,
+    };
+    let export = {
+        let _slot = state.render_slot()?;
+        state.flush(&entry.path).await;
+        state.rrd.xport(request).await?
+    };
+    let columns: Vec<Column> = picked
+        .iter()
+        .map(|&i| {
+            let d = &entry.ds[i];
+            Column {
+                ds: &d.name,
+                series: &d.series,
+                label: d.label.as_deref(),
+                unit: d.unit.as_deref(),
+            }
+        })
+        .collect();
+    if csv {
+        let name = entry.path.rsplit('/').next().unwrap_or("export");
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"{name}.csv\""),
+            ))
+            .body(to_csv(&columns, &export)));
+    }
+    let body = DataJson {
+        file: &entry.path,
+        start: export.start_s,
+        end: export.end_s,
+        step: export.step_s,
+        cf: res.cf.as_rrd_str(),
+        note: "each value is the consolidated value of the step ending at its time",
+        columns,
+        rows: export
+            .rows
+            .iter()
+            .map(|(t, values)| std::iter::once(Some(*t as f64)).chain(values.iter().copied()).collect())
+            .collect(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(body))
+}
+
+fn to_csv(columns: &[Column], export: &Xport) -> String {
+    let mut out = String::with_capacity(32 * (export.rows.len() + 1));
+    out.push_str("time_utc,unix");
+    for c in columns {
+        out.push(',');
+        out.push_str(&csv_field(c.label.unwrap_or(c.ds)));
+    }
+    out.push('\n');
+    for (t, values) in &export.rows {
+        let _ = write!(out, "{},{t}", utc_text(*t));
+        for v in values {
+            out.push(',');
+            if let Some(v) = v {
+                let _ = write!(out, "{v}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A CSV field, quoted when it holds a separator, a quote or a newline; a
+/// leading `=`, `+`, `-` or `@` is prefixed with `'` so that a spreadsheet
+/// does not run a label as a formula.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+async fn raw(state: web::Data<State>, path: &str) -> Result<HttpResponse, WebError> {
+    let entry = state.entry(path, ".rrd")?;
+    let bytes = {
+        let _slot = state.render_slot()?;
+        state.flush(&entry.path).await;
+        state.rrd.copy(entry.path.clone()).await?
+    };
+    let name = entry.path.rsplit('/').next().unwrap_or("file");
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}.rrd\""),
+        ))
+        .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_utc_times_and_empty_unknowns_and_safe_labels() {
+        let columns = [
+            Column {
+                ds: "a",
+                series: "s/a",
+                label: Some("=cmd|' /C calc'!A0"),
+                unit: None,
+            },
+            Column {
+                ds: "b",
+                series: "s/b",
+                label: Some("power, \"W\""),
+                unit: Some("W"),
+            },
+        ];
+        let export = Xport {
+            start_s: 0,
+            end_s: 120,
+            step_s: 60,
+            columns: vec!["a".into(), "b".into()],
+            rows: vec![(1_763_900_040, vec![Some(1.5), None])],
+        };
+        assert_eq!(
+            to_csv(&columns, &export),
+            "time_utc,unix,'=cmd|' /C calc'!A0,\"power, \"\"W\"\"\"\n\
+             2025-11-23T12:14:00Z,1763900040,1.5,\n"
+        );
+    }
+}

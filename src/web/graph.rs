@@ -1,0 +1,142 @@
+//! `GET /rrd/graph/<file>.png`: a graph drawn by librrd on the RRD thread,
+//! after the file's cached rows are written.
+//!
+//! Images are kept in a small LRU keyed by the request (file, absolute
+//! range, size, DS). A key seen before is sent to the RRD thread with the
+//! last update its image was drawn at, and librrd draws again only if the
+//! file changed since. Responses carry an ETag and Last-Modified, so a
+//! browser revalidating an unchanged graph gets a 304 and no image.
+
+use std::num::NonZeroUsize;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use lru::LruCache;
+
+use super::query::{GraphParams, graph_size, select_ds};
+use super::{State, WebError};
+use crate::rrd::path::fnv1a;
+use crate::rrd::read::{GraphLine, GraphReply, GraphRequest};
+
+const CACHED_IMAGES: usize = 128;
+
+pub(crate) struct CachedPng {
+    last_update: i64,
+    etag: String,
+    bytes: web::Bytes,
+}
+
+pub(crate) struct PngCache(LruCache<String, CachedPng>);
+
+impl PngCache {
+    pub fn new() -> Self {
+        PngCache(LruCache::new(NonZeroUsize::new(CACHED_IMAGES).expect("non-zero")))
+    }
+}
+
+pub(crate) async fn png(
+    state: web::Data<State>,
+    path: web::Path<String>,
+    params: web::Query<GraphParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    let entry = state.entry(&path, ".png")?;
+    let range = params.range.resolve(state.now_s(), entry.step_secs.into())?;
+    let (width, height) = graph_size(&params)?;
+    let picked = select_ds(&entry, params.ds.as_deref())?;
+    let lines: Vec<GraphLine> = picked
+        .iter()
+        .map(|&i| {
+            let d = &entry.ds[i];
+            GraphLine {
+                ds: d.name.clone(),
+                legend: d.label.clone().unwrap_or_else(|| d.series.clone()),
+                unit: d.unit.clone(),
+            }
+        })
+        .collect();
+    let key = format!(
+        "{}|{}|{}|{}|{}|{}",
+        entry.path,
+        range.start_s,
+        range.end_s,
+        width,
+        height,
+        lines.iter().map(|l| l.ds.as_str()).collect::<Vec<_>>().join(",")
+    );
+    let _slot = state.render_slot()?;
+    state.flush(&entry.path).await;
+    let known = state
+        .pngs
+        .lock()
+        .ok()
+        .and_then(|mut c| c.0.get(&key).map(|p| p.last_update));
+    let request = GraphRequest {
+        rel_path: entry.path.clone(),
+        title: entry.path.clone(),
+        lines,
+        start_s: range.start_s,
+        end_s: range.end_s,
+        width,
+        height,
+        unless_last_update: known,
+    };
+    let cached = |state: &State| {
+        let mut cache = state.pngs.lock().ok()?;
+        let p = cache.0.get(&key)?;
+        Some((p.etag.clone(), p.last_update, p.bytes.clone()))
+    };
+    let mut reply = state.rrd.graph(request.clone()).await?;
+    let mut from_cache = None;
+    if matches!(reply, GraphReply::Unchanged) {
+        from_cache = cached(&state);
+        if from_cache.is_none() {
+            // Evicted meanwhile by other requests: draw it again.
+            let request = GraphRequest {
+                unless_last_update: None,
+                ..request
+            };
+            reply = state.rrd.graph(request).await?;
+        }
+    }
+    let image = match (from_cache, reply) {
+        (Some(image), _) => image,
+        (None, GraphReply::Png { bytes, last_update }) => {
+            let image = CachedPng {
+                last_update,
+                etag: format!("\"{:016x}\"", fnv1a(format!("{key}|{last_update}").as_bytes())),
+                bytes: bytes.into(),
+            };
+            let response = (image.etag.clone(), image.last_update, image.bytes.clone());
+            if let Ok(mut cache) = state.pngs.lock() {
+                cache.0.put(key, image);
+            }
+            response
+        }
+        (None, GraphReply::Unchanged) => return Err(WebError::Stopping),
+    };
+    let (etag, last_update, bytes) = image;
+    let not_modified = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((
+            header::LAST_MODIFIED,
+            header::HttpDate::from(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(last_update.max(0) as u64),
+            ),
+        ));
+    if not_modified {
+        return Ok(response.finish());
+    }
+    Ok(response.content_type("image/png").body(bytes))
+}

@@ -1,0 +1,210 @@
+//! The web stage: `/rrd` pages, PNG graphs, chart data and exports,
+//! `/metrics` and `/healthz`, on actix-web with askama templates compiled
+//! into the binary.
+//!
+//! It runs on its own thread under actix's runtime and talks to the other
+//! stages only through their handles: the RRD thread draws, exports and
+//! publishes the index; the cache flushes a file before it is drawn and
+//! gives each series' latest sample. No request text reaches librrd or the
+//! file system: a file is looked up in the index, and ranges, sizes and DS
+//! names are parsed and checked in `query` first.
+
+mod assets;
+pub mod auth;
+mod error;
+mod export;
+mod graph;
+mod pages;
+mod prom;
+pub mod query;
+pub mod tree;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::middleware::{Condition, DefaultHeaders};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web_httpauth::middleware::HttpAuthentication;
+use tracing::{info, warn};
+
+use crate::cache::CacheHandle;
+use crate::clock::Clock;
+use crate::config::WebConfig;
+use crate::metrics::Metrics;
+use crate::rrd::RrdHandle;
+
+pub use error::WebError;
+
+/// How long a graph waits for its file's cached rows to reach the disk
+/// before it is drawn anyway (the RRD thread is far behind).
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// What every handler shares; one per server.
+pub(crate) struct State {
+    rrd: RrdHandle,
+    cache: CacheHandle,
+    metrics: Arc<Metrics>,
+    users: auth::Users,
+    clock: Clock,
+    /// Graphs and exports waiting for, or in, the RRD thread.
+    render_slots: tokio::sync::Semaphore,
+    pngs: Mutex<graph::PngCache>,
+    dygraphs: Option<assets::Dygraphs>,
+    journal_enabled: bool,
+}
+
+impl State {
+    /// The index entry for `path` (a request path with `suffix`, such as
+    /// ".png", removed). Only files the index lists are ever read: this is
+    /// what keeps `..` and friends out of the file system.
+    fn entry(&self, path: &str, suffix: &str) -> Result<crate::rrd::index::IndexEntry, WebError> {
+        let index = self.rrd.index();
+        path.strip_suffix(suffix)
+            .and_then(|p| tree::find(&index, p))
+            .cloned()
+            .ok_or_else(|| WebError::NotFound(format!("{path:?} is not a file of the index")))
+    }
+
+    /// A place in the RRD thread's queue, or 503: a flood of graph requests
+    /// must not queue without bound behind the writes.
+    fn render_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, WebError> {
+        self.render_slots.try_acquire().map_err(|_| WebError::Busy)
+    }
+
+    /// Writes the file's cached rows first, so that what is read is not
+    /// behind the data (Munin#420); gives up waiting after `FLUSH_WAIT`.
+    async fn flush(&self, rel_path: &str) {
+        let flushed = tokio::time::timeout(FLUSH_WAIT, self.cache.flush_file(rel_path.to_owned()));
+        if flushed.await.is_err() {
+            warn!(file = rel_path, "Cached rows not written within 5 s; reading the file as it is.");
+        }
+    }
+
+    fn now_s(&self) -> i64 {
+        self.clock.now_ms().div_euclid(1000)
+    }
+}
+
+/// What the web stage needs from the rest of the daemon.
+pub struct WebDeps {
+    pub rrd: RrdHandle,
+    pub cache: CacheHandle,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    pub journal_enabled: bool,
+}
+
+/// The running server: its address and how to stop it.
+pub struct WebServer {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl WebServer {
+    /// Stops taking requests, lets those in progress finish (bounded by
+    /// actix's shutdown timeout), and waits for the thread.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+    }
+}
+
+pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
+    let dygraphs = assets::Dygraphs::load(&config.dygraphs_dir);
+    if dygraphs.is_none() {
+        warn!(dir = %config.dygraphs_dir.display(), "dygraph.min.js not found (Debian package libjs-dygraphs): pages show PNG graphs only.");
+    }
+    State {
+        rrd: deps.rrd,
+        cache: deps.cache,
+        metrics: deps.metrics,
+        users: auth::Users::new(config.users.clone()),
+        clock: deps.clock,
+        render_slots: tokio::sync::Semaphore::new(config.render_queue),
+        pngs: Mutex::new(graph::PngCache::new()),
+        dygraphs,
+        journal_enabled: deps.journal_enabled,
+    }
+}
+
+/// Every route. `/healthz` stays open; the rest asks for a password when
+/// users are configured.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
+    let auth = state.users.enabled();
+    cfg.app_data(state)
+        .app_data(web::QueryConfig::default().error_handler(|e, _| WebError::BadQuery(e.to_string()).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| WebError::BadQuery(e.to_string()).into()))
+        .route("/healthz", web::get().to(prom::healthz))
+        .service(
+            web::scope("")
+                .wrap(Condition::new(auth, HttpAuthentication::basic(auth::validator)))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "same-origin")),
+                )
+                .route("/", web::get().to(|| async {
+                    HttpResponse::Found()
+                        .insert_header(("Location", "/rrd"))
+                        .finish()
+                }))
+                .route("/metrics", web::get().to(prom::metrics))
+                .route("/rrd", web::get().to(pages::index))
+                .route("/rrd/", web::get().to(pages::index))
+                .route("/rrd/index.txt", web::get().to(export::index_txt))
+                .route("/rrd/index.json", web::get().to(export::index_json))
+                .route("/rrd/static/{name}", web::get().to(assets::ours))
+                .route("/rrd/dygraphs/{name}", web::get().to(assets::dygraphs))
+                .route("/rrd/file/{path:.*}", web::get().to(pages::file))
+                .route("/rrd/graph/{path:.*}", web::get().to(graph::png))
+                .route("/rrd/data/{path:.*}", web::get().to(export::data)),
+        );
+}
+
+/// Binds `config.listen` and serves on a thread of its own.
+pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
+    let state = web::Data::new(state(config, deps));
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    let addr = listener.local_addr()?;
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    // actix's server is not `Send`: it is built on the thread that runs it.
+    let thread = std::thread::Builder::new()
+        .name("web".into())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new().configure(|cfg| routes(cfg, state.clone()))
+                })
+                .workers(2)
+                .disable_signals()
+                .shutdown_timeout(5)
+                .client_request_timeout(Duration::from_secs(10))
+                .max_connections(256)
+                .listen(listener);
+                let server = match server {
+                    Ok(s) => s.run(),
+                    Err(e) => {
+                        let _ = handle_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let _ = handle_tx.send(Ok(server.handle()));
+                server.await
+            })
+        })?;
+    let handle = handle_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the web thread stopped at start"))??;
+    info!(%addr, users = config.users.len(), "Web UI listening on http://{addr}/rrd");
+    Ok(WebServer {
+        addr,
+        handle,
+        thread,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+//! The HTML pages: `/rrd` (groups of devices, a device's series, a search)
+//! and `/rrd/file/<path>` (graphs, DS table, exports, interactive chart).
+//! Page structs feed askama templates compiled into the binary.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use actix_web::web;
+use serde::Deserialize;
+
+use super::query::{GraphParams, Preset, form_text, graph_size, utc_text};
+use super::tree::{self, DEVICES_PER_GROUP, Group, PAGE_SIZE};
+use super::{State, WebError};
+use crate::rrd::index::IndexEntry;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct IndexParams {
+    q: Option<String>,
+    group: Option<String>,
+    device: Option<String>,
+    page: Option<usize>,
+}
+
+/// One DS of one file, as a row of a table.
+pub(crate) struct SeriesRow {
+    file: String,
+    ds: String,
+    name: String,
+    series: String,
+    value: String,
+    unit: String,
+    age: String,
+    stale: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "index.html")]
+pub(crate) struct IndexPage {
+    heading: String,
+    q: String,
+    files: usize,
+    series: usize,
+    groups: Vec<Group>,
+    /// On the first page: groups cut at `DEVICES_PER_GROUP` devices.
+    cut: bool,
+    rows: Vec<SeriesRow>,
+    /// Matches beyond the rows shown (search), or devices beyond the page.
+    more: usize,
+    next_page: Option<String>,
+    prev_page: Option<String>,
+}
+
+/// Query text is bounded: a search of 10 MB of words is an attack.
+const MAX_QUERY: usize = 200;
+
+pub(crate) async fn index(
+    state: web::Data<State>,
+    params: web::Query<IndexParams>,
+) -> Result<IndexPage, WebError> {
+    let index = state.rrd.index();
+    let q = params.q.clone().unwrap_or_default();
+    if q.len() > MAX_QUERY {
+        return Err(WebError::BadQuery(format!("q: at most {MAX_QUERY} bytes")));
+    }
+    let mut page = IndexPage {
+        heading: "All devices".into(),
+        q: q.clone(),
+        files: index.len(),
+        series: index.iter().map(|e| e.ds.len()).sum(),
+        groups: Vec::new(),
+        cut: false,
+        rows: Vec::new(),
+        more: 0,
+        next_page: None,
+        prev_page: None,
+    };
+    if !q.trim().is_empty() {
+        let (found, total) = tree::search(&index, &q, PAGE_SIZE);
+        page.heading = format!("{total} files match “{q}”");
+        page.more = total - found.len();
+        page.rows = rows(&state, &found).await;
+    } else if let Some(device) = &params.device {
+        let files = tree::device_files(&index, device);
+        if files.is_empty() {
+            return Err(WebError::NotFound(format!("device {device:?}")));
+        }
+        page.heading = if device.is_empty() { "(top level)".into() } else { device.clone() };
+        page.rows = rows(&state, &files).await;
+    } else if let Some(group) = &params.group {
+        let mut groups = tree::groups(&index, usize::MAX, Some(group));
+        let Some(g) = groups.first_mut() else {
+            return Err(WebError::NotFound(format!("group {group:?}")));
+        };
+        let n = params.page.unwrap_or(0);
+        let total = g.devices.len();
+        g.devices = g.devices.drain(..).skip(n * PAGE_SIZE).take(PAGE_SIZE).collect();
+        let link = |p: usize| format!("?group={}&page={p}", url_escape(group));
+        page.next_page = ((n + 1) * PAGE_SIZE < total).then(|| link(n + 1));
+        page.prev_page = (n > 0).then(|| link(n - 1));
+        page.heading = format!("{group}: {total} devices");
+        page.groups = groups;
+    } else {
+        page.groups = tree::groups(&index, DEVICES_PER_GROUP, None);
+        page.cut = true;
+    }
+    Ok(page)
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Table rows for these files, with each series' latest sample from the
+/// cache (or the file's last update when the cache has not seen it).
+async fn rows(state: &State, files: &[&IndexEntry]) -> Vec<SeriesRow> {
+    let series: Vec<String> = files
+        .iter()
+        .flat_map(|e| e.ds.iter().map(|d| d.series.clone()))
+        .collect();
+    let latest = state.cache.latest(series).await.unwrap_or_default();
+    let now_s = state.now_s();
+    let mut latest = latest.into_iter();
+    let mut out = Vec::with_capacity(files.len());
+    for e in files {
+        for d in &e.ds {
+            let sample = latest.next().flatten();
+            let seen_s = sample.map(|(_, t)| t.div_euclid(1000)).or(e.last_update);
+            let age_s = seen_s.map(|t| (now_s - t).max(0));
+            out.push(SeriesRow {
+                file: e.path.clone(),
+                ds: d.name.clone(),
+                name: d.label.clone().unwrap_or_else(|| d.series.clone()),
+                series: d.series.clone(),
+                value: sample.map_or_else(|| "—".into(), |(v, _)| format_value(v)),
+                unit: d.unit.clone().unwrap_or_default(),
+                age: age_s.map_or_else(|| "never".into(), age_text),
+                stale: e.stale || age_s.is_none_or(|a| a as u64 > d.stale_after_secs.max(e.step_secs.into())),
+            });
+        }
+    }
+    out
+}
+
+/// A value with at most 4 decimals and no trailing zeros.
+fn format_value(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_owned() }
+}
+
+fn age_text(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+pub(crate) struct GraphLink {
+    title: String,
+    src: String,
+    range_query: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "file.html")]
+pub(crate) struct FilePage {
+    path: String,
+    device: String,
+    template: String,
+    step_secs: u32,
+    last_update: String,
+    stale: bool,
+    rows: Vec<SeriesRow>,
+    graphs: Vec<GraphLink>,
+    start_text: String,
+    end_text: String,
+    width: u32,
+    height: u32,
+    dygraphs: bool,
+}
+
+pub(crate) async fn file(
+    state: web::Data<State>,
+    path: web::Path<String>,
+    params: web::Query<GraphParams>,
+) -> Result<FilePage, WebError> {
+    let entry = state.entry(&path, "")?;
+    let (width, height) = graph_size(&params)?;
+    let size = format!("&width={width}&height={height}");
+    let src = |query: &str| format!("/rrd/graph/{}.png?{query}{size}", entry.path);
+    let custom = params.range.start.is_some() || params.range.end.is_some();
+    let mut graphs = Vec::new();
+    let (start_text, end_text) = if custom {
+        let range = params.range.resolve(state.now_s(), entry.step_secs.into())?;
+        let query = format!("start={}&end={}", range.start_s, range.end_s);
+        graphs.push(GraphLink {
+            title: format!("{} to {} (UTC)", utc_text(range.start_s), utc_text(range.end_s)),
+            src: src(&query),
+            range_query: query,
+        });
+        (form_text(range.start_s), form_text(range.end_s))
+    } else {
+        let now = state.now_s();
+        (form_text(now - 86_400), form_text(now))
+    };
+    for p in Preset::ALL {
+        let query = format!("range={}", p.as_str());
+        graphs.push(GraphLink {
+            title: format!("Last {}", p.as_str()),
+            src: src(&query),
+            range_query: query,
+        });
+    }
+    let rows = rows(&state, &[&entry]).await;
+    Ok(FilePage {
+        device: tree::device_of(&entry.path).to_owned(),
+        template: entry.template.clone(),
+        step_secs: entry.step_secs,
+        last_update: entry.last_update.map_or_else(|| "never".into(), utc_text),
+        stale: entry.stale,
+        rows,
+        graphs,
+        start_text,
+        end_text,
+        width,
+        height,
+        dygraphs: state.dygraphs.is_some(),
+        path: entry.path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_ages_and_urls_read_well() {
+        assert_eq!(format_value(21.5), "21.5");
+        assert_eq!(format_value(3.0), "3");
+        assert_eq!(format_value(-0.00001), "0");
+        assert_eq!(format_value(1.0 / 3.0), "0.3333");
+        assert_eq!(age_text(59), "59 s");
+        assert_eq!(age_text(600), "10 min");
+        assert_eq!(age_text(7200), "2 h");
+        assert_eq!(age_text(5 * 86_400), "5 d");
+        assert_eq!(url_escape("a b&c/d"), "a%20b%26c/d");
+    }
+}

@@ -1,0 +1,175 @@
+//! `GET /metrics` in Prometheus' text format, and `GET /healthz`.
+//!
+//! The counters are the ones every stage already bumps (`metrics.rs`); the
+//! cache's gauges are asked of the cache task at scrape time, so they are
+//! current. The format is a few lines per metric; writing it here costs
+//! less than bridging our atomics into a registry crate.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+use actix_web::{HttpResponse, web};
+
+use super::State;
+use crate::cache::CacheStats;
+use crate::metrics::Metrics;
+use crate::model::RejectReason;
+
+pub(crate) async fn metrics(state: web::Data<State>) -> HttpResponse {
+    let stats = state.cache.stats().await.ok();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(render(&state.metrics, stats, state.journal_enabled))
+}
+
+/// 200 while the cache and the RRD thread run; the MQTT connection is
+/// reported but does not fail the check (the daemon reconnects by itself,
+/// and restarting it would not bring a broker back).
+pub(crate) async fn healthz(state: web::Data<State>) -> HttpResponse {
+    let cache_ok = state.cache.stats().await.is_ok();
+    let rrd_ok = state.rrd.is_running();
+    let mqtt = state.metrics.mqtt_connected.load(Relaxed) == 1;
+    let body = serde_json::json!({
+        "status": if cache_ok && rrd_ok { "ok" } else { "failing" },
+        "cache": cache_ok,
+        "rrd": rrd_ok,
+        "mqtt_connected": mqtt,
+    });
+    if cache_ok && rrd_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+struct Out(String);
+
+impl Out {
+    fn metric(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(
+            self.0,
+            "# HELP datalog_rrd_{name} {help}\n# TYPE datalog_rrd_{name} {kind}\ndatalog_rrd_{name} {value}"
+        );
+    }
+
+    fn counter(&mut self, name: &str, help: &str, c: &std::sync::atomic::AtomicU64) {
+        self.metric(name, "counter", help, c.load(Relaxed));
+    }
+
+    /// A summary without quantiles: total seconds and count.
+    fn seconds(&mut self, name: &str, help: &str, micros: u64, count: u64) {
+        let _ = writeln!(
+            self.0,
+            "# HELP datalog_rrd_{name} {help}\n# TYPE datalog_rrd_{name} summary\n\
+             datalog_rrd_{name}_sum {}\ndatalog_rrd_{name}_count {count}",
+            micros as f64 / 1e6
+        );
+    }
+}
+
+pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> String {
+    let mut o = Out(String::with_capacity(4096));
+    o.counter("messages_received_total", "MQTT messages received.", &m.messages_received);
+    o.counter(
+        "messages_ignored_total",
+        "Messages on excluded topics, and retained replays.",
+        &m.messages_ignored,
+    );
+    let _ = writeln!(
+        o.0,
+        "# HELP datalog_rrd_rejected_total Messages or samples refused, by reason.\n\
+         # TYPE datalog_rrd_rejected_total counter"
+    );
+    for reason in RejectReason::ALL {
+        let _ = writeln!(
+            o.0,
+            "datalog_rrd_rejected_total{{reason=\"{}\"}} {}",
+            reason.as_str(),
+            m.rejected(reason)
+        );
+    }
+    o.counter("samples_accepted_total", "Samples taken by the cache.", &m.samples_accepted);
+    if let Some(s) = stats {
+        o.metric("series", "gauge", "Series in the cache.", s.series);
+        o.metric("files", "gauge", "Files in the cache.", s.files);
+        o.metric("pending_rows", "gauge", "Rows waiting for their flush.", s.pending_rows);
+    }
+    o.counter("rows_written_total", "Rows librrd accepted.", &m.rows_written);
+    o.counter(
+        "rows_skipped_total",
+        "Rows dropped: not newer than the file, or refused alone by librrd.",
+        &m.rows_skipped,
+    );
+    o.counter("rrd_updates_total", "librrd update calls.", &m.rrd_updates);
+    o.counter(
+        "rrd_update_errors_total",
+        "Batches librrd could not (fully) write; their rows are kept for a retry.",
+        &m.rrd_update_errors,
+    );
+    o.counter("files_created_total", "RRD files created.", &m.files_created);
+    o.seconds(
+        "flush_seconds",
+        "Time librrd took to write each file's batch.",
+        m.flush_micros.load(Relaxed),
+        m.flushes.load(Relaxed),
+    );
+    o.seconds(
+        "graph_render_seconds",
+        "Time librrd took to draw each graph.",
+        m.graph_render_micros.load(Relaxed),
+        m.graphs_rendered.load(Relaxed),
+    );
+    if journal {
+        o.counter("journal_bytes_total", "Bytes appended to the journal.", &m.journal_bytes);
+        o.counter("journal_errors_total", "Failed journal appends.", &m.journal_errors);
+    }
+    o.metric(
+        "mqtt_connected",
+        "gauge",
+        "1 while connected to the MQTT broker.",
+        m.mqtt_connected.load(Relaxed),
+    );
+    o.counter("mqtt_connections_total", "Connections made to the broker.", &m.mqtt_connections);
+    o.counter(
+        "http_auth_failures_total",
+        "Web requests refused for bad credentials.",
+        &m.http_auth_failures,
+    );
+    o.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_line_is_preceded_by_its_type() {
+        let m = Metrics::default();
+        m.reject(RejectReason::BadJson, 3);
+        m.flushes.store(2, Relaxed);
+        m.flush_micros.store(1_500_000, Relaxed);
+        let stats = CacheStats {
+            files: 2,
+            series: 3,
+            pending_rows: 4,
+        };
+        let text = render(&m, Some(stats), false);
+        assert!(text.contains("datalog_rrd_rejected_total{reason=\"bad_json\"} 3\n"));
+        assert!(text.contains("datalog_rrd_pending_rows 4\n"));
+        assert!(text.contains("datalog_rrd_flush_seconds_sum 1.5\ndatalog_rrd_flush_seconds_count 2\n"));
+        assert!(!text.contains("journal"));
+        assert!(render(&m, None, true).contains("datalog_rrd_journal_bytes_total 0"));
+        let mut typed = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                typed.insert(rest.split(' ').next().unwrap().to_owned());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let base = name.trim_end_matches("_sum").trim_end_matches("_count");
+                assert!(typed.contains(name) || typed.contains(base), "{line}");
+                let value = line.rsplit(' ').next().unwrap();
+                assert!(value.parse::<f64>().is_ok(), "{line}");
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The index as a tree of devices, for the `/rrd` page. Pure.
+//!
+//! A file's device is its parent directory (`zigbee2mqtt/living_room` for
+//! `zigbee2mqtt/living_room/temperature`), and devices are grouped by their
+//! first topic level. With 10,000 series the first page lists groups and
+//! their devices (a few per group, then a link to the rest); a device's page
+//! lists its series with their values; a search finds any series at once.
+
+use crate::rrd::index::IndexEntry;
+
+/// Devices listed per group on the first page before "all N devices".
+pub const DEVICES_PER_GROUP: usize = 50;
+/// Rows per page of a group's devices or of search results.
+pub const PAGE_SIZE: usize = 500;
+
+/// The directory holding a file: its device.
+pub fn device_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+fn group_of(device: &str) -> &str {
+    device.split('/').next().unwrap_or("")
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub path: String,
+    pub files: usize,
+    pub stale: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub device_count: usize,
+    pub file_count: usize,
+    /// The first devices of the group (all of them on a group's page).
+    pub devices: Vec<Device>,
+}
+
+/// Every device in path order, with its file counts. Entries come sorted
+/// by path, so one pass over the index suffices; devices are sorted after.
+pub fn devices(entries: &[IndexEntry]) -> Vec<Device> {
+    let mut out: Vec<Device> = Vec::new();
+    let mut by_path = std::collections::HashMap::<&str, usize>::new();
+    for e in entries {
+        let device = device_of(&e.path);
+        let i = *by_path.entry(device).or_insert_with(|| {
+            out.push(Device {
+                path: device.to_owned(),
+                files: 0,
+                stale: 0,
+            });
+            out.len() - 1
+        });
+        out[i].files += 1;
+        out[i].stale += usize::from(e.stale);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Devices grouped by their first level, each group showing at most
+/// `per_group` devices. `only`: just that group, every device.
+pub fn groups(entries: &[IndexEntry], per_group: usize, only: Option<&str>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for d in devices(entries) {
+        let name = group_of(&d.path);
+        if only.is_some_and(|g| g != name) {
+            continue;
+        }
+        if groups.last().is_none_or(|g| g.name != name) {
+            groups.push(Group {
+                name: name.to_owned(),
+                device_count: 0,
+                file_count: 0,
+                devices: Vec::new(),
+            });
+        }
+        let g = groups.last_mut().expect("pushed above");
+        g.device_count += 1;
+        g.file_count += d.files;
+        if g.devices.len() < per_group {
+            g.devices.push(d);
+        }
+    }
+    groups
+}
+
+/// The files directly in `device`, in path order.
+pub fn device_files<'a>(entries: &'a [IndexEntry], device: &str) -> Vec<&'a IndexEntry> {
+    let prefix = if device.is_empty() {
+        String::new()
+    } else {
+        format!("{device}/")
+    };
+    let first = entries.partition_point(|e| e.path.as_str() < prefix.as_str());
+    entries[first..]
+        .iter()
+        .take_while(|e| e.path.starts_with(&prefix))
+        .filter(|e| device_of(&e.path) == device)
+        .collect()
+}
+
+/// Files whose path, series, DS name or label contain every word of `q`
+/// (case-insensitive): the first `limit`, and how many matched.
+pub fn search<'a>(entries: &'a [IndexEntry], q: &str, limit: usize) -> (Vec<&'a IndexEntry>, usize) {
+    let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+    if words.is_empty() {
+        return (Vec::new(), 0);
+    }
+    let mut total = 0;
+    let mut found = Vec::new();
+    for e in entries {
+        let mut text = e.path.to_lowercase();
+        for d in &e.ds {
+            text.push(' ');
+            text.push_str(&d.series.to_lowercase());
+            text.push(' ');
+            text.push_str(&d.name.to_lowercase());
+            if let Some(l) = &d.label {
+                text.push(' ');
+                text.push_str(&l.to_lowercase());
+            }
+        }
+        if words.iter().all(|w| text.contains(w.as_str())) {
+            total += 1;
+            if found.len() < limit {
+                found.push(e);
+            }
+        }
+    }
+    (found, total)
+}
+
+/// Binary search of the (sorted) index for one file.
+pub fn find<'a>(entries: &'a [IndexEntry], path: &str) -> Option<&'a IndexEntry> {
+    entries
+        .binary_search_by(|e| e.path.as_str().cmp(path))
+        .ok()
+        .map(|i| &entries[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rrd::index::IndexDs;
+
+    pub(crate) fn entry(path: &str) -> IndexEntry {
+        IndexEntry {
+            path: path.into(),
+            template: "default".into(),
+            step_secs: 60,
+            ds: vec![IndexDs {
+                name: "value".into(),
+                series: path.replace(".2f", "/"),
+                label: None,
+                unit: None,
+                stale_after_secs: 600,
+            }],
+            last_update: Some(1_763_900_000),
+            stale: path.ends_with("old"),
+        }
+    }
+
+    fn index(paths: &[&str]) -> Vec<IndexEntry> {
+        let mut v: Vec<IndexEntry> = paths.iter().map(|p| entry(p)).collect();
+        v.sort_by(|a, b| a.path.cmp(&b.path));
+        v
+    }
+
+    #[test]
+    fn files_are_grouped_by_device_and_first_level() {
+        let idx = index(&[
+            "z2m/kitchen/temperature",
+            "z2m/kitchen/humidity",
+            "z2m/hall/old",
+            "z2m/kitchen/plug/power",
+            "tasmota/plug1/energy",
+            "top",
+        ]);
+        let g = groups(&idx, 10, None);
+        let names: Vec<&str> = g.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["", "tasmota", "z2m"]);
+        let z2m = &g[2];
+        assert_eq!((z2m.device_count, z2m.file_count), (3, 4));
+        let devices: Vec<(&str, usize, usize)> = z2m
+            .devices
+            .iter()
+            .map(|d| (d.path.as_str(), d.files, d.stale))
+            .collect();
+        assert_eq!(
+            devices,
+            [("z2m/hall", 1, 1), ("z2m/kitchen", 2, 0), ("z2m/kitchen/plug", 1, 0)]
+        );
+        let files: Vec<&str> = device_files(&idx, "z2m/kitchen")
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
+        assert_eq!(files, ["z2m/kitchen/humidity", "z2m/kitchen/temperature"]);
+        assert_eq!(device_files(&idx, "")[0].path, "top");
+        assert!(find(&idx, "z2m/kitchen/plug/power").is_some());
+        assert!(find(&idx, "z2m/kitchen/../kitchen/humidity").is_none());
+    }
+
+    #[test]
+    fn big_groups_are_cut_and_a_group_page_lists_all() {
+        let paths: Vec<String> = (0..120).map(|i| format!("sensors/s{i:03}/t")).collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let idx = index(&refs);
+        let g = groups(&idx, DEVICES_PER_GROUP, None);
+        assert_eq!((g[0].device_count, g[0].devices.len()), (120, DEVICES_PER_GROUP));
+        let all = groups(&idx, usize::MAX, Some("sensors"));
+        assert_eq!(all[0].devices.len(), 120);
+        assert!(groups(&idx, 10, Some("nothing")).is_empty());
+    }
+
+    #[test]
+    fn search_matches_every_word_case_insensitively() {
+        let idx = index(&["z2m/Kitchen/temperature", "z2m/hall/temperature", "z2m/kitchen/humidity"]);
+        let (found, total) = search(&idx, "kitchen TEMP", 10);
+        assert_eq!(total, 1);
+        assert_eq!(found[0].path, "z2m/Kitchen/temperature");
+        let (found, total) = search(&idx, "z2m", 2);
+        assert_eq!((found.len(), total), (2, 3));
+        assert_eq!(search(&idx, "   ", 10).1, 0);
+    }
+}

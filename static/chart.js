@@ -1,0 +1,125 @@
+// datalog-rrd: the interactive chart of a file page, drawn by dygraphs
+// (Debian's libjs-dygraphs) from /rrd/data/<file>.json. The server
+// consolidates to the chart's width; zooming fetches the zoomed range again
+// at its finer resolution. Without dygraphs the page shows its PNGs only.
+"use strict";
+
+(function () {
+  const section = document.getElementById("interactive");
+  const holder = document.getElementById("chart");
+  if (!section || !holder || typeof Dygraph === "undefined") {
+    return;
+  }
+  const url = section.dataset.url;
+  const note = document.getElementById("chart-note");
+  const stepBox = document.getElementById("step-plot");
+  const toggles = document.getElementById("ds-toggles");
+  let chart = null;
+  let full = null; // [start, end] of the first load, for "reset zoom"
+  let loading = 0;
+
+  function points() {
+    return Math.max(50, Math.min(4000, Math.round(holder.clientWidth || 800)));
+  }
+
+  function labelOf(c) {
+    const name = c.label || c.series || c.ds;
+    return c.unit ? name + " (" + c.unit + ")" : name;
+  }
+
+  function load(start, end) {
+    const ticket = ++loading;
+    let query = "?points=" + points();
+    if (start !== undefined) {
+      query += "&start=" + Math.floor(start) + "&end=" + Math.ceil(end);
+    }
+    return fetch(url + query, { headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) {
+          return r.text().then(function (t) { throw new Error(t); });
+        }
+        return r.json();
+      })
+      .then(function (data) {
+        if (ticket !== loading) {
+          return; // a newer zoom superseded this answer
+        }
+        draw(data);
+      })
+      .catch(function (e) {
+        if (note) {
+          note.textContent = "Chart data not loaded: " + e.message;
+        }
+      });
+  }
+
+  function draw(data) {
+    const rows = data.rows.map(function (r) {
+      return [new Date(r[0] * 1000)].concat(r.slice(1));
+    });
+    const labels = ["time"].concat(data.columns.map(labelOf));
+    if (full === null) {
+      full = [data.start, data.end];
+    }
+    if (rows.length === 0) {
+      if (note) {
+        note.textContent = "No rows in this range yet.";
+      }
+      return;
+    }
+    const options = {
+      labels: labels,
+      stepPlot: stepBox ? stepBox.checked : false,
+      connectSeparatedPoints: false,
+      labelsUTC: true,
+      legend: "always",
+      ylabel: data.columns.length === 1 && data.columns[0].unit ? data.columns[0].unit : "",
+      title: data.cf + " per " + data.step + " s",
+      zoomCallback: function (minX, maxX) {
+        load(minX / 1000, maxX / 1000);
+      },
+    };
+    if (chart === null) {
+      chart = new Dygraph(holder, rows, options);
+      buildToggles(labels.slice(1));
+    } else {
+      chart.updateOptions(Object.assign({ file: rows, dateWindow: null }, options));
+    }
+    holder.dataset.rows = String(rows.length);
+  }
+
+  function buildToggles(names) {
+    if (!toggles || names.length < 2) {
+      return;
+    }
+    names.forEach(function (name, i) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = true;
+      box.addEventListener("change", function () {
+        chart.setVisibility(i, box.checked);
+      });
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + name));
+      toggles.appendChild(label);
+    });
+  }
+
+  if (stepBox) {
+    stepBox.addEventListener("change", function () {
+      if (chart) {
+        chart.updateOptions({ stepPlot: stepBox.checked });
+      }
+    });
+  }
+  const reset = document.getElementById("reset-zoom");
+  if (reset) {
+    reset.addEventListener("click", function () {
+      if (full) {
+        load(full[0], full[1]);
+      }
+    });
+  }
+  load();
+})();
