@@ -68,8 +68,13 @@ impl App {
             }),
             None => None,
         };
-        let (cache, cache_task) =
-            cache::spawn(config.clone(), rrd.clone(), metrics.clone(), clock, recovered);
+        let (cache, cache_task) = cache::spawn(
+            config.clone(),
+            rrd.clone(),
+            metrics.clone(),
+            clock,
+            recovered,
+        );
         let web = match &config.web {
             Some(w) => Some(
                 web::start(

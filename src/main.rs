@@ -64,7 +64,9 @@ fn main() -> ExitCode {
             let read = std::io::stdin().read_line(&mut line);
             let password = line.trim_end_matches(['\r', '\n']);
             if read.is_err() || password.is_empty() {
-                eprintln!("Give the password on standard input, e.g. `datalog-rrd hash-password < file`.");
+                eprintln!(
+                    "Give the password on standard input, e.g. `datalog-rrd hash-password < file`."
+                );
                 return ExitCode::from(2);
             }
             match datalog_rrd::web::auth::hash_password(password) {

@@ -173,7 +173,11 @@ async fn flush_all_also_covers_rows_that_arrived_during_a_write() {
 #[tokio::test(start_paused = true)]
 async fn flush_file_writes_only_that_file_and_waits_for_librrd() {
     let h = start("1h");
-    add(&h.cache, vec![sample("a", 5_000, 1.0), sample("b", 5_000, 2.0)]).await;
+    add(
+        &h.cache,
+        vec![sample("a", 5_000, 1.0), sample("b", 5_000, 2.0)],
+    )
+    .await;
     let cache = h.cache.clone();
     let flush = tokio::spawn(async move { cache.flush_file("b".into()).await });
     let (batch, reply) = next_write(&h.rrd_rx).await.expect("forced write of b");
@@ -210,7 +214,11 @@ async fn latest_gives_each_series_newest_sample() {
     let h = start("1h");
     add(
         &h.cache,
-        vec![sample("a", 2_000, 3.0), sample("a", 1_000, 9.0), sample("b", 0, 2.0)],
+        vec![
+            sample("a", 2_000, 3.0),
+            sample("a", 1_000, 9.0),
+            sample("b", 0, 2.0),
+        ],
     )
     .await;
     let latest = h

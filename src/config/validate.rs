@@ -207,7 +207,10 @@ fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
             if u.name.is_empty() || u.name.contains(':') {
                 e.push(format!("{key}.name"), "must be non-empty, without ':'");
             } else if !names.insert(u.name.clone()) {
-                e.push(format!("{key}.name"), format!("duplicate user {:?}", u.name));
+                e.push(
+                    format!("{key}.name"),
+                    format!("duplicate user {:?}", u.name),
+                );
             }
             if let Err(why) = crate::web::auth::check_hash(&u.password_hash) {
                 e.push(format!("{key}.password_hash"), why);

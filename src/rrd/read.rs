@@ -263,10 +263,7 @@ mod tests {
         assert!(text.contains("--start\n1700000000"), "{text}");
         // Units differ: no vertical label.
         assert_eq!(props.labels.vertical_label, None);
-        let (props, _) = graph_elements(
-            &request([Some("W"), Some("W")]),
-            Path::new("/data/x.rrd"),
-        );
+        let (props, _) = graph_elements(&request([Some("W"), Some("W")]), Path::new("/data/x.rrd"));
         assert_eq!(props.labels.vertical_label.as_deref(), Some("W"));
     }
 

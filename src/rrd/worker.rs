@@ -14,8 +14,8 @@ use tracing::{debug, error, info, warn};
 use tokio::sync::watch;
 
 use super::index::Index;
-use super::read::{self, GraphReply, GraphRequest, ReadError, Xport, XportRequest};
 use super::plan::{UpdatePlan, plan_updates};
+use super::read::{self, GraphReply, GraphRequest, ReadError, Xport, XportRequest};
 use super::{IndexView, RrdCommand, WriteReport, ffi};
 use crate::cache::WriteBatch;
 use crate::metrics::Metrics;
@@ -60,7 +60,11 @@ enum FileError {
 }
 
 impl Worker {
-    pub fn new(data_dir: PathBuf, metrics: Arc<Metrics>, index_tx: watch::Sender<IndexView>) -> Self {
+    pub fn new(
+        data_dir: PathBuf,
+        metrics: Arc<Metrics>,
+        index_tx: watch::Sender<IndexView>,
+    ) -> Self {
         let (index, problem) = Index::load(&data_dir);
         if let Some(problem) = problem {
             warn!(
@@ -168,12 +172,13 @@ impl Worker {
         }
         let started = Instant::now();
         let (props, elements) = read::graph_elements(req, &path);
-        let (bytes, _) = rrd::ops::graph::graph(read::IMAGE_FORMAT, &props, &elements).map_err(
-            |e| ReadError::Librrd {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            },
-        )?;
+        let (bytes, _) =
+            rrd::ops::graph::graph(read::IMAGE_FORMAT, &props, &elements).map_err(|e| {
+                ReadError::Librrd {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
         self.metrics.graphs_rendered.fetch_add(1, Relaxed);
         self.metrics
             .graph_render_micros
@@ -188,9 +193,9 @@ impl Worker {
         }
         let (start_s, end_s, step_s, columns, values) = ffi::xport(&read::xport_args(req, &path))
             .map_err(|reason| ReadError::Librrd {
-                path: path.display().to_string(),
-                reason,
-            })?;
+            path: path.display().to_string(),
+            reason,
+        })?;
         let width = columns.len().max(1);
         let rows = values
             .chunks(width)

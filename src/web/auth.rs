@@ -13,9 +13,9 @@ use actix_web::dev::ServiceRequest;
 use actix_web::web;
 use actix_web_httpauth::extractors::AuthenticationError;
 use actix_web_httpauth::extractors::basic::{BasicAuth, Config};
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 
 use super::State;
 use crate::config::WebUser;
@@ -60,16 +60,20 @@ impl Users {
         let Some(hash) = known.or(self.users.first()).map(|u| &u.password_hash) else {
             return false;
         };
-        let ok = PasswordHash::new(hash)
-            .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+        let ok = PasswordHash::new(hash).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
         ok && known.is_some()
     }
 }
 
 /// Checks that a configured hash is an argon2 PHC string.
 pub fn check_hash(phc: &str) -> Result<(), String> {
-    let hash = PasswordHash::new(phc)
-        .map_err(|e| format!("not a PHC string ({e}); make one with `datalog-rrd hash-password`"))?;
+    let hash = PasswordHash::new(phc).map_err(|e| {
+        format!("not a PHC string ({e}); make one with `datalog-rrd hash-password`")
+    })?;
     match hash.algorithm.as_str() {
         "argon2id" | "argon2i" | "argon2d" => Ok(()),
         other => Err(format!("{other}: only argon2 hashes are accepted")),

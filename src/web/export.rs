@@ -76,10 +76,14 @@ pub(crate) async fn data(
     } else if path.ends_with(".rrd") {
         return raw(state, &path).await;
     } else {
-        return Err(WebError::NotFound(format!("{path:?}: use .json, .csv or .rrd")));
+        return Err(WebError::NotFound(format!(
+            "{path:?}: use .json, .csv or .rrd"
+        )));
     };
     let entry = state.entry(&path, suffix)?;
-    let range = params.range.resolve(state.now_s(), entry.step_secs.into())?;
+    let range = params
+        .range
+        .resolve(state.now_s(), entry.step_secs.into())?;
     let res = resolution(&params)?;
     let picked = select_ds(&entry, params.ds.as_deref())?;
     let request = XportRequest {
@@ -129,7 +133,11 @@ pub(crate) async fn data(
         rows: export
             .rows
             .iter()
-            .map(|(t, values)| std::iter::once(Some(*t as f64)).chain(values.iter().copied()).collect())
+            .map(|(t, values)| {
+                std::iter::once(Some(*t as f64))
+                    .chain(values.iter().copied())
+                    .collect()
+            })
             .collect(),
     };
     Ok(HttpResponse::Ok()
@@ -142,7 +150,7 @@ fn to_csv(columns: &[Column], export: &Xport) -> String {
     out.push_str("time_utc,unix");
     for c in columns {
         out.push(',');
-        out.push_str(&csv_field(c.label.unwrap_or(c.ds)));
+        out.push_str(&csv_field(c.label.unwrap_or(c.series)));
     }
     out.push('\n');
     for (t, values) in &export.rows {

@@ -30,7 +30,9 @@ pub(crate) struct PngCache(LruCache<String, CachedPng>);
 
 impl PngCache {
     pub fn new() -> Self {
-        PngCache(LruCache::new(NonZeroUsize::new(CACHED_IMAGES).expect("non-zero")))
+        PngCache(LruCache::new(
+            NonZeroUsize::new(CACHED_IMAGES).expect("non-zero"),
+        ))
     }
 }
 
@@ -41,7 +43,9 @@ pub(crate) async fn png(
     req: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     let entry = state.entry(&path, ".png")?;
-    let range = params.range.resolve(state.now_s(), entry.step_secs.into())?;
+    let range = params
+        .range
+        .resolve(state.now_s(), entry.step_secs.into())?;
     let (width, height) = graph_size(&params)?;
     let picked = select_ds(&entry, params.ds.as_deref())?;
     let lines: Vec<GraphLine> = picked
@@ -62,7 +66,11 @@ pub(crate) async fn png(
         range.end_s,
         width,
         height,
-        lines.iter().map(|l| l.ds.as_str()).collect::<Vec<_>>().join(",")
+        lines
+            .iter()
+            .map(|l| l.ds.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let _slot = state.render_slot()?;
     state.flush(&entry.path).await;
@@ -104,7 +112,10 @@ pub(crate) async fn png(
         (None, GraphReply::Png { bytes, last_update }) => {
             let image = CachedPng {
                 last_update,
-                etag: format!("\"{:016x}\"", fnv1a(format!("{key}|{last_update}").as_bytes())),
+                etag: format!(
+                    "\"{:016x}\"",
+                    fnv1a(format!("{key}|{last_update}").as_bytes())
+                ),
                 bytes: bytes.into(),
             };
             let response = (image.etag.clone(), image.last_update, image.bytes.clone());

@@ -77,7 +77,10 @@ impl State {
     async fn flush(&self, rel_path: &str) {
         let flushed = tokio::time::timeout(FLUSH_WAIT, self.cache.flush_file(rel_path.to_owned()));
         if flushed.await.is_err() {
-            warn!(file = rel_path, "Cached rows not written within 5 s; reading the file as it is.");
+            warn!(
+                file = rel_path,
+                "Cached rows not written within 5 s; reading the file as it is."
+            );
         }
     }
 
@@ -134,23 +137,36 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
 pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
     let auth = state.users.enabled();
     cfg.app_data(state)
-        .app_data(web::QueryConfig::default().error_handler(|e, _| WebError::BadQuery(e.to_string()).into()))
-        .app_data(web::PathConfig::default().error_handler(|e, _| WebError::BadQuery(e.to_string()).into()))
+        .app_data(actix_web_httpauth::extractors::basic::Config::default().realm("datalog-rrd"))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
+        )
         .route("/healthz", web::get().to(prom::healthz))
         .service(
             web::scope("")
-                .wrap(Condition::new(auth, HttpAuthentication::basic(auth::validator)))
+                .wrap(Condition::new(
+                    auth,
+                    HttpAuthentication::basic(auth::validator),
+                ))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("X-Frame-Options", "DENY"))
                         .add(("Referrer-Policy", "same-origin")),
                 )
-                .route("/", web::get().to(|| async {
-                    HttpResponse::Found()
-                        .insert_header(("Location", "/rrd"))
-                        .finish()
-                }))
+                .route(
+                    "/",
+                    web::get().to(|| async {
+                        HttpResponse::Found()
+                            .insert_header(("Location", "/rrd"))
+                            .finish()
+                    }),
+                )
                 .route("/metrics", web::get().to(prom::metrics))
                 .route("/rrd", web::get().to(pages::index))
                 .route("/rrd/", web::get().to(pages::index))
@@ -175,15 +191,14 @@ pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
         .name("web".into())
         .spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new().configure(|cfg| routes(cfg, state.clone()))
-                })
-                .workers(2)
-                .disable_signals()
-                .shutdown_timeout(5)
-                .client_request_timeout(Duration::from_secs(10))
-                .max_connections(256)
-                .listen(listener);
+                let server =
+                    HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())))
+                        .workers(2)
+                        .disable_signals()
+                        .shutdown_timeout(5)
+                        .client_request_timeout(Duration::from_secs(10))
+                        .max_connections(256)
+                        .listen(listener);
                 let server = match server {
                     Ok(s) => s.run(),
                     Err(e) => {

@@ -2,9 +2,9 @@
 //! and `/rrd/file/<path>` (graphs, DS table, exports, interactive chart).
 //! Page structs feed askama templates compiled into the binary.
 
+use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
-use actix_web::web;
 use serde::Deserialize;
 
 use super::query::{GraphParams, Preset, form_text, graph_size, utc_text};
@@ -83,7 +83,11 @@ pub(crate) async fn index(
         if files.is_empty() {
             return Err(WebError::NotFound(format!("device {device:?}")));
         }
-        page.heading = if device.is_empty() { "(top level)".into() } else { device.clone() };
+        page.heading = if device.is_empty() {
+            "(top level)".into()
+        } else {
+            device.clone()
+        };
         page.rows = rows(&state, &files).await;
     } else if let Some(group) = &params.group {
         let mut groups = tree::groups(&index, usize::MAX, Some(group));
@@ -92,7 +96,12 @@ pub(crate) async fn index(
         };
         let n = params.page.unwrap_or(0);
         let total = g.devices.len();
-        g.devices = g.devices.drain(..).skip(n * PAGE_SIZE).take(PAGE_SIZE).collect();
+        g.devices = g
+            .devices
+            .drain(..)
+            .skip(n * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .collect();
         let link = |p: usize| format!("?group={}&page={p}", url_escape(group));
         page.next_page = ((n + 1) * PAGE_SIZE < total).then(|| link(n + 1));
         page.prev_page = (n > 0).then(|| link(n - 1));
@@ -142,7 +151,8 @@ async fn rows(state: &State, files: &[&IndexEntry]) -> Vec<SeriesRow> {
                 value: sample.map_or_else(|| "—".into(), |(v, _)| format_value(v)),
                 unit: d.unit.clone().unwrap_or_default(),
                 age: age_s.map_or_else(|| "never".into(), age_text),
-                stale: e.stale || age_s.is_none_or(|a| a as u64 > d.stale_after_secs.max(e.step_secs.into())),
+                stale: e.stale
+                    || age_s.is_none_or(|a| a as u64 > d.stale_after_secs.max(e.step_secs.into())),
             });
         }
     }
@@ -201,10 +211,16 @@ pub(crate) async fn file(
     let custom = params.range.start.is_some() || params.range.end.is_some();
     let mut graphs = Vec::new();
     let (start_text, end_text) = if custom {
-        let range = params.range.resolve(state.now_s(), entry.step_secs.into())?;
+        let range = params
+            .range
+            .resolve(state.now_s(), entry.step_secs.into())?;
         let query = format!("start={}&end={}", range.start_s, range.end_s);
         graphs.push(GraphLink {
-            title: format!("{} to {} (UTC)", utc_text(range.start_s), utc_text(range.end_s)),
+            title: format!(
+                "{} to {} (UTC)",
+                utc_text(range.start_s),
+                utc_text(range.end_s)
+            ),
             src: src(&query),
             range_query: query,
         });

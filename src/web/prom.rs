@@ -69,7 +69,11 @@ impl Out {
 
 pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> String {
     let mut o = Out(String::with_capacity(4096));
-    o.counter("messages_received_total", "MQTT messages received.", &m.messages_received);
+    o.counter(
+        "messages_received_total",
+        "MQTT messages received.",
+        &m.messages_received,
+    );
     o.counter(
         "messages_ignored_total",
         "Messages on excluded topics, and retained replays.",
@@ -88,13 +92,26 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
             m.rejected(reason)
         );
     }
-    o.counter("samples_accepted_total", "Samples taken by the cache.", &m.samples_accepted);
+    o.counter(
+        "samples_accepted_total",
+        "Samples taken by the cache.",
+        &m.samples_accepted,
+    );
     if let Some(s) = stats {
         o.metric("series", "gauge", "Series in the cache.", s.series);
         o.metric("files", "gauge", "Files in the cache.", s.files);
-        o.metric("pending_rows", "gauge", "Rows waiting for their flush.", s.pending_rows);
+        o.metric(
+            "pending_rows",
+            "gauge",
+            "Rows waiting for their flush.",
+            s.pending_rows,
+        );
     }
-    o.counter("rows_written_total", "Rows librrd accepted.", &m.rows_written);
+    o.counter(
+        "rows_written_total",
+        "Rows librrd accepted.",
+        &m.rows_written,
+    );
     o.counter(
         "rows_skipped_total",
         "Rows dropped: not newer than the file, or refused alone by librrd.",
@@ -106,7 +123,11 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "Batches librrd could not (fully) write; their rows are kept for a retry.",
         &m.rrd_update_errors,
     );
-    o.counter("files_created_total", "RRD files created.", &m.files_created);
+    o.counter(
+        "files_created_total",
+        "RRD files created.",
+        &m.files_created,
+    );
     o.seconds(
         "flush_seconds",
         "Time librrd took to write each file's batch.",
@@ -120,8 +141,16 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         m.graphs_rendered.load(Relaxed),
     );
     if journal {
-        o.counter("journal_bytes_total", "Bytes appended to the journal.", &m.journal_bytes);
-        o.counter("journal_errors_total", "Failed journal appends.", &m.journal_errors);
+        o.counter(
+            "journal_bytes_total",
+            "Bytes appended to the journal.",
+            &m.journal_bytes,
+        );
+        o.counter(
+            "journal_errors_total",
+            "Failed journal appends.",
+            &m.journal_errors,
+        );
     }
     o.metric(
         "mqtt_connected",
@@ -129,7 +158,11 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "1 while connected to the MQTT broker.",
         m.mqtt_connected.load(Relaxed),
     );
-    o.counter("mqtt_connections_total", "Connections made to the broker.", &m.mqtt_connections);
+    o.counter(
+        "mqtt_connections_total",
+        "Connections made to the broker.",
+        &m.mqtt_connections,
+    );
     o.counter(
         "http_auth_failures_total",
         "Web requests refused for bad credentials.",
@@ -156,7 +189,9 @@ mod tests {
         let text = render(&m, Some(stats), false);
         assert!(text.contains("datalog_rrd_rejected_total{reason=\"bad_json\"} 3\n"));
         assert!(text.contains("datalog_rrd_pending_rows 4\n"));
-        assert!(text.contains("datalog_rrd_flush_seconds_sum 1.5\ndatalog_rrd_flush_seconds_count 2\n"));
+        assert!(
+            text.contains("datalog_rrd_flush_seconds_sum 1.5\ndatalog_rrd_flush_seconds_count 2\n")
+        );
         assert!(!text.contains("journal"));
         assert!(render(&m, None, true).contains("datalog_rrd_journal_bytes_total 0"));
         let mut typed = std::collections::HashSet::new();

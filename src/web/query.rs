@@ -188,10 +188,16 @@ pub fn graph_size(p: &GraphParams) -> Result<(u32, u32), QueryError> {
     let width = p.width.unwrap_or(700);
     let height = p.height.unwrap_or(200);
     if !(GRAPH_WIDTH.0..=GRAPH_WIDTH.1).contains(&width) {
-        return Err(bad("width", format!("must be {}..={}", GRAPH_WIDTH.0, GRAPH_WIDTH.1)));
+        return Err(bad(
+            "width",
+            format!("must be {}..={}", GRAPH_WIDTH.0, GRAPH_WIDTH.1),
+        ));
     }
     if !(GRAPH_HEIGHT.0..=GRAPH_HEIGHT.1).contains(&height) {
-        return Err(bad("height", format!("must be {}..={}", GRAPH_HEIGHT.0, GRAPH_HEIGHT.1)));
+        return Err(bad(
+            "height",
+            format!("must be {}..={}", GRAPH_HEIGHT.0, GRAPH_HEIGHT.1),
+        ));
     }
     Ok((width, height))
 }
@@ -227,7 +233,12 @@ pub fn resolution(p: &ExportParams) -> Result<Resolution, QueryError> {
         "MIN" => Cf::Min,
         "MAX" => Cf::Max,
         "LAST" => Cf::Last,
-        other => return Err(bad("cf", format!("{other:?}: use AVERAGE, MIN, MAX or LAST"))),
+        other => {
+            return Err(bad(
+                "cf",
+                format!("{other:?}: use AVERAGE, MIN, MAX or LAST"),
+            ));
+        }
     };
     Ok(Resolution {
         max_rows,
@@ -261,7 +272,10 @@ mod tests {
             })
         );
         assert_eq!(
-            range(Some("week"), None, Some("now")).resolve(NOW, 1).unwrap().start_s,
+            range(Some("week"), None, Some("now"))
+                .resolve(NOW, 1)
+                .unwrap()
+                .start_s,
             NOW - 7 * 86_400
         );
         let t = range(None, Some("2026-11-01T00:00"), Some("2026-11-02T00:00:00Z"))
@@ -280,10 +294,19 @@ mod tests {
         assert_eq!(err(range(None, Some("yesterday"), None)), "start");
         assert_eq!(err(range(None, Some("-99999999999999"), None)), "start");
         assert_eq!(err(range(None, None, Some("99999999999"))), "end");
-        assert_eq!(err(range(None, Some("1762041600"), Some("1762041600"))), "start");
-        assert_eq!(err(range(None, Some("700000000"), Some("1762041600"))), "start");
+        assert_eq!(
+            err(range(None, Some("1762041600"), Some("1762041600"))),
+            "start"
+        );
+        assert_eq!(
+            err(range(None, Some("700000000"), Some("1762041600"))),
+            "start"
+        );
         assert_eq!(err(range(None, None, Some("9223372036854775807"))), "end");
-        assert_eq!(err(range(Some("year"), None, Some("-9223372036854775808"))), "end");
+        assert_eq!(
+            err(range(Some("year"), None, Some("-9223372036854775808"))),
+            "end"
+        );
     }
 
     #[test]

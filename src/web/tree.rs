@@ -104,7 +104,11 @@ pub fn device_files<'a>(entries: &'a [IndexEntry], device: &str) -> Vec<&'a Inde
 
 /// Files whose path, series, DS name or label contain every word of `q`
 /// (case-insensitive): the first `limit`, and how many matched.
-pub fn search<'a>(entries: &'a [IndexEntry], q: &str, limit: usize) -> (Vec<&'a IndexEntry>, usize) {
+pub fn search<'a>(
+    entries: &'a [IndexEntry],
+    q: &str,
+    limit: usize,
+) -> (Vec<&'a IndexEntry>, usize) {
     let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
     if words.is_empty() {
         return (Vec::new(), 0);
@@ -191,7 +195,11 @@ mod tests {
             .collect();
         assert_eq!(
             devices,
-            [("z2m/hall", 1, 1), ("z2m/kitchen", 2, 0), ("z2m/kitchen/plug", 1, 0)]
+            [
+                ("z2m/hall", 1, 1),
+                ("z2m/kitchen", 2, 0),
+                ("z2m/kitchen/plug", 1, 0)
+            ]
         );
         let files: Vec<&str> = device_files(&idx, "z2m/kitchen")
             .iter()
@@ -209,7 +217,10 @@ mod tests {
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
         let idx = index(&refs);
         let g = groups(&idx, DEVICES_PER_GROUP, None);
-        assert_eq!((g[0].device_count, g[0].devices.len()), (120, DEVICES_PER_GROUP));
+        assert_eq!(
+            (g[0].device_count, g[0].devices.len()),
+            (120, DEVICES_PER_GROUP)
+        );
         let all = groups(&idx, usize::MAX, Some("sensors"));
         assert_eq!(all[0].devices.len(), 120);
         assert!(groups(&idx, 10, Some("nothing")).is_empty());
@@ -217,7 +228,11 @@ mod tests {
 
     #[test]
     fn search_matches_every_word_case_insensitively() {
-        let idx = index(&["z2m/Kitchen/temperature", "z2m/hall/temperature", "z2m/kitchen/humidity"]);
+        let idx = index(&[
+            "z2m/Kitchen/temperature",
+            "z2m/hall/temperature",
+            "z2m/kitchen/humidity",
+        ]);
         let (found, total) = search(&idx, "kitchen TEMP", 10);
         assert_eq!(total, 1);
         assert_eq!(found[0].path, "z2m/Kitchen/temperature");

@@ -256,8 +256,7 @@ fn draws_and_exports_files_for_the_web() {
     let rows: Vec<(i64, f64)> = (0..30).map(|i| (T0 + 60 * i, i as f64)).collect();
     w.write(&batch(&s, &rows));
 
-    let Ok(GraphReply::Png { bytes, last_update }) = w.graph(&graph_request("home/t", None))
-    else {
+    let Ok(GraphReply::Png { bytes, last_update }) = w.graph(&graph_request("home/t", None)) else {
         panic!("no PNG drawn");
     };
     assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
@@ -306,7 +305,11 @@ fn draws_and_exports_files_for_the_web() {
         })
         .unwrap();
     // librrd aligns the range to the step it picks: one row more at most.
-    assert!((5..=11).contains(&coarse.rows.len()), "{} rows", coarse.rows.len());
+    assert!(
+        (5..=11).contains(&coarse.rows.len()),
+        "{} rows",
+        coarse.rows.len()
+    );
     assert!(matches!(
         w.xport(&XportRequest {
             rel_path: "home/t".into(),
