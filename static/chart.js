@@ -17,6 +17,8 @@
   let chart = null;
   let full = null; // [start, end] of the first load, for "reset zoom"
   let loading = 0;
+  // The PNG graphs' colours (src/rrd/read.rs), so a DS looks the same in both.
+  const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
   function points() {
     return Math.max(50, Math.min(4000, Math.round(holder.clientWidth || 800)));
@@ -73,6 +75,8 @@
       connectSeparatedPoints: false,
       labelsUTC: true,
       legend: "always",
+      labelsDiv: document.getElementById("chart-legend"),
+      colors: data.columns.map(function (_, i) { return palette[i % palette.length]; }),
       ylabel: data.columns.length === 1 && data.columns[0].unit ? data.columns[0].unit : "",
       title: data.cf + " per " + data.step + " s",
       zoomCallback: function (minX, maxX) {
@@ -85,7 +89,9 @@
     } else {
       chart.updateOptions(Object.assign({ file: rows, dateWindow: null }, options));
     }
+    // For tests and the curious: how many rows, how many loads so far.
     holder.dataset.rows = String(rows.length);
+    holder.dataset.loads = String(Number(holder.dataset.loads || 0) + 1);
   }
 
   function buildToggles(names) {

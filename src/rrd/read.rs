@@ -174,14 +174,13 @@ pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<Graph
                 var_name: var(name.clone()),
                 rpn: format!("{avg},{rpn}"),
             }));
+            // `\l` ends the legend line (GPRINT formats are not escaped).
+            let end = if suffix == "max" { "\\l" } else { "" };
             elements.push(GraphElement::GPrint(GPrint {
                 var_name: var(name),
-                format: format!("{label} %8.2lf%s{unit}"),
+                format: format!("{label} %8.2lf%s{unit}{end}"),
             }));
         }
-        elements.push(GraphElement::Comment(rrd::ops::graph::elements::Comment {
-            text: "\\n".into(),
-        }));
     }
     (props, elements)
 }
@@ -259,7 +258,7 @@ mod tests {
         let text = args.join("\n");
         assert!(text.contains("DEF:v0=/data/home/climate.rrd:temp:AVERAGE"));
         assert!(text.contains("Temperature\\: living"), "{text}");
-        assert!(text.contains("GPRINT:v1max:max %8.2lf%s%%"), "{text}");
+        assert!(text.contains("GPRINT:v1max:max %8.2lf%s%%\\l"), "{text}");
         assert!(text.contains("--start\n1700000000"), "{text}");
         // Units differ: no vertical label.
         assert_eq!(props.labels.vertical_label, None);

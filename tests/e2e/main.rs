@@ -3,6 +3,7 @@
 //! `rrdtool` installed (`scripts/install-deps --test` does it).
 
 mod broker_auth;
+mod browser;
 mod cli;
 mod pipeline;
 mod recovery;

@@ -342,3 +342,45 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Publishes each line of `lines` as one QoS 1 message on `topic`, with one
+/// `mosquitto_pub -l` (one connection for all of them).
+pub fn publish_lines(port: u16, topic: &str, lines: &[String]) {
+    use std::io::Write;
+    let mut child = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-l"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub is installed (apt-get install mosquitto-clients)");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "mosquitto_pub -l {topic}");
+}
+
+/// `GET url` (plain HTTP/1.0, so the body ends with the connection): the
+/// status code and the body. Raw on purpose: the path is sent exactly as
+/// given, `..` and all, as a hostile client would.
+pub fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host).expect("web UI reachable");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    (status, response[head_end + 4..].to_vec())
+}

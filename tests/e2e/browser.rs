@@ -1,0 +1,259 @@
+//! The web UI in a real browser: Debian's headless Chromium driven through
+//! chromedriver (WebDriver, with fantoccini), against the daemon fed by a
+//! real mosquitto. Needs `chromium`, `chromium-driver` and
+//! `libjs-dygraphs` (`scripts/install-deps --test` installs them).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// chromedriver on a free loopback port, killed on drop.
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    fn start() -> ChromeDriver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (apt-get install chromium-driver)");
+        wait_for(Duration::from_secs(10), "chromedriver", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        ChromeDriver { child, port }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The browser's console messages so far (chromedriver's log endpoint).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+async fn console_errors(client: &Client) -> Vec<String> {
+    let log = client.issue_cmd(BrowserLog).await.expect("browser log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].to_string())
+        .collect()
+}
+
+async fn browser(driver: &ChromeDriver, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,2000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a Chromium session")
+}
+
+fn config(port: u16) -> String {
+    format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"browser-{port}\"\n\
+         [cache]\nflush_after = \"1h\"\n\
+         [[file]]\npath = \"home/climate\"\nds = [\n\
+           {{ name = \"temperature\", series = \"home/climate/temperature\", label = \"Temperature\", unit = \"°C\" }},\n\
+           {{ name = \"humidity\", series = \"home/climate/humidity\", label = \"Humidity\", unit = \"%\" }},\n]\n"
+    )
+}
+
+#[test]
+fn a_real_browser_finds_the_series_sees_graphs_and_draws_the_chart() {
+    let broker = Mosquitto::start();
+    let daemon = Daemon::start(&config(broker.port));
+    // Two hours of history, one message a minute, with their timestamps.
+    let t0 = (now_s() / 60 - 120) * 60;
+    let lines: Vec<String> = (0..120)
+        .map(|i| {
+            let x = i as f64 / 10.0;
+            format!(
+                r#"{{"ts": {}, "temperature": {:.2}, "humidity": {:.1}}}"#,
+                t0 + 60 * i,
+                20.0 + 2.0 * x.sin(),
+                50.0 + 10.0 * x.cos()
+            )
+        })
+        .collect();
+    publish_lines(broker.port, "home/climate", &lines);
+    publish_lines(broker.port, "home/hall/power", &["42.5".into()]);
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    let web = daemon.web_url();
+    wait_for(Duration::from_secs(10), "the index to list the files", || {
+        let (_, body) = http_get(&format!("{web}/rrd/index.txt"));
+        (String::from_utf8_lossy(&body) == "home/climate|home/hall/power").then_some(())
+    });
+
+    let driver = ChromeDriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let screenshot = daemon.dir.path().join("file-page.png");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = browser(&driver, profile.path()).await;
+        let wait = || client.wait().at_most(Duration::from_secs(15));
+
+        // Index → device → file: two clicks.
+        client.goto(&format!("{web}/rrd")).await.unwrap();
+        wait()
+            .for_element(Locator::Css("a[href='/rrd?device=home']"))
+            .await
+            .expect("the index lists the device")
+            .click()
+            .await
+            .unwrap();
+        let table = wait()
+            .for_element(Locator::Css("table.series"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(table.contains("Temperature") && table.contains("°C"), "{table}");
+        wait()
+            .for_element(Locator::Css("a[href='/rrd/file/home/climate']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        // The PNG graphs load and are real images.
+        wait().for_element(Locator::Css("figure img")).await.unwrap();
+        client
+            .execute("window.scrollTo(0, document.body.scrollHeight)", vec![])
+            .await
+            .unwrap();
+        let widths = wait_js(
+            &client,
+            "const imgs = [...document.querySelectorAll('figure img')];
+             return imgs.every(i => i.complete && i.naturalWidth > 0) ? imgs.map(i => i.naturalWidth) : null;",
+        )
+        .await;
+        let widths = widths.as_array().unwrap();
+        assert_eq!(widths.len(), 4, "day, week, month and year");
+        assert!(widths.iter().all(|w| w.as_u64().unwrap() > 400), "{widths:?}");
+
+        // dygraphs draws the rows of the chart's JSON.
+        client.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+        let rows = wait_js(&client, "return document.getElementById('chart').dataset.rows || null;").await;
+        let rows: usize = rows.as_str().unwrap().parse().unwrap();
+        assert!(rows >= 100, "{rows} rows drawn");
+        let painted = client
+            .execute(
+                "return [...document.querySelectorAll('#chart canvas')].some(c => {
+                   if (!c.width || !c.height) return false;
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                   for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) return true;
+                   return false;
+                 });",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(painted, Value::Bool(true), "the chart canvas is blank");
+
+        // A drag over the last hours (the right end of a day) zooms in, and
+        // the zoomed range is fetched again at its finer resolution.
+        let canvas = client.find(Locator::Css("#chart canvas")).await.unwrap();
+        let half_width = client
+            .execute("return document.querySelector('#chart canvas').clientWidth / 2;", vec![])
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        let drag = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element: canvas,
+                duration: None,
+                x: half_width - 70.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::MoveBy {
+                duration: Some(Duration::from_millis(300)),
+                x: 60.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        client.perform_actions(drag).await.unwrap();
+        wait_js(&client, "return document.getElementById('chart').dataset.loads === '2' || null;").await;
+        let zoomed = client
+            .execute("return Number(document.getElementById('chart').dataset.rows);", vec![])
+            .await
+            .unwrap();
+        assert!(zoomed.as_u64().unwrap() >= 10, "{zoomed} rows after the zoom");
+        client.find(Locator::Id("step-plot")).await.unwrap().click().await.unwrap();
+
+        std::fs::write(&screenshot, client.screenshot().await.unwrap()).unwrap();
+        let errors = console_errors(&client).await;
+        assert!(errors.is_empty(), "browser console errors: {errors:?}");
+        client.close().await.unwrap();
+    });
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    if let Some(dir) = std::env::var_os("DATALOG_RRD_SCREENSHOT_DIR") {
+        std::fs::copy(&screenshot, std::path::Path::new(&dir).join("file-page.png")).unwrap();
+    }
+}
+
+/// Runs `script` until it returns something other than null, for at most
+/// 15 seconds.
+async fn wait_js(client: &Client, script: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = client.execute(script, vec![]).await.unwrap();
+        if !v.is_null() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {script}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
