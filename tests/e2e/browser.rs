@@ -51,7 +51,10 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -124,10 +127,14 @@ fn a_real_browser_finds_the_series_sees_graphs_and_draws_the_chart() {
     daemon.wait_log("Samples taken", 1);
     daemon.flush();
     let web = daemon.web_url();
-    wait_for(Duration::from_secs(10), "the index to list the files", || {
-        let (_, body) = http_get(&format!("{web}/rrd/index.txt"));
-        (String::from_utf8_lossy(&body) == "home/climate|home/hall/power").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the index to list the files",
+        || {
+            let (_, body) = http_get(&format!("{web}/rrd/index.txt"));
+            (String::from_utf8_lossy(&body) == "home/climate|home/hall/power").then_some(())
+        },
+    );
 
     let driver = ChromeDriver::start();
     let profile = tempfile::tempdir().unwrap();
@@ -240,7 +247,11 @@ fn a_real_browser_finds_the_series_sees_graphs_and_draws_the_chart() {
     });
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
     if let Some(dir) = std::env::var_os("DATALOG_RRD_SCREENSHOT_DIR") {
-        std::fs::copy(&screenshot, std::path::Path::new(&dir).join("file-page.png")).unwrap();
+        std::fs::copy(
+            &screenshot,
+            std::path::Path::new(&dir).join("file-page.png"),
+        )
+        .unwrap();
     }
 }
 

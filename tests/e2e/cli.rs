@@ -67,3 +67,45 @@ fn run_refuses_a_broken_config_without_starting() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("data_dir"));
 }
+
+#[test]
+fn a_public_web_ui_needs_users_and_hash_password_makes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("public.toml");
+    std::fs::write(&path, "[web]\nlisten = \"0.0.0.0:8088\"\n").unwrap();
+    let out = datalog(&["check-config", &path.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("web.listen"));
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    std::fs::write(
+        &path,
+        format!(
+            "[web]\nlisten = \"0.0.0.0:8088\"\n[[web.users]]\nname = \"admin\"\npassword_hash = \"{}\"\n",
+            hash.trim()
+        ),
+    )
+    .unwrap();
+    let out = datalog(&["check-config", &path.to_string_lossy()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

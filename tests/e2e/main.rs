@@ -9,3 +9,4 @@ mod pipeline;
 mod recovery;
 mod reload;
 mod support;
+mod web;
