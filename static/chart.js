@@ -78,7 +78,7 @@
       labelsDiv: document.getElementById("chart-legend"),
       colors: data.columns.map(function (_, i) { return palette[i % palette.length]; }),
       ylabel: data.columns.length === 1 && data.columns[0].unit ? data.columns[0].unit : "",
-      title: data.cf + " per " + data.step + " s",
+      title: (data.cf === "AVERAGE" ? "Average" : data.cf) + " of each " + data.step + " s step",
       zoomCallback: function (minX, maxX) {
         load(minX / 1000, maxX / 1000);
       },

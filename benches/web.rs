@@ -1,0 +1,230 @@
+//! Web UI benchmark, against the real daemon fed by a real mosquitto:
+//!
+//! - the `/rrd` pages with BENCH_SERIES (10,000) series in as many files
+//!   (100 devices of 100 series): the first page, a device, a search;
+//! - a day PNG of a file holding a year of one-minute data: drawn through
+//!   the daemon (each request a new size, so each is drawn), served from
+//!   its image cache, and drawn by bare librrd in this process with the
+//!   same graph elements on the same file;
+//! - the JSON export of that year at 800 points (the chart's request).
+//!
+//! Every request is a new HTTP/1.0 connection on loopback. Prints p50/p95
+//! of BENCH_REQUESTS (30) requests each.
+//!
+//!     cargo bench --bench web
+//!     BENCH_SERIES=2000 BENCH_REQUESTS=50 cargo bench --bench web
+
+#[path = "../tests/e2e/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use datalog_rrd::rrd::read::{GraphLine, GraphRequest, IMAGE_FORMAT, graph_elements};
+use support::{Daemon, Mosquitto, http_get, now_s, publish_lines, wait_for};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// p50 and p95 of `n` timings of `f`, in milliseconds.
+fn timed(n: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
+    let mut ms: Vec<f64> = (0..n)
+        .map(|i| {
+            let start = Instant::now();
+            f(i);
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+fn get_ok(url: &str) -> Vec<u8> {
+    let (status, body) = http_get(url);
+    assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
+    body
+}
+
+/// A file with the default template's layout and a year of one-minute
+/// values, written by rrdtool before the daemon starts.
+fn year_file(path: &Path, end_s: i64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let start = end_s - 366 * 86_400;
+    let mut args: Vec<String> = vec![
+        "create".into(),
+        path.display().to_string(),
+        "--step".into(),
+        "60".into(),
+        "--start".into(),
+        (start - 60).to_string(),
+        "DS:value:GAUGE:120:U:U".into(),
+    ];
+    for (steps, rows) in [(1, 1440), (5, 2016), (60, 1488), (1440, 1826)] {
+        for cf in ["AVERAGE", "MIN", "MAX"] {
+            args.push(format!("RRA:{cf}:0.5:{steps}:{rows}"));
+        }
+    }
+    assert!(
+        Command::new("rrdtool")
+            .args(&args)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rrdtool = Command::new("rrdtool")
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = rrdtool.stdin.take().unwrap();
+    let times: Vec<i64> = (start..=end_s).step_by(60).collect();
+    for chunk in times.chunks(1000) {
+        let mut line = format!("update {}", path.display());
+        for &t in chunk {
+            let v = 500.0 + 400.0 * ((t as f64) / 86_400.0 * std::f64::consts::TAU).sin();
+            line.push_str(&format!(" {t}:{v:.1}"));
+        }
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    assert!(rrdtool.wait().unwrap().success());
+}
+
+fn main() {
+    let series = env_or("BENCH_SERIES", 10_000);
+    let n = env_or("BENCH_REQUESTS", 30);
+    let devices = series.div_ceil(100);
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let end_s = now_s() / 60 * 60 - 120;
+    let year = dir.path().join("data/year/power.rrd");
+    let t = Instant::now();
+    year_file(&year, end_s);
+    println!("year file written in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Small files for the 10,000 series: the pages do not read them.
+    let config = format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"web-bench\"\n\
+         [cache]\nflush_after = \"1h\"\n[limits]\nmax_series = {}\n\
+         [[template]]\nname = \"small\"\ntopics = [\"dev/#\"]\nrra = [{{ cf = \"AVERAGE\", every = \"1m\", keep = \"1h\" }}]\n",
+        broker.port,
+        series + 10
+    );
+    let daemon = Daemon::start_in(dir, &config, "info,rumqttd=off");
+    for d in 0..devices {
+        let fields: Vec<String> = (0..100.min(series - d * 100))
+            .map(|s| format!("\"s{s:02}\": {}.5", d + s))
+            .collect();
+        publish_lines(
+            broker.port,
+            &format!("dev/d{d:03}"),
+            &[format!("{{{}}}", fields.join(", "))],
+        );
+    }
+    publish_lines(broker.port, "year/power", &["500".into()]);
+    let t = Instant::now();
+    daemon.flush();
+    let web = daemon.web_url();
+    let want = series + 1;
+    wait_for(
+        Duration::from_secs(120),
+        "the index to list every file",
+        || {
+            let body = get_ok(&format!("{web}/rrd/index.json"));
+            let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            (index["files"].as_array().unwrap().len() == want).then_some(())
+        },
+    );
+    println!(
+        "{want} files written and indexed in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut bytes = 0;
+    let (p50, p95) = timed(n, |_| bytes = get_ok(&format!("{web}/rrd")).len());
+    println!(
+        "GET /rrd ({want} files, {devices} devices): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+    );
+    let (p50, p95) = timed(n, |i| {
+        bytes = get_ok(&format!("{web}/rrd?device=dev/d{:03}", i % devices)).len()
+    });
+    println!(
+        "GET /rrd?device=… (100 series with values): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+    );
+    let (p50, p95) = timed(n, |i| {
+        bytes = get_ok(&format!("{web}/rrd?q=s{:02}", i % 100)).len()
+    });
+    println!(
+        "GET /rrd?q=sNN (search, ≥{devices} matches): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+    );
+
+    let graph =
+        |width: usize| format!("{web}/rrd/graph/year/power.png?range=day&width={width}&height=200");
+    let (p50, p95) = timed(n, |i| bytes = get_ok(&graph(600 + i)).len());
+    println!(
+        "day PNG through the daemon, drawn each time: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+    );
+    let (p50, p95) = timed(n, |_| bytes = get_ok(&graph(600)).len());
+    println!("day PNG through the daemon, from its image cache: p50 {p50:.1} ms, p95 {p95:.1} ms");
+    let request = GraphRequest {
+        rel_path: "year/power".into(),
+        title: "year/power".into(),
+        lines: vec![GraphLine {
+            ds: "value".into(),
+            legend: "year/power".into(),
+            unit: None,
+        }],
+        start_s: end_s - 86_400,
+        end_s,
+        width: 600,
+        height: 200,
+        unless_last_update: None,
+    };
+    let (p50, p95) = timed(n, |i| {
+        let request = GraphRequest {
+            width: 600 + i as u32,
+            ..request.clone()
+        };
+        let (props, elements) = graph_elements(&request, &daemon.data().join("year/power.rrd"));
+        bytes = rrd::ops::graph::graph(IMAGE_FORMAT, &props, &elements)
+            .unwrap()
+            .0
+            .len();
+    });
+    println!(
+        "day PNG by bare librrd, same elements, same file: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+    );
+
+    let mut rows = 0;
+    let (p50, p95) = timed(n, |_| {
+        let body = get_ok(&format!(
+            "{web}/rrd/data/year/power.json?range=year&points=800"
+        ));
+        bytes = body.len();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        rows = json["rows"].as_array().unwrap().len();
+    });
+    println!(
+        "year JSON at 800 points: p50 {p50:.1} ms, p95 {p95:.1} ms, {rows} rows, {bytes} bytes"
+    );
+    let (p50, p95) = timed(n, |_| {
+        let body = get_ok(&format!(
+            "{web}/rrd/data/year/power.json?range=week&points=800"
+        ));
+        bytes = body.len();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        rows = json["rows"].as_array().unwrap().len();
+    });
+    println!(
+        "week JSON at 800 points (5-minute archive consolidated): p50 {p50:.1} ms, p95 {p95:.1} ms, {rows} rows, {bytes} bytes"
+    );
+}
