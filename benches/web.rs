@@ -15,7 +15,6 @@
 //!     BENCH_SERIES=2000 BENCH_REQUESTS=50 cargo bench --bench web
 
 #[path = "../tests/e2e/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::io::Write;
