@@ -19,6 +19,8 @@ use crate::rrd::path::fnv1a;
 use crate::rrd::read::{GraphLine, GraphReply, GraphRequest};
 
 const CACHED_IMAGES: usize = 128;
+/// And at most this many bytes of them: a Pi has little memory to spare.
+const CACHED_BYTES: usize = 8 << 20;
 
 pub(crate) struct CachedPng {
     last_update: i64,
@@ -26,13 +28,35 @@ pub(crate) struct CachedPng {
     bytes: web::Bytes,
 }
 
-pub(crate) struct PngCache(LruCache<String, CachedPng>);
+pub(crate) struct PngCache {
+    images: LruCache<String, CachedPng>,
+    bytes: usize,
+}
 
 impl PngCache {
     pub fn new() -> Self {
-        PngCache(LruCache::new(
-            NonZeroUsize::new(CACHED_IMAGES).expect("non-zero"),
-        ))
+        PngCache {
+            images: LruCache::new(NonZeroUsize::new(CACHED_IMAGES).expect("non-zero")),
+            bytes: 0,
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<&CachedPng> {
+        self.images.get(key)
+    }
+
+    /// Keeps `image`, evicting the least recently used beyond the bounds.
+    fn put(&mut self, key: String, image: CachedPng) {
+        self.bytes += image.bytes.len();
+        if let Some((_, old)) = self.images.push(key, image) {
+            self.bytes -= old.bytes.len();
+        }
+        while self.bytes > CACHED_BYTES && self.images.len() > 1 {
+            match self.images.pop_lru() {
+                Some((_, old)) => self.bytes -= old.bytes.len(),
+                None => break,
+            }
+        }
     }
 }
 
@@ -78,7 +102,7 @@ pub(crate) async fn png(
         .pngs
         .lock()
         .ok()
-        .and_then(|mut c| c.0.get(&key).map(|p| p.last_update));
+        .and_then(|mut c| c.get(&key).map(|p| p.last_update));
     let request = GraphRequest {
         rel_path: entry.path.clone(),
         title: entry.path.clone(),
@@ -91,7 +115,7 @@ pub(crate) async fn png(
     };
     let cached = |state: &State| {
         let mut cache = state.pngs.lock().ok()?;
-        let p = cache.0.get(&key)?;
+        let p = cache.get(&key)?;
         Some((p.etag.clone(), p.last_update, p.bytes.clone()))
     };
     let mut reply = state.rrd.graph(request.clone()).await?;
@@ -120,7 +144,7 @@ pub(crate) async fn png(
             };
             let response = (image.etag.clone(), image.last_update, image.bytes.clone());
             if let Ok(mut cache) = state.pngs.lock() {
-                cache.0.put(key, image);
+                cache.put(key, image);
             }
             response
         }
@@ -150,4 +174,33 @@ pub(crate) async fn png(
         return Ok(response.finish());
     }
     Ok(response.content_type("image/png").body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(len: usize) -> CachedPng {
+        CachedPng {
+            last_update: 0,
+            etag: String::new(),
+            bytes: vec![0; len].into(),
+        }
+    }
+
+    #[test]
+    fn the_image_cache_is_bounded_in_count_and_bytes() {
+        let mut cache = PngCache::new();
+        for i in 0..200 {
+            cache.put(format!("k{i}"), image(10));
+        }
+        assert_eq!(cache.images.len(), CACHED_IMAGES);
+        assert_eq!(cache.bytes, CACHED_IMAGES * 10);
+        cache.put("big".into(), image(CACHED_BYTES - 5));
+        assert!(cache.bytes <= CACHED_BYTES, "{}", cache.bytes);
+        assert!(cache.get("big").is_some(), "the newest image stays");
+        cache.put("big".into(), image(100));
+        let held: usize = cache.images.iter().map(|(_, i)| i.bytes.len()).sum();
+        assert_eq!(cache.bytes, held);
+    }
 }

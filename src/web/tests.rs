@@ -142,6 +142,8 @@ async fn pages_list_devices_series_and_values() {
     let page = html(&body);
     assert!(page.contains("/rrd/file/z2m/kitchen/humidity"), "{page}");
     assert!(page.contains(">29<"), "latest value shown: {page}");
+    let (_, _, body) = get(&app, "/rrd?group=z2m").await;
+    assert!(html(&body).contains("z2m: 1 devices"));
     let (_, _, body) = get(&app, "/rrd?q=PLUG+power").await;
     assert!(text(&body).contains("1 files match"));
     let (status, _, body) = get(&app, "/rrd/file/z2m/kitchen/temperature").await;
