@@ -193,7 +193,7 @@ pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
             actix_web::rt::System::new().block_on(async move {
                 let server =
                     HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())))
-                        .workers(2)
+                        .workers(1)
                         .disable_signals()
                         .shutdown_timeout(5)
                         .client_request_timeout(Duration::from_secs(10))

@@ -316,6 +316,11 @@ async fn hostile_requests_get_clean_4xx() {
     }
     let long = format!("/rrd?q={}", "a".repeat(1000));
     assert_eq!(get(&app, &long).await.0, StatusCode::BAD_REQUEST);
+    // Markup in a query or a topic is shown as text, never run.
+    let (status, _, body) = get(&app, "/rrd?q=%3Cscript%3Ealert(1)%3C/script%3E").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html(&body).contains("<script>alert"), "{}", text(&body));
+    assert!(html(&body).contains("&#60;script&#62;") || html(&body).contains("&lt;script&gt;"));
     // Nothing above reached librrd with a bad argument.
     assert_eq!(
         f.state
@@ -323,6 +328,32 @@ async fn hostile_requests_get_clean_4xx() {
             .graphs_rendered
             .load(std::sync::atomic::Ordering::Relaxed),
         0
+    );
+}
+
+#[actix_web::test]
+async fn topics_with_markup_are_escaped_on_every_page() {
+    let f = fixture("");
+    f.feed(&["evil/<img src=x onerror=alert(1)>"]).await;
+    let app = app!(f);
+    let index = f.state.rrd.index();
+    let path = index[0].path.clone();
+    assert!(!path.contains('<'), "{path}");
+    for uri in [
+        "/rrd".to_owned(),
+        "/rrd?device=evil".to_owned(),
+        format!("/rrd/file/{path}"),
+        "/rrd?q=onerror".to_owned(),
+    ] {
+        let (status, _, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        let page = html(&body);
+        assert!(!page.contains("<img src=x"), "{uri}: {page}");
+    }
+    let (_, _, body) = get(&app, "/rrd?device=evil").await;
+    assert!(
+        html(&body).contains("onerror=alert(1)"),
+        "the series name is shown, escaped"
     );
 }
 
