@@ -173,6 +173,7 @@ pub enum RejectReason {
     BadJson,
     BadTimestamp,
     TooManyLeaves,
+    TooDeep,
     NoTemplate,
     SeriesLimit,
     PathTaken,
@@ -180,7 +181,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 12] = [
         RejectReason::Oversize,
         RejectReason::Empty,
         RejectReason::NotNumeric,
@@ -188,6 +189,7 @@ impl RejectReason {
         RejectReason::BadJson,
         RejectReason::BadTimestamp,
         RejectReason::TooManyLeaves,
+        RejectReason::TooDeep,
         RejectReason::NoTemplate,
         RejectReason::SeriesLimit,
         RejectReason::PathTaken,
@@ -203,6 +205,7 @@ impl RejectReason {
             RejectReason::BadJson => "bad_json",
             RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::TooManyLeaves => "too_many_leaves",
+            RejectReason::TooDeep => "too_deep",
             RejectReason::NoTemplate => "no_template",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::PathTaken => "path_taken",

@@ -107,6 +107,7 @@ pub enum SyncPolicy {
 pub struct Limits {
     pub max_payload_bytes: usize,
     pub max_json_leaves: usize,
+    pub max_json_depth: usize,
     pub max_series: usize,
 }
 

@@ -150,6 +150,7 @@ impl Default for RawJournal {
 pub(crate) struct RawLimits {
     pub max_payload_bytes: usize,
     pub max_json_leaves: usize,
+    pub max_json_depth: usize,
     pub max_series: usize,
 }
 
@@ -158,6 +159,7 @@ impl Default for RawLimits {
         RawLimits {
             max_payload_bytes: 65536,
             max_json_leaves: 256,
+            max_json_depth: 16,
             max_series: 10_000,
         }
     }

@@ -129,6 +129,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
     let limits = Limits {
         max_payload_bytes: s.limits.max_payload_bytes,
         max_json_leaves: s.limits.max_json_leaves,
+        max_json_depth: s.limits.max_json_depth,
         max_series: s.limits.max_series,
     };
     if !(1..=(256 << 20)).contains(&limits.max_payload_bytes) {
@@ -136,6 +137,9 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
             "limits.max_payload_bytes",
             "must be between 1 and 268435456",
         );
+    }
+    if !(1..=64).contains(&limits.max_json_depth) {
+        e.push("limits.max_json_depth", "must be between 1 and 64");
     }
     if limits.max_json_leaves == 0 {
         e.push("limits.max_json_leaves", "must be at least 1");

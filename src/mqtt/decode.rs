@@ -15,12 +15,23 @@
 //!   milliseconds) or an RFC 3339 string with an offset.
 //!
 //! Samples without a time of their own take the receive time.
+//!
+//! Families with formats or conventions of their own are routed by topic
+//! first (`route.rs`): collectd, janitoo, Shelly, and what is not data at
+//! all (availability, bridge state, attributes), which yields no sample
+//! and no refusal.
+
+mod collectd;
+mod janitoo;
+pub(crate) mod route;
+mod shelly;
 
 use std::borrow::Cow;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use self::route::{ObjectRules, Route, route};
 use crate::model::{RejectReason, Sample, UnixMillis};
 
 /// Bounds on what one message may cost.
@@ -28,6 +39,7 @@ use crate::model::{RejectReason, Sample, UnixMillis};
 pub struct DecodeLimits {
     pub max_payload_bytes: usize,
     pub max_json_leaves: usize,
+    pub max_json_depth: usize,
 }
 
 /// Epoch seconds above this are taken as milliseconds (10^11 s is the year
@@ -36,7 +48,8 @@ const MILLIS_THRESHOLD: f64 = 1e11;
 /// 9999-12-31: later times are typos, and librrd's time_t math stays safe.
 const MAX_TIME_MS: i64 = 253_402_300_799_000;
 
-/// Decodes one message into samples.
+/// Decodes one message into samples; none (and `Ok`) for a message that
+/// is not data.
 pub fn decode(
     topic: &str,
     payload: &[u8],
@@ -46,12 +59,30 @@ pub fn decode(
     if payload.len() > limits.max_payload_bytes {
         return Err(RejectReason::Oversize);
     }
+    let route = route(topic);
+    if route == Route::NotData {
+        return Ok(Vec::new());
+    }
     let text = std::str::from_utf8(payload)
         .map_err(|_| RejectReason::NotNumeric)?
         .trim();
+    if text.is_empty() {
+        return Err(RejectReason::Empty);
+    }
+    let rules = match route {
+        Route::NotData => return Ok(Vec::new()),
+        Route::Collectd if !text.starts_with('{') && text.contains(':') => {
+            return collectd::decode(topic, text, received_ms, limits);
+        }
+        Route::Janitoo => return janitoo::decode(text, received_ms, limits),
+        Route::WattMinutes => return shelly::watt_minutes(topic, text, received_ms),
+        Route::ShellyRpc => return shelly::rpc(topic, text, received_ms, limits),
+        Route::Generic(rules) => rules,
+        Route::Collectd => route::GENERIC,
+    };
     match text.as_bytes().first() {
         None => Err(RejectReason::Empty),
-        Some(b'{') => decode_object(topic, text, received_ms, limits),
+        Some(b'{') => decode_object(topic, text, received_ms, limits, &rules),
         Some(b'"') => {
             let inner: String = serde_json::from_str(text).map_err(|_| RejectReason::BadJson)?;
             let value = parse_scalar(inner.trim())?;
@@ -113,36 +144,52 @@ fn parse_bool_word(text: &str) -> Option<bool> {
 
 /// Walks a JSON object straight from the text, leaf by leaf: no `Value`
 /// tree is built, which halved the cost of a typical sensor message.
-fn decode_object(
+pub(crate) fn decode_object(
     topic: &str,
     text: &str,
     received_ms: UnixMillis,
     limits: &DecodeLimits,
+    rules: &ObjectRules,
 ) -> Result<Vec<Sample>, RejectReason> {
     let mut sink = Sink {
         prefix: String::with_capacity(topic.len() + 32),
         max_leaves: limits.max_json_leaves,
-        ..Sink::default()
+        max_depth: limits.max_json_depth,
+        rules: *rules,
+        times: vec![None; rules.time_keys.len()],
+        samples: Vec::new(),
+        too_many: false,
+        too_deep: false,
     };
     sink.prefix.push_str(topic);
     let mut de = serde_json::Deserializer::from_str(text);
     let walked = ObjectSeed {
         sink: &mut sink,
-        top: true,
+        depth: 0,
     }
     .deserialize(&mut de)
     .and_then(|()| de.end());
     if let Err(e) = walked {
         return Err(if sink.too_many {
             RejectReason::TooManyLeaves
+        } else if sink.too_deep {
+            RejectReason::TooDeep
         } else {
             bad_json(e)
         });
     }
-    let time_ms = match sink.ts.or(sink.timestamp) {
-        None => received_ms,
-        Some(v) => parse_time(&v).ok_or(RejectReason::BadTimestamp)?,
-    };
+    let mut time_ms = received_ms;
+    for (key, value) in rules.time_keys.iter().zip(&sink.times) {
+        let Some(value) = value else { continue };
+        match parse_time(value) {
+            Some(t) => {
+                time_ms = t;
+                break;
+            }
+            None if key.strict => return Err(RejectReason::BadTimestamp),
+            None => {}
+        }
+    }
     if sink.samples.is_empty() {
         return Err(RejectReason::NotNumeric);
     }
@@ -158,14 +205,16 @@ fn bad_json(_: serde_json::Error) -> RejectReason {
 
 /// What the walk collects. Sample times are set once the whole object has
 /// been read, since `ts` may come after the values.
-#[derive(Default)]
 struct Sink {
     prefix: String,
     samples: Vec<Sample>,
     max_leaves: usize,
+    max_depth: usize,
+    rules: ObjectRules,
+    /// The value of each of `rules.time_keys` found at the top level.
+    times: Vec<Option<Value>>,
     too_many: bool,
-    ts: Option<Value>,
-    timestamp: Option<Value>,
+    too_deep: bool,
 }
 
 impl Sink {
@@ -188,7 +237,7 @@ impl Sink {
 
 struct ObjectSeed<'s> {
     sink: &'s mut Sink,
-    top: bool,
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
@@ -205,14 +254,20 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.depth >= self.sink.max_depth {
+            self.sink.too_deep = true;
+            return Err(de::Error::custom("too deep"));
+        }
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if self.top && (key == "ts" || key == "timestamp") {
-                let v: Value = map.next_value()?;
-                *(if key == "ts" {
-                    &mut self.sink.ts
-                } else {
-                    &mut self.sink.timestamp
-                }) = Some(v);
+            let time_key = (self.depth == 0)
+                .then(|| self.sink.rules.time_keys.iter().position(|t| t.name == key))
+                .flatten();
+            if let Some(i) = time_key {
+                self.sink.times[i] = Some(map.next_value()?);
+                continue;
+            }
+            if self.sink.rules.skip_keys.contains(&key.as_ref()) {
+                map.next_value::<IgnoredAny>()?;
                 continue;
             }
             let len = self.sink.prefix.len();
@@ -220,6 +275,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
             self.sink.prefix.push_str(&key);
             map.next_value_seed(LeafSeed {
                 sink: &mut *self.sink,
+                depth: self.depth + 1,
             })?;
             self.sink.prefix.truncate(len);
         }
@@ -231,6 +287,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
 /// something skipped (text that is no number, null, arrays).
 struct LeafSeed<'s> {
     sink: &'s mut Sink,
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for LeafSeed<'_> {
@@ -270,7 +327,7 @@ impl<'de> Visitor<'de> for LeafSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         ObjectSeed {
             sink: self.sink,
-            top: false,
+            depth: self.depth,
         }
         .visit_map(map)
     }
@@ -314,7 +371,7 @@ pub fn parse_time(v: &Value) -> Option<UnixMillis> {
     (0..=MAX_TIME_MS).contains(&ms).then_some(ms)
 }
 
-fn epoch_to_ms(v: f64) -> Option<UnixMillis> {
+pub(crate) fn epoch_to_ms(v: f64) -> Option<UnixMillis> {
     if !v.is_finite() || v < 0.0 {
         return None;
     }

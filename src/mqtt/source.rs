@@ -72,6 +72,7 @@ impl Source {
             limits: DecodeLimits {
                 max_payload_bytes: 0,
                 max_json_leaves: 0,
+                max_json_depth: 0,
             },
             exclude: Vec::new(),
             warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
@@ -91,6 +92,7 @@ impl Source {
         self.limits = DecodeLimits {
             max_payload_bytes: config.limits.max_payload_bytes,
             max_json_leaves: config.limits.max_json_leaves,
+            max_json_depth: config.limits.max_json_depth,
         };
         // Our own status is not a reading.
         self.exclude = config
@@ -113,6 +115,12 @@ impl Source {
         }
         let now_ms = self.clock.now_ms();
         match decode(&p.topic, &p.payload, now_ms, &self.limits) {
+            // Availability, bridge state, attributes: not data.
+            Ok(samples) if samples.is_empty() => {
+                self.metrics.messages_ignored.fetch_add(1, Relaxed);
+                debug!(topic = p.topic, "Message is not data; ignored.");
+                self.ack(p);
+            }
             Ok(samples) => {
                 let journaled = self.journal_append(&samples, now_ms);
                 self.cache.add(journaled.unwrap_or(0), samples).await?;

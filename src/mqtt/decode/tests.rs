@@ -6,6 +6,7 @@ use proptest::prelude::*;
 const LIMITS: DecodeLimits = DecodeLimits {
     max_payload_bytes: 65536,
     max_json_leaves: 256,
+    max_json_depth: 16,
 };
 const NOW: i64 = 1_763_633_712_345;
 
@@ -41,26 +42,24 @@ fn expectation(topic: &str) -> Result<Vec<(&'static str, f64)>, RejectReason> {
             ("zigbee2mqtt/hall/motion/occupancy", 1.0),
             ("zigbee2mqtt/hall/motion/illuminance_lux", 14.0),
         ],
-        "zigbee2mqtt/living_room/availability" => {
-            vec![("zigbee2mqtt/living_room/availability/state", 1.0)]
-        }
-        "zigbee2mqtt/bridge/state" => vec![("zigbee2mqtt/bridge/state", 1.0)],
+        // Availability and the bridge's state are not data.
+        "zigbee2mqtt/living_room/availability" | "zigbee2mqtt/bridge/state" => vec![],
         "tele/plug_desk/SENSOR" => vec![
             ("tele/plug_desk/SENSOR/ENERGY/Total", 123.456),
             ("tele/plug_desk/SENSOR/ENERGY/Power", 42.0),
         ],
         "tele/th_bedroom/SENSOR" => vec![("tele/th_bedroom/SENSOR/AM2301/Temperature", 19.8)],
         "tele/plug_desk/STATE" => vec![
-            ("tele/plug_desk/STATE/UptimeSec", 274269.0),
             ("tele/plug_desk/STATE/POWER", 1.0),
             ("tele/plug_desk/STATE/Wifi/Signal", -69.0),
         ],
-        "tele/plug_desk/LWT" => vec![("tele/plug_desk/LWT", 1.0)],
+        "tele/plug_desk/LWT" => vec![],
         "shellies/shellyplug-s-7A3B/relay/0/power" => {
             vec![("shellies/shellyplug-s-7A3B/relay/0/power", 37.45)]
         }
+        // Watt-minutes, stored in Wh.
         "shellies/shellyplug-s-7A3B/relay/0/energy" => {
-            vec![("shellies/shellyplug-s-7A3B/relay/0/energy", 8840.0)]
+            vec![("shellies/shellyplug-s-7A3B/relay/0/energy", 8840.0 / 60.0)]
         }
         "shellyplus1pm-a8032ab1/status/switch:0" => vec![
             ("shellyplus1pm-a8032ab1/status/switch:0/output", 1.0),
@@ -76,19 +75,25 @@ fn expectation(topic: &str) -> Result<Vec<(&'static str, f64)>, RejectReason> {
         "homie/weather-station/outdoor/temperature" => {
             vec![("homie/weather-station/outdoor/temperature", -3.4)]
         }
-        "homie/weather-station/outdoor/temperature/$unit" => return Err(NotNumeric),
-        "homie/weather-station/outdoor/temperature/$datatype" => return Err(NotNumeric),
-        // collectd's `time:value` format is issue 5's: not a number here.
-        "collectd/pi4/cpu-0/cpu-idle" | "collectd/pi4/load/load" => return Err(NotNumeric),
+        // Attributes: metadata, not data.
+        "homie/weather-station/outdoor/temperature/$unit"
+        | "homie/weather-station/outdoor/temperature/$datatype" => vec![],
+        "collectd/pi4/cpu-0/cpu-idle" => vec![("collectd/pi4/cpu-0/cpu-idle", 97.5)],
+        "collectd/pi4/load/load" => vec![
+            ("collectd/pi4/load/load/0", 0.12),
+            ("collectd/pi4/load/load/1", 0.08),
+            ("collectd/pi4/load/load/2", 0.05),
+        ],
         // Discovery configs are excluded by the default config before
         // decoding; they are metadata (issue 5), any outcome will do here.
         t if t.starts_with("homeassistant/") => vec![],
         "/values/user/0048/0004/memory_rss" => {
-            vec![("/values/user/0048/0004/memory_rss/data", 1834.0)]
+            vec![("janitoo/0048/0004/memory_rss/0", 1834.0)]
         }
-        "/values/user/0048/0004/cpu_percent" => {
-            vec![("/values/user/0048/0004/cpu_percent/1/data", 7.25)]
-        }
+        "/values/user/0048/0004/cpu_percent" => vec![
+            ("janitoo/0048/0004/cpu_percent/0", 12.5),
+            ("janitoo/0048/0004/cpu_percent/1", 7.25),
+        ],
         "home/../../etc/passwd" => vec![("home/../../etc/passwd", 1.0)],
         other => panic!("no expectation for example topic {other}"),
     })
@@ -119,6 +124,9 @@ fn every_example_payload() {
             Err(reason) => assert_eq!(got, Err(reason), "{topic}"),
             Ok(pairs) => {
                 let samples = got.unwrap_or_else(|r| panic!("{topic}: {r}"));
+                if pairs.is_empty() {
+                    assert!(samples.is_empty(), "{topic} is not data: {samples:?}");
+                }
                 for (series, value) in pairs {
                     let s = samples
                         .iter()
@@ -217,6 +225,7 @@ fn limits() {
     let small = DecodeLimits {
         max_payload_bytes: 8,
         max_json_leaves: 2,
+        max_json_depth: 16,
     };
     assert_eq!(
         decode("a", b"123456789", NOW, &small),
@@ -234,19 +243,133 @@ fn limits() {
         ),
         Err(RejectReason::TooManyLeaves)
     );
-    let deep = format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200));
+    let deep = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
     assert_eq!(
-        decode("a", deep.as_bytes(), NOW, &LIMITS),
-        Err(RejectReason::BadJson)
+        decode("a", deep(200).as_bytes(), NOW, &LIMITS),
+        Err(RejectReason::TooDeep)
     );
+    assert_eq!(
+        decode("a", deep(17).as_bytes(), NOW, &LIMITS),
+        Err(RejectReason::TooDeep)
+    );
+    assert_eq!(ok("a", &deep(16))[0].0, format!("a{}", "/a".repeat(16)));
+    let nested_janitoo = format!(
+        "{}{{\"uuid\":\"u\",\"hadd\":\"1/2\",\"data\":1}}{}",
+        "{\"x\":".repeat(20),
+        "}".repeat(20)
+    );
+    assert_eq!(
+        decode(
+            "/values/basic/1/2/u",
+            nested_janitoo.as_bytes(),
+            NOW,
+            &LIMITS
+        ),
+        Err(RejectReason::TooDeep)
+    );
+}
+
+#[test]
+fn payload_times_of_each_family() {
+    // zigbee2mqtt `last_seen`: ISO with an offset, or epoch milliseconds.
+    let z = ok(
+        "zigbee2mqtt/hall",
+        r#"{"temperature": 20.5, "last_seen": "2026-11-20T10:15:00+01:00"}"#,
+    );
+    assert_eq!(
+        z,
+        vec![(
+            "zigbee2mqtt/hall/temperature".into(),
+            20.5,
+            1_795_166_100_000
+        )]
+    );
+    let z = ok(
+        "zigbee2mqtt/hall",
+        r#"{"temperature": 20.5, "last_seen": 1795166100000}"#,
+    );
+    assert_eq!(z[0].2, 1_795_166_100_000);
+    assert_eq!(z.len(), 1, "last_seen is no series");
+    // Tasmota's `Time` without an offset is local time: receive time.
+    let t = ok(
+        "tele/x/SENSOR",
+        r#"{"Time":"2026-11-20T10:15:00","AM2301":{"Temperature":19.8}}"#,
+    );
+    assert_eq!(
+        t,
+        vec![("tele/x/SENSOR/AM2301/Temperature".into(), 19.8, NOW)]
+    );
+    let t = ok(
+        "tele/x/SENSOR",
+        r#"{"Time":"2026-11-20T10:15:00+01:00","DS18B20":{"Temperature":5}}"#,
+    );
+    assert_eq!(t[0].2, 1_795_166_100_000);
+    // collectd: epoch seconds, or N for now.
+    assert_eq!(
+        ok("collectd/h/p/t", "1763633700.5:1")[0].2,
+        1_763_633_700_500
+    );
+    assert_eq!(ok("collectd/h/p/t", "N:1")[0].2, NOW);
+}
+
+#[test]
+fn family_edges() {
+    use RejectReason::*;
+    // collectd: unknowns skipped, garbage refused, a bare number still fine.
+    assert_eq!(
+        ok("collectd/h/load/load", "N:U:0.5:U"),
+        vec![("collectd/h/load/load/1".into(), 0.5, NOW)]
+    );
+    assert_eq!(err("collectd/h/p/t", "N:U"), NotNumeric);
+    assert_eq!(err("collectd/h/p/t", "yesterday:1"), BadTimestamp);
+    assert_eq!(err("collectd/h/p/t", "N:abc"), NotNumeric);
+    assert_eq!(ok("collectd/h/p/t", "42")[0].1, 42.0);
+    // janitoo: only basic and user genres; `data` may be a numeric string.
+    let v = r#"{"a":{"uuid":"u","hadd":"1/2","genre":3,"data":1},"b":{"uuid":"w","hadd":"1/2","genre":1,"index":4,"data":"2.5"}}"#;
+    assert_eq!(
+        ok("/values/basic/1/2/x", v),
+        vec![("janitoo/1/2/w/4".into(), 2.5, NOW)]
+    );
+    assert_eq!(
+        err("/values/system/1/2/x", r#"{"uuid":"u","genre":3,"data":1}"#),
+        NotNumeric
+    );
+    assert_eq!(err("/values/user/1/2/x", r#"{"uuid":"#), BadJson);
+    // Shelly Gen2: NotifyStatus merges into the status series, with its ts.
+    let rpc = r#"{"src":"shellyplus1pm-a8","method":"NotifyStatus","params":{"ts":1763633700.25,"switch:0":{"id":0,"apower":12.5,"aenergy":{"total":1043.5,"by_minute":[1,2],"minute_ts":1763633640}}}}"#;
+    let mut got = ok("shellyplus1pm-a8/events/rpc", rpc);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            (
+                "shellyplus1pm-a8/status/switch:0/aenergy/total".into(),
+                1043.5,
+                1_763_633_700_250
+            ),
+            (
+                "shellyplus1pm-a8/status/switch:0/apower".into(),
+                12.5,
+                1_763_633_700_250
+            ),
+        ]
+    );
+    let event = r#"{"method":"NotifyEvent","params":{"events":[{"event":"single_push"}]}}"#;
+    assert_eq!(ok("shellyplus1pm-a8/events/rpc", event), vec![]);
+    // Tasmota: counters of uptime are not series.
+    let s = ok("tele/x/STATE", r#"{"UptimeSec":5,"POWER":"OFF"}"#);
+    assert_eq!(s, vec![("tele/x/STATE/POWER".into(), 0.0, NOW)]);
 }
 
 proptest! {
     #[test]
     fn never_panics_and_only_finite_values(topic in ".{0,40}", payload in proptest::collection::vec(any::<u8>(), 0..200)) {
         if let Ok(samples) = decode(&topic, &payload, NOW, &LIMITS) {
-            prop_assert!(!samples.is_empty());
-            prop_assert!(samples.iter().all(|s| s.value.is_finite() && s.series.starts_with(&topic)));
+            prop_assert!(samples.iter().all(|s| s.value.is_finite() && !s.series.is_empty()));
+            if let route::Route::Generic(_) = route::route(&topic) {
+                prop_assert!(!samples.is_empty());
+                prop_assert!(samples.iter().all(|s| s.series.starts_with(&topic)));
+            }
         }
     }
 
