@@ -26,7 +26,6 @@ fn err(topic: &str, payload: &str) -> RejectReason {
 /// must be present (all samples at receive time unless the test says), or a
 /// rejection. Every line of the file must be listed here.
 fn expectation(topic: &str) -> Result<Vec<(&'static str, f64)>, RejectReason> {
-    use RejectReason::*;
     Ok(match topic {
         "home/kitchen/temperature" => vec![("home/kitchen/temperature", 21.5)],
         "home/kitchen/humidity" => vec![("home/kitchen/humidity", 48.0)],
