@@ -12,6 +12,10 @@ use crate::model::{RejectReason, UnixMillis};
 pub struct Metrics {
     pub messages_received: AtomicU64,
     pub samples_accepted: AtomicU64,
+    /// Samples a config rule said to ignore.
+    pub samples_ignored: AtomicU64,
+    /// Discovery messages (Home Assistant configs, Homie attributes) read.
+    pub discovery_messages: AtomicU64,
     /// Excluded topics and retained replays.
     pub messages_ignored: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],

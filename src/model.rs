@@ -136,6 +136,32 @@ impl DsSpec {
     }
 }
 
+/// What is known about a series beyond its samples: from discovery (Home
+/// Assistant, Homie) or from a config rule. Each field overrides the
+/// template's when set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesMeta {
+    pub label: Option<String>,
+    pub unit: Option<String>,
+    pub ds_type: Option<DsType>,
+    pub min: Option<f64>,
+    /// Home Assistant's `expire_after`: how long a value holds.
+    pub hold: Option<Duration>,
+}
+
+impl SeriesMeta {
+    /// `other`'s fields where it has them, ours elsewhere.
+    pub fn merged(&self, other: &SeriesMeta) -> SeriesMeta {
+        SeriesMeta {
+            label: other.label.clone().or_else(|| self.label.clone()),
+            unit: other.unit.clone().or_else(|| self.unit.clone()),
+            ds_type: other.ds_type.or(self.ds_type),
+            min: other.min.or(self.min),
+            hold: other.hold.or(self.hold),
+        }
+    }
+}
+
 /// Everything needed to create, fill and index one RRD file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileSpec {

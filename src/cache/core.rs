@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::buffer::FileBuffer;
 use super::snapshot::{FileState, Snapshot};
-use crate::config::{Config, Template};
-use crate::model::{DsSpec, DsType, FileSpec, RejectReason, Row, Sample, UnixMillis};
+use crate::config::Config;
+use crate::model::{FileSpec, RejectReason, Row, Sample, SeriesMeta, UnixMillis};
 use crate::rrd::path::{fnv1a, rel_path_for_series};
 
 pub(crate) type FileId = usize;
@@ -29,6 +29,8 @@ struct Slot {
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct IngestOutcome {
     pub accepted: u64,
+    /// Samples a rule said to ignore.
+    pub ignored: u64,
     pub rejected: Vec<(RejectReason, String)>,
 }
 
@@ -56,6 +58,8 @@ pub(crate) struct Cache {
     vacant_spec: Arc<FileSpec>,
     /// Files declared in config: never pruned.
     pinned: Vec<bool>,
+    /// What discovery said of each series (`describe.rs`).
+    meta: HashMap<String, SeriesMeta>,
 }
 
 impl Cache {
@@ -77,6 +81,7 @@ impl Cache {
                 rras: Vec::new(),
             }),
             pinned: Vec::new(),
+            meta: HashMap::new(),
         };
         for spec in &config.files {
             let id = cache.add_file(Arc::new(spec.clone()), true);
@@ -180,7 +185,17 @@ impl Cache {
     /// Adds samples; refusals are returned with the series they concern.
     pub fn ingest(&mut self, samples: Vec<Sample>, now_ms: UnixMillis) -> IngestOutcome {
         let mut outcome = IngestOutcome::default();
-        for s in samples {
+        for mut s in samples {
+            if let Some(rule) = self.config.rules.iter().find(|r| r.matches(&s.series)) {
+                if rule.ignore {
+                    outcome.ignored += 1;
+                    continue;
+                }
+                s.value *= rule.scale.unwrap_or(1.0);
+                if let Some(name) = &rule.rename {
+                    s.series.clone_from(name);
+                }
+            }
             let slot = match self.slot_for(&s.series) {
                 Ok(slot) => slot,
                 Err(reason) => {
@@ -209,17 +224,14 @@ impl Cache {
         if self.series.len() >= self.config.limits.max_series {
             return Err(RejectReason::SeriesLimit);
         }
-        let template = self
-            .config
-            .templates
-            .iter()
-            .find(|t| t.topics.iter().any(|f| rumqttc::matches(series, f)))
-            .ok_or(RejectReason::NoTemplate)?;
         let rel_path = rel_path_for_series(series);
         if self.by_path.contains_key(&rel_path) {
             return Err(RejectReason::PathTaken);
         }
-        let spec = Arc::new(auto_file_spec(template, series, rel_path));
+        let spec = Arc::new(
+            self.wanted_spec(&self.config, series, rel_path)
+                .ok_or(RejectReason::NoTemplate)?,
+        );
         let slot = Slot {
             file: self.add_file(spec, false),
             ds: 0,
@@ -423,32 +435,7 @@ pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The longest wait between two tries of a file that keeps failing.
 pub(crate) const RETRY_MAX: Duration = Duration::from_secs(300);
 
-/// The single-DS file an automatic series gets from its template.
-fn auto_file_spec(t: &Template, series: &str, rel_path: String) -> FileSpec {
-    FileSpec {
-        rel_path,
-        template: t.name.clone(),
-        step_secs: t.step_secs,
-        ds: vec![DsSpec {
-            name: "value".into(),
-            series: series.to_owned(),
-            ds_type: t.ds_type,
-            heartbeat_secs: t.heartbeat_secs,
-            min: t.min,
-            max: t.max,
-            aggregate: t.aggregate,
-            hold: if t.ds_type == DsType::Gauge {
-                t.hold
-            } else {
-                Duration::ZERO
-            },
-            label: None,
-            unit: t.unit.clone(),
-        }],
-        rras: t.rras.clone(),
-    }
-}
-
+mod describe;
 mod reload;
 pub use reload::ReloadReport;
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::{Metrics, RateLimiter};
-use crate::model::{RejectReason, Sample, UnixMillis};
+use crate::model::{RejectReason, Sample, SeriesMeta, UnixMillis};
 use crate::rrd::{RrdHandle, WriteReport};
 
 use self::core::{Cache, FileId};
@@ -48,6 +48,7 @@ enum CacheMsg {
     FlushAll(oneshot::Sender<()>),
     FlushFile(String, oneshot::Sender<()>),
     Latest(Vec<String>, oneshot::Sender<Vec<Option<(f64, UnixMillis)>>>),
+    Describe(Vec<(String, Option<SeriesMeta>)>),
     Stats(oneshot::Sender<CacheStats>),
     Reload(Arc<Config>, oneshot::Sender<ReloadReport>),
 }
@@ -108,6 +109,18 @@ impl CacheHandle {
             .await
             .map_err(|_| CacheClosed)?;
         reply_rx.await.map_err(|_| CacheClosed)
+    }
+
+    /// Metadata discovered for series (`None`: forget it); see
+    /// `core/describe.rs`.
+    pub async fn describe(
+        &self,
+        updates: Vec<(String, Option<SeriesMeta>)>,
+    ) -> Result<(), CacheClosed> {
+        self.tx
+            .send(CacheMsg::Describe(updates))
+            .await
+            .map_err(|_| CacheClosed)
     }
 
     /// Takes a new configuration (see `core::reload`).
@@ -329,6 +342,12 @@ impl CacheTask {
             }
             CacheMsg::FlushAll(reply) => self.force_all(reply),
             CacheMsg::FlushFile(path, reply) => self.force_file(&path, reply),
+            CacheMsg::Describe(updates) => {
+                let report = self.cache.describe(updates);
+                for (file, why) in &report.kept {
+                    warn!(file, why, "Discovery asks for another layout; the file keeps its own (move it away to apply).");
+                }
+            }
             CacheMsg::Latest(series, reply) => {
                 let _ = reply.send(self.cache.latest(&series));
             }
@@ -353,6 +372,9 @@ impl CacheTask {
         self.metrics
             .samples_accepted
             .fetch_add(outcome.accepted, Relaxed);
+        self.metrics
+            .samples_ignored
+            .fetch_add(outcome.ignored, Relaxed);
         for (reason, series) in outcome.rejected {
             self.metrics.reject(reason, 1);
             if let Some(held_back) = self.warn_limits[reason.index()].allow(now_ms) {

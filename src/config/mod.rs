@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::model::{Aggregate, DsType, FileSpec, RraSpec};
+use crate::model::{Aggregate, DsType, FileSpec, RraSpec, SeriesMeta};
 
 /// The shipped default configuration, embedded in the binary.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/datalog-rrd.toml");
@@ -38,6 +38,29 @@ pub struct Config {
     pub templates: Vec<Template>,
     /// Multi-DS files declared in config.
     pub files: Vec<FileSpec>,
+    /// Overrides for matching series, first match wins.
+    pub rules: Vec<Rule>,
+}
+
+/// A validated `[[rule]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub topics: Vec<String>,
+    /// Matching samples are dropped (counted as ignored).
+    pub ignore: bool,
+    /// The series name samples are stored under instead.
+    pub rename: Option<String>,
+    /// Values are multiplied by this (watt-minutes → Wh: 1/60).
+    pub scale: Option<f64>,
+    /// Template for the series' file instead of the first matching one.
+    pub template: Option<String>,
+    pub meta: SeriesMeta,
+}
+
+impl Rule {
+    pub fn matches(&self, series: &str) -> bool {
+        self.topics.iter().any(|f| rumqttc::matches(series, f))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +75,9 @@ pub struct MqttConfig {
     /// Where the daemon says `online`/`offline` (retained, with a last
     /// will); `None` when the config sets it to "".
     pub status_topic: Option<String>,
+    /// Read Home Assistant discovery configs (`homeassistant/#` is then
+    /// subscribed) and Homie attributes for series names, units, DS types.
+    pub discovery: bool,
     /// `false`: the broker keeps the session (subscriptions and queued
     /// QoS 1 messages) while the daemon is away.
     pub clean_session: bool,
@@ -251,6 +277,7 @@ pub(crate) struct Sections {
     /// `None` for a template that did not deserialise (already reported).
     pub templates: Vec<Option<raw::RawTemplate>>,
     pub files: Vec<Option<raw::RawFile>>,
+    pub rules: Vec<Option<raw::RawRule>>,
 }
 
 impl Sections {
@@ -274,6 +301,10 @@ impl Sections {
             None => Vec::new(),
             Some(v) => array_items(v, "file", errors),
         };
+        let rules = match table.remove("rule") {
+            None => Vec::new(),
+            Some(v) => array_items(v, "rule", errors),
+        };
         // What is left must be top-level scalars.
         let top = deserialize(toml::Value::Table(table), TOP, errors).unwrap_or_default();
         Sections {
@@ -286,6 +317,7 @@ impl Sections {
             web,
             templates,
             files,
+            rules,
         }
     }
 }

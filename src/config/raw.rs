@@ -44,6 +44,7 @@ pub(crate) struct RawMqtt {
     pub topics: Vec<String>,
     pub exclude: Vec<String>,
     pub status_topic: String,
+    pub discovery: bool,
     pub clean_session: bool,
     pub qos: u8,
     #[serde(with = "humantime_serde")]
@@ -66,6 +67,7 @@ impl Default for RawMqtt {
             topics: vec!["#".into()],
             exclude: vec!["$SYS/#".into(), "homeassistant/#".into()],
             status_topic: "datalog-rrd/status".into(),
+            discovery: true,
             clean_session: false,
             qos: 1,
             keep_alive: secs(30),
@@ -326,6 +328,28 @@ pub(crate) struct RawFileDs {
     pub label: Option<String>,
     #[serde(default)]
     pub unit: Option<String>,
+}
+
+/// `[[rule]]`: what to do with the series matching `topics`, overriding
+/// what discovery or the payload says.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub ignore: bool,
+    #[serde(default)]
+    pub rename: Option<String>,
+    #[serde(default)]
+    pub scale: Option<f64>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub ds_type: Option<DsType>,
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::raw::{RawFile, RawMqtt, RawRra, RawSync, RawTemplate, RawWeb};
+use super::raw::{RawFile, RawMqtt, RawRra, RawRule, RawSync, RawTemplate, RawWeb};
 use super::{
     CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits, MqttConfig,
-    Sections, SyncPolicy, Template, TlsConfig, WebConfig, WebUser,
+    Rule, Sections, SyncPolicy, Template, TlsConfig, WebConfig, WebUser,
 };
-use crate::model::{DsSpec, DsType, FileSpec, RraSpec};
+use crate::model::{DsSpec, DsType, FileSpec, RraSpec, SeriesMeta};
 use crate::rrd::path::is_safe_rel_path;
 
 /// Hold and heartbeat are counted in steps when rows are built; beyond this
@@ -165,6 +165,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         })
         .collect();
     let files = files(&s.files, &templates, &mut e);
+    let rules = rules(&s.rules, &templates, &mut e);
     let web = web(&s.web, &mut e);
 
     Some(Config {
@@ -178,7 +179,49 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         web,
         templates,
         files,
+        rules,
     })
+}
+
+fn rules(raw: &[Option<RawRule>], templates: &[Template], e: &mut Errors) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let Some(r) = r else { continue };
+        let key = format!("rule[{i}]");
+        if r.topics.is_empty() || r.topics.iter().any(|t| t.is_empty()) {
+            e.push(format!("{key}.topics"), "needs at least one non-empty filter");
+        }
+        if let Some(name) = &r.rename
+            && (name.is_empty() || name.contains(['+', '#']))
+        {
+            e.push(format!("{key}.rename"), "must be a series name, without wildcards");
+        }
+        if let Some(scale) = r.scale
+            && (!scale.is_finite() || scale == 0.0)
+        {
+            e.push(format!("{key}.scale"), "must be a finite, non-zero number");
+        }
+        if let Some(t) = &r.template
+            && !templates.iter().any(|x| &x.name == t)
+        {
+            e.push(format!("{key}.template"), format!("no template named {t:?}"));
+        }
+        out.push(Rule {
+            topics: r.topics.clone(),
+            ignore: r.ignore,
+            rename: r.rename.clone(),
+            scale: r.scale,
+            template: r.template.clone(),
+            meta: SeriesMeta {
+                label: r.label.clone(),
+                unit: r.unit.clone(),
+                ds_type: r.ds_type,
+                min: None,
+                hold: None,
+            },
+        });
+    }
+    out
 }
 
 fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
@@ -325,6 +368,16 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
     if raw.reconnect_max < raw.reconnect_min || raw.reconnect_max > Duration::from_secs(3600) {
         e.push("mqtt.reconnect_max", "must be between reconnect_min and 1h");
     }
+    let mut topics = raw.topics.clone();
+    // Discovery configs must reach us even when `topics` names only the
+    // devices' own trees.
+    if raw.discovery
+        && !topics
+            .iter()
+            .any(|f| rumqttc::matches("homeassistant/sensor/x/y/config", f))
+    {
+        topics.push("homeassistant/#".into());
+    }
     let config = MqttConfig {
         host,
         port,
@@ -333,9 +386,10 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
         }),
         client_id: raw.client_id.clone(),
         credentials,
-        topics: raw.topics.clone(),
+        topics,
         exclude: raw.exclude.clone(),
         status_topic: (!raw.status_topic.is_empty()).then(|| raw.status_topic.clone()),
+        discovery: raw.discovery,
         clean_session: raw.clean_session,
         qos,
         keep_alive: raw.keep_alive,

@@ -7,6 +7,7 @@
 //! lack topics added since).
 
 pub mod decode;
+pub mod discovery;
 mod source;
 mod tls;
 

@@ -8,7 +8,7 @@
 //! `GROUP_MAX` are waiting, or `GROUP_WAIT` after the first — instead of
 //! once per message.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use super::decode::{DecodeLimits, decode};
+use super::discovery;
 use crate::cache::{CacheClosed, CacheHandle};
 use crate::clock::Clock;
 use crate::config::{Config, SyncPolicy};
@@ -53,6 +54,12 @@ pub(super) struct Source {
     /// Acks the client's request queue could not take yet, in order.
     unacked: VecDeque<Publish>,
     syncing: Option<JoinHandle<()>>,
+    /// Whether discovery messages are read (`mqtt.discovery`).
+    discovery: bool,
+    /// The series each discovery topic described, to forget them when its
+    /// config is removed (an empty retained payload).
+    described: HashMap<String, Vec<String>>,
+    discovery_warn: RateLimiter,
 }
 
 impl Source {
@@ -82,6 +89,9 @@ impl Source {
             flush_by: None,
             unacked: VecDeque::new(),
             syncing: None,
+            discovery: false,
+            described: HashMap::new(),
+            discovery_warn: RateLimiter::new(60_000),
         };
         source.follow(config);
         source
@@ -94,6 +104,7 @@ impl Source {
             max_json_leaves: config.limits.max_json_leaves,
             max_json_depth: config.limits.max_json_depth,
         };
+        self.discovery = config.mqtt.discovery;
         // Our own status is not a reading.
         self.exclude = config
             .mqtt
@@ -106,6 +117,12 @@ impl Source {
 
     pub async fn on_publish(&mut self, p: Publish) -> Result<(), CacheClosed> {
         self.metrics.messages_received.fetch_add(1, Relaxed);
+        // Discovery configs are retained on purpose: read them all the same.
+        if self.discovery && discovery::is_discovery(&p.topic) {
+            self.on_discovery(&p).await?;
+            self.ack(p);
+            return Ok(());
+        }
         // A retained message replayed on subscribe is old state: stamping it
         // with the receive time would log it at the wrong time.
         if p.retain || self.exclude.iter().any(|f| rumqttc::matches(&p.topic, f)) {
@@ -142,6 +159,45 @@ impl Source {
             }
         }
         Ok(())
+    }
+
+    /// Hands what a discovery message says to the cache. Metadata is not
+    /// journaled: brokers keep discovery configs retained and send them at
+    /// every subscription.
+    async fn on_discovery(&mut self, p: &Publish) -> Result<(), CacheClosed> {
+        self.metrics.discovery_messages.fetch_add(1, Relaxed);
+        let now_ms = self.clock.now_ms();
+        let found = match discovery::parse(&p.topic, &p.payload) {
+            Ok(found) => found,
+            Err(why) => {
+                if let Some(held_back) = self.discovery_warn.allow(now_ms) {
+                    warn!(topic = p.topic, why, held_back, "Discovery message not understood; ignored.");
+                }
+                return Ok(());
+            }
+        };
+        for template in &found.unsupported {
+            if let Some(held_back) = self.discovery_warn.allow(now_ms) {
+                warn!(topic = p.topic, template, held_back,
+                    "Value template not supported; the values are logged under the decoder's names.");
+            }
+        }
+        let series: Vec<String> = found.series.iter().map(|(s, _)| s.clone()).collect();
+        let mut updates: Vec<_> = found.series.into_iter().map(|(s, m)| (s, Some(m))).collect();
+        // Forget what this topic described before and no longer does.
+        let before = if series.is_empty() {
+            self.described.remove(&p.topic)
+        } else {
+            self.described.insert(p.topic.clone(), series.clone())
+        };
+        for gone in before.into_iter().flatten().filter(|s| !series.contains(s)) {
+            updates.push((gone, None));
+        }
+        if updates.is_empty() {
+            return Ok(());
+        }
+        debug!(topic = p.topic, series = updates.len(), "Discovery metadata read.");
+        self.cache.describe(updates).await
     }
 
     /// The record's sequence number (0 without a journal), buffered; it

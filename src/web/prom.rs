@@ -97,6 +97,16 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "Samples taken by the cache.",
         &m.samples_accepted,
     );
+    o.counter(
+        "samples_ignored_total",
+        "Samples dropped by an `ignore` rule.",
+        &m.samples_ignored,
+    );
+    o.counter(
+        "discovery_messages_total",
+        "Home Assistant discovery configs and Homie attributes read.",
+        &m.discovery_messages,
+    );
     if let Some(s) = stats {
         o.metric("series", "gauge", "Series in the cache.", s.series);
         o.metric("files", "gauge", "Files in the cache.", s.files);

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{Cache, Slot, auto_file_spec};
+use super::{Cache, Slot};
 use crate::config::Config;
 use crate::model::FileSpec;
 
@@ -50,13 +50,8 @@ impl Cache {
             if self.pinned[id] || spec.ds.len() != 1 {
                 continue;
             }
-            let series = &spec.ds[0].series;
-            let template = config
-                .templates
-                .iter()
-                .find(|t| t.topics.iter().any(|f| rumqttc::matches(series, f)));
-            if let Some(t) = template {
-                let wanted = auto_file_spec(t, series, spec.rel_path.clone());
+            let series = spec.ds[0].series.clone();
+            if let Some(wanted) = self.wanted_spec(&config, &series, spec.rel_path.clone()) {
                 self.update_spec(id, Arc::new(wanted), &mut report);
             }
         }
@@ -65,7 +60,7 @@ impl Cache {
     }
 
     /// Takes `wanted` for file `id` if its layout on disk is the same.
-    fn update_spec(&mut self, id: usize, wanted: Arc<FileSpec>, report: &mut ReloadReport) {
+    pub(super) fn update_spec(&mut self, id: usize, wanted: Arc<FileSpec>, report: &mut ReloadReport) {
         let current = &self.files[id].spec;
         if **current == *wanted {
             return;

@@ -1,0 +1,109 @@
+//! What an automatic file looks like: its template's layout, overridden by
+//! what discovery said of its series (Home Assistant, Homie), overridden in
+//! turn by a config rule (rules beat magic). Metadata may come before or
+//! after the first value: a file made before keeps its layout on disk (a
+//! new DS type is reported, as on reload) and takes the new label and unit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Cache, ReloadReport};
+use crate::config::{Config, Rule, Template};
+use crate::model::{DsSpec, DsType, FileSpec, SeriesMeta};
+
+impl Cache {
+    /// Takes discovered metadata (`None`: the discovery config was
+    /// removed) and applies it to files the cache already has.
+    pub fn describe(&mut self, updates: Vec<(String, Option<SeriesMeta>)>) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        for (series, meta) in updates {
+            match meta {
+                Some(m) => {
+                    let merged = self.meta.get(&series).cloned().unwrap_or_default().merged(&m);
+                    self.meta.insert(series.clone(), merged);
+                }
+                None => {
+                    self.meta.remove(&series);
+                }
+            }
+            let Some(slot) = self.series.get(&series).copied() else {
+                continue;
+            };
+            if self.pinned[slot.file] {
+                continue;
+            }
+            let rel_path = self.files[slot.file].spec.rel_path.clone();
+            if let Some(wanted) = self.wanted_spec(&self.config, &series, rel_path) {
+                self.update_spec(slot.file, Arc::new(wanted), &mut report);
+            }
+        }
+        report
+    }
+
+    /// The rule for a series as stored: matched on its name, or the rule
+    /// that renamed a series to it.
+    fn rule_for<'c>(config: &'c Config, series: &str) -> Option<&'c Rule> {
+        config
+            .rules
+            .iter()
+            .find(|r| r.rename.as_deref() == Some(series))
+            .or_else(|| config.rules.iter().find(|r| r.matches(series) && r.rename.is_none()))
+    }
+
+    /// The single-DS file `series` gets under `config`; `None` when no
+    /// template matches.
+    pub(super) fn wanted_spec(
+        &self,
+        config: &Config,
+        series: &str,
+        rel_path: String,
+    ) -> Option<FileSpec> {
+        let rule = Self::rule_for(config, series);
+        let template = match rule.and_then(|r| r.template.as_deref()) {
+            Some(name) => config.templates.iter().find(|t| t.name == name),
+            None => config
+                .templates
+                .iter()
+                .find(|t| t.topics.iter().any(|f| rumqttc::matches(series, f))),
+        }?;
+        let discovered = self.meta.get(series).cloned().unwrap_or_default();
+        let meta = match rule {
+            Some(r) => discovered.merged(&r.meta),
+            None => discovered,
+        };
+        Some(auto_file_spec(template, series, rel_path, &meta))
+    }
+}
+
+/// The single-DS file an automatic series gets from its template and what
+/// is known of it.
+pub(super) fn auto_file_spec(
+    t: &Template,
+    series: &str,
+    rel_path: String,
+    meta: &SeriesMeta,
+) -> FileSpec {
+    let ds_type = meta.ds_type.unwrap_or(t.ds_type);
+    FileSpec {
+        rel_path,
+        template: t.name.clone(),
+        step_secs: t.step_secs,
+        ds: vec![DsSpec {
+            name: "value".into(),
+            series: series.to_owned(),
+            ds_type,
+            heartbeat_secs: t.heartbeat_secs,
+            min: meta.min.or(t.min),
+            max: t.max,
+            aggregate: t.aggregate,
+            hold: if ds_type == DsType::Gauge {
+                meta.hold.unwrap_or(t.hold)
+            } else {
+                Duration::ZERO
+            },
+            label: meta.label.clone(),
+            unit: meta.unit.clone().or_else(|| t.unit.clone()),
+        }],
+        rras: t.rras.clone(),
+    }
+}
