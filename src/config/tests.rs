@@ -212,3 +212,39 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn rules_are_checked_key_by_key() {
+    let err = Config::parse(
+        r#"
+        [[rule]]
+        topics = []
+        rename = "a/#"
+        scale = 0.0
+        template = "nope"
+        [[rule]]
+        topics = ["x"]
+        colour = "red"
+        "#,
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "rule[0].topics",
+        "rule[0].rename",
+        "rule[0].scale",
+        "rule[0].template",
+        "rule[1]",
+    ] {
+        assert!(err.contains(key), "{key} missing: {err}");
+    }
+    let c = Config::parse("[[rule]]\ntopics = [\"a/#\"]\nunit = \"W\"\n", "t").unwrap();
+    assert_eq!(c.rules[0].meta.unit.as_deref(), Some("W"));
+    assert!(c.rules[0].matches("a/b"));
+    // Discovery subscribes to Home Assistant's configs unless told not to.
+    let c = Config::parse("[mqtt]\ntopics = [\"zigbee2mqtt/#\"]\n", "t").unwrap();
+    assert_eq!(c.mqtt.topics, ["zigbee2mqtt/#", "homeassistant/#"]);
+    let c = Config::parse("[mqtt]\ntopics = [\"z/#\"]\ndiscovery = false\n", "t").unwrap();
+    assert_eq!(c.mqtt.topics, ["z/#"]);
+}

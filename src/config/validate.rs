@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::raw::{RawFile, RawMqtt, RawRra, RawRule, RawSync, RawTemplate, RawWeb};
 use super::{
-    CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits, MqttConfig,
-    Rule, Sections, SyncPolicy, Template, TlsConfig, WebConfig, WebUser,
+    CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits, MqttConfig, Rule,
+    Sections, SyncPolicy, Template, TlsConfig, WebConfig, WebUser,
 };
 use crate::model::{DsSpec, DsType, FileSpec, RraSpec, SeriesMeta};
 use crate::rrd::path::is_safe_rel_path;
@@ -189,12 +189,18 @@ fn rules(raw: &[Option<RawRule>], templates: &[Template], e: &mut Errors) -> Vec
         let Some(r) = r else { continue };
         let key = format!("rule[{i}]");
         if r.topics.is_empty() || r.topics.iter().any(|t| t.is_empty()) {
-            e.push(format!("{key}.topics"), "needs at least one non-empty filter");
+            e.push(
+                format!("{key}.topics"),
+                "needs at least one non-empty filter",
+            );
         }
         if let Some(name) = &r.rename
             && (name.is_empty() || name.contains(['+', '#']))
         {
-            e.push(format!("{key}.rename"), "must be a series name, without wildcards");
+            e.push(
+                format!("{key}.rename"),
+                "must be a series name, without wildcards",
+            );
         }
         if let Some(scale) = r.scale
             && (!scale.is_finite() || scale == 0.0)
@@ -204,7 +210,10 @@ fn rules(raw: &[Option<RawRule>], templates: &[Template], e: &mut Errors) -> Vec
         if let Some(t) = &r.template
             && !templates.iter().any(|x| &x.name == t)
         {
-            e.push(format!("{key}.template"), format!("no template named {t:?}"));
+            e.push(
+                format!("{key}.template"),
+                format!("no template named {t:?}"),
+            );
         }
         out.push(Rule {
             topics: r.topics.clone(),

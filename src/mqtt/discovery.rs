@@ -87,7 +87,10 @@ fn home_assistant(topic: &str, text: &str) -> Result<Discovered, String> {
             }
         }
     } else if has_state(levels.get(1).copied().unwrap_or("")) {
-        let object_id = levels.get(levels.len().saturating_sub(2)).copied().unwrap_or("");
+        let object_id = levels
+            .get(levels.len().saturating_sub(2))
+            .copied()
+            .unwrap_or("");
         component(&top, &Map::new(), object_id, &mut out);
     }
     Ok(out)
@@ -96,8 +99,16 @@ fn home_assistant(topic: &str, text: &str) -> Result<Discovered, String> {
 /// Platforms whose state topic carries no reading.
 fn has_state(platform: &str) -> bool {
     ![
-        "button", "scene", "device_automation", "tag", "notify", "text", "image", "camera",
-        "update", "event",
+        "button",
+        "scene",
+        "device_automation",
+        "tag",
+        "notify",
+        "text",
+        "image",
+        "camera",
+        "update",
+        "event",
     ]
     .contains(&platform)
 }
@@ -122,7 +133,9 @@ fn component(c: &Map<String, Value>, shared: &Map<String, Value>, id: &str, out:
     let Some(path) = path else {
         out.unsupported.push(format!(
             "{id}: {}",
-            get("value_template").and_then(Value::as_str).unwrap_or_default()
+            get("value_template")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
         ));
         return;
     };
@@ -240,7 +253,10 @@ fn homie(topic: &str, text: &str) -> Result<Discovered, String> {
 fn homie_description(device: &str, text: &str) -> Result<Discovered, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let mut out = Discovered::default();
-    let nodes = v.get("nodes").and_then(Value::as_object).ok_or("no nodes")?;
+    let nodes = v
+        .get("nodes")
+        .and_then(Value::as_object)
+        .ok_or("no nodes")?;
     for (node, n) in nodes {
         let Some(props) = n.get("properties").and_then(Value::as_object) else {
             continue;

@@ -171,19 +171,30 @@ impl Source {
             Ok(found) => found,
             Err(why) => {
                 if let Some(held_back) = self.discovery_warn.allow(now_ms) {
-                    warn!(topic = p.topic, why, held_back, "Discovery message not understood; ignored.");
+                    warn!(
+                        topic = p.topic,
+                        why, held_back, "Discovery message not understood; ignored."
+                    );
                 }
                 return Ok(());
             }
         };
         for template in &found.unsupported {
             if let Some(held_back) = self.discovery_warn.allow(now_ms) {
-                warn!(topic = p.topic, template, held_back,
-                    "Value template not supported; the values are logged under the decoder's names.");
+                warn!(
+                    topic = p.topic,
+                    template,
+                    held_back,
+                    "Value template not supported; the values are logged under the decoder's names."
+                );
             }
         }
         let series: Vec<String> = found.series.iter().map(|(s, _)| s.clone()).collect();
-        let mut updates: Vec<_> = found.series.into_iter().map(|(s, m)| (s, Some(m))).collect();
+        let mut updates: Vec<_> = found
+            .series
+            .into_iter()
+            .map(|(s, m)| (s, Some(m)))
+            .collect();
         // Forget what this topic described before and no longer does.
         let before = if series.is_empty() {
             self.described.remove(&p.topic)
@@ -196,7 +207,11 @@ impl Source {
         if updates.is_empty() {
             return Ok(());
         }
-        debug!(topic = p.topic, series = updates.len(), "Discovery metadata read.");
+        debug!(
+            topic = p.topic,
+            series = updates.len(),
+            "Discovery metadata read."
+        );
         self.cache.describe(updates).await
     }
 

@@ -5,6 +5,7 @@
 mod broker_auth;
 mod browser;
 mod cli;
+mod families;
 mod pipeline;
 mod recovery;
 mod reload;

@@ -19,7 +19,12 @@ impl Cache {
         for (series, meta) in updates {
             match meta {
                 Some(m) => {
-                    let merged = self.meta.get(&series).cloned().unwrap_or_default().merged(&m);
+                    let merged = self
+                        .meta
+                        .get(&series)
+                        .cloned()
+                        .unwrap_or_default()
+                        .merged(&m);
                     self.meta.insert(series.clone(), merged);
                 }
                 None => {
@@ -47,7 +52,12 @@ impl Cache {
             .rules
             .iter()
             .find(|r| r.rename.as_deref() == Some(series))
-            .or_else(|| config.rules.iter().find(|r| r.matches(series) && r.rename.is_none()))
+            .or_else(|| {
+                config
+                    .rules
+                    .iter()
+                    .find(|r| r.matches(series) && r.rename.is_none())
+            })
     }
 
     /// The single-DS file `series` gets under `config`; `None` when no

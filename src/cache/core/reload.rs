@@ -60,7 +60,12 @@ impl Cache {
     }
 
     /// Takes `wanted` for file `id` if its layout on disk is the same.
-    pub(super) fn update_spec(&mut self, id: usize, wanted: Arc<FileSpec>, report: &mut ReloadReport) {
+    pub(super) fn update_spec(
+        &mut self,
+        id: usize,
+        wanted: Arc<FileSpec>,
+        report: &mut ReloadReport,
+    ) {
         let current = &self.files[id].spec;
         if **current == *wanted {
             return;

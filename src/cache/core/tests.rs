@@ -260,3 +260,128 @@ fn silent_series_are_forgotten_but_come_back() {
         Some(4.0)
     );
 }
+
+fn meta(label: &str, unit: &str, ds_type: Option<DsType>) -> SeriesMeta {
+    SeriesMeta {
+        label: Some(label.into()),
+        unit: Some(unit.into()),
+        ds_type,
+        min: None,
+        hold: Some(Duration::from_secs(3600)),
+    }
+}
+
+fn file_of<'c>(cache: &'c Cache, series: &str) -> &'c Arc<FileSpec> {
+    cache.spec(cache.series[series].file)
+}
+
+#[test]
+fn discovery_before_values_shapes_the_file() {
+    let mut cache = Cache::new(config(""));
+    cache.describe(vec![(
+        "z2m/plug/energy".into(),
+        Some(meta("Plug energy", "kWh", Some(DsType::Dderive))),
+    )]);
+    cache.ingest(vec![sample("z2m/plug/energy", T0_MS, 1.5)], T0_MS);
+    let ds = &file_of(&cache, "z2m/plug/energy").ds[0];
+    assert_eq!(ds.ds_type, DsType::Dderive);
+    assert_eq!(
+        (ds.label.as_deref(), ds.unit.as_deref()),
+        (Some("Plug energy"), Some("kWh"))
+    );
+    assert_eq!(ds.hold, Duration::ZERO, "no hold for a counter");
+}
+
+#[test]
+fn discovery_after_values_renames_but_keeps_the_layout() {
+    let mut cache = Cache::new(config(""));
+    cache.ingest(vec![sample("z2m/hall/temperature", T0_MS, 20.0)], T0_MS);
+    let report = cache.describe(vec![(
+        "z2m/hall/temperature".into(),
+        Some(meta("Hall", "°C", Some(DsType::Gauge))),
+    )]);
+    assert_eq!(report.updated, 1);
+    let ds = &file_of(&cache, "z2m/hall/temperature").ds[0];
+    assert_eq!(
+        (ds.label.as_deref(), ds.unit.as_deref()),
+        (Some("Hall"), Some("°C"))
+    );
+    assert_eq!(
+        ds.hold,
+        Duration::from_secs(3600),
+        "expire_after is the hold"
+    );
+    // A counter now: the file on disk is a gauge, so that is reported.
+    let report = cache.describe(vec![(
+        "z2m/hall/temperature".into(),
+        Some(meta("Hall", "°C", Some(DsType::Dderive))),
+    )]);
+    assert_eq!(report.kept.len(), 1);
+    assert_eq!(
+        file_of(&cache, "z2m/hall/temperature").ds[0].ds_type,
+        DsType::Gauge
+    );
+    // Removed: back to the template's.
+    cache.describe(vec![("z2m/hall/temperature".into(), None)]);
+    assert_eq!(file_of(&cache, "z2m/hall/temperature").ds[0].label, None);
+}
+
+#[test]
+fn rules_ignore_rename_scale_and_beat_discovery() {
+    let mut cache = Cache::new(config(
+        r#"
+        [[template]]
+        name = "counters"
+        topics = []
+        ds_type = "DERIVE"
+        min = 0.0
+        [[rule]]
+        topics = ["tele/+/STATE/Wifi/#"]
+        ignore = true
+        [[rule]]
+        topics = ["shellies/plug/relay/0/energy"]
+        rename = "garage/plug/energy"
+        scale = 0.001
+        unit = "kWh"
+        template = "counters"
+        [[rule]]
+        topics = ["z2m/+/temperature"]
+        label = "Temperature"
+        unit = "°F"
+        "#,
+    ));
+    cache.describe(vec![(
+        "z2m/hall/temperature".into(),
+        Some(meta("Hall", "°C", None)),
+    )]);
+    let out = cache.ingest(
+        vec![
+            sample("tele/p/STATE/Wifi/RSSI", T0_MS, -60.0),
+            sample("shellies/plug/relay/0/energy", T0_MS, 1500.0),
+            sample("z2m/hall/temperature", T0_MS, 70.0),
+        ],
+        T0_MS,
+    );
+    assert_eq!((out.accepted, out.ignored), (2, 1));
+    assert!(!cache.series.contains_key("tele/p/STATE/Wifi/RSSI"));
+    let energy = file_of(&cache, "garage/plug/energy");
+    assert_eq!(energy.rel_path, "garage/plug/energy");
+    assert_eq!(
+        (energy.template.as_str(), energy.ds[0].ds_type),
+        ("counters", DsType::Derive)
+    );
+    assert_eq!(energy.ds[0].unit.as_deref(), Some("kWh"));
+    let batch = cache
+        .take(
+            cache.series["garage/plug/energy"].file,
+            T0_MS + 60_000,
+            true,
+        )
+        .unwrap();
+    assert_eq!(batch.rows[0].values[0], Some(1.5), "scaled");
+    let t = &file_of(&cache, "z2m/hall/temperature").ds[0];
+    assert_eq!(
+        (t.label.as_deref(), t.unit.as_deref()),
+        (Some("Temperature"), Some("°F"))
+    );
+}

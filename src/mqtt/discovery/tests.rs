@@ -67,8 +67,16 @@ fn device_based_configs_share_their_options() {
     assert_eq!(
         series,
         [
-            ("plugs/plug1/state/energy/total".into(), Some("Plug one".into()), Some(DsType::Dderive)),
-            ("plugs/plug1/state/power".into(), Some("Plug one".into()), Some(DsType::Gauge)),
+            (
+                "plugs/plug1/state/energy/total".into(),
+                Some("Plug one".into()),
+                Some(DsType::Dderive)
+            ),
+            (
+                "plugs/plug1/state/power".into(),
+                Some("Plug one".into()),
+                Some(DsType::Gauge)
+            ),
         ]
     );
     assert_eq!(d.unsupported, ["odd: {{ value_json.a * 1000 }}"]);
@@ -77,8 +85,14 @@ fn device_based_configs_share_their_options() {
 #[test]
 fn templates_we_follow_and_those_we_do_not() {
     assert_eq!(value_path("{{ value }}"), Some(vec![]));
-    assert_eq!(value_path("{{value_json.a.b_c}}"), Some(vec!["a".into(), "b_c".into()]));
-    assert_eq!(value_path(r#"{{ value_json["a b"].c | int }}"#), Some(vec!["a b".into(), "c".into()]));
+    assert_eq!(
+        value_path("{{value_json.a.b_c}}"),
+        Some(vec!["a".into(), "b_c".into()])
+    );
+    assert_eq!(
+        value_path(r#"{{ value_json["a b"].c | int }}"#),
+        Some(vec!["a b".into(), "c".into()])
+    );
     for t in [
         "{{ value_json.a | lower }}",
         "{{ value_json.a if value_json.b else 0 }}",
@@ -102,15 +116,23 @@ fn removals_garbage_and_homie() {
     let d = parse("homeassistant/button/x/y/config", br#"{"cmd_t":"a/b"}"#).unwrap();
     assert!(d.series.is_empty());
 
-    assert!(is_discovery("homie/weather-station/outdoor/temperature/$unit"));
+    assert!(is_discovery(
+        "homie/weather-station/outdoor/temperature/$unit"
+    ));
     assert!(!is_discovery("homie/weather-station/outdoor/temperature"));
     assert!(!is_discovery("homie/weather-station/$state"));
     assert!(!is_discovery("homeassistant/sensor/x/state"));
     let (s, m) = one("homie/weather-station/outdoor/temperature/$unit", "°C");
-    assert_eq!((s.as_str(), m.unit.as_deref()), ("homie/weather-station/outdoor/temperature", Some("°C")));
+    assert_eq!(
+        (s.as_str(), m.unit.as_deref()),
+        ("homie/weather-station/outdoor/temperature", Some("°C"))
+    );
     let (_, m) = one("homie/weather-station/outdoor/temperature/$name", "Outdoor");
     assert_eq!(m.label.as_deref(), Some("Outdoor"));
-    let (_, m) = one("homie/weather-station/outdoor/temperature/$datatype", "float");
+    let (_, m) = one(
+        "homie/weather-station/outdoor/temperature/$datatype",
+        "float",
+    );
     assert_eq!(m.ds_type, Some(DsType::Gauge));
     let d = parse(
         "homie/5/station/$description",
