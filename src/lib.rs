@@ -16,6 +16,7 @@ pub mod broker;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod janitoo;
 pub mod journal;
 pub mod metrics;
 pub mod model;

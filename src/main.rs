@@ -37,6 +37,12 @@ enum Command {
     /// Read a password on standard input (one line) and print its argon2id
     /// hash, for a [[web.users]] entry.
     HashPassword,
+    /// Convert a janitoo_datalog_rrd INI configuration to ours (printed on
+    /// standard output; what cannot be mapped is listed on standard error).
+    ImportJanitoo {
+        /// janitoo_datalog_rrd configuration file (INI).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,25 @@ fn main() -> ExitCode {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG_TOML}");
             ExitCode::SUCCESS
+        }
+        Command::ImportJanitoo { file } => {
+            let imported = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))
+                .and_then(|text| datalog_rrd::janitoo::import(&text));
+            match imported {
+                Ok(imported) => {
+                    print!("{}", imported.toml);
+                    eprintln!("{} file(s) converted.", imported.files);
+                    for line in &imported.not_mapped {
+                        eprintln!("not mapped: {line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::HashPassword => {
             let mut line = String::new();

@@ -9,6 +9,8 @@
 mod raw;
 mod validate;
 
+pub use validate::is_valid_ds_name;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -574,7 +574,7 @@ fn rra(raw: &RawRra, step: u64, key: &str, e: &mut Errors) -> Vec<RraSpec> {
 }
 
 /// librrd DS names: 1 to 19 of `[A-Za-z0-9_]`.
-pub(crate) fn is_valid_ds_name(name: &str) -> bool {
+pub fn is_valid_ds_name(name: &str) -> bool {
     (1..=19).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 

@@ -6,6 +6,7 @@ mod broker_auth;
 mod browser;
 mod cli;
 mod families;
+mod janitoo;
 mod pipeline;
 mod recovery;
 mod reload;

@@ -1,0 +1,328 @@
+//! `datalog-rrd import-janitoo FILE`: a janitoo_datalog_rrd INI config
+//! turned into our TOML. Pure: text in, TOML text and what could not be
+//! mapped out.
+//!
+//! - `[system]` broker_ip/port/user/password → `[mqtt]`, subscribed to
+//!   janitoo's `/values/#`;
+//! - `[datarrd]` `cache_rrd_ttl_0`, `cache_pickle_ttl_0`, `cache_dead_ttl_0`
+//!   (seconds) → `cache.flush_after`, `cache.snapshot_every`,
+//!   `cache.dead_after`;
+//! - each `[datarrd__<name>]` → one `[[file]]` at `rrd_file_0`, with one DS
+//!   per `source_config_N = hadd|value_uuid|value_index|rrd_type|rrd_label`
+//!   fed by the series our janitoo decoder makes of that value
+//!   (`janitoo/<hadd>/<uuid>/<index>`), in a template with janitoo's own
+//!   layout for `rrd_step_0` (AVERAGE, MAX and MIN of 1, 12, 144 and 288
+//!   steps, 1440 rows each; heartbeat twice the step).
+//!
+//! Everything else (the http resource, node names, loggers) has no
+//! equivalent and is listed in the report.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use ini::{Ini, ParseOption};
+
+use crate::config::is_valid_ds_name;
+
+/// janitoo's default step when a section gives none.
+const DEFAULT_STEP: u64 = 300;
+
+#[derive(Debug, Default)]
+pub struct Imported {
+    pub toml: String,
+    /// `section.key: why` for everything not carried over.
+    pub not_mapped: Vec<String>,
+    pub files: usize,
+}
+
+/// A TOML string literal.
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+pub fn import(text: &str) -> Result<Imported, String> {
+    // Python's ConfigParser, which janitoo used, reads values verbatim.
+    let verbatim = ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        ..ParseOption::default()
+    };
+    let ini =
+        Ini::load_from_str_opt(text, verbatim).map_err(|e| format!("not an INI file: {e}"))?;
+    let mut out = Imported::default();
+    let mut toml = String::from(
+        "# Converted from a janitoo_datalog_rrd configuration by `datalog-rrd import-janitoo`.\n",
+    );
+    let mut mqtt = String::from("\n[mqtt]\ntopics = [\"/values/#\"]\n");
+    let mut cache = String::new();
+    let mut steps = BTreeSet::new();
+    let mut files = String::new();
+    for (section, props) in ini.iter() {
+        let section = section.unwrap_or("");
+        let mut unmapped = |key: &str, why: &str| {
+            out.not_mapped.push(format!("[{section}] {key}: {why}"));
+        };
+        match section {
+            "system" => {
+                let host = props.get("broker_ip").unwrap_or("127.0.0.1");
+                let port = props.get("broker_port").unwrap_or("1883");
+                let _ = writeln!(
+                    mqtt,
+                    "broker = {}",
+                    quoted(&format!("mqtt://{host}:{port}"))
+                );
+                if let Some(user) = props.get("broker_user") {
+                    let _ = writeln!(mqtt, "username = {}", quoted(user));
+                }
+                if let Some(password) = props.get("broker_password") {
+                    let _ = writeln!(mqtt, "password = {}", quoted(password));
+                }
+                for (k, _) in props.iter() {
+                    if !k.starts_with("broker_") || k == "broker_keepalive" {
+                        unmapped(k, "no equivalent");
+                    }
+                }
+            }
+            "datarrd" => {
+                for (k, v) in props.iter() {
+                    let target = match k {
+                        "cache_rrd_ttl_0" => "flush_after",
+                        "cache_pickle_ttl_0" => "snapshot_every",
+                        "cache_dead_ttl_0" => "dead_after",
+                        _ => {
+                            unmapped(k, "no equivalent");
+                            continue;
+                        }
+                    };
+                    match v.trim().parse::<u64>() {
+                        Ok(secs) => {
+                            let _ = writeln!(cache, "{target} = \"{secs}s\"");
+                        }
+                        Err(_) => unmapped(k, "not a number of seconds"),
+                    }
+                }
+            }
+            s if s.starts_with("datarrd__") => {
+                let (file, step) = file_section(s, props, &mut out.not_mapped);
+                if let Some(file) = file {
+                    files.push_str(&file);
+                    steps.insert(step);
+                    out.files += 1;
+                }
+            }
+            "" => {}
+            s => out.not_mapped.push(format!("[{s}]: no equivalent")),
+        }
+    }
+    toml.push_str(&mqtt);
+    if !cache.is_empty() {
+        let _ = write!(toml, "\n[cache]\n{cache}");
+    }
+    for step in &steps {
+        toml.push_str(&template(*step));
+    }
+    toml.push_str(&files);
+    out.toml = toml;
+    Ok(out)
+}
+
+/// janitoo's layout for one step.
+fn template(step: u64) -> String {
+    let mut t = format!(
+        "\n[[template]]\nname = \"janitoo_{step}s\"\ntopics = []\nstep = \"{step}s\"\n\
+         heartbeat = \"{}s\"\nhold = \"0s\"\nrra = [\n",
+        2 * step
+    );
+    for steps in [1, 12, 144, 288] {
+        let _ = writeln!(
+            t,
+            "  {{ cf = [\"AVERAGE\", \"MAX\", \"MIN\"], every = \"{}s\", keep = \"{}s\" }},",
+            steps * step,
+            steps * step * 1440
+        );
+    }
+    t.push_str("]\n");
+    t
+}
+
+/// One `[[file]]` from a `[datarrd__<name>]` section, and its step.
+fn file_section(
+    section: &str,
+    props: &ini::Properties,
+    not_mapped: &mut Vec<String>,
+) -> (Option<String>, u64) {
+    let mut report = |key: &str, why: String| not_mapped.push(format!("[{section}] {key}: {why}"));
+    let step = match props.get("rrd_step_0").map(|s| s.trim().parse::<u64>()) {
+        None => DEFAULT_STEP,
+        Some(Ok(s)) if (1..=86_400).contains(&s) => s,
+        Some(_) => {
+            report(
+                "rrd_step_0",
+                format!("not a step in seconds; {DEFAULT_STEP} used"),
+            );
+            DEFAULT_STEP
+        }
+    };
+    let Some(path) = props
+        .get("rrd_file_0")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    else {
+        report("rrd_file_0", "missing: section skipped".into());
+        return (None, step);
+    };
+    let mut sources: Vec<(u32, &str)> = props
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("source_config_")?.parse().ok()?, v)))
+        .collect();
+    sources.sort_by_key(|(n, _)| *n);
+    let mut ds = String::new();
+    let mut names = BTreeSet::new();
+    for (n, config) in sources {
+        let key = format!("source_config_{n}");
+        let fields: Vec<&str> = config.split('|').map(str::trim).collect();
+        let [hadd, uuid, index, rrd_type, label] = fields[..] else {
+            report(
+                &key,
+                format!("{config:?}: expected hadd|value_uuid|value_index|rrd_type|rrd_label"),
+            );
+            continue;
+        };
+        let ds_type = rrd_type.to_ascii_uppercase();
+        if !["GAUGE", "COUNTER", "DERIVE", "ABSOLUTE"].contains(&ds_type.as_str()) {
+            report(&key, format!("{rrd_type:?} is not a DS type"));
+            continue;
+        }
+        if !is_valid_ds_name(label) || !names.insert(label.to_owned()) {
+            report(
+                &key,
+                format!("{label:?} is not a usable DS name (1-19 of [A-Za-z0-9_], unique)"),
+            );
+            continue;
+        }
+        let _ = writeln!(
+            ds,
+            "  {{ name = {}, series = {}, ds_type = \"{ds_type}\" }},",
+            quoted(label),
+            quoted(&format!("janitoo/{hadd}/{uuid}/{index}"))
+        );
+    }
+    for (k, _) in props.iter() {
+        if !(k == "rrd_file_0" || k == "rrd_step_0" || k.starts_with("source_config_")) {
+            report(k, "no equivalent".into());
+        }
+    }
+    if ds.is_empty() {
+        report(
+            "source_config_*",
+            "no usable source: section skipped".into(),
+        );
+        return (None, step);
+    }
+    let file = format!(
+        "\n[[file]]\npath = {}\ntemplate = \"janitoo_{step}s\"\nds = [\n{ds}]\n",
+        quoted(path)
+    );
+    (Some(file), step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::model::DsType;
+
+    const INI: &str = "\
+[system]
+service = jnt_datalog_rrd
+broker_ip = 10.0.0.5
+broker_port = 1884
+broker_user = janitoo
+broker_password = \"p|w\"
+broker_keepalive = 60
+
+[datarrd]
+auto_start = True
+hadd = 0014/0000
+cache_rrd_ttl_0 = 3600
+cache_pickle_ttl_0 = 60
+cache_dead_ttl_0 = nope
+
+[http]
+auto_start = True
+
+[datarrd__load]
+heartbeat = 60
+hadd = 0014/0008
+rrd_file_0 = load
+rrd_step_0 = 60
+source_config_0 = 0048/0002|load|0|GAUGE|load1
+source_config_2 = 0048/0002|load|2|GAUGE|load15
+source_config_1 = 0048/0002|load|1|GAUGE|load5
+source_config_3 = 0048/0002|load|3|SUM|bad
+source_config_4 = 0048/0002|load|4|GAUGE|load 4
+
+[datarrd__memory_rss]
+rrd_file_0 = memory_rss
+source_config_0 = 0048/0004|memory_rss|0|GAUGE|hostsensor
+
+[datarrd__empty]
+name = nothing here
+";
+
+    #[test]
+    fn a_janitoo_config_becomes_a_valid_toml_config() {
+        let imported = import(INI).unwrap();
+        assert_eq!(imported.files, 2);
+        let config = Config::parse(&imported.toml, "imported")
+            .unwrap_or_else(|e| panic!("{e}\n{}", imported.toml));
+        assert_eq!(
+            (config.mqtt.host.as_str(), config.mqtt.port),
+            ("10.0.0.5", 1884)
+        );
+        assert_eq!(
+            config.mqtt.credentials,
+            Some(("janitoo".into(), "\"p|w\"".into()))
+        );
+        assert!(config.mqtt.topics.contains(&"/values/#".to_owned()));
+        assert_eq!(config.cache.flush_after.as_secs(), 3600);
+        let load = config.files.iter().find(|f| f.rel_path == "load").unwrap();
+        assert_eq!(load.step_secs, 60);
+        let names: Vec<&str> = load.ds.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["load1", "load5", "load15"]);
+        assert_eq!(load.ds[2].series, "janitoo/0048/0002/load/2");
+        assert_eq!(load.ds[0].heartbeat_secs, 120);
+        assert_eq!(load.ds[0].ds_type, DsType::Gauge);
+        assert_eq!(load.rras.len(), 12);
+        assert!(load.rras.iter().all(|r| r.rows == 1440));
+        let rss = config
+            .files
+            .iter()
+            .find(|f| f.rel_path == "memory_rss")
+            .unwrap();
+        assert_eq!(rss.step_secs, 300);
+        for needle in [
+            "[datarrd] cache_dead_ttl_0",
+            "[datarrd] hadd",
+            "[http]",
+            "source_config_3",
+            "source_config_4",
+            "[datarrd__empty] rrd_file_0",
+            "[system] broker_keepalive",
+        ] {
+            assert!(
+                imported.not_mapped.iter().any(|n| n.contains(needle)),
+                "{needle} not reported: {:?}",
+                imported.not_mapped
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(import("[unclosed\nx").is_err());
+        let empty = import("").unwrap();
+        assert_eq!(empty.files, 0);
+        Config::parse(&empty.toml, "empty").unwrap();
+    }
+}
