@@ -9,7 +9,10 @@ fuzz_target!(|data: (&str, &str)| {
     let (a, b) = data;
     let pa = rel_path_for_series(a);
     assert!(is_safe_rel_path(&pa), "{a:?} -> {pa:?}");
-    assert!(!pa.split('/').any(|s| s == ".." || s == "." || s.is_empty()), "{pa:?}");
+    assert!(
+        !pa.split('/').any(|s| s == ".." || s == "." || s.is_empty()),
+        "{pa:?}"
+    );
     assert!(!pa.contains(':') && !pa.contains('\0'), "{pa:?}");
     if a != b {
         assert_ne!(pa, rel_path_for_series(b), "{a:?} and {b:?} share a file");
