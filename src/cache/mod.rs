@@ -345,11 +345,7 @@ impl CacheTask {
             CacheMsg::Describe(updates) => {
                 let report = self.cache.describe(updates);
                 for (file, why) in &report.kept {
-                    warn!(
-                        file,
-                        why,
-                        "Discovery asks for another layout; the file keeps its own (move it away to apply)."
-                    );
+                    warn!(file, why, "Discovery metadata not applied.");
                 }
             }
             CacheMsg::Latest(series, reply) => {

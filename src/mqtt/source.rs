@@ -60,6 +60,8 @@ pub(super) struct Source {
     /// config is removed (an empty retained payload).
     described: HashMap<String, Vec<String>>,
     discovery_warn: RateLimiter,
+    /// At most this many discovery topics are remembered (`max_series`).
+    max_described: usize,
 }
 
 impl Source {
@@ -92,6 +94,7 @@ impl Source {
             discovery: false,
             described: HashMap::new(),
             discovery_warn: RateLimiter::new(60_000),
+            max_described: 0,
         };
         source.follow(config);
         source
@@ -105,6 +108,7 @@ impl Source {
             max_json_depth: config.limits.max_json_depth,
         };
         self.discovery = config.mqtt.discovery;
+        self.max_described = config.limits.max_series;
         // Our own status is not a reading.
         self.exclude = config
             .mqtt
@@ -198,8 +202,11 @@ impl Source {
         // Forget what this topic described before and no longer does.
         let before = if series.is_empty() {
             self.described.remove(&p.topic)
-        } else {
+        } else if self.described.len() < self.max_described || self.described.contains_key(&p.topic)
+        {
             self.described.insert(p.topic.clone(), series.clone())
+        } else {
+            None // past the bound, a removal of this config is not tracked
         };
         for gone in before.into_iter().flatten().filter(|s| !series.contains(s)) {
             updates.push((gone, None));

@@ -18,6 +18,16 @@ impl Cache {
         let mut report = ReloadReport::default();
         for (series, meta) in updates {
             match meta {
+                // Bounded like the series: a flood of discovery topics must
+                // not grow memory without end.
+                Some(_)
+                    if !self.meta.contains_key(&series)
+                        && self.meta.len() >= self.config.limits.max_series =>
+                {
+                    let why = "more described series than limits.max_series".to_owned();
+                    report.kept.push((series, why));
+                    continue;
+                }
                 Some(m) => {
                     let merged = self
                         .meta

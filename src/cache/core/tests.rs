@@ -385,3 +385,18 @@ fn rules_ignore_rename_scale_and_beat_discovery() {
         (Some("Temperature"), Some("°F"))
     );
 }
+
+#[test]
+fn described_series_are_bounded_like_series() {
+    let mut cache = Cache::new(config("[limits]\nmax_series = 2\n"));
+    let m = || Some(meta("x", "W", None));
+    let report = cache.describe(vec![
+        ("a".into(), m()),
+        ("b".into(), m()),
+        ("c".into(), m()),
+    ]);
+    assert_eq!(cache.meta.len(), 2);
+    assert_eq!(report.kept.len(), 1);
+    cache.describe(vec![("a".into(), m())]);
+    assert_eq!(cache.meta.len(), 2, "an update of a known series is fine");
+}
