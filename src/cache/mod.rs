@@ -9,6 +9,7 @@
 
 mod buffer;
 mod core;
+mod handle;
 pub mod snapshot;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -22,126 +23,19 @@ use tracing::{debug, error, info, warn};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::{Metrics, RateLimiter};
-use crate::model::{RejectReason, Sample, SeriesMeta, UnixMillis};
+use crate::model::{RejectReason, Sample};
 use crate::rrd::{RrdHandle, WriteReport};
 
 use self::core::{Cache, FileId};
 pub use self::core::{ReloadReport, RestoreReport, WriteBatch};
+use self::handle::CacheMsg;
+pub use self::handle::{CacheClosed, CacheHandle, CacheStats};
 use self::snapshot::{Snapshot, Snapshots};
 
 /// Batches handed to the RRD thread at once. It writes them one after the
 /// other, so a few keep it busy; a file waiting for a slot has no copy of its
 /// rows made yet, and rows that arrive meanwhile join its batch.
 const WRITE_WINDOW: usize = 4;
-
-/// Counts the cache reports (janitoo's count_series / count_values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheStats {
-    pub files: usize,
-    pub series: usize,
-    pub pending_rows: usize,
-}
-
-enum CacheMsg {
-    /// Samples and the journal record holding them (0: no journal).
-    Samples(u64, Vec<Sample>),
-    FlushAll(oneshot::Sender<()>),
-    FlushFile(String, oneshot::Sender<()>),
-    Latest(Vec<String>, oneshot::Sender<Vec<Option<(f64, UnixMillis)>>>),
-    Describe(Vec<(String, Option<SeriesMeta>)>),
-    Stats(oneshot::Sender<CacheStats>),
-    Reload(Arc<Config>, oneshot::Sender<ReloadReport>),
-}
-
-/// Cloneable handle to the cache task. The task drains and exits when the
-/// last handle is dropped.
-#[derive(Clone)]
-pub struct CacheHandle {
-    tx: mpsc::Sender<CacheMsg>,
-}
-
-/// The cache task is gone (shutting down).
-#[derive(Debug, thiserror::Error)]
-#[error("the cache has stopped")]
-pub struct CacheClosed;
-
-impl CacheHandle {
-    /// Adds samples; `seq` is their journal record (0 without a journal).
-    pub async fn add(&self, seq: u64, samples: Vec<Sample>) -> Result<(), CacheClosed> {
-        self.tx
-            .send(CacheMsg::Samples(seq, samples))
-            .await
-            .map_err(|_| CacheClosed)
-    }
-
-    /// Writes every cached row, open steps included; returns once librrd
-    /// has answered for all of them.
-    pub async fn flush_all(&self) -> Result<(), CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::FlushAll(reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
-    }
-
-    /// Writes the cached rows of the file at `rel_path` (open step
-    /// included) and returns once librrd has answered for them, so that a
-    /// graph drawn next is not behind the data. Returns at once when the
-    /// cache holds nothing for that file.
-    pub async fn flush_file(&self, rel_path: String) -> Result<(), CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::FlushFile(rel_path, reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
-    }
-
-    /// Each series' latest sample since start: (value, sample time).
-    pub async fn latest(
-        &self,
-        series: Vec<String>,
-    ) -> Result<Vec<Option<(f64, UnixMillis)>>, CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::Latest(series, reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
-    }
-
-    /// Metadata discovered for series (`None`: forget it); see
-    /// `core/describe.rs`.
-    pub async fn describe(
-        &self,
-        updates: Vec<(String, Option<SeriesMeta>)>,
-    ) -> Result<(), CacheClosed> {
-        self.tx
-            .send(CacheMsg::Describe(updates))
-            .await
-            .map_err(|_| CacheClosed)
-    }
-
-    /// Takes a new configuration (see `core::reload`).
-    pub async fn reload(&self, config: Arc<Config>) -> Result<ReloadReport, CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::Reload(config, reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
-    }
-
-    pub async fn stats(&self) -> Result<CacheStats, CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::Stats(reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
-    }
-}
 
 /// What a previous run left: its snapshot, and the journal records after it.
 #[derive(Default)]

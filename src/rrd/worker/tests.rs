@@ -1,6 +1,7 @@
 //! The RRD thread against real librrd files, read back with `rrdtool fetch`.
 
 use super::*;
+use crate::rrd::read::{self, GraphReply, GraphRequest, XportRequest};
 use crate::config::Config;
 use crate::model::Row;
 use std::process::Command;

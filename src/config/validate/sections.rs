@@ -1,0 +1,197 @@
+//! Validation of the sections that describe what is logged and served:
+//! `[[file]]`s, `[[rule]]`s and `[web]`. Split from `validate.rs` for
+//! size; the same `Errors` collects every problem with its key.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::super::raw::{RawFile, RawRule, RawWeb};
+use super::super::{Rule, Template, WebConfig, WebUser};
+use super::{Errors, check_bounds, is_valid_ds_name};
+use crate::model::{DsSpec, DsType, FileSpec, SeriesMeta};
+use crate::rrd::path::is_safe_rel_path;
+
+pub(super) fn rules(raw: &[Option<RawRule>], templates: &[Template], e: &mut Errors) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let Some(r) = r else { continue };
+        let key = format!("rule[{i}]");
+        if r.topics.is_empty() || r.topics.iter().any(|t| t.is_empty()) {
+            e.push(
+                format!("{key}.topics"),
+                "needs at least one non-empty filter",
+            );
+        }
+        if let Some(name) = &r.rename
+            && (name.is_empty() || name.contains(['+', '#']))
+        {
+            e.push(
+                format!("{key}.rename"),
+                "must be a series name, without wildcards",
+            );
+        }
+        if let Some(scale) = r.scale
+            && (!scale.is_finite() || scale == 0.0)
+        {
+            e.push(format!("{key}.scale"), "must be a finite, non-zero number");
+        }
+        if let Some(t) = &r.template
+            && !templates.iter().any(|x| &x.name == t)
+        {
+            e.push(
+                format!("{key}.template"),
+                format!("no template named {t:?}"),
+            );
+        }
+        out.push(Rule {
+            topics: r.topics.clone(),
+            ignore: r.ignore,
+            rename: r.rename.clone(),
+            scale: r.scale,
+            template: r.template.clone(),
+            meta: SeriesMeta {
+                label: r.label.clone(),
+                unit: r.unit.clone(),
+                ds_type: r.ds_type,
+                min: None,
+                hold: None,
+            },
+        });
+    }
+    out
+}
+
+pub(super) fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
+    if !raw.enabled {
+        return None;
+    }
+    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|err| {
+        e.push("web.listen", format!("not an address:port ({err})"));
+        SocketAddr::from(([127, 0, 0, 1], 8088))
+    });
+    if raw.users.is_empty() && !listen.ip().is_loopback() && !raw.allow_public_without_auth {
+        e.push(
+            "web.listen",
+            format!(
+                "{listen} is reachable beyond this machine and no [[web.users]] are configured: \
+                 add users, or set web.allow_public_without_auth = true"
+            ),
+        );
+    }
+    if !(1..=1024).contains(&raw.render_queue) {
+        e.push("web.render_queue", "must be between 1 and 1024");
+    }
+    let mut names = HashSet::new();
+    let users = raw
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let key = format!("web.users[{i}]");
+            if u.name.is_empty() || u.name.contains(':') {
+                e.push(format!("{key}.name"), "must be non-empty, without ':'");
+            } else if !names.insert(u.name.clone()) {
+                e.push(
+                    format!("{key}.name"),
+                    format!("duplicate user {:?}", u.name),
+                );
+            }
+            if let Err(why) = crate::web::auth::check_hash(&u.password_hash) {
+                e.push(format!("{key}.password_hash"), why);
+            }
+            WebUser {
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+            }
+        })
+        .collect();
+    Some(WebConfig {
+        listen,
+        users,
+        dygraphs_dir: raw.dygraphs_dir.clone(),
+        render_queue: raw.render_queue,
+    })
+}
+
+pub(super) fn files(
+    raw: &[Option<RawFile>],
+    templates: &[Template],
+    e: &mut Errors,
+) -> Vec<FileSpec> {
+    let mut paths = HashSet::new();
+    let mut series = HashSet::new();
+    let mut out = Vec::new();
+    for (i, f) in raw.iter().enumerate() {
+        let Some(f) = f else { continue };
+        let key = format!("file[{i}]");
+        if !is_safe_rel_path(&f.path) {
+            e.push(
+                format!("{key}.path"),
+                "must be a relative path of [A-Za-z0-9_.-] segments, without '.' or '..'",
+            );
+        } else if !paths.insert(f.path.clone()) {
+            e.push(
+                format!("{key}.path"),
+                format!("{:?} is declared twice", f.path),
+            );
+        }
+        let Some(t) = templates.iter().find(|t| t.name == f.template) else {
+            e.push(
+                format!("{key}.template"),
+                format!("no template named {:?}", f.template),
+            );
+            continue;
+        };
+        if f.ds.is_empty() {
+            e.push(format!("{key}.ds"), "needs at least one data source");
+        }
+        let mut ds_names = HashSet::new();
+        let ds =
+            f.ds.iter()
+                .enumerate()
+                .map(|(j, d)| {
+                    let dkey = format!("{key}.ds[{j}]");
+                    if !is_valid_ds_name(&d.name) {
+                        e.push(
+                            format!("{dkey}.name"),
+                            format!("{:?}: DS names are 1-19 of [A-Za-z0-9_]", d.name),
+                        );
+                    } else if !ds_names.insert(d.name.clone()) {
+                        e.push(format!("{dkey}.name"), format!("duplicate DS {:?}", d.name));
+                    }
+                    if d.series.is_empty() || !series.insert(d.series.clone()) {
+                        e.push(
+                            format!("{dkey}.series"),
+                            format!("{:?} is empty or already mapped", d.series),
+                        );
+                    }
+                    check_bounds(d.min, d.max, &dkey, e);
+                    DsSpec {
+                        name: d.name.clone(),
+                        series: d.series.clone(),
+                        ds_type: d.ds_type.unwrap_or(t.ds_type),
+                        heartbeat_secs: t.heartbeat_secs,
+                        min: d.min.or(t.min),
+                        max: d.max.or(t.max),
+                        aggregate: d.aggregate.unwrap_or(t.aggregate),
+                        hold: if d.ds_type.unwrap_or(t.ds_type) == DsType::Gauge {
+                            t.hold
+                        } else {
+                            Duration::ZERO
+                        },
+                        label: d.label.clone(),
+                        unit: d.unit.clone().or_else(|| t.unit.clone()),
+                    }
+                })
+                .collect();
+        out.push(FileSpec {
+            rel_path: f.path.clone(),
+            template: t.name.clone(),
+            step_secs: t.step_secs,
+            ds,
+            rras: t.rras.clone(),
+        });
+    }
+    out
+}
