@@ -1,9 +1,9 @@
 //! The RRD thread against real librrd files, read back with `rrdtool fetch`.
 
 use super::*;
-use crate::rrd::read::{self, GraphReply, GraphRequest, XportRequest};
 use crate::config::Config;
 use crate::model::Row;
+use crate::rrd::read::{self, GraphReply, GraphRequest, XportRequest};
 use std::process::Command;
 
 const T0: i64 = 1_763_633_700;
