@@ -101,10 +101,19 @@ fn timestamp(unix_s: i64) -> std::time::SystemTime {
     UNIX_EPOCH + Duration::from_secs(unix_s.max(0) as u64)
 }
 
-/// Text for a GPRINT format: `%` and `:` would otherwise be read by
-/// librrd as a conversion or a field separator.
+/// Text for a GPRINT format: `%` and `:` would otherwise be read by librrd
+/// as a conversion or a field separator, and a backslash, even escaped,
+/// as a legend control code once the format is printed (`\l`, `\g`…).
 fn gprint_text(s: &str) -> String {
-    s.replace('%', "%%").replace(':', "\\:")
+    legend_text(s).replace('%', "%%").replace(':', "\\:")
+}
+
+/// Text for a legend or title: backslashes become `/`, since librrd reads
+/// control codes at the end of legends even where the rrd crate escaped
+/// them. Labels come from payloads and discovery, so anything can be in
+/// them.
+fn legend_text(s: &str) -> String {
+    s.replace('\\', "/")
 }
 
 fn var(name: String) -> VarName {
@@ -121,8 +130,8 @@ pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<Graph
             step_seconds: None,
         },
         labels: Labels {
-            title: Some(req.title.clone()),
-            vertical_label: common_unit(&req.lines),
+            title: Some(legend_text(&req.title)),
+            vertical_label: common_unit(&req.lines).map(|u| legend_text(&u)),
         },
         size: Size {
             width: Some(req.width),
@@ -156,7 +165,7 @@ pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<Graph
                     blue: b,
                     alpha: None,
                 },
-                legend: Some(format!("{:<24}", line.legend).into()),
+                legend: Some(format!("{:<24}", legend_text(&line.legend)).into()),
             }),
             stack: false,
             skip_scale: false,
@@ -259,6 +268,7 @@ mod tests {
         assert!(text.contains("DEF:v0=/data/home/climate.rrd:temp:AVERAGE"));
         assert!(text.contains("Temperature\\: living"), "{text}");
         assert!(text.contains("GPRINT:v1max:max %8.2lf%s%%\\l"), "{text}");
+        assert_eq!(gprint_text(r"a:b%c\l"), r"a\:b%%c/l");
         assert!(text.contains("--start\n1700000000"), "{text}");
         // Units differ: no vertical label.
         assert_eq!(props.labels.vertical_label, None);

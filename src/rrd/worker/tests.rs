@@ -270,6 +270,18 @@ fn draws_and_exports_files_for_the_web() {
         w.graph(&graph_request("home/missing", None)),
         Err(ReadError::NotFound(_))
     ));
+    // Labels and units come from payloads and discovery: printf conversions,
+    // separators and escapes in them are text.
+    let mut hostile = graph_request("home/t", None);
+    hostile.title = "%n%s:\\l".into();
+    hostile.lines[0].legend = "%s%n:x\\g".into();
+    hostile.lines[0].unit = Some("%n%s%d:\\".into());
+    let drawn = w.graph(&hostile);
+    assert!(
+        matches!(drawn, Ok(GraphReply::Png { .. })),
+        "{:?}",
+        drawn.err()
+    );
 
     let export = w
         .xport(&XportRequest {
