@@ -171,6 +171,18 @@ impl Source {
     async fn on_discovery(&mut self, p: &Publish) -> Result<(), CacheClosed> {
         self.metrics.discovery_messages.fetch_add(1, Relaxed);
         let now_ms = self.clock.now_ms();
+        if p.payload.len() > self.limits.max_payload_bytes {
+            self.metrics.reject(RejectReason::Oversize, 1);
+            if let Some(held_back) = self.discovery_warn.allow(now_ms) {
+                warn!(
+                    topic = p.topic,
+                    bytes = p.payload.len(),
+                    held_back,
+                    "Discovery message over limits.max_payload_bytes; ignored."
+                );
+            }
+            return Ok(());
+        }
         let found = match discovery::parse(&p.topic, &p.payload) {
             Ok(found) => found,
             Err(why) => {
