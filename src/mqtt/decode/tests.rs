@@ -94,6 +94,17 @@ fn expectation(topic: &str) -> Result<Vec<(&'static str, f64)>, RejectReason> {
             ("janitoo/0048/0004/cpu_percent/1", 7.25),
         ],
         "home/../../etc/passwd" => vec![("home/../../etc/passwd", 1.0)],
+        "livingroom-node/sensor/living_room_temperature/state" => {
+            vec![("livingroom-node/sensor/living_room_temperature/state", 21.4)]
+        }
+        "livingroom-node/status" => vec![],
+        "shellyplus1pm-a8032ab1/events/rpc" => {
+            vec![("shellyplus1pm-a8032ab1/status/switch:0/apower", 13.1)]
+        }
+        "zigbee2mqtt/kitchen/plug" => vec![
+            ("zigbee2mqtt/kitchen/plug/power", 40.5),
+            ("zigbee2mqtt/kitchen/plug/state", 1.0),
+        ],
         other => panic!("no expectation for example topic {other}"),
     })
 }
