@@ -3,26 +3,12 @@
 //! attributes arriving after the values, collectd, janitoo, Shelly and
 //! the availability topics that are not data.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
 
 fn publish_retained(port: u16, topic: &str, payload: &str) {
-    let status = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-r",
-            "-t",
-            topic,
-            "-m",
-            payload,
-        ])
+    let status = mosquitto_pub(port, topic, &["-r", "-m", payload])
         .status()
         .unwrap();
     assert!(status.success());

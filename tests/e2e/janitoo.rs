@@ -7,43 +7,15 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// Every column of the rows `rrdtool fetch` prints with known values.
+/// The DS names and the rows with a known value, over the last hour.
 fn fetch_all(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
-    let out = Command::new("rrdtool")
-        .args([
-            "fetch",
-            &path.to_string_lossy(),
-            "AVERAGE",
-            "-r",
-            "60",
-            "-s",
-            "-1h",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(str::to_owned)
+    let (header, rows) = fetch_columns(path, now_s() - 3600, now_s());
+    let known = rows
+        .into_iter()
+        .map(|(_, values)| values)
+        .filter(|values| values.iter().any(|v| !v.is_nan()))
         .collect();
-    let rows = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(_, v)| {
-            v.split_whitespace()
-                .map(|x| x.parse::<f64>().unwrap_or(f64::NAN))
-                .collect::<Vec<_>>()
-        })
-        .filter(|r: &Vec<f64>| r.iter().any(|v| !v.is_nan()))
-        .collect();
-    (header, rows)
+    (header, known)
 }
 
 #[test]

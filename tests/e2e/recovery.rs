@@ -182,18 +182,7 @@ fn publish_steadily(
     mut between: impl FnMut(usize),
 ) {
     use std::io::Write;
-    let mut publisher = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-l",
-        ])
+    let mut publisher = mosquitto_pub(port, topic, &["-l"])
         .stdin(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -131,8 +131,11 @@ impl Drop for Mosquitto {
     }
 }
 
-pub fn publish(port: u16, topic: &str, payload: &str) {
-    let status = Command::new("mosquitto_pub")
+/// `mosquitto_pub` at QoS 1 to `topic` on the loopback broker at `port`,
+/// with `more` arguments (`-m <payload>`, `-l`, `-r`…).
+pub fn mosquitto_pub(port: u16, topic: &str, more: &[&str]) -> Command {
+    let mut command = Command::new("mosquitto_pub");
+    command
         .args([
             "-h",
             "127.0.0.1",
@@ -142,9 +145,13 @@ pub fn publish(port: u16, topic: &str, payload: &str) {
             "1",
             "-t",
             topic,
-            "-m",
-            payload,
         ])
+        .args(more);
+    command
+}
+
+pub fn publish(port: u16, topic: &str, payload: &str) {
+    let status = mosquitto_pub(port, topic, &["-m", payload])
         .status()
         .expect("mosquitto_pub is installed (apt-get install mosquitto-clients)");
     assert!(status.success(), "mosquitto_pub {topic}");
@@ -295,6 +302,16 @@ impl Drop for Daemon {
 /// `(time, value)` rows of the first DS that `rrdtool fetch` prints with a
 /// known value, between `start` and `end`.
 pub fn fetch(path: &Path, start: i64, end: i64) -> Vec<(i64, f64)> {
+    let (_, rows) = fetch_columns(path, start, end);
+    rows.into_iter()
+        .filter_map(|(t, values)| Some((t, *values.first()?)).filter(|(_, v)| !v.is_nan()))
+        .collect()
+}
+
+/// `rrdtool fetch` of every DS at 60 s: the DS names, and each row's time
+/// and values (NaN for unknown).
+pub fn fetch_columns(path: &Path, start: i64, end: i64) -> (Vec<String>, Vec<(i64, Vec<f64>)>) {
+    let (start, end) = (start.to_string(), end.to_string());
     let out = Command::new("rrdtool")
         .args([
             "fetch",
@@ -303,9 +320,9 @@ pub fn fetch(path: &Path, start: i64, end: i64) -> Vec<(i64, f64)> {
             "-r",
             "60",
             "-s",
-            &start.to_string(),
+            &start,
             "-e",
-            &end.to_string(),
+            &end,
         ])
         .output()
         .expect("rrdtool is installed");
@@ -315,14 +332,25 @@ pub fn fetch(path: &Path, start: i64, end: i64) -> Vec<(i64, f64)> {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let rows = lines
         .filter_map(|l| {
             let (t, v) = l.split_once(':')?;
-            let v: f64 = v.split_whitespace().next()?.parse().ok()?;
-            (!v.is_nan()).then_some((t.trim().parse().ok()?, v))
+            let values = v
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(f64::NAN))
+                .collect();
+            Some((t.trim().parse().ok()?, values))
         })
-        .collect()
+        .collect();
+    (header, rows)
 }
 
 /// Every file under `dir`, relative, sorted.
@@ -347,18 +375,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 /// `mosquitto_pub -l` (one connection for all of them).
 pub fn publish_lines(port: u16, topic: &str, lines: &[String]) {
     use std::io::Write;
-    let mut child = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-l",
-        ])
+    let mut child = mosquitto_pub(port, topic, &["-l"])
         .stdin(Stdio::piped())
         .spawn()
         .expect("mosquitto_pub is installed (apt-get install mosquitto-clients)");
