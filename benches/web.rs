@@ -23,14 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use datalog_rrd::rrd::read::{GraphLine, GraphRequest, IMAGE_FORMAT, graph_elements};
-use support::{Daemon, Mosquitto, http_get, now_s, publish_lines, wait_for};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{Daemon, Mosquitto, env_or, http_get, now_s, publish_lines, wait_for};
 
 /// p50 and p95 of `n` timings of `f`, in milliseconds.
 fn timed(n: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
@@ -203,27 +196,21 @@ fn main() {
         "day PNG by bare librrd, same elements, same file: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
     );
 
-    let mut rows = 0;
-    let (p50, p95) = timed(n, |_| {
-        let body = get_ok(&format!(
-            "{web}/rrd/data/year/power.json?range=year&points=800"
-        ));
-        bytes = body.len();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        rows = json["rows"].as_array().unwrap().len();
-    });
-    println!(
-        "year JSON at 800 points: p50 {p50:.1} ms, p95 {p95:.1} ms, {rows} rows, {bytes} bytes"
-    );
-    let (p50, p95) = timed(n, |_| {
-        let body = get_ok(&format!(
-            "{web}/rrd/data/year/power.json?range=week&points=800"
-        ));
-        bytes = body.len();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        rows = json["rows"].as_array().unwrap().len();
-    });
-    println!(
-        "week JSON at 800 points (5-minute archive consolidated): p50 {p50:.1} ms, p95 {p95:.1} ms, {rows} rows, {bytes} bytes"
-    );
+    for (range, what) in [
+        ("year", "year JSON at 800 points"),
+        (
+            "week",
+            "week JSON at 800 points (5-minute archive consolidated)",
+        ),
+    ] {
+        let mut rows = 0;
+        let (p50, p95) = timed(n, |_| {
+            let url = format!("{web}/rrd/data/year/power.json?range={range}&points=800");
+            let body = get_ok(&url);
+            bytes = body.len();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            rows = json["rows"].as_array().unwrap().len();
+        });
+        println!("{what}: p50 {p50:.1} ms, p95 {p95:.1} ms, {rows} rows, {bytes} bytes");
+    }
 }

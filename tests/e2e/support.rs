@@ -415,3 +415,11 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
         .expect("a status code");
     (status, response[head_end + 4..].to_vec())
 }
+
+/// A number from the environment (benchmark sizes), or `default`.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
