@@ -4,6 +4,8 @@
 //! notifications), and which JSON keys of a family are times, not values.
 //! Pure.
 
+use smallvec::SmallVec;
+
 /// A JSON key holding the sample time. `strict`: a value that is not a
 /// time refuses the message (`ts`, `timestamp`); otherwise it is ignored
 /// and the receive time used (Tasmota's `Time` has no zone unless the
@@ -84,8 +86,10 @@ pub(crate) enum Route {
     Generic(ObjectRules),
 }
 
+/// Runs for every message: the levels stay inline (no heap allocation)
+/// for topics of up to 8 levels.
 pub(crate) fn route(topic: &str) -> Route {
-    let levels: Vec<&str> = topic.split('/').collect();
+    let levels: SmallVec<[&str; 8]> = topic.split('/').collect();
     let last = *levels.last().unwrap_or(&"");
     let at = |i: usize| levels.get(i).copied().unwrap_or("");
     if levels.iter().any(|l| l.starts_with('$')) {
