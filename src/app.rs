@@ -23,7 +23,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::journal::{self, JournalWriter};
 use crate::metrics::Metrics;
+use crate::service::Notifier;
 use crate::{broker, mqtt, reload, rrd, web};
+
+/// How long the service's readiness waits for the broker. Past it the
+/// daemon says it is ready anyway and keeps reconnecting: a broker that is
+/// down at boot must not fail the unit (nothing would be logged at all).
+const READY_WAIT_FOR_BROKER: Duration = Duration::from_secs(30);
 
 /// A running daemon.
 pub struct App {
@@ -34,8 +40,13 @@ pub struct App {
     stop_tx: watch::Sender<bool>,
     mqtt_task: JoinHandle<()>,
     cache_task: JoinHandle<()>,
+    /// For the readiness and watchdog probes; dropped at shutdown before
+    /// the thread is joined.
+    rrd: rrd::RrdHandle,
     rrd_thread: std::thread::JoinHandle<()>,
     web: Option<web::WebServer>,
+    /// True once the MQTT client has subscribed.
+    subscribed_rx: watch::Receiver<bool>,
 }
 
 impl App {
@@ -80,7 +91,7 @@ impl App {
                 web::start(
                     w,
                     web::WebDeps {
-                        rrd,
+                        rrd: rrd.clone(),
                         cache: cache.clone(),
                         metrics: metrics.clone(),
                         clock,
@@ -89,12 +100,10 @@ impl App {
                 )
                 .with_context(|| format!("web UI on {}", w.listen))?,
             ),
-            None => {
-                drop(rrd);
-                None
-            }
+            None => None,
         };
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (subscribed_tx, subscribed_rx) = watch::channel(false);
         let (config_tx, config_rx) = watch::channel(config.clone());
         let mqtt_task = tokio::spawn(mqtt::run(
             config_rx,
@@ -103,7 +112,10 @@ impl App {
             metrics.clone(),
             clock,
             journal,
-            stop_rx,
+            mqtt::Control {
+                stop_rx,
+                subscribed_tx,
+            },
         ));
         info!(data_dir = %config.data_dir.display(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
             "datalog-rrd started.");
@@ -115,9 +127,31 @@ impl App {
             stop_tx,
             mqtt_task,
             cache_task,
+            rrd,
             rrd_thread,
             web,
+            subscribed_rx,
         })
+    }
+
+    /// Waits until the daemon does its job: the RRD thread answers, the web
+    /// UI is bound (it is, once `start` returned) and the MQTT client has
+    /// subscribed, the latter for `broker_wait` at most. `false` when the
+    /// broker did not answer in time.
+    pub async fn wait_ready(&self, broker_wait: Duration) -> anyhow::Result<bool> {
+        self.rrd.ping().await.context("the RRD thread stopped")?;
+        let mut subscribed = self.subscribed_rx.clone();
+        match tokio::time::timeout(broker_wait, subscribed.wait_for(|s| *s)).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(_)) => anyhow::bail!("the MQTT client stopped"),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Pings systemd's watchdog while the cache and the RRD thread answer,
+    /// and keeps the unit's status line fresh (see `service`).
+    pub fn spawn_watchdog(&self, notifier: Notifier) -> JoinHandle<()> {
+        tokio::spawn(notifier.watch(self.cache.clone(), self.rrd.clone(), self.metrics.clone()))
     }
 
     /// Where the web UI listens, when it runs.
@@ -200,10 +234,12 @@ impl App {
             stop_tx,
             mqtt_task,
             cache_task,
+            rrd,
             rrd_thread,
             web,
             ..
         } = self;
+        drop(rrd);
         let drain = async move {
             if let Some(web) = web {
                 web.stop().await;
@@ -300,7 +336,15 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut hup = signal(SignalKind::hangup())?;
     let deadline = config.shutdown_timeout;
+    let notifier = Notifier::from_env();
     let mut app = App::start(config)?;
+    if app.wait_ready(READY_WAIT_FOR_BROKER).await? {
+        notifier.ready("Running");
+    } else {
+        warn!(waited = ?READY_WAIT_FOR_BROKER, "No MQTT broker yet; ready anyway, still trying to connect.");
+        notifier.ready("Running; no MQTT broker yet, still trying");
+    }
+    let watchdog = app.spawn_watchdog(notifier);
     let (_watcher, mut changes) = match config_path.as_deref().map(reload::watch) {
         Some(Ok((w, rx))) => (Some(w), rx),
         Some(Err(e)) => {
@@ -313,12 +357,18 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload_from(&mut app, config_path.as_deref()).await,
+            _ = hup.recv() => {
+                notifier.reloading();
+                reload_from(&mut app, config_path.as_deref()).await;
+                notifier.ready("Running");
+            }
             Some(()) = changes.recv() => {
                 // One save is several events: let them settle.
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while changes.try_recv().is_ok() {}
+                notifier.reloading();
                 reload_from(&mut app, config_path.as_deref()).await;
+                notifier.ready("Running");
             }
             _ = usr1.recv() => {
                 let cache = app.cache.clone();
@@ -331,6 +381,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
             }
         }
     }
+    notifier.stopping();
+    watchdog.abort();
     info!(deadline = ?deadline, "Stopping: writing cached rows.");
     tokio::select! {
         result = app.shutdown(deadline) => result,

@@ -23,4 +23,5 @@ pub mod model;
 pub mod mqtt;
 pub mod reload;
 pub mod rrd;
+pub mod service;
 pub mod web;

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, Parser, Subcommand};
 use datalog_rrd::config::{Config, DEFAULT_CONFIG_TOML};
 use tracing_subscriber::EnvFilter;
 
@@ -43,6 +45,10 @@ enum Command {
         /// janitoo_datalog_rrd configuration file (INI).
         file: PathBuf,
     },
+    /// Print the manual page datalog-rrd(8), in roff (for packaging: the
+    /// page is generated from this very definition, so it cannot drift).
+    #[command(hide = true)]
+    Manpage,
 }
 
 fn main() -> ExitCode {
@@ -55,12 +61,18 @@ fn main() -> ExitCode {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cli.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&cli.log);
     match cli.command {
+        Command::Manpage => {
+            let page = clap_mangen::Man::new(Cli::command().name("datalog-rrd")).section("8");
+            match page.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Cannot write the manual page: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG_TOML}");
             ExitCode::SUCCESS
@@ -130,6 +142,24 @@ fn main() -> ExitCode {
             };
             run(config, config_path)
         }
+    }
+}
+
+/// Logs go to stderr. Colours only on a terminal; under systemd
+/// (`JOURNAL_STREAM` set) no timestamps either, since journald stamps
+/// every line itself.
+fn init_logging(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
     }
 }
 

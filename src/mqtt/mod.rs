@@ -56,9 +56,18 @@ pub fn options(config: &Config) -> Result<MqttOptions, tls::TlsError> {
     Ok(opts)
 }
 
-/// Runs the client until `stop` turns true or the cache closes. Topics,
-/// exclusions and payload limits follow `config_rx`; connection settings
-/// are those it starts with.
+/// How the app steers the client and learns that it is ready.
+pub struct Control {
+    /// Turns true when the client must stop.
+    pub stop_rx: watch::Receiver<bool>,
+    /// Turns true at the first SUBACK: from then on messages flow (the
+    /// service's readiness waits for it).
+    pub subscribed_tx: watch::Sender<bool>,
+}
+
+/// Runs the client until `control.stop_rx` turns true or the cache closes.
+/// Topics, exclusions and payload limits follow `config_rx`; connection
+/// settings are those it starts with.
 pub async fn run(
     mut config_rx: watch::Receiver<Arc<Config>>,
     opts: MqttOptions,
@@ -66,8 +75,12 @@ pub async fn run(
     metrics: Arc<Metrics>,
     clock: Clock,
     journal: Option<Journal>,
-    mut stop: watch::Receiver<bool>,
+    control: Control,
 ) {
+    let Control {
+        stop_rx: mut stop,
+        subscribed_tx,
+    } = control;
     let config = config_rx.borrow_and_update().clone();
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let sync_every = match journal.as_ref().map(|j| j.sync) {
@@ -149,7 +162,8 @@ pub async fn run(
                         "The broker refused subscriptions (its ACL?): those topics are not logged."
                     );
                 }
-                debug!(codes = ?ack.return_codes, "Subscribed.")
+                debug!(codes = ?ack.return_codes, "Subscribed.");
+                subscribed_tx.send_replace(true);
             }
             Ok(_) => {}
             Err(e) => {

@@ -63,6 +63,9 @@ pub enum RrdCommand {
         rel_path: String,
         reply: oneshot::Sender<Result<Vec<u8>, ReadError>>,
     },
+    /// Answered when the thread reaches it: the service watchdog's proof
+    /// that librrd is not stuck.
+    Ping(oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
@@ -109,6 +112,16 @@ impl RrdHandle {
             .send(command(reply_tx))
             .map_err(|_| ReadError::Stopped)?;
         reply_rx.await.map_err(|_| ReadError::Stopped)?
+    }
+
+    /// Resolves once the RRD thread has handled everything queued before
+    /// it; `Err` when the thread is gone.
+    pub async fn ping(&self) -> Result<(), ReadError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(RrdCommand::Ping(reply_tx))
+            .map_err(|_| ReadError::Stopped)?;
+        reply_rx.await.map_err(|_| ReadError::Stopped)
     }
 
     pub fn mark_stale(&self, paths: Vec<String>) {

@@ -121,6 +121,9 @@ impl Worker {
                         }
                     }));
                 }
+                Ok(RrdCommand::Ping(reply)) => {
+                    let _ = reply.send(());
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

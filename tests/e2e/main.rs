@@ -10,5 +10,6 @@ mod janitoo;
 mod pipeline;
 mod recovery;
 mod reload;
+mod service;
 mod support;
 mod web;

@@ -186,6 +186,16 @@ impl Daemon {
 
     /// Starts in `dir`, whose `data` may hold a previous run's files.
     pub fn start_in(dir: tempfile::TempDir, config: &str, log_filter: &str) -> Daemon {
+        Self::start_in_env(dir, config, log_filter, &[])
+    }
+
+    /// Starts in `dir` with extra environment variables (systemd's, say).
+    pub fn start_in_env(
+        dir: tempfile::TempDir,
+        config: &str,
+        log_filter: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let path = dir.path().join("datalog-rrd.toml");
         std::fs::write(&path, with_data_dir(&dir.path().join("data"), config)).unwrap();
         let log = std::fs::OpenOptions::new()
@@ -198,6 +208,7 @@ impl Daemon {
             .arg(&path)
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

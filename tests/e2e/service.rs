@@ -1,0 +1,233 @@
+//! The daemon under systemd's eyes: notifications on `NOTIFY_SOCKET`
+//! (ready, reloading, stopping, status, watchdog) and logs fit for the
+//! journal. No systemd runs here, so the test plays the service manager:
+//! it binds the datagram socket systemd would and reads what comes.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::*;
+
+/// A notification socket, as systemd binds one per service: every
+/// datagram received is kept, in order.
+struct NotifySocket {
+    messages: Arc<Mutex<Vec<String>>>,
+    path: std::path::PathBuf,
+}
+
+impl NotifySocket {
+    fn bind(dir: &Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        // Ends with the test process; the socket file goes with the dir.
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push(text);
+            }
+        });
+        NotifySocket { messages, path }
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// How many datagrams carry the line `line` (e.g. "READY=1").
+    fn count(&self, line: &str) -> usize {
+        self.all()
+            .iter()
+            .filter(|m| m.lines().any(|l| l == line))
+            .count()
+    }
+
+    fn wait(&self, line: &str, times: usize) {
+        wait_for(Duration::from_secs(40), line, || {
+            (self.count(line) >= times).then_some(())
+        });
+    }
+
+    /// Index of the first datagram after `from` carrying `line`.
+    fn position_after(&self, from: usize, line: &str) -> Option<usize> {
+        self.all()
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, m)| m.lines().any(|l| l == line))
+            .map(|(i, _)| i)
+    }
+}
+
+fn external(port: u16) -> String {
+    format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"svc-{port}\"\nreconnect_min = \"100ms\"\nreconnect_max = \"500ms\"\n\
+         [cache]\nflush_after = \"1h\"\nflush_jitter = \"0s\"\n"
+    )
+}
+
+#[test]
+fn tells_systemd_when_it_is_ready_reloading_and_stopping() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::bind(dir.path());
+    let socket = notify.path.to_str().unwrap().to_owned();
+    let mut daemon = Daemon::start_in_env(
+        dir,
+        &external(broker.port),
+        "info",
+        &[("NOTIFY_SOCKET", &socket)],
+    );
+    notify.wait("READY=1", 1);
+    let ready = notify.position_after(0, "READY=1").unwrap();
+    // Ready means subscribed: a value published now is logged.
+    assert!(
+        daemon.log().contains("Connected to the MQTT broker"),
+        "READY=1 before MQTT was connected"
+    );
+    broker.publish("service/check", "7.5");
+    // The status line comes with the first probe (every 10 s without a
+    // watchdog) and names the series count.
+    wait_for(Duration::from_secs(30), "a STATUS= line", || {
+        notify
+            .all()
+            .iter()
+            .any(|m| m.contains("STATUS=") && m.contains(" series, "))
+            .then_some(())
+    });
+
+    daemon.signal("HUP");
+    notify.wait("RELOADING=1", 1);
+    let reloading = notify.position_after(ready + 1, "RELOADING=1").unwrap();
+    assert!(
+        notify.all()[reloading].contains("MONOTONIC_USEC="),
+        "systemd 253+ wants MONOTONIC_USEC with RELOADING=1"
+    );
+    notify.wait("READY=1", 2);
+    assert!(notify.position_after(reloading, "READY=1").is_some());
+
+    let status = daemon.stop(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(notify.count("STOPPING=1"), 1);
+    assert_eq!(notify.count("WATCHDOG=1"), 0, "no watchdog was asked for");
+    let rows = fetch(
+        &daemon.data().join("service/check.rrd"),
+        now_s() - 300,
+        now_s() + 60,
+    );
+    assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), vec![7.5]);
+}
+
+/// A librrd call that never returns (here: `rrd_info` opening a FIFO that
+/// stands where an RRD file should be, as a stuck disk or NFS mount would
+/// block it) stops the watchdog pings, so that systemd restarts the
+/// service.
+#[test]
+fn watchdog_pings_stop_when_the_rrd_thread_hangs() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::bind(dir.path());
+    let socket = notify.path.to_str().unwrap().to_owned();
+    let daemon = Daemon::start_in_env(
+        dir,
+        &external(broker.port),
+        "info",
+        &[
+            ("NOTIFY_SOCKET", &socket),
+            ("WATCHDOG_USEC", "1000000"), // probes every 0.5 s
+        ],
+    );
+    notify.wait("READY=1", 1);
+    notify.wait("WATCHDOG=1", 3);
+
+    // A healthy file keeps the pings coming through writes.
+    broker.publish("service/healthy", "1");
+    daemon.flush();
+    let before = notify.count("WATCHDOG=1");
+    notify.wait("WATCHDOG=1", before + 2);
+
+    let fifo = daemon.data().join("service/stuck.rrd");
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    broker.publish("service/stuck", "2");
+    // Not `flush()`: it waits for librrd's answer, which never comes. The
+    // flush is asked again until the sample has arrived and hung librrd.
+    wait_for(
+        Duration::from_secs(15),
+        "the probe failure in the log",
+        || {
+            daemon.signal("USR1");
+            std::thread::sleep(Duration::from_millis(500));
+            daemon
+                .log()
+                .contains("Did not answer its health probe in time")
+                .then_some(())
+        },
+    );
+    assert!(daemon.log().contains("stage=\"rrd\"") || daemon.log().contains("stage=rrd"));
+    let stalled = notify.count("WATCHDOG=1");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        notify.count("WATCHDOG=1"),
+        stalled,
+        "pings went on while librrd hung"
+    );
+    // Dropping the daemon kills it (the blocked open(2) is interruptible).
+}
+
+/// Under systemd stderr goes to the journal: no colour codes, and no
+/// timestamp of our own (journald stamps every line). Into a file, the
+/// timestamp stays but colours go.
+#[test]
+fn logs_to_a_pipe_or_the_journal_without_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let config = dir.path().join("c.toml");
+    // A data directory that cannot be made: the daemon logs an error and
+    // exits, which is all this test needs to see a log line.
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}/data\"\n[web]\nenabled = false\n[mqtt]\nbroker = \"mqtt://127.0.0.1:9\"\n",
+            blocker.display()
+        ),
+    )
+    .unwrap();
+    let run = |journal: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_datalog-rrd"));
+        cmd.args(["run", "-c"])
+            .arg(&config)
+            .env_remove("NO_COLOR")
+            .env_remove("RUST_LOG")
+            .env_remove("JOURNAL_STREAM")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        if journal {
+            cmd.env("JOURNAL_STREAM", "8:12345");
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let piped = run(false);
+    assert!(piped.contains("ERROR"), "{piped}");
+    assert!(!piped.contains('\x1b'), "colour codes in a pipe: {piped:?}");
+    assert!(
+        piped.trim_start().starts_with("20"),
+        "a timestamp first: {piped}"
+    );
+    let journal = run(true);
+    assert!(journal.contains("ERROR"), "{journal}");
+    assert!(!journal.contains('\x1b'), "{journal:?}");
+    assert!(
+        journal.lines().all(|l| !l.trim_start().starts_with("20")),
+        "journald stamps lines itself: {journal}"
+    );
+}
