@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod janitoo;
 pub mod journal;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod mqtt;

@@ -4,11 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use std::io::IsTerminal;
-
 use clap::{CommandFactory, Parser, Subcommand};
 use datalog_rrd::config::{Config, DEFAULT_CONFIG_TOML};
-use tracing_subscriber::EnvFilter;
 
 /// MQTT datalogger: MQTT values → cached rows → round-robin databases.
 #[derive(Parser)]
@@ -61,7 +58,7 @@ fn main() -> ExitCode {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    datalog_rrd::logging::init(&cli.log);
     match cli.command {
         Command::Manpage => {
             let page = clap_mangen::Man::new(Cli::command().name("datalog-rrd")).section("8");
@@ -142,24 +139,6 @@ fn main() -> ExitCode {
             };
             run(config, config_path)
         }
-    }
-}
-
-/// Logs go to stderr. Colours only on a terminal; under systemd
-/// (`JOURNAL_STREAM` set) no timestamps either, since journald stamps
-/// every line itself.
-fn init_logging(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
-    } else {
-        builder.init();
     }
 }
 

@@ -181,9 +181,9 @@ fn watchdog_pings_stop_when_the_rrd_thread_hangs() {
     // Dropping the daemon kills it (the blocked open(2) is interruptible).
 }
 
-/// Under systemd stderr goes to the journal: no colour codes, and no
-/// timestamp of our own (journald stamps every line). Into a file, the
-/// timestamp stays but colours go.
+/// Under systemd stderr goes to the journal: no colour codes, no timestamp
+/// of our own (journald stamps every line), and each line's priority as a
+/// `<N>` prefix. Into a file, the timestamp stays but colours go.
 #[test]
 fn logs_to_a_pipe_or_the_journal_without_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
