@@ -338,11 +338,23 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let deadline = config.shutdown_timeout;
     let notifier = Notifier::from_env();
     let mut app = App::start(config)?;
-    if app.wait_ready(READY_WAIT_FOR_BROKER).await? {
-        notifier.ready("Running");
-    } else {
-        warn!(waited = ?READY_WAIT_FOR_BROKER, "No MQTT broker yet; ready anyway, still trying to connect.");
-        notifier.ready("Running; no MQTT broker yet, still trying");
+    // A stop signal while waiting to be ready stops at once.
+    let ready = tokio::select! {
+        ready = app.wait_ready(READY_WAIT_FOR_BROKER) => Some(ready?),
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+    };
+    match ready {
+        Some(true) => notifier.ready("Running"),
+        Some(false) => {
+            warn!(waited = ?READY_WAIT_FOR_BROKER, "No MQTT broker yet; ready anyway, still trying to connect.");
+            notifier.ready("Running; no MQTT broker yet, still trying");
+        }
+        None => {
+            notifier.stopping();
+            info!(deadline = ?deadline, "Stopped before being ready: writing cached rows.");
+            return app.shutdown(deadline).await;
+        }
     }
     let watchdog = app.spawn_watchdog(notifier);
     let (_watcher, mut changes) = match config_path.as_deref().map(reload::watch) {

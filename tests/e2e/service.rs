@@ -91,6 +91,15 @@ fn tells_systemd_when_it_is_ready_reloading_and_stopping() {
         "READY=1 before MQTT was connected"
     );
     broker.publish("service/check", "7.5");
+    // Taken before the stop: a message still in flight at the stop stays
+    // with the broker (unacknowledged), which this test does not look at.
+    let web = daemon.web_url();
+    wait_for(Duration::from_secs(10), "the sample to be taken", || {
+        let (_, body) = http_get(&format!("{web}/metrics"));
+        String::from_utf8_lossy(&body)
+            .contains("datalog_rrd_samples_accepted_total 1\n")
+            .then_some(())
+    });
     // The status line comes with the first probe (every 10 s without a
     // watchdog) and names the series count.
     wait_for(Duration::from_secs(30), "a STATUS= line", || {
@@ -121,6 +130,33 @@ fn tells_systemd_when_it_is_ready_reloading_and_stopping() {
         now_s() + 60,
     );
     assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), vec![7.5]);
+}
+
+/// Without a broker the daemon is not ready yet (it says so after 30 s and
+/// keeps trying); a stop meanwhile is prompt and clean.
+#[test]
+fn a_stop_before_the_broker_answers_is_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::bind(dir.path());
+    let socket = notify.path.to_str().unwrap().to_owned();
+    let nobody = free_port(); // nothing listens there
+    let mut daemon = Daemon::spawn_in_env(
+        dir,
+        &external(nobody),
+        "info",
+        &[("NOTIFY_SOCKET", &socket)],
+    );
+    daemon.wait_log("MQTT connection lost", 1);
+    let asked = std::time::Instant::now();
+    let status = daemon.stop(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(notify.count("READY=1"), 0);
+    assert_eq!(notify.count("STOPPING=1"), 1);
 }
 
 /// A librrd call that never returns (here: `rrd_info` opening a FIFO that

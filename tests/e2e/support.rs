@@ -196,6 +196,18 @@ impl Daemon {
         log_filter: &str,
         env: &[(&str, &str)],
     ) -> Daemon {
+        let d = Self::spawn_in_env(dir, config, log_filter, env);
+        d.wait_log("Connected to the MQTT broker", 1);
+        d
+    }
+
+    /// Starts without waiting for anything.
+    pub fn spawn_in_env(
+        dir: tempfile::TempDir,
+        config: &str,
+        log_filter: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let path = dir.path().join("datalog-rrd.toml");
         std::fs::write(&path, with_data_dir(&dir.path().join("data"), config)).unwrap();
         let log = std::fs::OpenOptions::new()
@@ -213,12 +225,10 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .unwrap();
-        let d = Daemon {
+        Daemon {
             child: Some(child),
             dir,
-        };
-        d.wait_log("Connected to the MQTT broker", 1);
-        d
+        }
     }
 
     pub fn pid(&self) -> u32 {
