@@ -4,13 +4,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-fn external(port: u16, flush_after: &str) -> String {
-    format!(
-        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"e2e-{port}\"\nreconnect_min = \"100ms\"\nreconnect_max = \"500ms\"\n\
-         [cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\n"
-    )
-}
-
 #[test]
 fn values_from_mosquitto_reach_rrd_files_at_their_step() {
     let broker = Mosquitto::start();

@@ -64,25 +64,27 @@ impl NotifySocket {
     }
 }
 
-fn external(port: u16) -> String {
-    format!(
-        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"svc-{port}\"\nreconnect_min = \"100ms\"\nreconnect_max = \"500ms\"\n\
-         [cache]\nflush_after = \"1h\"\nflush_jitter = \"0s\"\n"
-    )
+/// The daemon on `broker_port`, with a notify socket in its directory and
+/// `env` (the watchdog's, say); `wait`: until it is connected.
+fn start_notified(broker_port: u16, env: &[(&str, &str)], wait: bool) -> (Daemon, NotifySocket) {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = NotifySocket::bind(dir.path());
+    let socket = notify.path.to_str().unwrap().to_owned();
+    let mut all = vec![("NOTIFY_SOCKET", socket.as_str())];
+    all.extend_from_slice(env);
+    let config = external(broker_port, "1h");
+    let daemon = if wait {
+        Daemon::start_in_env(dir, &config, "info", &all)
+    } else {
+        Daemon::spawn_in_env(dir, &config, "info", &all)
+    };
+    (daemon, notify)
 }
 
 #[test]
 fn tells_systemd_when_it_is_ready_reloading_and_stopping() {
     let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let notify = NotifySocket::bind(dir.path());
-    let socket = notify.path.to_str().unwrap().to_owned();
-    let mut daemon = Daemon::start_in_env(
-        dir,
-        &external(broker.port),
-        "info",
-        &[("NOTIFY_SOCKET", &socket)],
-    );
+    let (mut daemon, notify) = start_notified(broker.port, &[], true);
     notify.wait("READY=1", 1);
     let ready = notify.position_after(0, "READY=1").unwrap();
     // Ready means subscribed: a value published now is logged.
@@ -136,16 +138,8 @@ fn tells_systemd_when_it_is_ready_reloading_and_stopping() {
 /// keeps trying); a stop meanwhile is prompt and clean.
 #[test]
 fn a_stop_before_the_broker_answers_is_prompt() {
-    let dir = tempfile::tempdir().unwrap();
-    let notify = NotifySocket::bind(dir.path());
-    let socket = notify.path.to_str().unwrap().to_owned();
     let nobody = free_port(); // nothing listens there
-    let mut daemon = Daemon::spawn_in_env(
-        dir,
-        &external(nobody),
-        "info",
-        &[("NOTIFY_SOCKET", &socket)],
-    );
+    let (mut daemon, notify) = start_notified(nobody, &[], false);
     daemon.wait_log("MQTT connection lost", 1);
     let asked = std::time::Instant::now();
     let status = daemon.stop(Duration::from_secs(10));
@@ -166,18 +160,8 @@ fn a_stop_before_the_broker_answers_is_prompt() {
 #[test]
 fn watchdog_pings_stop_when_the_rrd_thread_hangs() {
     let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let notify = NotifySocket::bind(dir.path());
-    let socket = notify.path.to_str().unwrap().to_owned();
-    let daemon = Daemon::start_in_env(
-        dir,
-        &external(broker.port),
-        "info",
-        &[
-            ("NOTIFY_SOCKET", &socket),
-            ("WATCHDOG_USEC", "1000000"), // probes every 0.5 s
-        ],
-    );
+    // Probes every 0.5 s.
+    let (daemon, notify) = start_notified(broker.port, &[("WATCHDOG_USEC", "1000000")], true);
     notify.wait("READY=1", 1);
     notify.wait("WATCHDOG=1", 3);
 

@@ -157,6 +157,15 @@ pub fn publish(port: u16, topic: &str, payload: &str) {
     assert!(status.success(), "mosquitto_pub {topic}");
 }
 
+/// A config for an external broker on `port` (client id `e2e-<port>`),
+/// reconnecting fast, with files flushed `flush_after` their first row.
+pub fn external(port: u16, flush_after: &str) -> String {
+    format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"e2e-{port}\"\nreconnect_min = \"100ms\"\nreconnect_max = \"500ms\"\n\
+         [cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\n"
+    )
+}
+
 /// The config a test daemon runs on: `config` with its data directory,
 /// and the web UI on a port the system picks (unless `config` has [web]).
 fn with_data_dir(data: &Path, config: &str) -> String {
