@@ -114,7 +114,7 @@ impl Default for RawCache {
             flush_after: secs(300),
             flush_jitter: secs(30),
             stats_every: secs(300),
-            snapshot_every: secs(60),
+            snapshot_every: secs(300),
             dead_after: secs(86_400),
         }
     }
@@ -142,7 +142,7 @@ impl Default for RawJournal {
         RawJournal {
             enabled: true,
             sync: RawSync::Interval,
-            sync_every: secs(1),
+            sync_every: secs(10),
         }
     }
 }
