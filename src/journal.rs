@@ -132,14 +132,16 @@ impl JournalWriter {
         let compact = samples
             .iter()
             .map(|sample| {
-                let next = self.series_ids.len() as u32;
-                let id = *self
-                    .series_ids
-                    .entry(sample.series.clone())
-                    .or_insert_with(|| {
+                // A lookup first: the name is cloned only when it is new.
+                let id = match self.series_ids.get(&sample.series) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.series_ids.len() as u32;
+                        self.series_ids.insert(sample.series.clone(), id);
                         new_series.push(sample.series.as_str());
-                        next
-                    });
+                        id
+                    }
+                };
                 CompactSample {
                     series: id,
                     time_ms: sample.time_ms,
