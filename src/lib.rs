@@ -22,6 +22,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod mqtt;
+pub mod password;
 pub mod reload;
 pub mod rrd;
 pub mod service;

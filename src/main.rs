@@ -103,7 +103,7 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            match datalog_rrd::web::auth::hash_password(password) {
+            match datalog_rrd::password::hash_password(password) {
                 Ok(hash) => {
                     println!("{hash}");
                     ExitCode::SUCCESS

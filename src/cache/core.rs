@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::buffer::FileBuffer;
 use super::snapshot::{FileState, Snapshot};
 use crate::config::Config;
-use crate::model::{FileSpec, RejectReason, Row, Sample, SeriesMeta, UnixMillis};
+use crate::model::{FileSpec, RejectReason, Sample, SeriesMeta, UnixMillis};
+use crate::rrd::WriteBatch;
 use crate::rrd::path::{fnv1a, rel_path_for_series};
 
 pub(crate) type FileId = usize;
@@ -32,14 +33,6 @@ pub(crate) struct IngestOutcome {
     /// Samples a rule said to ignore.
     pub ignored: u64,
     pub rejected: Vec<(RejectReason, String)>,
-}
-
-/// Rows of one file on their way to librrd.
-#[derive(Debug, Clone)]
-pub struct WriteBatch {
-    pub file: FileId,
-    pub spec: Arc<FileSpec>,
-    pub rows: Vec<Row>,
 }
 
 pub(crate) struct Cache {

@@ -24,10 +24,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::{Metrics, RateLimiter};
 use crate::model::{RejectReason, Sample};
-use crate::rrd::{RrdHandle, WriteReport};
+use crate::rrd::{RrdHandle, WriteBatch, WriteReport};
 
 use self::core::{Cache, FileId};
-pub use self::core::{ReloadReport, RestoreReport, WriteBatch};
+pub use self::core::{ReloadReport, RestoreReport};
 use self::handle::CacheMsg;
 pub use self::handle::{CacheClosed, CacheHandle, CacheStats};
 use self::snapshot::{Snapshot, Snapshots};

@@ -2,7 +2,7 @@
 //! flush timing, forced flushes, retries and the drain on shutdown.
 
 use super::*;
-use crate::rrd::RrdCommand;
+use crate::rrd::{RrdCommand, WriteBatch};
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 

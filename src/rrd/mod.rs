@@ -22,14 +22,23 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::cache::WriteBatch;
 use crate::metrics::Metrics;
+use crate::model::{FileSpec, Row};
 
 use self::index::IndexEntry;
 use self::read::{GraphReply, GraphRequest, ReadError, Xport, XportRequest};
 
 /// The index as the web UI sees it: every file, in path order.
 pub type IndexView = Arc<Vec<IndexEntry>>;
+
+/// Rows of one file on their way to librrd; `file` is the cache's number
+/// for it, given back in the [`WriteReport`].
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    pub file: usize,
+    pub spec: Arc<FileSpec>,
+    pub rows: Vec<Row>,
+}
 
 /// librrd's answer to one batch.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,8 +16,7 @@ use tokio::sync::watch;
 use super::index::Index;
 use super::plan::{UpdatePlan, plan_updates};
 use super::read::ReadError;
-use super::{IndexView, RrdCommand, WriteReport, ffi};
-use crate::cache::WriteBatch;
+use super::{IndexView, RrdCommand, WriteBatch, WriteReport, ffi};
 use crate::metrics::Metrics;
 use crate::model::FileSpec;
 

@@ -398,7 +398,7 @@ async fn metrics_and_health() {
 
 #[actix_web::test]
 async fn users_need_their_password_except_for_healthz() {
-    let hash = auth::hash_password("s3cret").unwrap();
+    let hash = crate::password::hash_password("s3cret").unwrap();
     let f = fixture(&format!(
         "[web]\n[[web.users]]\nname = \"ann\"\npassword_hash = \"{hash}\"\n"
     ));

@@ -1,7 +1,7 @@
 //! Tests of series resolution and flush scheduling, time passed by hand.
 
 use super::*;
-use crate::model::DsType;
+use crate::model::{DsType, Row};
 
 const T0_MS: i64 = 1_763_633_700_000; // a multiple of 60 s
 

@@ -97,7 +97,7 @@ pub(super) fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
                     format!("duplicate user {:?}", u.name),
                 );
             }
-            if let Err(why) = crate::web::auth::check_hash(&u.password_hash) {
+            if let Err(why) = crate::password::check_hash(&u.password_hash) {
                 e.push(format!("{key}.password_hash"), why);
             }
             WebUser {
