@@ -34,6 +34,12 @@ pub struct Metrics {
     /// Journal bytes appended since start, and failed appends.
     pub journal_bytes: AtomicU64,
     pub journal_errors: AtomicU64,
+    /// Snapshots written and their bytes; index files' bytes written:
+    /// with the journal, what the daemon writes besides the RRD updates
+    /// (SD-card wear, `scripts/sd-wear`).
+    pub snapshots_written: AtomicU64,
+    pub snapshot_bytes: AtomicU64,
+    pub index_bytes: AtomicU64,
     /// Graphs librrd drew and the time it took, in microseconds.
     pub graphs_rendered: AtomicU64,
     pub graph_render_micros: AtomicU64,

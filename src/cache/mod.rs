@@ -73,7 +73,12 @@ pub fn spawn(
             .journal
             .as_ref()
             .map(|j| (config.data_dir.clone(), j.dir.clone()));
-        Snapshots::new(config.snapshot_path(), config.cache.snapshot_every, journal)
+        Snapshots::new(
+            config.snapshot_path(),
+            config.cache.snapshot_every,
+            journal,
+            metrics.clone(),
+        )
     });
     let task = CacheTask {
         journal_seq: recovered.journal_seq,
@@ -222,10 +227,21 @@ impl CacheTask {
     }
 
     fn save_snapshot(&mut self) {
-        let snapshot = self.cache.snapshot(self.clock.now_ms(), self.journal_seq);
-        if let Some(snapshots) = self.snapshots.as_mut() {
-            snapshots.save(snapshot);
+        let Some(snapshots) = self.snapshots.as_mut() else {
+            return;
+        };
+        let journal_bytes = self.metrics.journal_bytes.load(Relaxed);
+        if !snapshots.due(
+            journal_bytes,
+            self.cache.pending_rows(),
+            self.cache.file_count(),
+        ) {
+            return;
         }
+        snapshots.save(
+            self.cache.snapshot(self.clock.now_ms(), self.journal_seq),
+            journal_bytes,
+        );
     }
 
     fn handle(&mut self, msg: CacheMsg) {

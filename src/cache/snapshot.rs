@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error};
 
 use crate::atomic_file::write_atomic;
+use crate::metrics::Metrics;
 use crate::model::UnixMillis;
 
 const MAGIC: &[u8; 8] = b"DLRRDSNP";
@@ -132,7 +133,8 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
     }
 }
 
-/// Writes snapshots off the async thread, one at a time.
+/// Writes snapshots off the async thread, one at a time, and decides when
+/// one is worth writing.
 pub(crate) struct Snapshots {
     path: std::path::PathBuf,
     pub every: std::time::Duration,
@@ -140,6 +142,24 @@ pub(crate) struct Snapshots {
     /// `(data dir, journal dir)`: after a snapshot, the data is synced and
     /// the journal segments it covers are deleted.
     journal: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The last snapshot written: its size in bytes and the rows plus
+    /// files it held (to scale that size to the cache of now); set by the
+    /// thread that writes it.
+    last_written: std::sync::Arc<std::sync::Mutex<(u64, usize)>>,
+    /// The journal's appended bytes when the last snapshot was taken.
+    journal_bytes_then: u64,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+/// With a journal, a snapshot is only a shortcut for replay: it lets the
+/// journal segments it covers be deleted. Writing one pays off once the
+/// journal has grown by as much as the snapshot will weigh (compaction's
+/// usual rule), so snapshots never write more than the journal does, and
+/// replay never reads much more than the cache holds. With a long
+/// `flush_after` the cache is large until its rows are written, then small:
+/// snapshots then come right after flushes, when they are cheap.
+pub fn snapshot_pays_off(journal_grown: u64, estimated_bytes: u64) -> bool {
+    journal_grown > 0 && journal_grown >= estimated_bytes
 }
 
 impl Snapshots {
@@ -147,25 +167,55 @@ impl Snapshots {
         path: std::path::PathBuf,
         every: std::time::Duration,
         journal: Option<(std::path::PathBuf, std::path::PathBuf)>,
+        metrics: std::sync::Arc<Metrics>,
     ) -> Self {
         Snapshots {
             path,
             every,
             writing: None,
             journal,
+            last_written: Default::default(),
+            journal_bytes_then: 0,
+            metrics,
         }
     }
 
-    /// Starts writing `snapshot` unless the previous one is still being
-    /// written (a slow SD card): the next tick will carry the same rows.
-    pub fn save(&mut self, snapshot: Snapshot) {
+    /// Whether a snapshot of a cache holding `rows` rows in `files` files
+    /// is worth writing now, the journal having appended `journal_bytes`
+    /// in this run. Without a journal the snapshot is the only copy of the
+    /// cache: always.
+    pub fn due(&self, journal_bytes: u64, rows: usize, files: usize) -> bool {
+        if self.journal.is_none() {
+            return true;
+        }
+        let (last_bytes, last_units) = *self.last_written.lock().unwrap_or_else(|e| e.into_inner());
+        let estimated = if last_units == 0 {
+            last_bytes
+        } else {
+            (u128::from(last_bytes) * (rows + files) as u128 / last_units as u128) as u64
+        };
+        snapshot_pays_off(
+            journal_bytes.saturating_sub(self.journal_bytes_then),
+            estimated,
+        )
+    }
+
+    /// Starts writing `snapshot`, taken when the journal had appended
+    /// `journal_bytes`, unless the previous one is still being written (a
+    /// slow SD card): the next tick will carry the same rows.
+    pub fn save(&mut self, snapshot: Snapshot, journal_bytes: u64) {
         if self.writing.as_ref().is_some_and(|h| !h.is_finished()) {
             debug!("Snapshot skipped: the previous one is still being written.");
             return;
         }
+        self.journal_bytes_then = journal_bytes;
         let (path, journal) = (self.path.clone(), self.journal.clone());
+        let (last_written, metrics) = (self.last_written.clone(), self.metrics.clone());
         self.writing = Some(tokio::task::spawn_blocking(move || {
-            save_blocking(&path, &snapshot, journal.as_ref())
+            let units = snapshot.row_count() + snapshot.files.len();
+            if let Some(bytes) = save_blocking(&path, &snapshot, journal.as_ref(), &metrics) {
+                *last_written.lock().unwrap_or_else(|e| e.into_inner()) = (bytes, units);
+            }
         }));
     }
 
@@ -175,36 +225,49 @@ impl Snapshots {
             let _ = previous.await;
         }
         let (path, journal) = (self.path.clone(), self.journal.clone());
-        let _ =
-            tokio::task::spawn_blocking(move || save_blocking(&path, &snapshot, journal.as_ref()))
-                .await;
+        let metrics = self.metrics.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            save_blocking(&path, &snapshot, journal.as_ref(), &metrics)
+        })
+        .await;
     }
 }
 
+/// Writes `snapshot`, then lets the journal forget what it covers; the
+/// snapshot's size in bytes once written.
 fn save_blocking(
     path: &std::path::Path,
     snapshot: &Snapshot,
     journal: Option<&(std::path::PathBuf, std::path::PathBuf)>,
-) {
+    metrics: &Metrics,
+) -> Option<u64> {
     let rows = snapshot.row_count();
-    if let Err(e) = write(path, snapshot) {
+    let bytes = encode(snapshot);
+    if let Err(e) = write_atomic(path, &bytes) {
         error!(path = %path.display(), error = %e, rows,
             "Cannot write the cache snapshot: a crash now would lose these rows.");
-        return;
+        return None;
     }
+    let size = Some(bytes.len() as u64);
+    metrics
+        .snapshots_written
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    metrics
+        .snapshot_bytes
+        .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
     debug!(
         rows,
         journal_seq = snapshot.journal_seq,
         "Snapshot written."
     );
     let Some((data_dir, journal_dir)) = journal else {
-        return;
+        return size;
     };
     // librrd does not fsync: rows it has taken are on disk only once the
     // filesystem is synced, and only then may the journal forget them.
     if let Err(e) = sync_filesystem(data_dir) {
         error!(dir = %data_dir.display(), error = %e, "Cannot sync the data directory; the journal is kept.");
-        return;
+        return size;
     }
     match crate::journal::truncate(journal_dir, snapshot.journal_seq) {
         Ok(0) => {}
@@ -214,6 +277,7 @@ fn save_blocking(
         ),
         Err(e) => error!(dir = %journal_dir.display(), error = %e, "Cannot truncate the journal."),
     }
+    size
 }
 
 fn sync_filesystem(dir: &std::path::Path) -> std::io::Result<()> {
@@ -245,6 +309,54 @@ mod tests {
                 rows: vec![(1_763_633_700, vec![(21.5, 2, 1_763_633_699_000)])],
             }],
         }
+    }
+
+    #[test]
+    fn a_snapshot_waits_until_the_journal_outweighs_it() {
+        assert!(!snapshot_pays_off(0, 0), "nothing new in the journal");
+        assert!(snapshot_pays_off(1, 0), "an empty cache is cheap to save");
+        assert!(!snapshot_pays_off(99_999, 100_000));
+        assert!(snapshot_pays_off(100_000, 100_000));
+    }
+
+    #[tokio::test]
+    async fn the_estimate_scales_the_last_snapshot_to_the_cache_of_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Some((dir.path().to_owned(), dir.path().join("journal")));
+        let metrics = std::sync::Arc::new(Metrics::default());
+        let mut snapshots = Snapshots::new(
+            dir.path().join("s"),
+            std::time::Duration::from_secs(60),
+            journal,
+            metrics.clone(),
+        );
+        // The first one is due as soon as the journal holds anything.
+        assert!(!snapshots.due(0, 1, 1));
+        assert!(snapshots.due(10, 1, 1));
+        snapshots.save(sample(), 10);
+        snapshots.writing.take().unwrap().await.unwrap();
+        let (size, units) = *snapshots.last_written.lock().unwrap();
+        assert_eq!((size, units), (encode(&sample()).len() as u64, 2));
+        assert_eq!(
+            metrics
+                .snapshot_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            size
+        );
+        // Same cache: due once the journal grew by the snapshot's size.
+        assert!(!snapshots.due(10 + size - 1, 1, 1));
+        assert!(snapshots.due(10 + size, 1, 1));
+        // A cache ten times larger needs ten times the journal.
+        assert!(!snapshots.due(10 + 9 * size, 19, 1));
+        assert!(snapshots.due(10 + 10 * size, 19, 1));
+        // Without a journal the snapshot is the only copy: always due.
+        let alone = Snapshots::new(
+            dir.path().join("t"),
+            std::time::Duration::from_secs(60),
+            None,
+            metrics,
+        );
+        assert!(alone.due(0, 1, 1));
     }
 
     #[test]

@@ -21,13 +21,14 @@ pub(crate) fn create(
     let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
     let mut no_sources: [*const c_char; 1] = [std::ptr::null()];
     let argc = i32::try_from(argv.len()).map_err(|_| "too many arguments".to_owned())?;
+    let start = to_time_t(start_s)?;
     // SAFETY: every pointer is to a NUL-terminated string that outlives the
     // call; `sources` is a NULL-terminated (empty) array, as librrd expects.
     let rc = unsafe {
         rrd_sys::rrd_create_r2(
             filename.as_ptr(),
             step_secs.into(),
-            start_s,
+            start,
             1,
             no_sources.as_mut_ptr(),
             std::ptr::null(),
@@ -91,7 +92,11 @@ pub(crate) fn last_update(path: &Path) -> Result<i64, String> {
     let filename = cstring(&path.to_string_lossy())?;
     // SAFETY: a NUL-terminated path alive for the call.
     let t = unsafe { rrd_sys::rrd_last_r(filename.as_ptr()) };
-    if t < 0 { Err(take_error()) } else { Ok(t) }
+    if t < 0 {
+        Err(take_error())
+    } else {
+        Ok(from_time_t(t))
+    }
 }
 
 /// `rrd_xport` with `args` (its first being "xport"): (start, end, step,
@@ -126,6 +131,7 @@ pub(crate) fn xport(args: &[String]) -> Result<XportRaw, String> {
     if rc != 0 {
         return Err(take_error());
     }
+    let (start, end) = (from_time_t(start), from_time_t(end));
     let cols = col_cnt as usize;
     let rows = if step == 0 {
         0
@@ -156,6 +162,17 @@ pub(crate) fn xport(args: &[String]) -> Result<XportRaw, String> {
         };
         Ok((start, end, step as i64, columns, values))
     }
+}
+
+/// librrd's `time_t` is 64 bits on amd64 and arm64 but 32 bits on Debian
+/// 12's armhf: times cross the boundary through these two, never `as`.
+fn to_time_t(t: i64) -> Result<rrd_sys::time_t, String> {
+    rrd_sys::time_t::try_from(t).map_err(|_| format!("time {t} does not fit this system's time_t"))
+}
+
+#[allow(clippy::useless_conversion, reason = "time_t is i32 on armhf")]
+fn from_time_t(t: rrd_sys::time_t) -> i64 {
+    i64::from(t)
 }
 
 fn cstring(s: &str) -> Result<CString, String> {

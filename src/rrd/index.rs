@@ -75,7 +75,22 @@ struct IndexJson {
 #[derive(Debug, Default)]
 pub struct Index {
     entries: BTreeMap<String, IndexEntry>,
-    dirty: bool,
+    /// Files, layouts or staleness changed since the last write: what a
+    /// reader of the index must see soon.
+    listing_changed: bool,
+    /// Only last updates moved: they are on disk in the files themselves,
+    /// so the index may carry them late (an SD card is spared a rewrite of
+    /// both index files after every flush).
+    updates_changed: bool,
+}
+
+/// What [`Index::write`] is asked to bring to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexWrite {
+    /// Only if the listing changed.
+    Listing,
+    /// Also if only last updates moved.
+    Everything,
 }
 
 impl Index {
@@ -95,7 +110,7 @@ impl Index {
                 (
                     Index {
                         entries,
-                        dirty: false,
+                        ..Index::default()
                     },
                     None,
                 )
@@ -130,10 +145,13 @@ impl Index {
             && e.ds.len() == spec.ds.len()
             && e.ds.iter().zip(&spec.ds).all(|(a, b)| a.describes(b))
         {
-            if e.last_update != last_update || e.stale {
-                e.last_update = last_update;
+            if e.stale {
                 e.stale = false;
-                self.dirty = true;
+                self.listing_changed = true;
+            }
+            if e.last_update != last_update {
+                e.last_update = last_update;
+                self.updates_changed = true;
             }
             return false;
         }
@@ -146,7 +164,7 @@ impl Index {
             stale: false,
         };
         self.entries.insert(spec.rel_path.clone(), entry);
-        self.dirty = true;
+        self.listing_changed = true;
         true
     }
 
@@ -155,7 +173,7 @@ impl Index {
         match self.entries.get_mut(path) {
             Some(e) if !e.stale => {
                 e.stale = true;
-                self.dirty = true;
+                self.listing_changed = true;
                 true
             }
             Some(_) => true,
@@ -163,8 +181,14 @@ impl Index {
         }
     }
 
+    /// Anything changed since the last write.
     pub fn is_dirty(&self) -> bool {
-        self.dirty
+        self.listing_changed || self.updates_changed
+    }
+
+    /// The listing changed since the last write.
+    pub fn listing_changed(&self) -> bool {
+        self.listing_changed
     }
 
     /// Every entry, in path order: what the web UI lists.
@@ -188,15 +212,27 @@ impl Index {
         serde_json::to_string_pretty(&j).expect("index serialises")
     }
 
-    /// Writes both index files if anything changed since the last write.
-    pub fn write_if_dirty(&mut self, data_dir: &Path) -> io::Result<()> {
-        if !self.dirty {
-            return Ok(());
+    /// Writes what changed since the last write, as `what` allows:
+    /// `index.txt` (paths only) when the listing changed, `index.json` when
+    /// the listing or, for [`IndexWrite::Everything`], a last update did.
+    /// The bytes written, 0 if nothing was due.
+    pub fn write(&mut self, data_dir: &Path, what: IndexWrite) -> io::Result<u64> {
+        let json = self.listing_changed || (self.updates_changed && what == IndexWrite::Everything);
+        if !json {
+            return Ok(0);
         }
-        write_atomic(&data_dir.join("index.txt"), self.to_txt().as_bytes())?;
-        write_atomic(&data_dir.join("index.json"), self.to_json().as_bytes())?;
-        self.dirty = false;
-        Ok(())
+        let mut bytes = 0;
+        if self.listing_changed {
+            let txt = self.to_txt();
+            write_atomic(&data_dir.join("index.txt"), txt.as_bytes())?;
+            bytes += txt.len() as u64;
+        }
+        let json = self.to_json();
+        write_atomic(&data_dir.join("index.json"), json.as_bytes())?;
+        bytes += json.len() as u64;
+        self.listing_changed = false;
+        self.updates_changed = false;
+        Ok(bytes)
     }
 }
 
@@ -232,7 +268,7 @@ mod tests {
         let mut index = Index::default();
         index.record(&spec("home/b"), Some(120));
         index.record(&spec("home/a"), None);
-        index.write_if_dirty(dir.path()).unwrap();
+        assert!(index.write(dir.path(), IndexWrite::Listing).unwrap() > 0);
         assert!(!index.is_dirty());
         assert_eq!(
             std::fs::read_to_string(dir.path().join("index.txt")).unwrap(),
@@ -249,15 +285,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut index = Index::default();
         index.record(&spec("home/a"), Some(60));
-        index.write_if_dirty(dir.path()).unwrap();
+        index.write(dir.path(), IndexWrite::Listing).unwrap();
         assert!(index.mark_stale("home/a"));
         assert!(!index.mark_stale("home/unknown"));
-        assert!(index.is_dirty());
-        index.write_if_dirty(dir.path()).unwrap();
+        assert!(index.listing_changed());
+        assert!(index.write(dir.path(), IndexWrite::Listing).unwrap() > 0);
         let (loaded, _) = Index::load(dir.path());
         assert!(loaded.get("home/a").unwrap().stale);
         index.record(&spec("home/a"), Some(120));
         assert!(!index.get("home/a").unwrap().stale);
+    }
+
+    #[test]
+    fn last_updates_alone_wait_for_an_everything_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::default();
+        index.record(&spec("home/a"), Some(60));
+        index.write(dir.path(), IndexWrite::Listing).unwrap();
+        let txt = dir.path().join("index.txt");
+        // A write replaces the file (a rename): a new inode.
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let txt_written = inode(&txt);
+
+        assert!(!index.record(&spec("home/a"), Some(120)));
+        assert!(index.is_dirty() && !index.listing_changed());
+        assert_eq!(index.write(dir.path(), IndexWrite::Listing).unwrap(), 0);
+        assert_eq!(
+            Index::load(dir.path()).0.get("home/a").unwrap().last_update,
+            Some(60)
+        );
+
+        assert!(index.write(dir.path(), IndexWrite::Everything).unwrap() > 0);
+        assert!(!index.is_dirty());
+        assert_eq!(
+            Index::load(dir.path()).0.get("home/a").unwrap().last_update,
+            Some(120)
+        );
+        // The paths did not change: index.txt was left alone.
+        assert_eq!(inode(&txt), txt_written);
     }
 
     #[test]

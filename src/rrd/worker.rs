@@ -13,7 +13,7 @@ use tracing::{debug, error, info, warn};
 
 use tokio::sync::watch;
 
-use super::index::Index;
+use super::index::{Index, IndexWrite};
 use super::plan::{UpdatePlan, plan_updates};
 use super::read::ReadError;
 use super::{IndexView, RrdCommand, WriteBatch, WriteReport, ffi};
@@ -21,10 +21,14 @@ use crate::metrics::Metrics;
 use crate::model::FileSpec;
 
 /// How soon the index follows a change: a new file is listed within a
-/// second, a new last update within ten (rewriting both index files for
-/// every batch would cost more than the batch).
+/// second, other changes reach the web UI within ten (rewriting the index
+/// for every batch would cost more than the batch).
 const INDEX_NEW_FILE: Duration = Duration::from_secs(1);
 const INDEX_EVERY: Duration = Duration::from_secs(10);
+/// Last updates alone reach `index.json` at most this often (and at stop):
+/// the files hold them anyway, and on an SD card rewriting the index after
+/// every flush cost as much as a tenth of the RRD updates themselves.
+const INDEX_LAST_UPDATES_EVERY: Duration = Duration::from_secs(600);
 
 pub(super) struct Worker {
     data_dir: PathBuf,
@@ -33,8 +37,11 @@ pub(super) struct Worker {
     last_update: HashMap<String, Option<i64>>,
     index: Index,
     metrics: Arc<Metrics>,
-    /// When the index must be rewritten, if it changed.
+    /// When the index must be published (and its listing written), if it
+    /// changed.
     index_due: Option<Instant>,
+    /// When `index.json` was last written (or its write last failed).
+    index_written_at: Instant,
     /// Where the index is published for the web UI.
     index_tx: watch::Sender<IndexView>,
 }
@@ -77,6 +84,7 @@ impl Worker {
             index,
             metrics,
             index_due: None,
+            index_written_at: Instant::now(),
             index_tx,
         }
     }
@@ -84,9 +92,7 @@ impl Worker {
     pub fn run(mut self, rx: Receiver<RrdCommand>) {
         self.publish_index();
         loop {
-            let wait = self.index_due.map_or(INDEX_EVERY, |due| {
-                due.saturating_duration_since(Instant::now())
-            });
+            let wait = self.index_wait();
             match rx.recv_timeout(wait) {
                 Ok(RrdCommand::Write { batch, reply }) => {
                     let report = self.write(&batch);
@@ -126,22 +132,46 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if self.index_due.is_some_and(|due| due <= Instant::now()) {
-                self.write_index();
+            let now = Instant::now();
+            if self.index_due.is_some_and(|due| due <= now) {
+                self.publish_index();
+                self.index_due = None;
+                self.write_index(IndexWrite::Listing);
+            }
+            if self.index.is_dirty() && self.index_written_at + INDEX_LAST_UPDATES_EVERY <= now {
+                self.write_index(IndexWrite::Everything);
             }
         }
-        self.write_index();
+        self.publish_index();
+        self.write_index(IndexWrite::Everything);
         info!(files = self.index.len(), "RRD thread stopped.");
     }
 
-    fn write_index(&mut self) {
+    /// How long the loop may wait for a command before the index is due.
+    fn index_wait(&self) -> Duration {
+        let mut due = self.index_due;
         if self.index.is_dirty() {
-            self.publish_index();
+            let updates_due = self.index_written_at + INDEX_LAST_UPDATES_EVERY;
+            due = Some(due.map_or(updates_due, |d| d.min(updates_due)));
         }
-        if let Err(e) = self.index.write_if_dirty(&self.data_dir) {
-            error!(dir = %self.data_dir.display(), error = %e, "Cannot write the index files.");
+        due.map_or(INDEX_EVERY, |due| {
+            due.saturating_duration_since(Instant::now())
+        })
+    }
+
+    fn write_index(&mut self, what: IndexWrite) {
+        match self.index.write(&self.data_dir, what) {
+            Ok(0) => {}
+            Ok(bytes) => {
+                self.metrics.index_bytes.fetch_add(bytes, Relaxed);
+                self.index_written_at = Instant::now();
+            }
+            Err(e) => {
+                // Tried again with the next change, or in ten minutes.
+                self.index_written_at = Instant::now();
+                error!(dir = %self.data_dir.display(), error = %e, "Cannot write the index files.");
+            }
         }
-        self.index_due = None;
     }
 
     fn publish_index(&self) {

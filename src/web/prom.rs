@@ -162,6 +162,21 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
             &m.journal_errors,
         );
     }
+    o.counter(
+        "snapshots_total",
+        "Cache snapshots written.",
+        &m.snapshots_written,
+    );
+    o.counter(
+        "snapshot_bytes_total",
+        "Bytes of cache snapshots written.",
+        &m.snapshot_bytes,
+    );
+    o.counter(
+        "index_bytes_total",
+        "Bytes of index files (index.json, index.txt) written.",
+        &m.index_bytes,
+    );
     o.metric(
         "mqtt_connected",
         "gauge",

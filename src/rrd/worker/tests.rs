@@ -117,7 +117,7 @@ fn creates_the_file_and_writes_rows_at_their_step() {
     );
     let size = std::fs::metadata(&path).unwrap().len();
     assert!(size < 200_000, "{size} bytes");
-    w.write_index();
+    w.write_index(IndexWrite::Listing);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("index.txt")).unwrap(),
         "home/kitchen/temperature"
