@@ -67,8 +67,12 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        let (rrd, rrd_thread) = rrd::spawn(config.data_dir.clone(), metrics.clone())
-            .with_context(|| format!("data directory {}", config.data_dir.display()))?;
+        let (rrd, rrd_thread) = rrd::spawn(
+            config.data_dir.clone(),
+            config.limits.max_future,
+            metrics.clone(),
+        )
+        .with_context(|| format!("data directory {}", config.data_dir.display()))?;
         let clock = Clock::System;
         let recovered = recover(&config)?;
         let journal = match &config.journal {

@@ -179,6 +179,19 @@ impl FileSpec {
     /// Smallest heartbeat of the file: a gap longer than this between two
     /// updates makes librrd forget the later value unless a `U` row
     /// precedes it.
+    /// How far back from its last row the finest archive (fewest steps per
+    /// row) keeps data, in seconds; `None` without archives. A row older
+    /// than that would be written nowhere but in coarser archives' averages
+    /// at best, and usually refused as the file moves on.
+    pub fn finest_reach_secs(&self) -> Option<i64> {
+        let finest = self.rras.iter().map(|r| r.steps_per_row).min()?;
+        self.rras
+            .iter()
+            .filter(|r| r.steps_per_row == finest)
+            .map(|r| i64::from(r.steps_per_row) * i64::from(r.rows) * i64::from(self.step_secs))
+            .max()
+    }
+
     pub fn min_heartbeat_secs(&self) -> u32 {
         self.ds
             .iter()
@@ -204,10 +217,14 @@ pub enum RejectReason {
     SeriesLimit,
     PathTaken,
     Late,
+    /// Stamped more than `limits.max_future` after it was received.
+    Future,
+    /// Older than the file's finest archive reaches back from now.
+    TooOld,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::Oversize,
         RejectReason::Empty,
         RejectReason::NotNumeric,
@@ -220,6 +237,8 @@ impl RejectReason {
         RejectReason::SeriesLimit,
         RejectReason::PathTaken,
         RejectReason::Late,
+        RejectReason::Future,
+        RejectReason::TooOld,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -236,6 +255,8 @@ impl RejectReason {
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::PathTaken => "path_taken",
             RejectReason::Late => "late",
+            RejectReason::Future => "future",
+            RejectReason::TooOld => "older_than_archives",
         }
     }
 

@@ -175,10 +175,35 @@ impl Cache {
         &self.files[file].spec
     }
 
-    /// Adds samples; refusals are returned with the series they concern.
+    /// Adds samples received at `now_ms`; refusals are returned with the
+    /// series they concern. Their times are checked first: not later than
+    /// `limits.max_future` after `now_ms`, not older than their file's
+    /// finest archive reaches.
     pub fn ingest(&mut self, samples: Vec<Sample>, now_ms: UnixMillis) -> IngestOutcome {
+        self.ingest_checked(samples, now_ms, true)
+    }
+
+    /// Adds samples the journal gives back at start. They passed the time
+    /// checks when they were received and were acknowledged then: a long
+    /// outage must not make them "too old" now.
+    pub fn replay(&mut self, samples: Vec<Sample>, now_ms: UnixMillis) -> IngestOutcome {
+        self.ingest_checked(samples, now_ms, false)
+    }
+
+    fn ingest_checked(
+        &mut self,
+        samples: Vec<Sample>,
+        now_ms: UnixMillis,
+        check_times: bool,
+    ) -> IngestOutcome {
         let mut outcome = IngestOutcome::default();
+        let max_future_ms =
+            i64::try_from(self.config.limits.max_future.as_millis()).unwrap_or(i64::MAX);
         for mut s in samples {
+            if check_times && s.time_ms > now_ms.saturating_add(max_future_ms) {
+                outcome.rejected.push((RejectReason::Future, s.series));
+                continue;
+            }
             if let Some(rule) = self.config.rules.iter().find(|r| r.matches(&s.series)) {
                 if rule.ignore {
                     outcome.ignored += 1;
@@ -197,6 +222,14 @@ impl Cache {
                 }
             };
             let buffer = &mut self.files[slot.file];
+            if check_times
+                && buffer.spec.finest_reach_secs().is_some_and(|reach| {
+                    s.time_ms < now_ms.saturating_sub(reach.saturating_mul(1000))
+                })
+            {
+                outcome.rejected.push((RejectReason::TooOld, s.series));
+                continue;
+            }
             match buffer.add(slot.ds, s.time_ms, s.value, now_ms) {
                 Ok(()) => {
                     outcome.accepted += 1;

@@ -61,7 +61,7 @@ pub fn spawn(
         log_restore(&cache.restore(snapshot, clock.now_ms()));
     }
     if !recovered.replayed.is_empty() {
-        let outcome = cache.ingest(recovered.replayed, clock.now_ms());
+        let outcome = cache.replay(recovered.replayed, clock.now_ms());
         info!(
             samples = outcome.accepted,
             refused = outcome.rejected.len(),

@@ -137,6 +137,10 @@ pub struct Limits {
     pub max_json_leaves: usize,
     pub max_json_depth: usize,
     pub max_series: usize,
+    /// Samples stamped later than this after their receive time are
+    /// refused: one would move its file's last update into the future, and
+    /// librrd then refuses every sample until that time comes.
+    pub max_future: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

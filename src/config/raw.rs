@@ -154,6 +154,8 @@ pub(crate) struct RawLimits {
     pub max_json_leaves: usize,
     pub max_json_depth: usize,
     pub max_series: usize,
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
 }
 
 impl Default for RawLimits {
@@ -163,6 +165,7 @@ impl Default for RawLimits {
             max_json_leaves: 256,
             max_json_depth: 16,
             max_series: 10_000,
+            max_future: secs(300),
         }
     }
 }

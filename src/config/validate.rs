@@ -134,6 +134,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         max_json_leaves: s.limits.max_json_leaves,
         max_json_depth: s.limits.max_json_depth,
         max_series: s.limits.max_series,
+        max_future: s.limits.max_future,
     };
     if !(1..=(256 << 20)).contains(&limits.max_payload_bytes) {
         e.push(
@@ -149,6 +150,12 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
     }
     if limits.max_series == 0 {
         e.push("limits.max_series", "must be at least 1");
+    }
+    if limits.max_future > Duration::from_secs(86_400) {
+        e.push(
+            "limits.max_future",
+            "must be at most 1d: a sample that far ahead would lock its file for as long",
+        );
     }
 
     let mut names = HashSet::new();

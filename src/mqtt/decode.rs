@@ -42,9 +42,17 @@ pub struct DecodeLimits {
     pub max_json_depth: usize,
 }
 
-/// Epoch seconds above this are taken as milliseconds (10^11 s is the year
-/// 5138; 10^11 ms is 1973).
-const MILLIS_THRESHOLD: f64 = 1e11;
+/// A payload's epoch time is read in the unit its magnitude says: below
+/// 10^11 seconds (10^11 s is the year 5138), below 10^14 milliseconds,
+/// below 10^17 microseconds, above nanoseconds. Each unit's range starts
+/// where the previous one's reaches 5138 and covers 1973 onwards, so for any
+/// time since 1973 the reading is unambiguous.
+const EPOCH_UNITS: [(f64, f64); 4] = [
+    (1e11, 1e3),
+    (1e14, 1.0),
+    (1e17, 1e-3),
+    (f64::INFINITY, 1e-6),
+];
 /// 9999-12-31: later times are typos, and librrd's time_t math stays safe.
 const MAX_TIME_MS: i64 = 253_402_300_799_000;
 
@@ -375,7 +383,8 @@ pub(crate) fn epoch_to_ms(v: f64) -> Option<UnixMillis> {
     if !v.is_finite() || v < 0.0 {
         return None;
     }
-    let ms = if v > MILLIS_THRESHOLD { v } else { v * 1000.0 };
+    let (_, to_ms) = EPOCH_UNITS.iter().find(|(below, _)| v < *below)?;
+    let ms = v * to_ms;
     (ms <= MAX_TIME_MS as f64).then(|| ms.round() as i64)
 }
 

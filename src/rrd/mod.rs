@@ -152,15 +152,19 @@ impl RrdHandle {
     }
 }
 
-/// Starts the RRD thread on `data_dir` (created if missing).
+/// Starts the RRD thread on `data_dir` (created if missing). A file whose
+/// last update is more than `max_future` ahead of the clock is reported
+/// (once) as damaged by a wrong time.
 pub fn spawn(
     data_dir: PathBuf,
+    max_future: std::time::Duration,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<(RrdHandle, JoinHandle<()>)> {
     std::fs::create_dir_all(&data_dir)?;
     let (tx, rx) = std_mpsc::channel();
     let (index_tx, index_rx) = watch::channel(IndexView::default());
-    let worker = worker::Worker::new(data_dir, metrics, index_tx);
+    let mut worker = worker::Worker::new(data_dir, metrics, index_tx);
+    worker.max_future_s = i64::try_from(max_future.as_secs()).unwrap_or(i64::MAX);
     let thread = std::thread::Builder::new()
         .name("rrd".into())
         .spawn(move || worker.run(rx))?;

@@ -2,7 +2,7 @@
 //! one librrd update, keeps the index, and draws and exports for the web UI
 //! between writes (librrd's graph code must never run on two threads).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -42,6 +42,11 @@ pub(super) struct Worker {
     index_due: Option<Instant>,
     /// When `index.json` was last written (or its write last failed).
     index_written_at: Instant,
+    /// How far ahead of the clock a file's last update may be before it is
+    /// reported as damaged by a wrong time (`limits.max_future`).
+    pub max_future_s: i64,
+    /// Files reported so: their refused rows are counted, not logged again.
+    in_future: HashSet<String>,
     /// Where the index is published for the web UI.
     index_tx: watch::Sender<IndexView>,
 }
@@ -85,6 +90,8 @@ impl Worker {
             metrics,
             index_due: None,
             index_written_at: Instant::now(),
+            max_future_s: 300,
+            in_future: HashSet::new(),
             index_tx,
         }
     }
@@ -215,6 +222,8 @@ impl Worker {
             self.metrics
                 .rows_skipped
                 .fetch_add(plan.stale.len() as u64, Relaxed);
+        }
+        if !plan.stale.is_empty() && !self.in_future.contains(&spec.rel_path) {
             warn!(
                 file = spec.rel_path,
                 rows = plan.stale.len(),
@@ -285,6 +294,24 @@ impl Worker {
         } else {
             None
         };
+        let now_s = chrono::Utc::now().timestamp();
+        if let Some(last) = last.filter(|&l| l > now_s.saturating_add(self.max_future_s)) {
+            // Said once: the file is read once a run, and its refused rows
+            // are then counted without a word each.
+            self.in_future.insert(spec.rel_path.clone());
+            let at = chrono::DateTime::from_timestamp(last, 0)
+                .map_or(last.to_string(), |t| t.to_rfc3339());
+            error!(
+                file = %path.display(),
+                last_update = at,
+                ahead_s = last - now_s,
+                repair = format!("mv '{0}' '{0}.future'", path.display()),
+                "RRD file's last update is in the future (a sample from a wrong clock, or another \
+                 tool): librrd refuses every update until then, so its samples are refused as late. \
+                 Its archives no longer hold the time before that jump. Move it aside to start a \
+                 new file (the repair command), or wait."
+            );
+        }
         self.last_update.insert(spec.rel_path.clone(), last);
         if last.is_some() {
             self.index_record(spec, last);

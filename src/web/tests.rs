@@ -36,7 +36,12 @@ fn fixture(extra_config: &str) -> Fixture {
     );
     let config = Arc::new(Config::parse(&text, "test").unwrap());
     let metrics = Arc::new(Metrics::default());
-    let (rrd, rrd_thread) = crate::rrd::spawn(config.data_dir.clone(), metrics.clone()).unwrap();
+    let (rrd, rrd_thread) = crate::rrd::spawn(
+        config.data_dir.clone(),
+        config.limits.max_future,
+        metrics.clone(),
+    )
+    .unwrap();
     let (cache, _task) = cache::spawn(
         config.clone(),
         rrd.clone(),

@@ -291,3 +291,56 @@ fn a_broker_already_on_the_embedded_port_is_used_instead() {
         vec![(t0, 6.0)]
     );
 }
+
+#[test]
+fn a_sample_from_a_wrong_clock_is_refused_and_the_file_keeps_logging() {
+    let broker = Mosquitto::start();
+    let daemon = Daemon::start(&external(broker.port, "1h"));
+    let now = now_s();
+    let t0 = (now / 60 - 5) * 60;
+    // A device whose clock is a year ahead, then one sending epoch
+    // nanoseconds; then honest values for the same series.
+    broker.publish(
+        "sensors/clock/t",
+        &format!(r#"{{"ts": {}, "v": 99}}"#, now + 365 * 86_400),
+    );
+    broker.publish(
+        "sensors/clock/t",
+        &format!(r#"{{"ts": {}, "v": 1}}"#, i128::from(t0) * 1_000_000_000),
+    );
+    broker.publish(
+        "sensors/clock/t",
+        &format!(r#"{{"ts": {}, "v": 2}}"#, (t0 + 60) * 1000),
+    );
+    // Two days old: older than the default template's finest archive (1 day).
+    broker.publish(
+        "sensors/clock/t",
+        &format!(r#"{{"ts": {}, "v": 7}}"#, now - 2 * 86_400),
+    );
+    let web = daemon.web_url();
+    wait_for(Duration::from_secs(10), "both refusals to be counted", || {
+        let (_, body) = http_get(&format!("{web}/metrics"));
+        let text = String::from_utf8(body).unwrap();
+        (text.contains("datalog_rrd_rejected_total{reason=\"future\"} 1\n")
+            && text.contains("datalog_rrd_rejected_total{reason=\"older_than_archives\"} 1\n"))
+        .then_some(())
+    });
+    daemon.flush();
+    let path = daemon.data().join("sensors/clock/t/v.rrd");
+    assert_eq!(
+        fetch(&path, t0 - 60, t0 + 60)
+            .into_iter()
+            .filter(|(_, v)| !v.is_nan())
+            .collect::<Vec<_>>(),
+        vec![(t0, 1.0), (t0 + 60, 2.0)],
+        "nanoseconds and milliseconds read as such"
+    );
+    let last = std::process::Command::new("rrdtool")
+        .arg("last")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let last: i64 = String::from_utf8_lossy(&last.stdout).trim().parse().unwrap();
+    assert!(last <= now + 60, "the file's last update stays at the present: {last}");
+    assert!(daemon.log().contains("reason=future"), "{}", daemon.log());
+}

@@ -400,3 +400,64 @@ fn described_series_are_bounded_like_series() {
     cache.describe(vec![("a".into(), m())]);
     assert_eq!(cache.meta.len(), 2, "an update of a known series is fine");
 }
+
+#[test]
+fn samples_from_the_future_are_refused_before_they_reach_a_file() {
+    let c = config("[limits]\nmax_future = \"5m\"\n");
+    let mut cache = Cache::new(c);
+    let now = T0_MS;
+    let outcome = cache.ingest(
+        vec![
+            sample("ok/edge", now + 300_000, 1.0),
+            sample("bad/clock", now + 300_001, 2.0),
+            // Epoch microseconds read as milliseconds: year 57,000.
+            sample("bad/units", 1_763_633_700_000_000, 3.0),
+        ],
+        now,
+    );
+    assert_eq!(outcome.accepted, 1);
+    assert_eq!(
+        outcome.rejected,
+        vec![
+            (RejectReason::Future, "bad/clock".to_owned()),
+            (RejectReason::Future, "bad/units".to_owned())
+        ]
+    );
+    // Refused before a file was made for them.
+    assert_eq!(cache.series_count(), 1);
+}
+
+#[test]
+fn samples_older_than_the_finest_archive_are_refused_but_not_when_replayed() {
+    // The finest archive keeps one day of 1-minute rows.
+    let c = config(
+        "[[template]]\nname = \"default\"\ntopics = [\"#\"]\nstep = \"1m\"\n\
+         rra = [{ cf = [\"AVERAGE\"], every = \"1m\", keep = \"1d\" },\
+                { cf = [\"AVERAGE\"], every = \"1h\", keep = \"1y\" }]\n",
+    );
+    let day_ms = 86_400_000;
+    let mut cache = Cache::new(c.clone());
+    let outcome = cache.ingest(
+        vec![
+            sample("a", T0_MS - day_ms, 1.0),
+            sample("a", T0_MS - day_ms - 1, 2.0),
+        ],
+        T0_MS,
+    );
+    assert_eq!(outcome.accepted, 1);
+    assert_eq!(
+        outcome.rejected,
+        vec![(RejectReason::TooOld, "a".to_owned())]
+    );
+
+    // The journal gives back what was accepted before a two-day outage.
+    let mut restarted = Cache::new(c);
+    let outcome = restarted.replay(
+        vec![
+            sample("a", T0_MS - 2 * day_ms, 1.0),
+            sample("b", T0_MS + day_ms, 2.0),
+        ],
+        T0_MS,
+    );
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (2, 0));
+}

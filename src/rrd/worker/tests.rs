@@ -336,3 +336,34 @@ fn draws_and_exports_files_for_the_web() {
         Err(ReadError::Librrd { .. })
     ));
 }
+
+#[test]
+fn a_file_stamped_in_the_future_is_reported_once_and_its_rows_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec("ahead", &["value"]);
+    let now = chrono::Utc::now().timestamp() / 60 * 60;
+    // Another tool (or an older version) wrote a row a year ahead.
+    let future = now + 365 * 86_400;
+    worker(dir.path()).write(&batch(&s, &[(now - 120, 1.0), (future, 2.0)]));
+    let path = dir.path().join("ahead.rrd");
+    assert_eq!(ffi::last_update(&path).unwrap(), future);
+
+    let mut w = worker(dir.path());
+    let report = w.write(&batch(&s, &[(now - 60, 3.0), (now, 4.0)]));
+    // The rows are refused (librrd would refuse them), counted, and the
+    // file is reported as in the future; the cache learns its last update,
+    // so later samples are refused as late without reaching the thread.
+    assert_eq!(report.last_update_s, Some(future));
+    assert_eq!(report.done_upto, Some(now));
+    assert_eq!(w.metrics.rows_skipped.load(Relaxed), 2);
+    assert!(w.in_future.contains("ahead"));
+    assert_eq!(ffi::last_update(&path).unwrap(), future, "the file is left alone");
+
+    // A file only slightly ahead (a device clock within limits.max_future)
+    // is not reported.
+    let near = spec("near", &["value"]);
+    worker(dir.path()).write(&batch(&near, &[(now + 120, 1.0)]));
+    let mut w = worker(dir.path());
+    w.write(&batch(&near, &[(now + 60, 1.0)]));
+    assert!(w.in_future.is_empty());
+}
