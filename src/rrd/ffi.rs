@@ -39,11 +39,16 @@ pub(crate) fn create(
     if rc == 0 { Ok(()) } else { Err(take_error()) }
 }
 
-/// Writes `updates` (times strictly increasing, `width` values each) in one
-/// `rrd_updatex_r` call. The arguments are formatted into a single buffer:
-/// one allocation per batch instead of several per row.
-pub(crate) fn update(path: &Path, updates: &[Update], width: usize) -> Result<(), String> {
+/// Writes `updates` (times strictly increasing, one value per name of
+/// `ds_names` each) in one `rrd_updatex_r` call. The names go to librrd as
+/// the update's template, so values land in their DS whatever order the
+/// file has them in (a janitoo file, one made by hand, a config whose `ds`
+/// were reordered). The arguments are formatted into a single buffer: one
+/// allocation per batch instead of several per row.
+pub(crate) fn update(path: &Path, ds_names: &str, updates: &[Update]) -> Result<(), String> {
     let filename = cstring(&path.to_string_lossy())?;
+    let template = cstring(ds_names)?;
+    let width = ds_names.split(':').count();
     let mut text = String::with_capacity(updates.len() * (12 + 12 * width));
     let mut ends = Vec::with_capacity(updates.len());
     for u in updates {
@@ -73,12 +78,12 @@ pub(crate) fn update(path: &Path, updates: &[Update], width: usize) -> Result<()
         .map(|start| unsafe { base.add(start) })
         .collect();
     let argc = i32::try_from(argv.len()).map_err(|_| "too many rows".to_owned())?;
-    // SAFETY: `filename` and every argv entry are NUL-terminated strings
-    // alive for the call; a NULL template means "all DS in file order".
+    // SAFETY: `filename`, `template` and every argv entry are
+    // NUL-terminated strings alive for the call.
     let rc = unsafe {
         rrd_sys::rrd_updatex_r(
             filename.as_ptr(),
-            std::ptr::null(),
+            template.as_ptr(),
             0,
             argc,
             argv.as_mut_ptr(),

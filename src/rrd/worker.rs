@@ -354,10 +354,15 @@ impl Worker {
         path: &Path,
         plan: &UpdatePlan,
     ) -> (Option<i64>, Option<FileError>) {
-        let width = spec.ds.len();
+        let ds_names = spec
+            .ds
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(":");
         self.metrics.rrd_updates.fetch_add(1, Relaxed);
         let last_t = plan.updates.last().map(|u| u.time());
-        let first = match ffi::update(path, &plan.updates, width) {
+        let first = match ffi::update(path, &ds_names, &plan.updates) {
             Ok(()) => {
                 self.metrics
                     .rows_written
@@ -384,7 +389,7 @@ impl Worker {
         };
         let mut done = Some(on_disk);
         for item in plan.updates.iter().filter(|u| u.time() > on_disk) {
-            match ffi::update(path, std::slice::from_ref(item), width) {
+            match ffi::update(path, &ds_names, std::slice::from_ref(item)) {
                 Ok(()) => self.metrics.rows_written.fetch_add(1, Relaxed),
                 Err(e) if is_row_error(&e) => {
                     warn!(

@@ -318,13 +318,17 @@ fn a_sample_from_a_wrong_clock_is_refused_and_the_file_keeps_logging() {
         &format!(r#"{{"ts": {}, "v": 7}}"#, now - 2 * 86_400),
     );
     let web = daemon.web_url();
-    wait_for(Duration::from_secs(10), "both refusals to be counted", || {
-        let (_, body) = http_get(&format!("{web}/metrics"));
-        let text = String::from_utf8(body).unwrap();
-        (text.contains("datalog_rrd_rejected_total{reason=\"future\"} 1\n")
-            && text.contains("datalog_rrd_rejected_total{reason=\"older_than_archives\"} 1\n"))
-        .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "both refusals to be counted",
+        || {
+            let (_, body) = http_get(&format!("{web}/metrics"));
+            let text = String::from_utf8(body).unwrap();
+            (text.contains("datalog_rrd_rejected_total{reason=\"future\"} 1\n")
+                && text.contains("datalog_rrd_rejected_total{reason=\"older_than_archives\"} 1\n"))
+            .then_some(())
+        },
+    );
     daemon.flush();
     let path = daemon.data().join("sensors/clock/t/v.rrd");
     assert_eq!(
@@ -340,7 +344,13 @@ fn a_sample_from_a_wrong_clock_is_refused_and_the_file_keeps_logging() {
         .arg(&path)
         .output()
         .unwrap();
-    let last: i64 = String::from_utf8_lossy(&last.stdout).trim().parse().unwrap();
-    assert!(last <= now + 60, "the file's last update stays at the present: {last}");
+    let last: i64 = String::from_utf8_lossy(&last.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        last <= now + 60,
+        "the file's last update stays at the present: {last}"
+    );
     assert!(daemon.log().contains("reason=future"), "{}", daemon.log());
 }

@@ -357,7 +357,11 @@ fn a_file_stamped_in_the_future_is_reported_once_and_its_rows_counted() {
     assert_eq!(report.done_upto, Some(now));
     assert_eq!(w.metrics.rows_skipped.load(Relaxed), 2);
     assert!(w.in_future.contains("ahead"));
-    assert_eq!(ffi::last_update(&path).unwrap(), future, "the file is left alone");
+    assert_eq!(
+        ffi::last_update(&path).unwrap(),
+        future,
+        "the file is left alone"
+    );
 
     // A file only slightly ahead (a device clock within limits.max_future)
     // is not reported.
@@ -366,4 +370,47 @@ fn a_file_stamped_in_the_future_is_reported_once_and_its_rows_counted() {
     let mut w = worker(dir.path());
     w.write(&batch(&near, &[(now + 60, 1.0)]));
     assert!(w.in_future.is_empty());
+}
+
+#[test]
+fn values_reach_their_ds_whatever_order_the_file_has_them_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pair.rrd");
+    // Made by hand (or by janitoo) with the DS the other way round.
+    let status = Command::new("rrdtool")
+        .arg("create")
+        .arg(&path)
+        .args(["--step", "60", "--start", &(T0 - 600).to_string()])
+        .args([
+            "DS:b:GAUGE:120:U:U",
+            "DS:a:GAUGE:120:U:U",
+            "RRA:LAST:0.5:1:100",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let s = spec("pair", &["a", "b"]);
+    let mut b = batch(&s, &[(T0, 0.0)]);
+    b.rows[0].values = smallvec::smallvec![Some(1.0), Some(2.0)];
+    let report = worker(dir.path()).write(&b);
+    assert_eq!(report.done_upto, Some(T0));
+    let out = Command::new("rrdtool")
+        .arg("fetch")
+        .arg(&path)
+        .args(["LAST", "-s", &(T0 - 60).to_string(), "-e", &T0.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["b", "a"]);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{T0}:")))
+        .unwrap_or_else(|| panic!("{text}"));
+    let values: Vec<f64> = row
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(values, [2.0, 1.0], "b holds b's value, a holds a's");
 }
