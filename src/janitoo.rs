@@ -7,12 +7,19 @@
 //! - `[datarrd]` `cache_rrd_ttl_0`, `cache_pickle_ttl_0`, `cache_dead_ttl_0`
 //!   (seconds) → `cache.flush_after`, `cache.snapshot_every`,
 //!   `cache.dead_after`;
+//! - `[system]` home_dir → `data_dir = "<home_dir>/public/rrd/rrds"`, where
+//!   janitoo keeps its `.rrd` files and its `index.txt` (same `a|b` format
+//!   as ours), so that its files are continued, not shadowed by new ones;
 //! - each `[datarrd__<name>]` → one `[[file]]` at `rrd_file_0`, with one DS
 //!   per `source_config_N = hadd|value_uuid|value_index|rrd_type|rrd_label`
 //!   fed by the series our janitoo decoder makes of that value
 //!   (`janitoo/<hadd>/<uuid>/<index>`), in a template with janitoo's own
-//!   layout for `rrd_step_0` (AVERAGE, MAX and MIN of 1, 12, 144 and 288
-//!   steps, 1440 rows each; heartbeat twice the step).
+//!   layout for `rrd_step_0`: `--step`, DS `<label>:<type>:<2 × step>:U:U`,
+//!   then the AVERAGE, MAX and MIN archives of 1, 12, 144 and 288 steps,
+//!   1440 rows each, in that order. Like janitoo, sources are read from
+//!   `source_config_0` up to the first missing number; later ones janitoo
+//!   never saw, and they are reported, not added (an extra DS would make
+//!   the existing file's layout check refuse every write).
 //!
 //! Everything else (the http resource, node names, loggers) has no
 //! equivalent and is listed in the report.
@@ -54,6 +61,7 @@ pub fn import(text: &str) -> Result<Imported, String> {
         "# Converted from a janitoo_datalog_rrd configuration by `datalog-rrd import-janitoo`.\n",
     );
     let mut mqtt = String::from("\n[mqtt]\ntopics = [\"/values/#\"]\n");
+    let mut data_dir = None;
     let mut cache = String::new();
     let mut steps = BTreeSet::new();
     let mut files = String::new();
@@ -77,8 +85,15 @@ pub fn import(text: &str) -> Result<Imported, String> {
                 if let Some(password) = props.get("broker_password") {
                     let _ = writeln!(mqtt, "password = {}", quoted(password));
                 }
+                if let Some(home) = props
+                    .get("home_dir")
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                {
+                    data_dir = Some(format!("{}/public/rrd/rrds", home.trim_end_matches('/')));
+                }
                 for (k, _) in props.iter() {
-                    if !k.starts_with("broker_") || k == "broker_keepalive" {
+                    if k != "home_dir" && (!k.starts_with("broker_") || k == "broker_keepalive") {
                         unmapped(k, "no equivalent");
                     }
                 }
@@ -114,6 +129,21 @@ pub fn import(text: &str) -> Result<Imported, String> {
             s => out.not_mapped.push(format!("[{s}]: no equivalent")),
         }
     }
+    match &data_dir {
+        Some(dir) => {
+            let _ = write!(
+                toml,
+                "\n# janitoo's files, continued where they are.\ndata_dir = {}\n",
+                quoted(dir)
+            );
+        }
+        None if out.files > 0 => out.not_mapped.push(
+            "[system] home_dir: missing; janitoo kept its files in public/rrd/rrds under the \
+             directory it ran in: set data_dir there"
+                .into(),
+        ),
+        None => {}
+    }
     toml.push_str(&mqtt);
     if !cache.is_empty() {
         let _ = write!(toml, "\n[cache]\n{cache}");
@@ -126,20 +156,22 @@ pub fn import(text: &str) -> Result<Imported, String> {
     Ok(out)
 }
 
-/// janitoo's layout for one step.
+/// janitoo's layout for one step, its archives in its order.
 fn template(step: u64) -> String {
     let mut t = format!(
         "\n[[template]]\nname = \"janitoo_{step}s\"\ntopics = []\nstep = \"{step}s\"\n\
          heartbeat = \"{}s\"\nhold = \"0s\"\nrra = [\n",
         2 * step
     );
-    for steps in [1, 12, 144, 288] {
-        let _ = writeln!(
-            t,
-            "  {{ cf = [\"AVERAGE\", \"MAX\", \"MIN\"], every = \"{}s\", keep = \"{}s\" }},",
-            steps * step,
-            steps * step * 1440
-        );
+    for cf in ["AVERAGE", "MAX", "MIN"] {
+        for steps in [1, 12, 144, 288] {
+            let _ = writeln!(
+                t,
+                "  {{ cf = [\"{cf}\"], xff = 0.5, every = \"{}s\", keep = \"{}s\" }},",
+                steps * step,
+                steps * step * 1440
+            );
+        }
     }
     t.push_str("]\n");
     t
@@ -171,11 +203,29 @@ fn file_section(
         report("rrd_file_0", "missing: section skipped".into());
         return (None, step);
     };
-    let mut sources: Vec<(u32, &str)> = props
+    // janitoo reads source_config_0, 1, … and stops at the first missing.
+    let mut sources: Vec<(u32, &str)> = Vec::new();
+    while let Some(v) = props.get(&format!("source_config_{}", sources.len())) {
+        sources.push((sources.len() as u32, v));
+    }
+    let mut beyond: Vec<&str> = props
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix("source_config_")?.parse().ok()?, v)))
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.strip_prefix("source_config_")
+                .is_some_and(|n| n.parse::<usize>().map_or(true, |n| n > sources.len()))
+        })
         .collect();
-    sources.sort_by_key(|(n, _)| *n);
+    beyond.sort_unstable();
+    for k in beyond {
+        report(
+            k,
+            format!(
+                "janitoo ignored it (it stops at the first missing number, source_config_{}): not added",
+                sources.len()
+            ),
+        );
+    }
     let mut ds = String::new();
     let mut names = BTreeSet::new();
     for (n, config) in sources {
@@ -240,6 +290,7 @@ broker_port = 1884
 broker_user = janitoo
 broker_password = \"p|w\"
 broker_keepalive = 60
+home_dir = /opt/janitoo/home/
 
 [datarrd]
 auto_start = True
@@ -265,6 +316,7 @@ source_config_4 = 0048/0002|load|4|GAUGE|load 4
 [datarrd__memory_rss]
 rrd_file_0 = memory_rss
 source_config_0 = 0048/0004|memory_rss|0|GAUGE|hostsensor
+source_config_2 = 0048/0004|memory_rss|2|GAUGE|ghost
 
 [datarrd__empty]
 name = nothing here
@@ -301,6 +353,19 @@ name = nothing here
             .find(|f| f.rel_path == "memory_rss")
             .unwrap();
         assert_eq!(rss.step_secs, 300);
+        // janitoo stopped at the missing source_config_1: so do we.
+        assert_eq!(rss.ds.len(), 1);
+        // Its files are continued where janitoo kept them.
+        assert_eq!(
+            config.data_dir,
+            std::path::Path::new("/opt/janitoo/home/public/rrd/rrds")
+        );
+        // Its archives, in its order: AVERAGE, MAX, MIN of 1, 12, 144, 288 steps.
+        let layout: Vec<String> = load.rras.iter().map(|r| r.to_string()).collect();
+        assert_eq!(layout[0], "RRA:AVERAGE:0.5:1:1440");
+        assert_eq!(layout[3], "RRA:AVERAGE:0.5:288:1440");
+        assert_eq!(layout[4], "RRA:MAX:0.5:1:1440");
+        assert_eq!(layout[11], "RRA:MIN:0.5:288:1440");
         for needle in [
             "[datarrd] cache_dead_ttl_0",
             "[datarrd] hadd",
@@ -309,6 +374,7 @@ name = nothing here
             "source_config_4",
             "[datarrd__empty] rrd_file_0",
             "[system] broker_keepalive",
+            "[datarrd__memory_rss] source_config_2: janitoo ignored it",
         ] {
             assert!(
                 imported.not_mapped.iter().any(|n| n.contains(needle)),

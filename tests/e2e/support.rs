@@ -166,14 +166,18 @@ pub fn external(port: u16, flush_after: &str) -> String {
     )
 }
 
-/// The config a test daemon runs on: `config` with its data directory,
-/// and the web UI on a port the system picks (unless `config` has [web]).
+/// The config a test daemon runs on: `config` with its data directory
+/// (unless `config` names one), and the web UI on a port the system picks
+/// (unless `config` has [web]).
 fn with_data_dir(data: &Path, config: &str) -> String {
     let web = if config.contains("[web]") {
         ""
     } else {
         "\n[web]\nlisten = \"127.0.0.1:0\"\n"
     };
+    if config.lines().any(|l| l.starts_with("data_dir")) {
+        return format!("{config}{web}");
+    }
     format!("data_dir = \"{}\"\n{config}{web}", data.display())
 }
 
