@@ -205,7 +205,7 @@ fn file_section(
     };
     // janitoo reads source_config_0, 1, … and stops at the first missing.
     let mut sources: Vec<(u32, &str)> = Vec::new();
-    while let Some(v) = props.get(&format!("source_config_{}", sources.len())) {
+    while let Some(v) = props.get(format!("source_config_{}", sources.len())) {
         sources.push((sources.len() as u32, v));
     }
     let mut beyond: Vec<&str> = props
