@@ -6,6 +6,7 @@ mod broker_auth;
 mod browser;
 mod cli;
 mod families;
+mod fidelity;
 mod janitoo;
 mod pipeline;
 mod recovery;
