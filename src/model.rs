@@ -119,6 +119,9 @@ pub struct DsSpec {
     pub label: Option<String>,
     /// Unit shown beside values and on graph axes, such as "°C" or "W".
     pub unit: Option<String>,
+    /// The name this DS had in the file before (`datalog-rrd migrate`
+    /// renames it in place and keeps its history).
+    pub renamed_from: Option<String>,
 }
 
 impl DsSpec {
@@ -179,6 +182,15 @@ impl FileSpec {
     /// Smallest heartbeat of the file: a gap longer than this between two
     /// updates makes librrd forget the later value unless a `U` row
     /// precedes it.
+    /// The `DS:…` and `RRA:…` arguments librrd's create takes.
+    pub fn create_args(&self) -> Vec<String> {
+        self.ds
+            .iter()
+            .map(DsSpec::to_rrd_arg)
+            .chain(self.rras.iter().map(ToString::to_string))
+            .collect()
+    }
+
     /// How far back from its last row the finest archive (fewest steps per
     /// row) keeps data, in seconds; `None` without archives. A row older
     /// than that would be written nowhere but in coarser archives' averages

@@ -331,6 +331,9 @@ pub(crate) struct RawFileDs {
     pub label: Option<String>,
     #[serde(default)]
     pub unit: Option<String>,
+    /// The DS's name in the file until now: `migrate` renames it in place.
+    #[serde(default)]
+    pub renamed_from: Option<String>,
 }
 
 /// `[[rule]]`: what to do with the series matching `topics`, overriding

@@ -8,29 +8,36 @@ use std::path::Path;
 use super::plan::Update;
 
 /// Creates `path` with librrd's own argument strings (`DS:…`, `RRA:…`),
-/// refusing to overwrite. Strings rather than the `rrd` crate's typed
-/// builders, whose integer-only bounds cannot express every DS we accept.
+/// refusing to overwrite; pre-filled from `source` when given (as
+/// `rrdtool create --source`: matching DS by name, archives by CF). Strings
+/// rather than the `rrd` crate's typed builders, whose integer-only bounds
+/// cannot express every DS we accept.
 pub(crate) fn create(
     path: &Path,
     step_secs: u32,
     start_s: i64,
     args: &[String],
+    source: Option<&Path>,
 ) -> Result<(), String> {
     let filename = cstring(&path.to_string_lossy())?;
     let args: Vec<CString> = args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
     let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    let mut no_sources: [*const c_char; 1] = [std::ptr::null()];
+    let source = source.map(|s| cstring(&s.to_string_lossy())).transpose()?;
+    let mut sources: [*const c_char; 2] = [
+        source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+        std::ptr::null(),
+    ];
     let argc = i32::try_from(argv.len()).map_err(|_| "too many arguments".to_owned())?;
     let start = to_time_t(start_s)?;
     // SAFETY: every pointer is to a NUL-terminated string that outlives the
-    // call; `sources` is a NULL-terminated (empty) array, as librrd expects.
+    // call; `sources` is a NULL-terminated array, as librrd expects.
     let rc = unsafe {
         rrd_sys::rrd_create_r2(
             filename.as_ptr(),
             step_secs.into(),
             start,
             1,
-            no_sources.as_mut_ptr(),
+            sources.as_mut_ptr(),
             std::ptr::null(),
             argc,
             argv.as_mut_ptr(),
@@ -89,6 +96,21 @@ pub(crate) fn update(path: &Path, ds_names: &str, updates: &[Update]) -> Result<
             argv.as_mut_ptr(),
         )
     };
+    if rc == 0 { Ok(()) } else { Err(take_error()) }
+}
+
+/// `rrdtool tune path args…`: changes made in place (heartbeat, bounds,
+/// DS type, DS name).
+pub(crate) fn tune(path: &Path, args: &[String]) -> Result<(), String> {
+    let mut all = vec![cstring("tune")?, cstring(&path.to_string_lossy())?];
+    for a in args {
+        all.push(cstring(a)?);
+    }
+    let mut argv: Vec<*mut c_char> = all.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+    let argc = i32::try_from(argv.len()).map_err(|_| "too many arguments".to_owned())?;
+    // SAFETY: argv points to NUL-terminated strings that outlive the call;
+    // librrd's option parser may reorder the pointers, never the bytes.
+    let rc = unsafe { rrd_sys::rrd_tune(argc, argv.as_mut_ptr()) };
     if rc == 0 { Ok(()) } else { Err(take_error()) }
 }
 

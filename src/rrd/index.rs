@@ -257,6 +257,7 @@ mod tests {
                 hold: std::time::Duration::ZERO,
                 label: None,
                 unit: None,
+                renamed_from: None,
             }],
             rras: vec![],
         }

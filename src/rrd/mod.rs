@@ -10,6 +10,8 @@
 
 mod ffi;
 pub mod index;
+pub mod layout;
+pub mod migrate;
 pub mod path;
 mod plan;
 pub mod read;

@@ -327,13 +327,7 @@ impl Worker {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
-        let args: Vec<String> = spec
-            .ds
-            .iter()
-            .map(|d| d.to_rrd_arg())
-            .chain(spec.rras.iter().map(|r| r.to_string()))
-            .collect();
-        ffi::create(path, spec.step_secs, start_s, &args).map_err(err)?;
+        ffi::create(path, spec.step_secs, start_s, &spec.create_args(), None).map_err(err)?;
         self.metrics.files_created.fetch_add(1, Relaxed);
         info!(
             file = spec.rel_path,

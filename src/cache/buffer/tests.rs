@@ -28,6 +28,7 @@ fn spec(aggregates: &[Aggregate], hold_secs: u64) -> Arc<FileSpec> {
                 hold: Duration::from_secs(hold_secs),
                 label: None,
                 unit: None,
+                renamed_from: None,
             })
             .collect(),
         rras: vec![],

@@ -123,6 +123,7 @@ pub(super) fn auto_file_spec(
             },
             label: meta.label.clone(),
             unit: meta.unit.clone().or_else(|| t.unit.clone()),
+            renamed_from: None,
         }],
         rras: t.rras.clone(),
     }

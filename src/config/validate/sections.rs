@@ -167,6 +167,12 @@ pub(super) fn files(
                         );
                     }
                     check_bounds(d.min, d.max, &dkey, e);
+                    if let Some(old) = d.renamed_from.as_deref().filter(|n| !is_valid_ds_name(n)) {
+                        e.push(
+                            format!("{dkey}.renamed_from"),
+                            format!("{old:?}: DS names are 1-19 of [A-Za-z0-9_]"),
+                        );
+                    }
                     DsSpec {
                         name: d.name.clone(),
                         series: d.series.clone(),
@@ -182,6 +188,7 @@ pub(super) fn files(
                         },
                         label: d.label.clone(),
                         unit: d.unit.clone().or_else(|| t.unit.clone()),
+                        renamed_from: d.renamed_from.clone(),
                     }
                 })
                 .collect();

@@ -28,6 +28,7 @@ fn spec(path: &str, ds: &[&str]) -> Arc<FileSpec> {
                 hold: t.hold,
                 label: None,
                 unit: None,
+                renamed_from: None,
             })
             .collect(),
         rras: t.rras.clone(),
