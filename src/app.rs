@@ -21,6 +21,7 @@ use crate::cache::snapshot::{self, Snapshot};
 use crate::cache::{self, CacheHandle, Recovered};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::data_lock::DataDirLock;
 use crate::journal::{self, JournalWriter};
 use crate::metrics::Metrics;
 use crate::service::Notifier;
@@ -47,11 +48,18 @@ pub struct App {
     web: Option<web::WebServer>,
     /// True once the MQTT client has subscribed.
     subscribed_rx: watch::Receiver<bool>,
+    /// Held until the daemon exits: one process per data directory.
+    _data_lock: DataDirLock,
 }
 
 impl App {
     pub fn start(config: Config) -> anyhow::Result<App> {
         let config = Arc::new(config);
+        let data_lock = DataDirLock::acquire(&config.data_dir).map_err(anyhow::Error::msg)?;
+        // Before anything reads or writes the files.
+        for problem in crate::migrate::move_histories(&config) {
+            warn!(problem, "History not moved.");
+        }
         let metrics = Arc::new(Metrics::default());
         let opts = mqtt::options(&config).context("MQTT settings")?;
         if let Some(b) = &config.embedded_broker {
@@ -135,6 +143,7 @@ impl App {
             rrd_thread,
             web,
             subscribed_rx,
+            _data_lock: data_lock,
         })
     }
 

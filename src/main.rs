@@ -42,6 +42,27 @@ enum Command {
         /// janitoo_datalog_rrd configuration file (INI).
         file: PathBuf,
     },
+    /// Bring every file to the layout its template or [[file]] now wants
+    /// (step, DS, archives, heartbeat, bounds), keeping its history; the
+    /// old file of each rebuild is kept as <name>.rrd.bak. Stop the daemon
+    /// first.
+    Migrate {
+        /// Configuration file (TOML); the built-in default without it.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Only say what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Move the file (history) of series OLD to series NEW. Stop the daemon
+    /// first; add a [[rule]] with rename so that late samples of OLD follow.
+    Rename {
+        /// Configuration file (TOML); the built-in default without it.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        old: String,
+        new: String,
+    },
     /// Print the manual page datalog-rrd(8), in roff (for packaging: the
     /// page is generated from this very definition, so it cannot drift).
     #[command(hide = true)]
@@ -126,20 +147,85 @@ fn main() -> ExitCode {
         },
         Command::Run { config } => {
             let config_path = config.clone();
-            let loaded = match &config {
-                Some(path) => Config::load(path),
-                None => Config::default_config(),
-            };
-            let config = match loaded {
+            match load(config.as_deref()) {
+                Ok(config) => run(config, config_path),
+                Err(code) => code,
+            }
+        }
+        Command::Migrate { config, dry_run } => {
+            let config = match load(config.as_deref()) {
                 Ok(c) => c,
+                Err(code) => return code,
+            };
+            match datalog_rrd::migrate::migrate_all(config, dry_run) {
+                Ok(outcomes) => {
+                    let mut failed = false;
+                    for o in &outcomes {
+                        let backup = o
+                            .backup
+                            .as_ref()
+                            .map(|b| format!(" (old file kept as {})", b.display()))
+                            .unwrap_or_default();
+                        match &o.result {
+                            Ok(change) => println!("{}: {change}{backup}", o.rel_path),
+                            Err(e) => {
+                                failed = true;
+                                println!("{}: NOT MIGRATED: {e}", o.rel_path);
+                            }
+                        }
+                    }
+                    if dry_run {
+                        println!("Dry run: nothing was changed.");
+                    }
+                    if failed {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
                 Err(e) => {
                     eprintln!("{e}");
-                    return ExitCode::from(2);
+                    ExitCode::from(2)
                 }
+            }
+        }
+        Command::Rename { config, old, new } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
             };
-            run(config, config_path)
+            let renamed =
+                datalog_rrd::data_lock::DataDirLock::acquire(&config.data_dir).and_then(|_lock| {
+                    datalog_rrd::migrate::rename_series(&config.data_dir, &old, &new)
+                });
+            match renamed {
+                Ok((from, to)) => {
+                    println!("{from}.rrd → {to}.rrd");
+                    println!(
+                        "So that late samples of {old:?} follow, add to the configuration:\n\n\
+                         [[rule]]\ntopics = [{old:?}]\nrename = {new:?}\nmove_history = true"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
+}
+
+/// The configuration at `path`, or the built-in default; problems printed.
+fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    let loaded = match path {
+        Some(path) => Config::load(path),
+        None => Config::default_config(),
+    };
+    loaded.map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
 }
 
 /// One async thread: the MQTT → cache path is sequential, librrd has its

@@ -34,6 +34,20 @@ pub enum DsType {
 }
 
 impl DsType {
+    pub const ALL: [DsType; 6] = [
+        DsType::Gauge,
+        DsType::Counter,
+        DsType::Derive,
+        DsType::Absolute,
+        DsType::Dcounter,
+        DsType::Dderive,
+    ];
+
+    /// The type librrd names `s` (`rrd info`'s `ds[x].type`).
+    pub fn from_rrd_str(s: &str) -> Option<DsType> {
+        Self::ALL.into_iter().find(|t| t.as_rrd_str() == s)
+    }
+
     pub fn as_rrd_str(self) -> &'static str {
         match self {
             DsType::Gauge => "GAUGE",

@@ -26,7 +26,8 @@ use crate::metrics::{Metrics, RateLimiter};
 use crate::model::{RejectReason, Sample};
 use crate::rrd::{RrdHandle, WriteBatch, WriteReport};
 
-use self::core::{Cache, FileId};
+pub(crate) use self::core::Cache;
+use self::core::FileId;
 pub use self::core::{ReloadReport, RestoreReport};
 use self::handle::CacheMsg;
 pub use self::handle::{CacheClosed, CacheHandle, CacheStats};

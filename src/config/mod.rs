@@ -56,6 +56,9 @@ pub struct Rule {
     pub scale: Option<f64>,
     /// Template for the series' file instead of the first matching one.
     pub template: Option<String>,
+    /// The renamed series' file moved to the new name at start
+    /// (`migrate::move_histories`).
+    pub move_history: bool,
     pub meta: SeriesMeta,
 }
 

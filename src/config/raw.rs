@@ -356,6 +356,9 @@ pub(crate) struct RawRule {
     pub ds_type: Option<DsType>,
     #[serde(default)]
     pub template: Option<String>,
+    /// With `rename`: the old series' file moves to the new name at start.
+    #[serde(default)]
+    pub move_history: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -248,3 +248,36 @@ fn rules_are_checked_key_by_key() {
     let c = Config::parse("[mqtt]\ntopics = [\"z/#\"]\ndiscovery = false\n", "t").unwrap();
     assert_eq!(c.mqtt.topics, ["z/#"]);
 }
+
+#[test]
+fn history_moves_and_ds_renames_are_checked() {
+    let text = r#"
+        [limits]
+        max_future = "2d"
+        [[rule]]
+        topics = ["a/+/t"]
+        rename = "b/t"
+        move_history = true
+        [[rule]]
+        topics = ["c/t"]
+        move_history = true
+        [[rule]]
+        topics = ["d/t"]
+        rename = "e/t"
+        move_history = true
+        [[file]]
+        path = "f"
+        ds = [{ name = "x", series = "f/x", renamed_from = "not a name" }]
+    "#;
+    let err = Config::parse(text, "test.toml").unwrap_err();
+    let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "limits.max_future",
+            "file[0].ds[0].renamed_from",
+            "rule[0].move_history",
+            "rule[1].move_history",
+        ]
+    );
+}

@@ -168,6 +168,29 @@ impl Index {
         true
     }
 
+    /// Moves `from`'s entry to the path `to`, its series `old_series` now
+    /// named `new_series`; `false` if `from` is unknown.
+    pub fn rename_file(
+        &mut self,
+        from: &str,
+        to: &str,
+        old_series: &str,
+        new_series: &str,
+    ) -> bool {
+        let Some(mut entry) = self.entries.remove(from) else {
+            return false;
+        };
+        entry.path = to.to_owned();
+        for d in &mut entry.ds {
+            if d.series == old_series {
+                d.series = new_series.to_owned();
+            }
+        }
+        self.entries.insert(to.to_owned(), entry);
+        self.listing_changed = true;
+        true
+    }
+
     /// Marks a file whose series stopped reporting; `false` if unknown.
     pub fn mark_stale(&mut self, path: &str) -> bool {
         match self.entries.get_mut(path) {

@@ -117,6 +117,19 @@ pub enum Change {
     Rebuild(Vec<String>),
 }
 
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::None => f.write_str("as configured"),
+            Change::Tune(tunes) => {
+                let args: Vec<String> = tunes.iter().map(|t| t.args().join(" ")).collect();
+                write!(f, "tuned in place: {}", args.join(" "))
+            }
+            Change::Rebuild(why) => write!(f, "rebuilt: {}", why.join("; ")),
+        }
+    }
+}
+
 /// Compares `found` with `wanted`. A DS the configuration names with
 /// `renamed_from` equal to a DS of the file is that DS renamed.
 pub fn plan_change(found: &FileLayout, wanted: &FileSpec) -> Change {

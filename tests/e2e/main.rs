@@ -8,6 +8,7 @@ mod cli;
 mod families;
 mod fidelity;
 mod janitoo;
+mod migrate;
 mod pipeline;
 mod recovery;
 mod reload;

@@ -72,6 +72,24 @@ impl Cache {
 
     /// The single-DS file `series` gets under `config`; `None` when no
     /// template matches.
+    /// Whether `rel_path` is a `[[file]]` of the configuration.
+    pub fn is_configured_file(&self, rel_path: &str) -> bool {
+        self.config.files.iter().any(|f| f.rel_path == rel_path)
+    }
+
+    /// The layout the configuration wants for the file at `rel_path` that
+    /// holds `series` (for `migrate`): its `[[file]]`, or for an automatic
+    /// file what its series would get now.
+    pub fn wanted_spec_for(&self, rel_path: &str, series: &[&str]) -> Option<FileSpec> {
+        if let Some(f) = self.config.files.iter().find(|f| f.rel_path == rel_path) {
+            return Some(f.clone());
+        }
+        match series {
+            [one] => self.wanted_spec(&self.config, one, rel_path.to_owned()),
+            _ => None,
+        }
+    }
+
     pub(super) fn wanted_spec(
         &self,
         config: &Config,

@@ -31,6 +31,16 @@ pub(super) fn rules(raw: &[Option<RawRule>], templates: &[Template], e: &mut Err
                 "must be a series name, without wildcards",
             );
         }
+        if r.move_history
+            && (r.rename.is_none()
+                || r.topics.len() != 1
+                || r.topics.iter().any(|t| t.contains(['+', '#'])))
+        {
+            e.push(
+                format!("{key}.move_history"),
+                "needs `rename` and one topic without wildcards: the series whose file moves",
+            );
+        }
         if let Some(scale) = r.scale
             && (!scale.is_finite() || scale == 0.0)
         {
@@ -50,6 +60,7 @@ pub(super) fn rules(raw: &[Option<RawRule>], templates: &[Template], e: &mut Err
             rename: r.rename.clone(),
             scale: r.scale,
             template: r.template.clone(),
+            move_history: r.move_history,
             meta: SeriesMeta {
                 label: r.label.clone(),
                 unit: r.unit.clone(),
