@@ -222,9 +222,12 @@ impl App {
         match self.cache.reload(new.clone()).await {
             Ok(report) => {
                 for (file, why) in &report.kept {
-                    warn!(
+                    warn!(file, why, "File keeps its layout.");
+                }
+                for (file, change) in &report.relayout {
+                    info!(
                         file,
-                        why, "File keeps its layout; move it away to apply the new one."
+                        change, "File takes its new layout at its next write, history kept."
                     );
                 }
                 info!(

@@ -56,6 +56,26 @@ impl Cell {
         self.time_ms = self.time_ms.max(time_ms);
     }
 
+    /// Takes in another cell's samples (two steps becoming one).
+    fn absorb(&mut self, other: Cell, aggregate: Aggregate) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = other;
+            return;
+        }
+        match aggregate {
+            Aggregate::Last if other.time_ms >= self.time_ms => self.value = other.value,
+            Aggregate::Last => {}
+            Aggregate::Average => self.value += other.value,
+            Aggregate::Min => self.value = self.value.min(other.value),
+            Aggregate::Max => self.value = self.value.max(other.value),
+        }
+        self.n = self.n.saturating_add(other.n);
+        self.time_ms = self.time_ms.max(other.time_ms);
+    }
+
     fn result(&self, aggregate: Aggregate) -> Option<f64> {
         match (self.n, aggregate) {
             (0, _) => None,
@@ -91,6 +111,8 @@ pub(crate) struct FileBuffer {
     pub pending_since_ms: Option<UnixMillis>,
     /// When the last sample arrived (receive time: for `dead_after`).
     pub last_sample_ms: UnixMillis,
+    /// A new layout to take once the batch in flight is answered.
+    next_spec: Option<Arc<FileSpec>>,
 }
 
 impl FileBuffer {
@@ -105,7 +127,36 @@ impl FileBuffer {
             latest: vec![None; n],
             pending_since_ms: None,
             last_sample_ms: 0,
+            next_spec: None,
         }
+    }
+
+    /// Takes `spec`, a new layout with the same DS (names, in order): its
+    /// step, archives or DS settings changed. Cached rows follow a new step
+    /// (the rows that now fall in one step merge by each DS's aggregate).
+    /// While a batch is in flight the change waits for its answer.
+    pub fn respec(&mut self, spec: Arc<FileSpec>) {
+        if self.is_writing() {
+            self.next_spec = Some(spec);
+            return;
+        }
+        self.next_spec = None;
+        if spec.step_secs != self.spec.step_secs {
+            let mut rows: VecDeque<(i64, Cells)> = VecDeque::with_capacity(self.rows.len());
+            for (end, cells) in self.rows.drain(..) {
+                let end = row_end(spec.step_secs, end * 1000);
+                match rows.back_mut() {
+                    Some((last, merged)) if *last == end => {
+                        for ((m, c), ds) in merged.iter_mut().zip(cells).zip(&spec.ds) {
+                            m.absorb(c, ds.aggregate);
+                        }
+                    }
+                    _ => rows.push_back((end, cells)),
+                }
+            }
+            self.rows = rows;
+        }
+        self.spec = spec;
     }
 
     /// Adds one sample of DS `ds`. Refused as late when its step is already
@@ -267,6 +318,9 @@ impl FileBuffer {
         }
         self.written_upto = self.written_upto.max(done_to);
         self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
+        if let Some(spec) = self.next_spec.take() {
+            self.respec(spec);
+        }
         done_to == Some(upto)
     }
 

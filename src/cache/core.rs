@@ -341,6 +341,7 @@ impl Cache {
             file,
             spec: self.files[file].spec.clone(),
             rows,
+            apply_layout: self.config.cache.apply_layout_changes,
         })
     }
 

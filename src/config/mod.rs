@@ -113,6 +113,10 @@ pub struct CacheConfig {
     pub snapshot_every: Duration,
     /// Zero: series are never forgotten.
     pub dead_after: Duration,
+    /// A file whose step, archives, heartbeat, bounds or DS type the
+    /// configuration changed is rebuilt (history kept) at its next write,
+    /// by the RRD thread, instead of being reported and left alone.
+    pub apply_layout_changes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

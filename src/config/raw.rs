@@ -106,6 +106,7 @@ pub(crate) struct RawCache {
     pub snapshot_every: Duration,
     #[serde(with = "humantime_serde")]
     pub dead_after: Duration,
+    pub apply_layout_changes: bool,
 }
 
 impl Default for RawCache {
@@ -116,6 +117,7 @@ impl Default for RawCache {
             stats_every: secs(300),
             snapshot_every: secs(300),
             dead_after: secs(86_400),
+            apply_layout_changes: false,
         }
     }
 }

@@ -86,6 +86,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         stats_every: s.cache.stats_every,
         snapshot_every: s.cache.snapshot_every,
         dead_after: s.cache.dead_after,
+        apply_layout_changes: s.cache.apply_layout_changes,
     };
     // Bounded so that millisecond arithmetic on them cannot overflow.
     for (key, value, max) in [

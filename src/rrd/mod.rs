@@ -40,6 +40,9 @@ pub struct WriteBatch {
     pub file: usize,
     pub spec: Arc<FileSpec>,
     pub rows: Vec<Row>,
+    /// The file is brought to `spec`'s layout first if it differs
+    /// (`cache.apply_layout_changes`).
+    pub apply_layout: bool,
 }
 
 /// librrd's answer to one batch.

@@ -47,6 +47,9 @@ pub(super) struct Worker {
     pub max_future_s: i64,
     /// Files reported so: their refused rows are counted, not logged again.
     in_future: HashSet<String>,
+    /// The spec each file was last checked against: another one (a reload)
+    /// means checking it again.
+    checked: HashMap<String, Arc<FileSpec>>,
     /// Where the index is published for the web UI.
     index_tx: watch::Sender<IndexView>,
 }
@@ -68,6 +71,8 @@ enum FileError {
     Create { path: PathBuf, reason: String },
     #[error("cannot update {path}: {reason}")]
     Update { path: PathBuf, reason: String },
+    #[error("cannot bring {path} to its configured layout: {reason}")]
+    Migrate { path: PathBuf, reason: String },
 }
 
 impl Worker {
@@ -92,6 +97,7 @@ impl Worker {
             index_written_at: Instant::now(),
             max_future_s: 300,
             in_future: HashSet::new(),
+            checked: HashMap::new(),
             index_tx,
         }
     }
@@ -209,7 +215,7 @@ impl Worker {
         let Some(batch_end) = batch.rows.last().map(|r| r.time_s) else {
             return report;
         };
-        let last = match self.known_last_update(spec, &path) {
+        let last = match self.known_last_update(spec, &path, batch.apply_layout) {
             Ok(last) => last,
             Err(e) => {
                 self.failed(&e, batch.rows.len());
@@ -280,20 +286,31 @@ impl Worker {
         }
     }
 
-    /// The file's last update, reading it from disk the first time.
+    /// The file's last update, reading it from disk the first time and
+    /// whenever the cache's spec for it changed (a reload): then, with
+    /// `apply_layout`, the file is first brought to the spec's layout.
     fn known_last_update(
         &mut self,
-        spec: &FileSpec,
+        spec: &Arc<FileSpec>,
         path: &Path,
+        apply_layout: bool,
     ) -> Result<Option<i64>, FileError> {
-        if let Some(&last) = self.last_update.get(&spec.rel_path) {
+        let checked = self
+            .checked
+            .get(&spec.rel_path)
+            .is_some_and(|c| Arc::ptr_eq(c, spec));
+        if checked && let Some(&last) = self.last_update.get(&spec.rel_path) {
             return Ok(last);
+        }
+        if apply_layout && path.exists() {
+            self.apply_layout(spec, path)?;
         }
         let last = if path.exists() {
             Some(read_and_check(spec, path)?)
         } else {
             None
         };
+        self.checked.insert(spec.rel_path.clone(), spec.clone());
         let now_s = chrono::Utc::now().timestamp();
         if let Some(last) = last.filter(|&l| l > now_s.saturating_add(self.max_future_s)) {
             // Said once: the file is read once a run, and its refused rows
@@ -317,6 +334,27 @@ impl Worker {
             self.index_record(spec, last);
         }
         Ok(last)
+    }
+
+    /// Brings the file to `spec`'s layout, history kept
+    /// (`cache.apply_layout_changes`): here, on the RRD thread, no update
+    /// can come between.
+    fn apply_layout(&mut self, spec: &FileSpec, path: &Path) -> Result<(), FileError> {
+        let migrated = super::migrate::migrate_file(path, spec, false).map_err(|reason| {
+            FileError::Migrate {
+                path: path.to_owned(),
+                reason,
+            }
+        })?;
+        if migrated.change != super::layout::Change::None {
+            info!(
+                file = spec.rel_path,
+                change = %migrated.change,
+                backup = migrated.backup.as_ref().map(|b| b.display().to_string()),
+                "RRD file brought to its configured layout."
+            );
+        }
+        Ok(())
     }
 
     fn create(&mut self, spec: &FileSpec, path: &Path, start_s: i64) -> Result<(), FileError> {

@@ -208,3 +208,51 @@ fn a_renamed_series_keeps_its_history_and_late_samples_follow() {
     assert!(index.contains("\"sensors/third/v\""), "{index}");
     assert!(!index.contains("sensors/new_name"), "{index}");
 }
+
+#[test]
+fn with_apply_layout_changes_the_running_daemon_rebuilds_on_reload() {
+    let broker = Mosquitto::start();
+    let base = format!(
+        "{}apply_layout_changes = true\n",
+        external(broker.port, "1h")
+    );
+    let mut daemon = Daemon::start(&format!("{base}{}", template("2h", "")));
+    let end = (now_s() / 60 - 5) * 60;
+    let rows: Vec<(i64, f64)> = (0..5)
+        .map(|i| (end - 60 * (4 - i), i as f64 + 1.0))
+        .collect();
+    for (t, v) in &rows {
+        broker.publish("home/t", &format!(r#"{{"ts": {t}, "v": {v}}}"#));
+    }
+    daemon.wait_log("Samples taken", rows.len());
+    daemon.flush();
+    let file = daemon.data().join("home/t/v.rrd");
+    assert_eq!(fetch(&file, rows[0].0 - 60, end), rows);
+
+    // Retention 2h → 7d and an archive more, while it runs.
+    daemon.rewrite_config(&format!(
+        "{base}{}",
+        template("7d", ", { cf = [\"MAX\"], every = \"5m\", keep = \"30d\" }")
+    ));
+    daemon.wait_log("File takes its new layout at its next write", 1);
+    broker.publish("home/t", &format!(r#"{{"ts": {}, "v": 6}}"#, end + 60));
+    daemon.flush();
+    daemon.wait_log("RRD file brought to its configured layout", 1);
+    let mut all = rows.clone();
+    all.push((end + 60, 6.0));
+    assert_eq!(
+        fetch(&file, rows[0].0 - 60, end + 60),
+        all,
+        "the past and the new row"
+    );
+    let info = Command::new("rrdtool")
+        .arg("info")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("rra[0].rows = 10080"), "{info}");
+    assert!(info.contains("rra[1].cf = \"MAX\""), "{info}");
+    assert!(daemon.data().join("home/t/v.rrd.bak").exists());
+    assert!(daemon.stop(Duration::from_secs(20)).success());
+}

@@ -262,3 +262,40 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+#[test]
+fn a_new_step_merges_cached_rows_by_each_aggregate() {
+    let old = spec(&[Aggregate::Average, Aggregate::Last], 0);
+    let mut b = FileBuffer::new(old.clone());
+    // From a 5-minute boundary, three 1-minute rows.
+    let t5 = T0 / 300 * 300;
+    for (i, (a, l)) in [(1.0, 10.0), (2.0, 20.0), (6.0, 30.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let t = (t5 + 60 * i as i64 + 30) * 1000;
+        b.add(0, t, a, 0).unwrap();
+        b.add(1, t, l, 0).unwrap();
+    }
+    let mut five = (*old).clone();
+    five.step_secs = 300;
+    b.respec(Arc::new(five));
+    assert_eq!(b.spec.step_secs, 300);
+    let rows = b.take_batch(i64::MAX, true).unwrap();
+    // One 5-minute row: the mean of the three, the last of the three.
+    assert_eq!(rows, vec![row(t5 + 300, &[Some(3.0), Some(30.0)])]);
+}
+
+#[test]
+fn a_new_layout_waits_for_the_batch_in_flight() {
+    let old = spec(&[Aggregate::Last], 0);
+    let mut b = FileBuffer::new(old.clone());
+    b.add(0, T0 * 1000, 1.0, 0).unwrap();
+    let _in_flight = b.take_batch(i64::MAX, true).unwrap();
+    let mut five = (*old).clone();
+    five.step_secs = 300;
+    b.respec(Arc::new(five));
+    assert_eq!(b.spec.step_secs, 60, "not while a batch is written");
+    b.on_written(Some(T0), 0);
+    assert_eq!(b.spec.step_secs, 300);
+}

@@ -1,7 +1,10 @@
 //! A new configuration for a running cache. Files already on disk keep the
 //! layout they were created with (a step or DS cannot change under
-//! librrd's feet); what only the cache uses (`aggregate`, `hold`) takes
-//! effect at once; new templates and files apply to series seen from now on.
+//! librrd's feet) unless `cache.apply_layout_changes` asks otherwise: then
+//! a new step, archives or DS settings are taken now, the cached rows
+//! follow, and the RRD thread rebuilds the file at its next write. What
+//! only the cache uses (`aggregate`, `hold`) takes effect at once; new
+//! templates and files apply to series seen from now on.
 
 use std::sync::Arc;
 
@@ -18,11 +21,17 @@ pub struct ReloadReport {
     pub updated: usize,
     /// Files left as they are, and why.
     pub kept: Vec<(String, String)>,
+    /// Files whose layout changes at their next write, and how.
+    pub relayout: Vec<(String, String)>,
 }
 
 impl Cache {
     pub fn reload(&mut self, config: Arc<Config>) -> ReloadReport {
         let mut report = ReloadReport::default();
+        // Cache settings first: they decide what happens to layouts.
+        let mut with_new_cache = (*self.config).clone();
+        with_new_cache.cache = config.cache.clone();
+        self.config = Arc::new(with_new_cache);
         for spec in &config.files {
             match self.by_path.get(&spec.rel_path) {
                 Some(&id) => self.update_spec(id, Arc::new(spec.clone()), &mut report),
@@ -71,7 +80,29 @@ impl Cache {
             return;
         }
         if let Some(difference) = layout_difference(current, &wanted) {
-            report.kept.push((current.rel_path.clone(), difference));
+            // The same DS, in the same order: rows keep their shape.
+            let same_ds = current.ds.len() == wanted.ds.len()
+                && current
+                    .ds
+                    .iter()
+                    .zip(&wanted.ds)
+                    .all(|(a, b)| a.name == b.name);
+            let apply = self.config.cache.apply_layout_changes;
+            if apply && same_ds {
+                report.relayout.push((current.rel_path.clone(), difference));
+                self.files[id].respec(wanted);
+            } else {
+                let why = if apply {
+                    format!(
+                        "{difference}; DS added, removed or renamed need `datalog-rrd migrate`, the daemon stopped"
+                    )
+                } else {
+                    format!(
+                        "{difference}; `datalog-rrd migrate` (daemon stopped) or cache.apply_layout_changes applies it"
+                    )
+                };
+                report.kept.push((current.rel_path.clone(), why));
+            }
             return;
         }
         self.files[id].spec = wanted;

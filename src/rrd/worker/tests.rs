@@ -39,6 +39,7 @@ fn batch(spec: &Arc<FileSpec>, rows: &[(i64, f64)]) -> WriteBatch {
     WriteBatch {
         file: 7,
         spec: spec.clone(),
+        apply_layout: false,
         rows: rows
             .iter()
             .map(|&(t, v)| Row {
@@ -177,6 +178,7 @@ fn multi_ds_rows_keep_unknowns() {
     let b = WriteBatch {
         file: 0,
         spec: s.clone(),
+        apply_layout: false,
         rows: vec![Row {
             time_s: T0,
             values: smallvec::smallvec![Some(20.0), None],
