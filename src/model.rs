@@ -139,6 +139,24 @@ pub struct DsSpec {
 }
 
 impl DsSpec {
+    /// A GAUGE DS with a 120 s heartbeat and nothing else set: for tests.
+    #[cfg(test)]
+    pub fn test_gauge(name: &str, series: &str) -> DsSpec {
+        DsSpec {
+            name: name.into(),
+            series: series.into(),
+            ds_type: DsType::Gauge,
+            heartbeat_secs: 120,
+            min: None,
+            max: None,
+            aggregate: Aggregate::Last,
+            hold: Duration::ZERO,
+            label: None,
+            unit: None,
+            renamed_from: None,
+        }
+    }
+
     /// The `DS:` argument librrd's create takes.
     pub fn to_rrd_arg(&self) -> String {
         let bound = |b: Option<f64>| b.map_or_else(|| "U".to_owned(), |v| v.to_string());

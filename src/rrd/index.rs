@@ -262,26 +262,13 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Aggregate, DsType};
 
     fn spec(path: &str) -> FileSpec {
         FileSpec {
             rel_path: path.into(),
             template: "default".into(),
             step_secs: 60,
-            ds: vec![DsSpec {
-                name: "value".into(),
-                series: path.into(),
-                ds_type: DsType::Gauge,
-                heartbeat_secs: 120,
-                min: None,
-                max: None,
-                aggregate: Aggregate::Last,
-                hold: std::time::Duration::ZERO,
-                label: None,
-                unit: None,
-                renamed_from: None,
-            }],
+            ds: vec![DsSpec::test_gauge("value", path)],
             rras: vec![],
         }
     }

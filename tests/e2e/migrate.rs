@@ -14,6 +14,24 @@ fn template(keep: &str, extra: &str) -> String {
     )
 }
 
+/// A config file for the commands, on the daemon's data directory in `dir`.
+fn config_for_cli(dir: &tempfile::TempDir, name: &str, body: &str) -> String {
+    let path = dir.path().join(name);
+    let data = dir.path().join("data");
+    std::fs::write(&path, format!("data_dir = \"{}\"\n{body}", data.display())).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// `rrdtool info` of `path`.
+fn rrd_info(path: &std::path::Path) -> String {
+    let out = Command::new("rrdtool")
+        .arg("info")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A daemon on `dir`, with a fresh log (waits count log lines).
 fn restart(dir: tempfile::TempDir, config: &str) -> Daemon {
     let _ = std::fs::remove_file(dir.path().join("daemon.log"));
@@ -82,16 +100,7 @@ fn a_longer_retention_and_a_new_archive_keep_the_past() {
         "{base}{}",
         template("7d", ", { cf = [\"MAX\"], every = \"5m\", keep = \"30d\" }")
     );
-    let config_path = dir.path().join("datalog-rrd.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "data_dir = \"{}\"\n{wanted}",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let config = config_path.to_string_lossy().into_owned();
+    let config = config_for_cli(&dir, "datalog-rrd.toml", &wanted);
     let (ok, out) = cli(&["migrate", "-c", &config, "--dry-run"]);
     assert!(ok, "{out}");
     assert!(out.contains("home/t/v: rebuilt: archives"), "{out}");
@@ -107,12 +116,7 @@ fn a_longer_retention_and_a_new_archive_keep_the_past() {
         rows,
         "the past, in the new file"
     );
-    let info = Command::new("rrdtool")
-        .arg("info")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let info = String::from_utf8_lossy(&info.stdout);
+    let info = rrd_info(&file);
     assert!(info.contains("rra[0].rows = 10080"), "7 days of minutes");
     assert!(info.contains("rra[1].cf = \"MAX\""), "{info}");
     // Nothing left to do.
@@ -184,19 +188,11 @@ fn a_renamed_series_keeps_its_history_and_late_samples_follow() {
 
     // The command does the same by hand, and says how to keep late samples.
     let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
-    let config_path = dir.path().join("plain.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "data_dir = \"{}\"\n{base}",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let config = config_for_cli(&dir, "plain.toml", &base);
     let (ok, out) = cli(&[
         "rename",
         "-c",
-        &config_path.to_string_lossy(),
+        &config,
         "sensors/new_name/v",
         "sensors/third/v",
     ]);
@@ -245,12 +241,7 @@ fn with_apply_layout_changes_the_running_daemon_rebuilds_on_reload() {
         all,
         "the past and the new row"
     );
-    let info = Command::new("rrdtool")
-        .arg("info")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let info = String::from_utf8_lossy(&info.stdout);
+    let info = rrd_info(&file);
     assert!(info.contains("rra[0].rows = 10080"), "{info}");
     assert!(info.contains("rra[1].cf = \"MAX\""), "{info}");
     assert!(daemon.data().join("home/t/v.rrd.bak").exists());

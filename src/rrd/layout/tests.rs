@@ -1,20 +1,8 @@
 use super::*;
-use crate::model::{Aggregate, Cf, DsSpec, DsType, RraSpec};
+use crate::model::{Cf, DsSpec, DsType, RraSpec};
 
 fn ds(name: &str) -> DsSpec {
-    DsSpec {
-        name: name.into(),
-        series: format!("s/{name}"),
-        ds_type: DsType::Gauge,
-        heartbeat_secs: 120,
-        min: None,
-        max: None,
-        aggregate: Aggregate::Last,
-        hold: std::time::Duration::ZERO,
-        label: None,
-        unit: None,
-        renamed_from: None,
-    }
+    DsSpec::test_gauge(name, &format!("s/{name}"))
 }
 
 fn spec(ds: Vec<DsSpec>, rows: u32) -> FileSpec {

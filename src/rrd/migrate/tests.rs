@@ -4,25 +4,13 @@
 use std::process::Command;
 
 use super::*;
-use crate::model::{Aggregate, Cf, DsSpec, DsType, RraSpec};
+use crate::model::{Cf, DsSpec, RraSpec};
 
 /// 600 on a 60 s step: the old file holds two hours of 1-minute rows.
 const T0: i64 = 1_763_633_700 / 3600 * 3600;
 
 fn ds(name: &str) -> DsSpec {
-    DsSpec {
-        name: name.into(),
-        series: format!("s/{name}"),
-        ds_type: DsType::Gauge,
-        heartbeat_secs: 120,
-        min: None,
-        max: None,
-        aggregate: Aggregate::Last,
-        hold: std::time::Duration::ZERO,
-        label: None,
-        unit: None,
-        renamed_from: None,
-    }
+    DsSpec::test_gauge(name, &format!("s/{name}"))
 }
 
 fn rra(cf: Cf, steps_per_row: u32, rows: u32) -> RraSpec {
