@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use datalog_rrd::rrd::read::{GraphLine, GraphRequest, IMAGE_FORMAT, graph_elements};
+use datalog_rrd::cores::{GraphLine, GraphRequest, IMAGE_FORMAT, graph_elements};
 use support::{Daemon, Mosquitto, env_or, http_get, now_s, publish_lines, wait_for};
 
 /// p50 and p95 of `n` timings of `f`, in milliseconds.

@@ -167,11 +167,6 @@ impl App {
         tokio::spawn(notifier.watch(self.cache.clone(), self.rrd.clone(), self.metrics.clone()))
     }
 
-    /// Where the web UI listens, when it runs.
-    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
-        self.web.as_ref().map(|w| w.addr)
-    }
-
     /// Applies a new, valid configuration to the running daemon: templates,
     /// files, topics, limits and cache timings follow at once; connection
     /// settings and paths are reported as needing a restart.

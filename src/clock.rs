@@ -15,11 +15,13 @@ use crate::model::UnixMillis;
 #[derive(Debug, Clone, Copy)]
 pub enum Clock {
     System,
+    #[cfg(test)]
     Anchored { wall_ms: UnixMillis, at: Instant },
 }
 
 impl Clock {
     /// A clock reading `wall_ms` now and advancing with tokio time.
+    #[cfg(test)]
     pub fn anchored(wall_ms: UnixMillis) -> Clock {
         Clock::Anchored {
             wall_ms,
@@ -32,6 +34,7 @@ impl Clock {
             Clock::System => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64),
+            #[cfg(test)]
             Clock::Anchored { wall_ms, at } => wall_ms + at.elapsed().as_millis() as i64,
         }
     }

@@ -182,11 +182,6 @@ impl JournalWriter {
         self.out.get_ref().sync_data()
     }
 
-    /// The sequence number the next record will get.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
     /// Bytes appended since opening.
     pub fn written_bytes(&self) -> u64 {
         self.written_bytes

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use datalog_rrd::config::{Config, DEFAULT_CONFIG_TOML};
+use datalog_rrd::{Config, DEFAULT_CONFIG_TOML};
 
 /// MQTT datalogger: MQTT values → cached rows → round-robin databases.
 #[derive(Parser)]
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
     let cli = Cli::parse();
-    datalog_rrd::logging::init(&cli.log);
+    datalog_rrd::init_logging(&cli.log);
     match cli.command {
         Command::Manpage => {
             let page = clap_mangen::Man::new(Cli::command().name("datalog-rrd")).section("8");
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         Command::ImportJanitoo { file } => {
             let imported = std::fs::read_to_string(&file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))
-                .and_then(|text| datalog_rrd::janitoo::import(&text));
+                .and_then(|text| datalog_rrd::import_janitoo(&text));
             match imported {
                 Ok(imported) => {
                     print!("{}", imported.toml);
@@ -124,7 +124,7 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            match datalog_rrd::password::hash_password(password) {
+            match datalog_rrd::hash_password(password) {
                 Ok(hash) => {
                     println!("{hash}");
                     ExitCode::SUCCESS
@@ -157,7 +157,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match datalog_rrd::migrate::migrate_all(config, dry_run) {
+            match datalog_rrd::migrate_all(config, dry_run) {
                 Ok(outcomes) => {
                     let mut failed = false;
                     for o in &outcomes {
@@ -195,8 +195,8 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let renamed =
-                datalog_rrd::data_lock::DataDirLock::acquire(&config.data_dir).and_then(|_lock| {
-                    datalog_rrd::migrate::rename_series(&config.data_dir, &old, &new)
+                datalog_rrd::DataDirLock::acquire(&config.data_dir).and_then(|_lock| {
+                    datalog_rrd::rename_series(&config.data_dir, &old, &new)
                 });
             match renamed {
                 Ok((from, to)) => {
@@ -242,7 +242,7 @@ fn run(config: Config, config_path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(datalog_rrd::app::run(config, config_path)) {
+    match runtime.block_on(datalog_rrd::run(config, config_path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(

@@ -2,7 +2,7 @@
 //! finite values, never a sample without a series, and the limits hold.
 #![no_main]
 
-use datalog_rrd::mqtt::decode::{DecodeLimits, decode};
+use datalog_rrd::cores::{DecodeLimits, decode};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: DecodeLimits = DecodeLimits {

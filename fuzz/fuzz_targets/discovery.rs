@@ -2,7 +2,7 @@
 //! panics; what is described is a series with a name.
 #![no_main]
 
-use datalog_rrd::mqtt::discovery::{is_discovery, parse};
+use datalog_rrd::cores::{is_discovery, parse_discovery as parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: (&str, &[u8])| {
@@ -13,6 +13,6 @@ fuzz_target!(|data: (&str, &[u8])| {
         assert!(found.series.iter().all(|(s, _)| !s.is_empty()));
     }
     if let Ok(text) = std::str::from_utf8(payload) {
-        let _ = datalog_rrd::janitoo::import(text);
+        let _ = datalog_rrd::cores::import_janitoo(text);
     }
 });

@@ -2,7 +2,7 @@
 //! directory, and two different series never share a file.
 #![no_main]
 
-use datalog_rrd::rrd::path::{is_safe_rel_path, rel_path_for_series};
+use datalog_rrd::cores::{is_safe_rel_path, rel_path_for_series};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: (&str, &str)| {

@@ -117,6 +117,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     postcard::from_bytes(body).map_err(|e| SnapshotError::Format(e.to_string()))
 }
 
+#[cfg(test)]
 pub fn write(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
     write_atomic(path, &encode(snapshot))
 }

@@ -127,10 +127,12 @@ impl Index {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    #[cfg(test)]
     pub fn get(&self, path: &str) -> Option<&IndexEntry> {
         self.entries.get(path)
     }
@@ -210,6 +212,7 @@ impl Index {
     }
 
     /// The listing changed since the last write.
+    #[cfg(test)]
     pub fn listing_changed(&self) -> bool {
         self.listing_changed
     }

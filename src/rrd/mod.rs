@@ -90,6 +90,7 @@ pub struct RrdHandle {
 
 impl RrdHandle {
     /// A handle whose commands the caller receives itself (tests).
+    #[cfg(test)]
     pub fn from_sender(tx: std_mpsc::Sender<RrdCommand>) -> Self {
         let (_, index_rx) = watch::channel(IndexView::default());
         RrdHandle { tx, index_rx }

@@ -19,7 +19,6 @@ mod prom;
 pub mod query;
 pub mod tree;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,9 +97,8 @@ pub struct WebDeps {
     pub journal_enabled: bool,
 }
 
-/// The running server: its address and how to stop it.
+/// The running server: how to stop it.
 pub struct WebServer {
-    pub addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
     thread: std::thread::JoinHandle<std::io::Result<()>>,
 }
@@ -215,7 +213,6 @@ pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
         .map_err(|_| std::io::Error::other("the web thread stopped at start"))??;
     info!(%addr, users = config.users.len(), "Web UI listening on http://{addr}/rrd");
     Ok(WebServer {
-        addr,
         handle,
         thread,
     })

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use datalog_rrd::cache::snapshot;
+use datalog_rrd::cores::read_snapshot;
 
 use crate::support::*;
 
@@ -30,7 +30,7 @@ fn cached_rows_survive_kill_9_through_the_snapshot() {
     daemon.wait_log("Samples taken", 3);
     let path = daemon.data().join("datalog-rrd.snapshot");
     wait_for(Duration::from_secs(10), "a snapshot with the rows", || {
-        snapshot::read(&path)
+        read_snapshot(&path)
             .ok()
             .flatten()
             .filter(|s| s.row_count() == 3)
