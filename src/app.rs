@@ -22,7 +22,7 @@ use crate::cache::{self, CacheHandle, Recovered};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::data_lock::DataDirLock;
-use crate::journal::{self, JournalWriter};
+use crate::journal::{Journal, Reader};
 use crate::metrics::Metrics;
 use crate::service::Notifier;
 use crate::{broker, mqtt, reload, rrd, web};
@@ -84,11 +84,10 @@ impl App {
         let clock = Clock::System;
         let recovered = recover(&config)?;
         let journal = match &config.journal {
-            Some(j) => Some(mqtt::Journal {
-                writer: JournalWriter::open(&j.dir, recovered.journal_seq + 1)
+            Some(j) => Some(
+                Journal::open(j, recovered.journal_seq + 1, metrics.clone())
                     .with_context(|| format!("journal {}", j.dir.display()))?,
-                sync: j.sync,
-            }),
+            ),
             None => None,
         };
         let (cache, cache_task) = cache::spawn(
@@ -298,8 +297,15 @@ fn recover(config: &Config) -> anyhow::Result<Recovered> {
     };
     if let Some(j) = &config.journal {
         let mut replayed = Vec::new();
-        let stats = journal::replay(&j.dir, after, |_, samples| replayed.extend(samples))
-            .with_context(|| format!("journal {}", j.dir.display()))?;
+        let mut reader =
+            Reader::open(&j.dir, after).with_context(|| format!("journal {}", j.dir.display()))?;
+        while let Some((_, samples)) = reader
+            .next_record()
+            .with_context(|| format!("journal {}", j.dir.display()))?
+        {
+            replayed.extend(samples);
+        }
+        let stats = reader.stats();
         if stats.records > 0 || stats.torn > 0 {
             info!(
                 records = stats.records,

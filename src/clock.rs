@@ -16,7 +16,10 @@ use crate::model::UnixMillis;
 pub enum Clock {
     System,
     #[cfg(test)]
-    Anchored { wall_ms: UnixMillis, at: Instant },
+    Anchored {
+        wall_ms: UnixMillis,
+        at: Instant,
+    },
 }
 
 impl Clock {

@@ -194,10 +194,8 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let renamed =
-                datalog_rrd::DataDirLock::acquire(&config.data_dir).and_then(|_lock| {
-                    datalog_rrd::rename_series(&config.data_dir, &old, &new)
-                });
+            let renamed = datalog_rrd::DataDirLock::acquire(&config.data_dir)
+                .and_then(|_lock| datalog_rrd::rename_series(&config.data_dir, &old, &new));
             match renamed {
                 Ok((from, to)) => {
                     println!("{from}.rrd → {to}.rrd");

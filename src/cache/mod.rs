@@ -73,7 +73,7 @@ pub fn spawn(
         let journal = config
             .journal
             .as_ref()
-            .map(|j| (config.data_dir.clone(), j.dir.clone()));
+            .map(|j| crate::journal::Release::new(&config.data_dir, j));
         Snapshots::new(
             config.snapshot_path(),
             config.cache.snapshot_every,

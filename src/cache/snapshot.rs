@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error};
 
 use crate::atomic_file::write_atomic;
+use crate::journal::Release;
 use crate::metrics::Metrics;
 use crate::model::UnixMillis;
 
@@ -140,9 +141,8 @@ pub(crate) struct Snapshots {
     path: std::path::PathBuf,
     pub every: std::time::Duration,
     writing: Option<JoinHandle<()>>,
-    /// `(data dir, journal dir)`: after a snapshot, the data is synced and
-    /// the journal segments it covers are deleted.
-    journal: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// After a snapshot, the journal forgets what it covers.
+    journal: Option<Release>,
     /// The last snapshot written: its size in bytes and the rows plus
     /// files it held (to scale that size to the cache of now); set by the
     /// thread that writes it.
@@ -167,7 +167,7 @@ impl Snapshots {
     pub fn new(
         path: std::path::PathBuf,
         every: std::time::Duration,
-        journal: Option<(std::path::PathBuf, std::path::PathBuf)>,
+        journal: Option<Release>,
         metrics: std::sync::Arc<Metrics>,
     ) -> Self {
         Snapshots {
@@ -239,7 +239,7 @@ impl Snapshots {
 fn save_blocking(
     path: &std::path::Path,
     snapshot: &Snapshot,
-    journal: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+    journal: Option<&Release>,
     metrics: &Metrics,
 ) -> Option<u64> {
     let rows = snapshot.row_count();
@@ -261,35 +261,18 @@ fn save_blocking(
         journal_seq = snapshot.journal_seq,
         "Snapshot written."
     );
-    let Some((data_dir, journal_dir)) = journal else {
+    let Some(release) = journal else {
         return size;
     };
-    // librrd does not fsync: rows it has taken are on disk only once the
-    // filesystem is synced, and only then may the journal forget them.
-    if let Err(e) = sync_filesystem(data_dir) {
-        error!(dir = %data_dir.display(), error = %e, "Cannot sync the data directory; the journal is kept.");
-        return size;
-    }
-    match crate::journal::truncate(journal_dir, snapshot.journal_seq) {
+    match release.upto(snapshot.journal_seq) {
         Ok(0) => {}
         Ok(n) => debug!(
             segments = n,
             "Journal segments covered by the snapshot deleted."
         ),
-        Err(e) => error!(dir = %journal_dir.display(), error = %e, "Cannot truncate the journal."),
+        Err(e) => error!(error = %e, "Cannot release the journal up to the snapshot; it is kept."),
     }
     size
-}
-
-fn sync_filesystem(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let d = std::fs::File::open(dir)?;
-    // SAFETY: a valid open descriptor for the call's duration.
-    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 #[cfg(test)]
@@ -323,7 +306,13 @@ mod tests {
     #[tokio::test]
     async fn the_estimate_scales_the_last_snapshot_to_the_cache_of_now() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Some((dir.path().to_owned(), dir.path().join("journal")));
+        let journal = Some(Release::new(
+            dir.path(),
+            &crate::config::JournalConfig {
+                dir: dir.path().join("journal"),
+                sync: crate::config::SyncPolicy::Never,
+            },
+        ));
         let metrics = std::sync::Arc::new(Metrics::default());
         let mut snapshots = Snapshots::new(
             dir.path().join("s"),

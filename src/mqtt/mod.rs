@@ -11,7 +11,6 @@ pub mod discovery;
 mod source;
 mod tls;
 
-pub use source::Journal;
 use source::Source;
 
 use std::sync::Arc;
@@ -26,7 +25,7 @@ use tracing::{debug, info, warn};
 use crate::cache::CacheHandle;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::config::SyncPolicy;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 
 /// The largest packet MQTT allows. rumqttc drops the connection on a packet
@@ -83,10 +82,7 @@ pub async fn run(
     } = control;
     let config = config_rx.borrow_and_update().clone();
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
-    let sync_every = match journal.as_ref().map(|j| j.sync) {
-        Some(SyncPolicy::Interval(every)) => Some(every),
-        _ => None,
-    };
+    let sync_every = journal.as_ref().and_then(Journal::sync_every);
     let mut sync_tick =
         tokio::time::interval(sync_every.unwrap_or(std::time::Duration::from_secs(3600)));
     let mut source = Source::new(

@@ -13,15 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use rumqttc::{AsyncClient, Publish, QoS};
-use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use super::decode::{DecodeLimits, decode};
 use super::discovery;
 use crate::cache::{CacheClosed, CacheHandle};
 use crate::clock::Clock;
-use crate::config::{Config, SyncPolicy};
-use crate::journal::JournalWriter;
+use crate::config::Config;
+use crate::journal::Journal;
 use crate::metrics::{Metrics, RateLimiter};
 use crate::model::{RejectReason, Sample};
 
@@ -30,12 +29,6 @@ use crate::model::{RejectReason, Sample};
 const GROUP_MAX: usize = 16;
 /// How long the first of them may wait.
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The journal and when to fsync it.
-pub struct Journal {
-    pub writer: JournalWriter,
-    pub sync: SyncPolicy,
-}
 
 pub(super) struct Source {
     client: AsyncClient,
@@ -53,7 +46,6 @@ pub(super) struct Source {
     pub flush_by: Option<tokio::time::Instant>,
     /// Acks the client's request queue could not take yet, in order.
     unacked: VecDeque<Publish>,
-    syncing: Option<JoinHandle<()>>,
     /// Whether discovery messages are read (`mqtt.discovery`).
     discovery: bool,
     /// The series each discovery topic described, to forget them when its
@@ -90,7 +82,6 @@ impl Source {
             waiting: VecDeque::new(),
             flush_by: None,
             unacked: VecDeque::new(),
-            syncing: None,
             discovery: false,
             described: HashMap::new(),
             discovery_warn: RateLimiter::new(60_000),
@@ -241,13 +232,8 @@ impl Source {
         let Some(j) = self.journal.as_mut() else {
             return Some(0);
         };
-        match j.writer.append(samples) {
-            Ok(seq) => {
-                self.metrics
-                    .journal_bytes
-                    .store(j.writer.written_bytes(), Relaxed);
-                Some(seq)
-            }
+        match j.append(samples) {
+            Ok(seq) => Some(seq),
             Err(e) => {
                 self.journal_failed(&e, now_ms);
                 None
@@ -288,11 +274,7 @@ impl Source {
         if self.waiting.is_empty() {
             return;
         }
-        let result = match self.journal.as_mut() {
-            Some(j) if j.sync == SyncPolicy::Always => j.writer.sync(),
-            Some(j) => j.writer.flush(),
-            None => Ok(()),
-        };
+        let result = self.journal.as_mut().map_or(Ok(()), Journal::commit);
         match result {
             Ok(()) => {
                 self.unacked.extend(self.waiting.drain(..));
@@ -325,24 +307,10 @@ impl Source {
         self.flush_by = None;
     }
 
-    /// `sync = "interval"`: fsync the journal on the blocking pool, one at a
-    /// time (records are already in the kernel; this bounds a power cut).
+    /// `sync = "interval"`: the journal fsynced in the background.
     pub fn sync_in_background(&mut self) {
-        if self.syncing.as_ref().is_some_and(|h| !h.is_finished()) {
-            return;
-        }
-        let Some(j) = self.journal.as_mut() else {
-            return;
-        };
-        match j.writer.sync_handle() {
-            Ok(file) => {
-                self.syncing = Some(tokio::task::spawn_blocking(move || {
-                    if let Err(e) = file.sync_data() {
-                        error!(error = %e, "Cannot fsync the journal.");
-                    }
-                }))
-            }
-            Err(e) => error!(error = %e, "Cannot flush the journal."),
+        if let Some(j) = self.journal.as_mut() {
+            j.sync_in_background();
         }
     }
 
@@ -350,7 +318,7 @@ impl Source {
     pub fn close(&mut self) {
         self.commit();
         if let Some(j) = self.journal.as_mut()
-            && let Err(e) = j.writer.sync()
+            && let Err(e) = j.close()
         {
             error!(error = %e, "Cannot fsync the journal at stop.");
         }

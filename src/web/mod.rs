@@ -212,10 +212,7 @@ pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
         .recv()
         .map_err(|_| std::io::Error::other("the web thread stopped at start"))??;
     info!(%addr, users = config.users.len(), "Web UI listening on http://{addr}/rrd");
-    Ok(WebServer {
-        handle,
-        thread,
-    })
+    Ok(WebServer { handle, thread })
 }
 
 #[cfg(test)]

@@ -1,6 +1,4 @@
-//! The write-ahead journal: every accepted message's samples, appended
-//! before the message is acknowledged, so that a crash loses nothing the
-//! daemon acknowledged.
+//! The journal on disk: segments, records, and reading them back.
 //!
 //! Segment files `<first seq, 20 digits>-<creation time>.journal` under
 //! `<data_dir>/journal` (the time keeps a new run's first segment apart from
@@ -238,48 +236,80 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// Calls `each` for every record after `after_seq`, in order.
-pub fn replay(
-    dir: &Path,
+/// Records after a sequence, read one at a time across segments, in
+/// order: what replay at start reads, and what a forwarder would follow.
+/// A segment ending in a torn or corrupt record (the tail a crash leaves)
+/// is counted and left at that record.
+pub struct Reader {
+    /// Segments not opened yet, the next last.
+    pending: Vec<PathBuf>,
+    current: Option<Segment>,
     after_seq: u64,
-    mut each: impl FnMut(u64, Vec<Sample>),
-) -> io::Result<ReplayStats> {
-    let mut stats = ReplayStats {
-        last_seq: after_seq,
-        ..ReplayStats::default()
-    };
-    for (_, path) in segments(dir)? {
-        let mut bytes = Vec::new();
-        File::open(&path)?.read_to_end(&mut bytes)?;
-        let mut segment = Segment::new(&bytes);
-        while !segment.at_end() {
-            let Some((seq, samples)) = segment.next_record() else {
-                stats.torn += 1;
-                break;
+    stats: ReplayStats,
+}
+
+impl Reader {
+    pub fn open(dir: &Path, after_seq: u64) -> io::Result<Reader> {
+        let mut pending: Vec<PathBuf> = segments(dir)?.into_iter().map(|(_, p)| p).collect();
+        pending.reverse();
+        Ok(Reader {
+            pending,
+            current: None,
+            after_seq,
+            stats: ReplayStats {
+                last_seq: after_seq,
+                ..ReplayStats::default()
+            },
+        })
+    }
+
+    /// The next record after the reader's sequence; `None` at the end.
+    pub fn next_record(&mut self) -> io::Result<Option<(u64, Vec<Sample>)>> {
+        loop {
+            let segment = match &mut self.current {
+                Some(segment) if !segment.at_end() => segment,
+                _ => {
+                    let Some(path) = self.pending.pop() else {
+                        return Ok(None);
+                    };
+                    let mut bytes = Vec::new();
+                    File::open(&path)?.read_to_end(&mut bytes)?;
+                    self.current = Some(Segment::new(bytes));
+                    continue;
+                }
             };
-            stats.last_seq = stats.last_seq.max(seq);
-            if seq <= after_seq {
-                stats.skipped += 1;
+            let Some((seq, samples)) = segment.next_record() else {
+                self.stats.torn += 1;
+                self.current = None;
+                continue;
+            };
+            self.stats.last_seq = self.stats.last_seq.max(seq);
+            if seq <= self.after_seq {
+                self.stats.skipped += 1;
                 continue;
             }
-            stats.records += 1;
-            stats.samples += samples.len() as u64;
-            each(seq, samples);
+            self.stats.records += 1;
+            self.stats.samples += samples.len() as u64;
+            return Ok(Some((seq, samples)));
         }
     }
-    Ok(stats)
+
+    /// What was read so far.
+    pub fn stats(&self) -> &ReplayStats {
+        &self.stats
+    }
 }
 
 /// Reads one segment's records, in either format.
-struct Segment<'a> {
-    bytes: &'a [u8],
+struct Segment {
+    bytes: Vec<u8>,
     at: usize,
     /// `None` for a first-format segment (names in every record).
     names: Option<Vec<String>>,
 }
 
-impl<'a> Segment<'a> {
-    fn new(bytes: &'a [u8]) -> Segment<'a> {
+impl Segment {
+    fn new(bytes: Vec<u8>) -> Segment {
         if bytes.starts_with(MAGIC) {
             Segment {
                 bytes,
@@ -370,9 +400,12 @@ mod tests {
     }
 
     fn all(dir: &Path, after: u64) -> (Vec<(u64, Vec<Sample>)>, ReplayStats) {
+        let mut reader = Reader::open(dir, after).unwrap();
         let mut got = Vec::new();
-        let stats = replay(dir, after, |seq, samples| got.push((seq, samples))).unwrap();
-        (got, stats)
+        while let Some(record) = reader.next_record().unwrap() {
+            got.push(record);
+        }
+        (got, reader.stats)
     }
 
     #[test]
@@ -451,8 +484,8 @@ mod tests {
         let (got, _) = all(dir.path(), 0);
         assert_eq!(got.first().map(|r| r.0), Some(21));
         assert_eq!(
-            replay(&dir.path().join("missing"), 0, |_, _| {}).unwrap(),
-            ReplayStats::default()
+            all(&dir.path().join("missing"), 0),
+            (vec![], ReplayStats::default())
         );
     }
 
