@@ -1,16 +1,19 @@
-//! The whole cache as plain data: series → file buffers, and when each file
-//! is due to be written. Pure (time is passed in); `task` drives it.
+//! The whole cache as plain data: series → file buffers, and (through its
+//! `Scheduler`) when each file goes to librrd. Pure (time is passed in);
+//! the task is a loop around it: it sends the batches `pump` returns and
+//! answers the waiters the scheduler releases.
 //!
 //! A file is due `flush_after` (plus its fixed jitter) after its oldest
 //! waiting row arrived, but never before that row's step has ended: with
 //! the default five minutes, a file is written about once per five minutes
 //! with five rows in one librrd call.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::buffer::FileBuffer;
+use super::scheduler::{Flush, Scheduler, Waiter};
 use super::snapshot::{FileState, Snapshot};
 use crate::config::Config;
 use crate::model::{FileSpec, RejectReason, Sample, SeriesMeta, UnixMillis};
@@ -40,11 +43,8 @@ pub(crate) struct Cache {
     files: Vec<FileBuffer>,
     by_path: HashMap<String, FileId>,
     series: HashMap<String, Slot>,
-    /// (due time, file) for every file with rows and no batch in flight.
-    due: BTreeSet<(UnixMillis, FileId)>,
-    due_of: Vec<Option<UnixMillis>>,
-    /// Writes in a row that librrd could not finish, per file (backoff).
-    failures: Vec<u32>,
+    /// When each file goes to librrd, and who waits for it.
+    sched: Scheduler,
     /// Ids of pruned files, reused for new ones; their buffers are empty
     /// placeholders sharing `vacant_spec`.
     vacant: Vec<FileId>,
@@ -62,9 +62,7 @@ impl Cache {
             files: Vec::new(),
             by_path: HashMap::new(),
             series: HashMap::new(),
-            due: BTreeSet::new(),
-            due_of: Vec::new(),
-            failures: Vec::new(),
+            sched: Scheduler::new(WRITE_WINDOW, config.cache.flush_after),
             vacant: Vec::new(),
             vacant_spec: Arc::new(FileSpec {
                 rel_path: String::new(),
@@ -90,15 +88,11 @@ impl Cache {
         let id = match self.vacant.pop() {
             Some(id) => {
                 self.files[id] = buffer;
-                self.due_of[id] = None;
-                self.failures[id] = 0;
                 self.pinned[id] = pinned;
                 id
             }
             None => {
                 self.files.push(buffer);
-                self.due_of.push(None);
-                self.failures.push(0);
                 self.pinned.push(pinned);
                 self.files.len() - 1
             }
@@ -142,7 +136,7 @@ impl Cache {
                     && !b.spec.ds.is_empty()
                     && b.pending_rows() == 0
                     && !b.is_writing()
-                    && self.due_of[id].is_none()
+                    && !self.sched.is_scheduled(id)
                     && b.last_sample_ms < limit
             })
             .collect();
@@ -230,11 +224,14 @@ impl Cache {
                 outcome.rejected.push((RejectReason::TooOld, s.series));
                 continue;
             }
+            let was_waiting = buffer.pending_since_ms.is_some();
             match buffer.add(slot.ds, s.time_ms, s.value, now_ms) {
                 Ok(()) => {
                     outcome.accepted += 1;
-                    if self.due_of[slot.file].is_none() && !buffer.is_writing() {
-                        self.schedule(slot.file);
+                    // A file's first waiting row sets its due time.
+                    if !was_waiting && !buffer.is_writing() {
+                        let at = self.due_at(slot.file);
+                        self.sched.set_due(slot.file, at);
                     }
                 }
                 Err(reason) => outcome.rejected.push((reason, s.series)),
@@ -266,77 +263,78 @@ impl Cache {
         Ok(slot)
     }
 
-    /// Sets the file's due time from its oldest waiting row.
-    fn schedule(&mut self, file: FileId) {
-        if let Some(old) = self.due_of[file].take() {
-            self.due.remove(&(old, file));
-        }
+    /// When `file` is due: `flush_after` plus its fixed jitter after its
+    /// oldest waiting row arrived, not before that row's step has ended;
+    /// `None` with nothing waiting or a batch in flight.
+    fn due_at(&self, file: FileId) -> Option<UnixMillis> {
         let buffer = &self.files[file];
-        let (Some(since), Some(first_end)) = (buffer.pending_since_ms, buffer.first_row_end())
-        else {
-            return;
-        };
+        if buffer.is_writing() {
+            return None;
+        }
+        let (since, first_end) = (buffer.pending_since_ms?, buffer.first_row_end()?);
         let jitter_ms = self.config.cache.flush_jitter.as_millis() as u64;
         let jitter = (fnv1a(buffer.spec.rel_path.as_bytes()) % (jitter_ms + 1)) as i64;
         let after = since + self.config.cache.flush_after.as_millis() as i64 + jitter;
-        let at = after.max(first_end * 1000);
-        self.due.insert((at, file));
-        self.due_of[file] = Some(at);
+        Some(after.max(first_end * 1000))
     }
 
     /// When the next file is due, if any.
     pub fn next_due(&self) -> Option<UnixMillis> {
-        self.due.first().map(|&(at, _)| at)
+        self.sched.next_due()
     }
 
-    /// Removes and returns the files due by `now_ms`; their batches are made
-    /// when a write slot frees up (`take`).
-    pub fn pop_due(&mut self, now_ms: UnixMillis) -> Vec<FileId> {
-        let mut due = Vec::new();
-        while let Some(&(at, file)) = self.due.first()
-            && at <= now_ms
-        {
-            self.due.pop_first();
-            self.due_of[file] = None;
-            due.push(file);
-        }
-        due
-    }
-
-    /// `pop_due` and `take` at once: the batches of every due file.
-    #[cfg(test)]
-    pub fn take_due(&mut self, now_ms: UnixMillis) -> Vec<WriteBatch> {
-        let due = self.pop_due(now_ms);
-        due.into_iter()
-            .filter_map(|file| {
-                let batch = self.take(file, now_ms, false);
-                if batch.is_none() {
-                    self.reschedule(file);
+    /// The batches to send now: files due by `now_ms` and forced ones, as
+    /// far as the write window allows; and the waiters whose forced flush
+    /// is done (their files had nothing to write, or all forced work is).
+    pub fn pump(&mut self, now_ms: UnixMillis) -> (Vec<WriteBatch>, Vec<Waiter>) {
+        self.sched.take_due(now_ms);
+        let mut batches = Vec::new();
+        let mut answered = Vec::new();
+        while let Some((file, flush)) = {
+            let files = &self.files;
+            self.sched.next_write(|f| files[f].is_writing())
+        } {
+            match self.take(file, now_ms, flush == Flush::Forced) {
+                Some(batch) => {
+                    self.sched.started(file);
+                    batches.push(batch);
                 }
-                batch
-            })
-            .collect()
+                None => {
+                    answered.extend(self.sched.nothing_to_write(file, flush));
+                    // Only an open row: due again once its step has ended.
+                    let at = self.due_at(file);
+                    self.sched.set_due(file, at);
+                }
+            }
+        }
+        answered.extend(self.sched.forcing_done());
+        (batches, answered)
     }
 
-    pub fn has_rows(&self, file: FileId) -> bool {
-        self.files[file].pending_rows() > 0
+    /// Every file's rows, now; `waiter` is answered (by `pump` or
+    /// `on_written`) once librrd has answered for all of them.
+    pub fn force_all(&mut self, waiter: Waiter) {
+        let files: Vec<(FileId, bool)> = self.files_with_rows().collect();
+        self.sched.force_all(files, waiter);
     }
 
-    pub fn is_writing(&self, file: FileId) -> bool {
-        self.files[file].is_writing()
-    }
-
-    /// Schedules a file that was due but had only an open row.
-    pub fn reschedule(&mut self, file: FileId) {
-        self.schedule(file);
+    /// One file's rows ahead of every other (someone waits to draw it).
+    /// Returns the waiter when there is nothing to wait for.
+    pub fn force_file(&mut self, rel_path: &str, waiter: Waiter) -> Option<Waiter> {
+        let Some(file) = self.file_id(rel_path) else {
+            return Some(waiter);
+        };
+        let writing = self.files[file].is_writing();
+        if !writing && self.files[file].pending_rows() == 0 {
+            return Some(waiter);
+        }
+        self.sched.force_file(file, writing, waiter);
+        None
     }
 
     /// Freezes and returns this file's rows (all of them when `force`).
     pub fn take(&mut self, file: FileId, now_ms: UnixMillis, force: bool) -> Option<WriteBatch> {
         let rows = self.files[file].take_batch(now_ms.div_euclid(1000), force)?;
-        if let Some(old) = self.due_of[file].take() {
-            self.due.remove(&(old, file));
-        }
         Some(WriteBatch {
             file,
             spec: self.files[file].spec.clone(),
@@ -356,32 +354,29 @@ impl Cache {
 
     /// Librrd's answer for a file's batch (see `FileBuffer::on_written`);
     /// `last_update_s` is the file's last update as librrd reports it.
+    /// Returns the waiters whose forced batch this was; `pump` next.
     pub fn on_written(
         &mut self,
         file: FileId,
         done_upto: Option<i64>,
         last_update_s: Option<i64>,
         now_ms: UnixMillis,
-    ) {
-        let flush_after_ms = self.config.cache.flush_after.as_millis() as i64;
+    ) -> Vec<Waiter> {
         let buffer = &mut self.files[file];
         let complete = buffer.on_written(done_upto, now_ms);
         if let Some(t) = last_update_s {
             buffer.set_written_upto(t);
         }
-        if complete {
-            self.failures[file] = 0;
-        } else {
-            // Most failures are a reader holding the file's lock: try again
-            // soon, then less and less often (a full disk, a bad file).
-            let n = self.failures[file].min(16);
-            self.failures[file] += 1;
-            let first = RETRY_AFTER.min(self.config.cache.flush_after);
-            let retry_ms = first.saturating_mul(1 << n).min(RETRY_MAX).as_millis() as i64;
-            // `schedule` waits flush_after from pending_since.
-            buffer.pending_since_ms = Some(now_ms - flush_after_ms + retry_ms);
-        }
-        self.schedule(file);
+        let answered = self.sched.answered(file, complete, now_ms);
+        let at = self.due_at(file);
+        self.sched.set_due(file, at);
+        answered
+    }
+
+    /// Consecutive writes of `file` librrd could not finish.
+    #[cfg(test)]
+    pub fn failures(&self, file: FileId) -> u32 {
+        self.sched.failures(file)
     }
 }
 
@@ -420,7 +415,8 @@ impl Cache {
                     self.files[file].restore(state, now_ms);
                     report.files += 1;
                     report.rows += self.files[file].pending_rows();
-                    self.schedule(file);
+                    let at = self.due_at(file);
+                    self.sched.set_due(file, at);
                 }
                 Err(reason) => {
                     report
@@ -457,10 +453,9 @@ impl Cache {
     }
 }
 
-/// How soon rows a write could not take are tried again.
-pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
-/// The longest wait between two tries of a file that keeps failing.
-pub(crate) const RETRY_MAX: Duration = Duration::from_secs(300);
+/// Batches in flight at most: enough to keep librrd busy while the cache
+/// makes the next, few enough that rows exist once in memory.
+pub(super) const WRITE_WINDOW: usize = 4;
 
 mod describe;
 mod reload;

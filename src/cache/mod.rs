@@ -10,9 +10,10 @@
 mod buffer;
 mod core;
 mod handle;
+mod scheduler;
 pub mod snapshot;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -24,19 +25,14 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::{Metrics, RateLimiter};
 use crate::model::{RejectReason, Sample};
-use crate::rrd::{RrdHandle, WriteBatch, WriteReport};
+use crate::rrd::{RrdHandle, WriteReport};
 
 pub(crate) use self::core::Cache;
-use self::core::FileId;
 pub use self::core::{ReloadReport, RestoreReport};
 use self::handle::CacheMsg;
 pub use self::handle::{CacheClosed, CacheHandle, CacheStats};
+use self::scheduler::Waiter;
 use self::snapshot::{Snapshot, Snapshots};
-
-/// Batches handed to the RRD thread at once. It writes them one after the
-/// other, so a few keep it busy; a file waiting for a slot has no copy of its
-/// rows made yet, and rows that arrive meanwhile join its batch.
-const WRITE_WINDOW: usize = 4;
 
 /// What a previous run left: its snapshot, and the journal records after it.
 #[derive(Default)]
@@ -91,23 +87,12 @@ pub fn spawn(
         report_tx,
         metrics,
         clock,
-        in_flight: 0,
-        ready: VecDeque::new(),
-        forced_queued: 0,
-        forcing: Forcing::default(),
-        file_waiters: HashMap::new(),
+        waiters: HashMap::new(),
+        next_waiter: 0,
         warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
     };
     let handle = tokio::spawn(task.run(rx, report_rx));
     (CacheHandle { tx }, handle)
-}
-
-/// A forced flush in progress: files still owing a forced batch because one
-/// was in flight when it was asked for, and who to tell when it is done.
-#[derive(Default)]
-struct Forcing {
-    owed: HashSet<FileId>,
-    waiting: Vec<oneshot::Sender<()>>,
 }
 
 fn log_restore(report: &RestoreReport) {
@@ -134,14 +119,9 @@ struct CacheTask {
     report_tx: mpsc::UnboundedSender<WriteReport>,
     metrics: Arc<Metrics>,
     clock: Clock,
-    in_flight: usize,
-    /// Files waiting for a write slot, and whether all their rows (`true`)
-    /// or only the finished ones are to be written.
-    ready: VecDeque<(FileId, bool)>,
-    forced_queued: usize,
-    forcing: Forcing,
-    /// `flush_file` callers, per file, waiting for its forced batch.
-    file_waiters: HashMap<FileId, Vec<oneshot::Sender<()>>>,
+    /// The replies of forced flushes, by the token the scheduler holds.
+    waiters: HashMap<u64, oneshot::Sender<()>>,
+    next_waiter: u64,
     stats_every: std::time::Duration,
     warn_limits: [RateLimiter; RejectReason::ALL.len()],
 }
@@ -175,11 +155,7 @@ impl CacheTask {
             tokio::select! {
                 biased;
                 Some(report) = report_rx.recv() => self.on_report(report),
-                _ = sleep_until_opt(due) => {
-                    let due = self.cache.pop_due(self.clock.now_ms());
-                    self.ready.extend(due.into_iter().map(|f| (f, false)));
-                    self.pump();
-                }
+                _ = sleep_until_opt(due) => self.pump(),
                 _ = stats_tick.tick() => self.log_stats(),
                 _ = snapshot_tick.tick(), if self.snapshots.is_some() => self.save_snapshot(),
                 _ = prune_tick.tick(), if !self.dead_after.is_zero() => self.prune_dead(),
@@ -297,104 +273,58 @@ impl CacheTask {
         self.publish_gauges();
     }
 
-    fn send(&mut self, batch: WriteBatch) {
-        self.in_flight += 1;
-        self.rrd.write(batch, self.report_tx.clone());
-    }
-
-    /// Starts writes while the window has room.
+    /// Sends what the cache says is to be written now, and answers the
+    /// flushes it says are done.
     fn pump(&mut self) {
-        let now_ms = self.clock.now_ms();
-        while self.in_flight < WRITE_WINDOW {
-            let Some((file, force)) = self.ready.pop_front() else {
-                break;
-            };
-            if force {
-                self.forced_queued -= 1;
-            }
-            if self.cache.is_writing(file) {
-                if force {
-                    self.forcing.owed.insert(file);
-                }
-                continue;
-            }
-            match self.cache.take(file, now_ms, force) {
-                Some(batch) => self.send(batch),
-                // Only an open row: due again once its step has ended.
-                None if !force => self.cache.reschedule(file),
-                None => self.answer_file_waiters(file),
-            }
+        let (batches, done) = self.cache.pump(self.clock.now_ms());
+        for batch in batches {
+            self.rrd.write(batch, self.report_tx.clone());
         }
-        self.finish_forcing_if_done();
+        self.answer(done);
     }
 
     fn on_report(&mut self, report: WriteReport) {
-        self.in_flight -= 1;
         let now_ms = self.clock.now_ms();
-        self.cache
-            .on_written(report.file, report.done_upto, report.last_update_s, now_ms);
-        if self.forcing.owed.remove(&report.file) {
-            self.ready.push_front((report.file, true));
-            self.forced_queued += 1;
-        } else if self.file_waiters.contains_key(&report.file)
-            && !self.ready.contains(&(report.file, true))
-        {
-            self.answer_file_waiters(report.file);
-        }
+        let done =
+            self.cache
+                .on_written(report.file, report.done_upto, report.last_update_s, now_ms);
+        self.answer(done);
         self.pump();
         self.publish_gauges();
+    }
+
+    /// A token for `reply`, answered when the scheduler releases it.
+    fn waiter(&mut self, reply: oneshot::Sender<()>) -> Waiter {
+        self.next_waiter += 1;
+        self.waiters.insert(self.next_waiter, reply);
+        Waiter(self.next_waiter)
+    }
+
+    fn answer(&mut self, done: Vec<Waiter>) {
+        for Waiter(id) in done {
+            if let Some(reply) = self.waiters.remove(&id) {
+                let _ = reply.send(());
+            }
+        }
     }
 
     /// Queues every file's rows for writing now; `reply` is answered once
     /// librrd has answered for all of them.
     fn force_all(&mut self, reply: oneshot::Sender<()>) {
-        let files: Vec<(FileId, bool)> = self.cache.files_with_rows().collect();
-        for (file, writing) in files {
-            if writing {
-                self.forcing.owed.insert(file);
-            } else {
-                self.ready.push_back((file, true));
-                self.forced_queued += 1;
-            }
-        }
-        self.forcing.waiting.push(reply);
+        let waiter = self.waiter(reply);
+        self.cache.force_all(waiter);
         self.pump();
     }
 
     /// Queues one file's rows ahead of every other (someone is waiting to
     /// draw it); `reply` is answered once librrd has answered for them.
     fn force_file(&mut self, rel_path: &str, reply: oneshot::Sender<()>) {
-        let Some(file) = self.cache.file_id(rel_path) else {
-            let _ = reply.send(());
+        let waiter = self.waiter(reply);
+        if let Some(nothing_to_wait_for) = self.cache.force_file(rel_path, waiter) {
+            self.answer(vec![nothing_to_wait_for]);
             return;
-        };
-        let writing = self.cache.is_writing(file);
-        if !writing && !self.cache.has_rows(file) {
-            let _ = reply.send(());
-            return;
-        }
-        self.file_waiters.entry(file).or_default().push(reply);
-        if writing {
-            self.forcing.owed.insert(file);
-        } else {
-            self.ready.push_front((file, true));
-            self.forced_queued += 1;
         }
         self.pump();
-    }
-
-    fn answer_file_waiters(&mut self, file: FileId) {
-        for reply in self.file_waiters.remove(&file).into_iter().flatten() {
-            let _ = reply.send(());
-        }
-    }
-
-    fn finish_forcing_if_done(&mut self) {
-        if self.in_flight == 0 && self.forcing.owed.is_empty() && self.forced_queued == 0 {
-            for reply in self.forcing.waiting.drain(..) {
-                let _ = reply.send(());
-            }
-        }
     }
 
     fn stats(&self) -> CacheStats {

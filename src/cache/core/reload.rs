@@ -32,6 +32,7 @@ impl Cache {
         let mut with_new_cache = (*self.config).clone();
         with_new_cache.cache = config.cache.clone();
         self.config = Arc::new(with_new_cache);
+        self.sched.set_flush_after(config.cache.flush_after);
         for spec in &config.files {
             match self.by_path.get(&spec.rel_path) {
                 Some(&id) => self.update_spec(id, Arc::new(spec.clone()), &mut report),

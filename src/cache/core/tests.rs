@@ -1,6 +1,7 @@
 //! Tests of series resolution and flush scheduling, time passed by hand.
 
 use super::*;
+use crate::cache::scheduler::{RETRY_AFTER, RETRY_MAX};
 use crate::model::{DsType, Row};
 
 const T0_MS: i64 = 1_763_633_700_000; // a multiple of 60 s
@@ -107,9 +108,9 @@ fn files_are_due_flush_after_their_first_row() {
     // Open row: the step ends at T0 + 60 s.
     cache.ingest(vec![sample("a", T0_MS + 10_000, 1.0)], T0_MS + 10_000);
     assert_eq!(cache.next_due(), Some(T0_MS + 10_000 + 300_000));
-    assert!(cache.take_due(T0_MS + 309_999).is_empty());
+    assert!(cache.pump(T0_MS + 309_999).0.is_empty());
     cache.ingest(vec![sample("a", T0_MS + 300_000, 2.0)], T0_MS + 300_000);
-    let batches = cache.take_due(T0_MS + 310_000);
+    let batches = cache.pump(T0_MS + 310_000).0;
     assert_eq!(batches.len(), 1);
     // The steps between the two samples repeat the first (hold is 10 min).
     let t0 = T0_MS / 1000;
@@ -142,37 +143,37 @@ fn an_open_row_waits_for_its_step_to_end() {
     let mut cache = Cache::new(c);
     cache.ingest(vec![sample("a", T0_MS + 1_000, 1.0)], T0_MS + 1_000);
     assert_eq!(cache.next_due(), Some(T0_MS + 60_000));
-    assert!(cache.take_due(T0_MS + 59_999).is_empty());
-    assert_eq!(cache.take_due(T0_MS + 60_000).len(), 1);
+    assert!(cache.pump(T0_MS + 59_999).0.is_empty());
+    assert_eq!(cache.pump(T0_MS + 60_000).0.len(), 1);
 }
 
 #[test]
 fn failed_writes_are_retried_soon() {
     let mut cache = Cache::new(config(""));
     cache.ingest(vec![sample("a", T0_MS, 1.0)], T0_MS);
-    let batch = cache.take_due(T0_MS + 300_000).pop().unwrap();
+    let batch = cache.pump(T0_MS + 300_000).0.pop().unwrap();
     cache.on_written(batch.file, None, None, T0_MS + 300_000);
     assert_eq!(cache.pending_rows(), 1);
     // A busy file (a reader's lock) is tried again within seconds.
     let retry = T0_MS + 300_000 + RETRY_AFTER.as_millis() as i64;
     assert_eq!(cache.next_due(), Some(retry));
-    assert_eq!(cache.take_due(retry).pop().unwrap().rows, batch.rows);
+    assert_eq!(cache.pump(retry).0.pop().unwrap().rows, batch.rows);
     // A file that keeps failing is tried less and less often.
     let step = RETRY_AFTER.as_millis() as i64;
     cache.on_written(batch.file, None, None, retry);
     assert_eq!(cache.next_due(), Some(retry + 2 * step));
-    let _ = cache.take_due(i64::MAX);
+    let _ = cache.pump(i64::MAX).0;
     cache.on_written(batch.file, None, None, retry);
     assert_eq!(cache.next_due(), Some(retry + 4 * step));
     for _ in 0..20 {
-        let _ = cache.take_due(i64::MAX);
+        let _ = cache.pump(i64::MAX).0;
         cache.on_written(batch.file, None, None, retry);
     }
     assert_eq!(cache.next_due(), Some(retry + RETRY_MAX.as_millis() as i64));
     // Success resets it.
-    let _ = cache.take_due(i64::MAX);
+    let _ = cache.pump(i64::MAX).0;
     cache.on_written(batch.file, Some(T0_MS / 1000), None, retry);
-    assert_eq!(cache.failures[batch.file], 0);
+    assert_eq!(cache.failures(batch.file), 0);
 }
 
 #[test]
@@ -183,7 +184,7 @@ fn jitter_spreads_files_but_is_stable() {
     let mut cache = Cache::new(c);
     let names: Vec<String> = (0..50).map(|i| format!("s/{i}")).collect();
     cache.ingest(names.iter().map(|n| sample(n, T0_MS, 1.0)).collect(), T0_MS);
-    let dues: BTreeSet<i64> = cache.due.iter().map(|&(at, _)| at).collect();
+    let dues: std::collections::BTreeSet<i64> = (0..50).map(|f| cache.due_at(f).unwrap()).collect();
     assert!(dues.len() > 25, "{} distinct due times", dues.len());
     assert!(
         dues.iter()
@@ -214,7 +215,7 @@ fn silent_series_are_forgotten_but_come_back() {
             .prune_dead(T0_MS + 48 * hour, Duration::from_secs(86_400))
             .is_empty()
     );
-    let batches = cache.take_due(i64::MAX);
+    let batches = cache.pump(i64::MAX).0;
     for b in &batches {
         cache.on_written(b.file, b.rows.last().map(|r| r.time_s), None, T0_MS);
     }
@@ -237,7 +238,7 @@ fn silent_series_are_forgotten_but_come_back() {
     assert_eq!(cache.files.len(), 3, "the vacant slot was reused");
     assert_eq!(cache.spec(cache.series["c"].file).rel_path, "c");
     // `a` comes back by itself once there is room.
-    for b in cache.take_due(i64::MAX) {
+    for b in cache.pump(i64::MAX).0 {
         cache.on_written(
             b.file,
             b.rows.last().map(|r| r.time_s),
