@@ -179,6 +179,7 @@ fn main() {
         end_s,
         width: 600,
         height: 200,
+        step_s: Some(60),
         unless_last_update: None,
     };
     let (p50, p95) = timed(n, |i| {

@@ -34,6 +34,11 @@ pub struct GraphRequest {
     /// Size of the plotting area in pixels (librrd adds axes and legend).
     pub width: u32,
     pub height: u32,
+    /// The file's step: librrd reads the finest archive that covers the
+    /// range and averages what is known per pixel. Left to itself it reads
+    /// the archive nearest to one row per pixel, where a lone value among
+    /// unknowns is consolidated away (xff) and the graph stays empty.
+    pub step_s: Option<u32>,
     /// Do not draw when the file's last update is still this one: the
     /// caller holds that image already.
     pub unless_last_update: Option<i64>,
@@ -140,7 +145,11 @@ pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<Graph
         },
         ..GraphProps::default()
     };
-    props.misc.slope_mode = true;
+    // Step drawing, not slopes: each row is drawn as the step it stands
+    // for, so a series with a single value (or one between gaps) still
+    // shows, as a short level line; with slopes librrd draws nothing for
+    // a point without a known neighbour.
+    props.misc.slope_mode = false;
     let mut elements = Vec::with_capacity(req.lines.len() * 9);
     for (i, line) in req.lines.iter().enumerate() {
         let (r, g, b) = PALETTE[i % PALETTE.len()];
@@ -150,7 +159,7 @@ pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<Graph
             rrd: file.to_owned(),
             ds_name: line.ds.clone(),
             consolidation_fn: rrd::ConsolidationFn::Avg,
-            step: None,
+            step: req.step_s,
             start: None,
             end: None,
             reduce: None,
@@ -255,6 +264,7 @@ mod tests {
             end_s: 1_700_086_400,
             width: 600,
             height: 200,
+            step_s: None,
             unless_last_update: None,
         }
     }

@@ -111,6 +111,7 @@ pub(crate) async fn png(
         end_s: range.end_s,
         width,
         height,
+        step_s: Some(entry.step_secs),
         unless_last_update: known,
     };
     let cached = |state: &State| {

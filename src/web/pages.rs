@@ -30,6 +30,8 @@ pub(crate) struct SeriesRow {
     unit: String,
     age: String,
     stale: bool,
+    /// On each file's first row: its day graph, small, for the overview.
+    thumb: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -43,11 +45,17 @@ pub(crate) struct IndexPage {
     /// On the first page: groups cut at `DEVICES_PER_GROUP` devices.
     cut: bool,
     rows: Vec<SeriesRow>,
+    /// A small day graph per file beside its rows (an overview).
+    thumbs: bool,
     /// Matches beyond the rows shown (search), or devices beyond the page.
     more: usize,
     next_page: Option<String>,
     prev_page: Option<String>,
 }
+
+/// The overview's graphs: the smallest librrd draws legibly.
+const THUMB_WIDTH: u32 = 300;
+const THUMB_HEIGHT: u32 = 80;
 
 /// Query text is bounded: a search of 10 MB of words is an attack.
 const MAX_QUERY: usize = 200;
@@ -69,6 +77,7 @@ pub(crate) async fn index(
         groups: Vec::new(),
         cut: false,
         rows: Vec::new(),
+        thumbs: true,
         more: 0,
         next_page: None,
         prev_page: None,
@@ -77,7 +86,7 @@ pub(crate) async fn index(
         let (found, total) = tree::search(&index, &q, PAGE_SIZE);
         page.heading = format!("{total} files match “{q}”");
         page.more = total - found.len();
-        page.rows = rows(&state, &found).await;
+        page.rows = rows(&state, &found, true).await;
     } else if let Some(device) = &params.device {
         let files = tree::device_files(&index, device);
         if files.is_empty() {
@@ -88,7 +97,20 @@ pub(crate) async fn index(
         } else {
             device.clone()
         };
-        page.rows = rows(&state, &files).await;
+        // The summary counts this device's files, not all of them.
+        page.files = files.len();
+        page.series = files.iter().map(|e| e.ds.len()).sum();
+        let n = params.page.unwrap_or(0);
+        let shown: Vec<&IndexEntry> = files
+            .iter()
+            .skip(n * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .copied()
+            .collect();
+        let link = |p: usize| format!("?device={}&page={p}", url_escape(device));
+        page.next_page = ((n + 1) * PAGE_SIZE < files.len()).then(|| link(n + 1));
+        page.prev_page = (n > 0).then(|| link(n - 1));
+        page.rows = rows(&state, &shown, true).await;
     } else if let Some(group) = &params.group {
         let mut groups = tree::groups(&index, usize::MAX, Some(group));
         let Some(g) = groups.first_mut() else {
@@ -96,6 +118,13 @@ pub(crate) async fn index(
         };
         let n = params.page.unwrap_or(0);
         let total = g.devices.len();
+        let group_files: Vec<&IndexEntry> = g
+            .devices
+            .iter()
+            .flat_map(|d| tree::device_files(&index, &d.path))
+            .collect();
+        page.files = group_files.len();
+        page.series = group_files.iter().map(|e| e.ds.len()).sum();
         g.devices = g
             .devices
             .drain(..)
@@ -129,7 +158,7 @@ fn url_escape(s: &str) -> String {
 
 /// Table rows for these files, with each series' latest sample from the
 /// cache (or the file's last update when the cache has not seen it).
-async fn rows(state: &State, files: &[&IndexEntry]) -> Vec<SeriesRow> {
+async fn rows(state: &State, files: &[&IndexEntry], thumbs: bool) -> Vec<SeriesRow> {
     let series: Vec<String> = files
         .iter()
         .flat_map(|e| e.ds.iter().map(|d| d.series.clone()))
@@ -139,7 +168,7 @@ async fn rows(state: &State, files: &[&IndexEntry]) -> Vec<SeriesRow> {
     let mut latest = latest.into_iter();
     let mut out = Vec::with_capacity(files.len());
     for e in files {
-        for d in &e.ds {
+        for (i, d) in e.ds.iter().enumerate() {
             let sample = latest.next().flatten();
             let seen_s = sample.map(|(_, t)| t.div_euclid(1000)).or(e.last_update);
             let age_s = seen_s.map(|t| (now_s - t).max(0));
@@ -153,6 +182,12 @@ async fn rows(state: &State, files: &[&IndexEntry]) -> Vec<SeriesRow> {
                 age: age_s.map_or_else(|| "never".into(), age_text),
                 stale: e.stale
                     || age_s.is_none_or(|a| a as u64 > d.stale_after_secs.max(e.step_secs.into())),
+                thumb: (thumbs && i == 0).then(|| {
+                    format!(
+                        "/rrd/graph/{}.png?range=day&width={THUMB_WIDTH}&height={THUMB_HEIGHT}",
+                        url_escape(&e.path)
+                    )
+                }),
             });
         }
     }
@@ -191,6 +226,8 @@ pub(crate) struct FilePage {
     last_update: String,
     stale: bool,
     rows: Vec<SeriesRow>,
+    /// Never: the file page shows its graphs large.
+    thumbs: bool,
     graphs: Vec<GraphLink>,
     start_text: String,
     end_text: String,
@@ -237,7 +274,7 @@ pub(crate) async fn file(
             range_query: query,
         });
     }
-    let rows = rows(&state, &[&entry]).await;
+    let rows = rows(&state, &[&entry], false).await;
     Ok(FilePage {
         device: tree::device_of(&entry.path).to_owned(),
         template: entry.template.clone(),
@@ -245,6 +282,7 @@ pub(crate) async fn file(
         last_update: entry.last_update.map_or_else(|| "never".into(), utc_text),
         stale: entry.stale,
         rows,
+        thumbs: false,
         graphs,
         start_text,
         end_text,

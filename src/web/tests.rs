@@ -147,8 +147,28 @@ async fn pages_list_devices_series_and_values() {
     let page = html(&body);
     assert!(page.contains("/rrd/file/z2m/kitchen/humidity"), "{page}");
     assert!(page.contains(">29<"), "latest value shown: {page}");
+    // The device's own files are counted, and each shows its last day,
+    // loaded as it scrolls into view; the small graph is drawn.
+    assert!(page.contains("2 files, 2 series"), "{page}");
+    let thumb = "/rrd/graph/z2m/kitchen/humidity.png?range=day&#38;width=300&#38;height=80";
+    assert!(
+        page.contains(&format!("<img src=\"{thumb}\" loading=\"lazy\"")),
+        "{page}"
+    );
+    let (status, ct, png) = get(&app, &thumb.replace("&#38;", "&")).await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
+    assert!(png.starts_with(b"\x89PNG"));
+    let (_, _, body) = get(&app, "/rrd/file/z2m/kitchen/humidity").await;
+    assert!(
+        !html(&body).contains("width=300&#38;height=80"),
+        "no thumbnails on the file page"
+    );
     let (_, _, body) = get(&app, "/rrd?group=z2m").await;
     assert!(html(&body).contains("z2m: 1 devices"));
+    assert!(
+        html(&body).contains("2 files, 2 series"),
+        "the group's files"
+    );
     let (_, _, body) = get(&app, "/rrd?q=PLUG+power").await;
     assert!(text(&body).contains("1 files match"));
     let (status, _, body) = get(&app, "/rrd/file/z2m/kitchen/temperature").await;

@@ -248,6 +248,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
         end_s: T0 + 3600,
         width: 400,
         height: 100,
+        step_s: None,
         unless_last_update,
     }
 }
@@ -416,4 +417,42 @@ fn values_reach_their_ds_whatever_order_the_file_has_them_in() {
         .map(|v| v.parse().unwrap())
         .collect();
     assert_eq!(values, [2.0, 1.0], "b holds b's value, a holds a's");
+}
+
+#[test]
+fn a_lone_value_still_shows_in_a_day_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec("lone", &["value"]);
+    let now = chrono::Utc::now().timestamp() / 60 * 60;
+    worker(dir.path()).write(&batch(&s, &[(now - 3600, 21.5)]));
+    let path = dir.path().join("lone.rrd");
+    // The largest value the graph plots, as librrd prints it.
+    let plotted_max = |step_s: Option<u32>| {
+        let request = GraphRequest {
+            start_s: now - 86_400,
+            end_s: now,
+            width: 300,
+            height: 80,
+            step_s,
+            ..graph_request("lone", None)
+        };
+        let (props, mut elements) = read::graph_elements(&request, &path);
+        elements.push(rrd::ops::graph::elements::GraphElement::Print(
+            rrd::ops::graph::elements::Print {
+                var_name: rrd::ops::graph::elements::VarName::new("v0max").unwrap(),
+                format: "%lf".into(),
+                format_mode: None,
+            },
+        ));
+        let (_, meta) = rrd::ops::graph::graph(read::IMAGE_FORMAT, &props, &elements).unwrap();
+        meta.extra_info
+            .get("print[0]")
+            .cloned()
+            .and_then(|v| v.into_string())
+            .unwrap_or_default()
+    };
+    // Read from the archive nearest to a row per pixel (5-minute rows), the
+    // lone minute is consolidated away; from the file's own step, it shows.
+    assert_eq!(plotted_max(None), "-nan");
+    assert_eq!(plotted_max(Some(60)), "21.500000");
 }
