@@ -55,7 +55,7 @@ fn rebuild(path: &Path, spec: &FileSpec, found: &FileLayout) -> Result<PathBuf, 
         PathBuf::from(p)
     };
     let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
-    let backup = (0..)
+    let backup = (0..1000)
         .map(|n| {
             with_suffix(&if n == 0 {
                 ".bak".into()
@@ -64,7 +64,12 @@ fn rebuild(path: &Path, spec: &FileSpec, found: &FileLayout) -> Result<PathBuf, 
             })
         })
         .find(|p| !p.exists())
-        .expect("some backup name is free");
+        .ok_or_else(|| {
+            format!(
+                "{}.bak to .bak.999 all exist: delete old backups",
+                path.display()
+            )
+        })?;
     std::fs::copy(path, &backup).map_err(|e| io("cannot copy to", &backup, e))?;
     // DS renamed on the way: librrd pre-fills by DS name, so the source
     // must carry the new names (a copy: the backup stays the original).
