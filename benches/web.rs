@@ -174,6 +174,7 @@ fn main() {
             ds: "value".into(),
             legend: "year/power".into(),
             unit: None,
+            style: Default::default(),
         }],
         start_s: end_s - 86_400,
         end_s,
@@ -181,13 +182,15 @@ fn main() {
         height: 200,
         step_s: Some(60),
         unless_last_update: None,
+        thresholds: Vec::new(),
     };
     let (p50, p95) = timed(n, |i| {
         let request = GraphRequest {
             width: 600 + i as u32,
             ..request.clone()
         };
-        let (props, elements) = graph_elements(&request, &daemon.data().join("year/power.rrd"));
+        let (props, elements) =
+            graph_elements(&request, &|rel| daemon.data().join(format!("{rel}.rrd")));
         bytes = rrd::ops::graph::graph(IMAGE_FORMAT, &props, &elements)
             .unwrap()
             .0

@@ -97,6 +97,7 @@ impl App {
             clock,
             recovered,
         );
+        let (config_tx, config_rx) = watch::channel(config.clone());
         let web = match &config.web {
             Some(w) => Some(
                 web::start(
@@ -107,6 +108,7 @@ impl App {
                         metrics: metrics.clone(),
                         clock,
                         journal_enabled: config.journal.is_some(),
+                        config: config_rx.clone(),
                     },
                 )
                 .with_context(|| format!("web UI on {}", w.listen))?,
@@ -115,7 +117,6 @@ impl App {
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let (subscribed_tx, subscribed_rx) = watch::channel(false);
-        let (config_tx, config_rx) = watch::channel(config.clone());
         let mqtt_task = tokio::spawn(mqtt::run(
             config_rx,
             opts,

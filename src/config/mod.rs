@@ -9,6 +9,7 @@
 mod raw;
 mod validate;
 
+pub use raw::Draw;
 pub use validate::is_valid_ds_name;
 
 use std::fmt;
@@ -42,6 +43,40 @@ pub struct Config {
     pub files: Vec<FileSpec>,
     /// Overrides for matching series, first match wins.
     pub rules: Vec<Rule>,
+    /// Pages of views declared in config (`[[dashboard]]`).
+    pub dashboards: Vec<Dashboard>,
+}
+
+/// A validated `[[dashboard]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    /// `[A-Za-z0-9_-]{1,64}`: its URL.
+    pub name: String,
+    pub title: String,
+    /// `day`, `week`, `month` or `year`.
+    pub range: String,
+    pub views: Vec<View>,
+}
+
+/// One chart of a dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub title: String,
+    pub series: Vec<ViewSeries>,
+    /// Drawn as horizontal rules; the legend says when the last value
+    /// crosses them.
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewSeries {
+    /// A series name, found in the index at drawing time.
+    pub series: String,
+    pub label: Option<String>,
+    pub color: Option<(u8, u8, u8)>,
+    pub draw: Draw,
+    pub cf: crate::model::Cf,
 }
 
 /// A validated `[[rule]]`.
@@ -291,6 +326,7 @@ pub(crate) struct Sections {
     pub templates: Vec<Option<raw::RawTemplate>>,
     pub files: Vec<Option<raw::RawFile>>,
     pub rules: Vec<Option<raw::RawRule>>,
+    pub dashboards: Vec<Option<raw::RawDashboard>>,
 }
 
 impl Sections {
@@ -318,6 +354,10 @@ impl Sections {
             None => Vec::new(),
             Some(v) => array_items(v, "rule", errors),
         };
+        let dashboards = match table.remove("dashboard") {
+            None => Vec::new(),
+            Some(v) => array_items(v, "dashboard", errors),
+        };
         // What is left must be top-level scalars.
         let top = deserialize(toml::Value::Table(table), TOP, errors).unwrap_or_default();
         Sections {
@@ -331,6 +371,7 @@ impl Sections {
             templates,
             files,
             rules,
+            dashboards,
         }
     }
 }

@@ -375,3 +375,59 @@ pub(crate) struct RawFile {
 fn default_template_name() -> String {
     "default".into()
 }
+
+/// `[[dashboard]]`: a named page of views.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDashboard {
+    pub name: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// `day`, `week`, `month` or `year`.
+    #[serde(default = "default_range")]
+    pub range: String,
+    #[serde(default)]
+    pub view: Vec<RawView>,
+}
+
+fn default_range() -> String {
+    "day".into()
+}
+
+/// `[[dashboard.view]]`: one chart of series from any files.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawView {
+    pub title: String,
+    pub series: Vec<RawViewSeries>,
+    #[serde(default)]
+    pub warning: Option<f64>,
+    #[serde(default)]
+    pub critical: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawViewSeries {
+    pub series: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// `#rrggbb`.
+    #[serde(default)]
+    pub color: Option<String>,
+    #[serde(default)]
+    pub draw: Draw,
+    #[serde(default)]
+    pub cf: Option<crate::model::Cf>,
+}
+
+/// How a series is drawn in a view (Munin's `draw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Draw {
+    #[default]
+    Line,
+    Area,
+    /// Stacked on the series before it.
+    Stack,
+}

@@ -281,3 +281,47 @@ fn history_moves_and_ds_renames_are_checked() {
         ]
     );
 }
+
+#[test]
+fn dashboards_are_checked_key_by_key() {
+    let text = r##"
+        [[dashboard]]
+        name = "a b"
+        range = "decade"
+        [[dashboard.view]]
+        title = ""
+        warning = nan
+        series = [{ series = "x/#", color = "red", draw = "line" }]
+        [[dashboard]]
+        name = "ok"
+        [[dashboard.view]]
+        title = "fine"
+        series = [{ series = "x/y", color = "#00ff00", draw = "stack", cf = "MAX" }]
+    "##;
+    let err = Config::parse(text, "test.toml").unwrap_err();
+    let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "dashboard[0].name",
+            "dashboard[0].range",
+            "dashboard[0].view[0].title",
+            "dashboard[0].view[0].warning",
+            "dashboard[0].view[0].series[0].series",
+            "dashboard[0].view[0].series[0].color",
+        ]
+    );
+    let ok = Config::parse(
+        &text
+            .replace("a b", "house")
+            .replace("decade", "week")
+            .replace("title = \"\"", "title = \"t\"")
+            .replace("warning = nan", "")
+            .replace("x/#", "x/z")
+            .replace("\"red\"", "\"#ff0000\""),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(ok.dashboards.len(), 2);
+    assert_eq!(ok.dashboards[1].views[0].series[0].color, Some((0, 255, 0)));
+}

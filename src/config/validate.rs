@@ -177,6 +177,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         .collect();
     let files = files(&s.files, &templates, &mut e);
     let rules = rules(&s.rules, &templates, &mut e);
+    let dashboards = sections::dashboards(&s.dashboards, &mut e);
     let web = web(&s.web, &mut e);
 
     Some(Config {
@@ -191,6 +192,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         templates,
         files,
         rules,
+        dashboards,
     })
 }
 

@@ -6,10 +6,12 @@
 //! names only, never from request text. Building is pure and tested here;
 //! the RRD thread runs the calls.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use rrd::ops::graph::elements::{ColorWithLegend, Def, GPrint, GraphElement, Line, VDef, VarName};
+use rrd::ops::graph::elements::{
+    Area, AreaColor, ColorWithLegend, Def, GPrint, GraphElement, HRule, Line, VDef, Value, VarName,
+};
 use rrd::ops::graph::props::{GraphProps, Labels, Size, TimeRange};
 use rrd::ops::graph::{Color, props::ImageFormat};
 
@@ -21,6 +23,28 @@ pub struct GraphLine {
     pub ds: String,
     pub legend: String,
     pub unit: Option<String>,
+    pub style: LineStyle,
+}
+
+/// Where a line comes from and how it is drawn, beyond one file's
+/// averaged lines (dashboards' views).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineStyle {
+    /// Another file of the index than the request's (its path, from the
+    /// index: never request text).
+    pub file: Option<String>,
+    pub color: Option<(u8, u8, u8)>,
+    pub draw: crate::config::Draw,
+    /// `AVERAGE` unless said.
+    pub cf: Option<Cf>,
+}
+
+/// A horizontal rule: a view's warning or critical threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub value: f64,
+    pub color: (u8, u8, u8),
+    pub legend: String,
 }
 
 /// A PNG graph of one file.
@@ -42,6 +66,8 @@ pub struct GraphRequest {
     /// Do not draw when the file's last update is still this one: the
     /// caller holds that image already.
     pub unless_last_update: Option<i64>,
+    /// Drawn as horizontal rules, with their legend.
+    pub thresholds: Vec<Threshold>,
 }
 
 #[derive(Debug)]
@@ -127,7 +153,11 @@ fn var(name: String) -> VarName {
 
 /// The graph's properties and elements: one averaged line per DS, with its
 /// last, minimum, average and maximum over the range in the legend.
-pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<GraphElement>) {
+/// `path_of` gives the path of an index file (the request's, or a line's).
+pub fn graph_elements(
+    req: &GraphRequest,
+    path_of: &dyn Fn(&str) -> PathBuf,
+) -> (GraphProps, Vec<GraphElement>) {
     let mut props = GraphProps {
         time_range: TimeRange {
             start: Some(timestamp(req.start_s)),
@@ -152,34 +182,50 @@ pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<Graph
     props.misc.slope_mode = false;
     let mut elements = Vec::with_capacity(req.lines.len() * 9);
     for (i, line) in req.lines.iter().enumerate() {
-        let (r, g, b) = PALETTE[i % PALETTE.len()];
+        let (r, g, b) = line.style.color.unwrap_or(PALETTE[i % PALETTE.len()]);
         let avg = format!("v{i}");
+        let file = path_of(line.style.file.as_deref().unwrap_or(&req.rel_path));
         elements.push(GraphElement::Def(Def {
             var_name: var(avg.clone()),
-            rrd: file.to_owned(),
+            rrd: file,
             ds_name: line.ds.clone(),
-            consolidation_fn: rrd::ConsolidationFn::Avg,
+            consolidation_fn: match line.style.cf.unwrap_or(Cf::Average) {
+                Cf::Average => rrd::ConsolidationFn::Avg,
+                Cf::Min => rrd::ConsolidationFn::Min,
+                Cf::Max => rrd::ConsolidationFn::Max,
+                Cf::Last => rrd::ConsolidationFn::Last,
+            },
             step: req.step_s,
             start: None,
             end: None,
             reduce: None,
         }));
-        elements.push(GraphElement::Line(Line {
-            width: 2.0,
-            value: var(avg.clone()),
-            color: Some(ColorWithLegend {
-                color: Color {
-                    red: r,
-                    green: g,
-                    blue: b,
-                    alpha: None,
-                },
-                legend: Some(format!("{:<24}", legend_text(&line.legend)).into()),
+        let color = Color {
+            red: r,
+            green: g,
+            blue: b,
+            alpha: None,
+        };
+        let legend = Some(format!("{:<24}", legend_text(&line.legend)).into());
+        elements.push(match line.style.draw {
+            crate::config::Draw::Line => GraphElement::Line(Line {
+                width: 2.0,
+                value: var(avg.clone()),
+                color: Some(ColorWithLegend { color, legend }),
+                stack: false,
+                skip_scale: false,
+                dashes: None,
             }),
-            stack: false,
-            skip_scale: false,
-            dashes: None,
-        }));
+            draw => GraphElement::Area(Area {
+                value: var(avg.clone()),
+                color: Some(ColorWithLegend {
+                    color: AreaColor::Color(color),
+                    legend,
+                }),
+                stack: draw == crate::config::Draw::Stack && i > 0,
+                skip_scale: false,
+            }),
+        });
         let unit = line.unit.as_deref().map(gprint_text).unwrap_or_default();
         for (suffix, rpn, label) in [
             ("last", "LAST", "last"),
@@ -199,6 +245,20 @@ pub fn graph_elements(req: &GraphRequest, file: &Path) -> (GraphProps, Vec<Graph
                 format: format!("{label} %8.2lf%s{unit}{end}"),
             }));
         }
+    }
+    for t in &req.thresholds {
+        let (red, green, blue) = t.color;
+        elements.push(GraphElement::HRule(HRule {
+            value: Value::Constant(t.value),
+            color: Color {
+                red,
+                green,
+                blue,
+                alpha: None,
+            },
+            legend: Some(legend_text(&t.legend).into()),
+            dashes: None,
+        }));
     }
     (props, elements)
 }
@@ -253,11 +313,13 @@ mod tests {
                     ds: "temp".into(),
                     legend: "Temperature: living".into(),
                     unit: units[0].map(Into::into),
+                    style: Default::default(),
                 },
                 GraphLine {
                     ds: "hum".into(),
                     legend: "Humidity".into(),
                     unit: units[1].map(Into::into),
+                    style: Default::default(),
                 },
             ],
             start_s: 1_700_000_000,
@@ -266,13 +328,15 @@ mod tests {
             height: 200,
             step_s: None,
             unless_last_update: None,
+            thresholds: Vec::new(),
         }
     }
 
     #[test]
     fn graph_arguments_escape_legends_and_units() {
         let req = request([Some("°C"), Some("%")]);
-        let (props, elements) = graph_elements(&req, Path::new("/data/home/climate.rrd"));
+        let (props, elements) =
+            graph_elements(&req, &|rel| PathBuf::from(format!("/data/{rel}.rrd")));
         let args = rrd::ops::graph::graph_args(Some(IMAGE_FORMAT), &props, &elements).unwrap();
         let text = args.join("\n");
         assert!(text.contains("DEF:v0=/data/home/climate.rrd:temp:AVERAGE"));
@@ -282,8 +346,43 @@ mod tests {
         assert!(text.contains("--start\n1700000000"), "{text}");
         // Units differ: no vertical label.
         assert_eq!(props.labels.vertical_label, None);
-        let (props, _) = graph_elements(&request([Some("W"), Some("W")]), Path::new("/data/x.rrd"));
+        let (props, _) = graph_elements(&request([Some("W"), Some("W")]), &|rel| {
+            PathBuf::from(format!("/data/{rel}.rrd"))
+        });
         assert_eq!(props.labels.vertical_label.as_deref(), Some("W"));
+    }
+
+    #[test]
+    fn views_draw_lines_of_any_file_areas_stacks_and_thresholds() {
+        let mut req = request([Some("°C"), Some("°C")]);
+        req.lines[1].style = LineStyle {
+            file: Some("cellar/climate".into()),
+            color: Some((0xff, 0x00, 0x10)),
+            draw: crate::config::Draw::Area,
+            cf: Some(Cf::Max),
+        };
+        req.thresholds = vec![Threshold {
+            value: 30.0,
+            color: (0xd6, 0x27, 0x28),
+            legend: "critical 30: CROSSED by cellar 31".into(),
+        }];
+        let (props, elements) =
+            graph_elements(&req, &|rel| PathBuf::from(format!("/data/{rel}.rrd")));
+        let args = rrd::ops::graph::graph_args(Some(IMAGE_FORMAT), &props, &elements).unwrap();
+        let text = args.join("\n");
+        assert!(
+            text.contains("DEF:v0=/data/home/climate.rrd:temp:AVERAGE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DEF:v1=/data/cellar/climate.rrd:hum:MAX"),
+            "{text}"
+        );
+        assert!(text.contains("AREA:v1#FF0010"), "{text}");
+        assert!(
+            text.ends_with("HRULE:30#D62728:critical 30\\: CROSSED by cellar 31"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use lru::LruCache;
 use super::query::{GraphParams, graph_size, select_ds};
 use super::{State, WebError};
 use crate::rrd::path::fnv1a;
-use crate::rrd::read::{GraphLine, GraphReply, GraphRequest};
+use crate::rrd::read::{GraphLine, GraphReply, GraphRequest, LineStyle};
 
 const CACHED_IMAGES: usize = 128;
 /// And at most this many bytes of them: a Pi has little memory to spare.
@@ -80,6 +80,7 @@ pub(crate) async fn png(
                 ds: d.name.clone(),
                 legend: d.label.clone().unwrap_or_else(|| d.series.clone()),
                 unit: d.unit.clone(),
+                style: LineStyle::default(),
             }
         })
         .collect();
@@ -113,6 +114,7 @@ pub(crate) async fn png(
         height,
         step_s: Some(entry.step_secs),
         unless_last_update: known,
+        thresholds: Vec::new(),
     };
     let cached = |state: &State| {
         let mut cache = state.pngs.lock().ok()?;

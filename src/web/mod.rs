@@ -11,6 +11,7 @@
 
 mod assets;
 pub mod auth;
+mod dashboards;
 mod error;
 mod export;
 mod graph;
@@ -51,6 +52,7 @@ pub(crate) struct State {
     pngs: Mutex<graph::PngCache>,
     dygraphs: Option<assets::Dygraphs>,
     journal_enabled: bool,
+    config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
 }
 
 impl State {
@@ -95,6 +97,8 @@ pub struct WebDeps {
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
     pub journal_enabled: bool,
+    /// The configuration as reloaded: dashboards follow it.
+    pub config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
 }
 
 /// The running server: how to stop it.
@@ -127,6 +131,7 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         pngs: Mutex::new(graph::PngCache::new()),
         dygraphs,
         journal_enabled: deps.journal_enabled,
+        config: deps.config,
     }
 }
 
@@ -172,6 +177,12 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
                 .route("/rrd/index.json", web::get().to(export::index_json))
                 .route("/rrd/static/{name}", web::get().to(assets::ours))
                 .route("/rrd/dygraphs/{name}", web::get().to(assets::dygraphs))
+                .route("/rrd/dashboards", web::get().to(dashboards::list))
+                .route("/rrd/dashboard/{name}", web::get().to(dashboards::page))
+                .route(
+                    "/rrd/dashboard/{name}/{view}",
+                    web::get().to(dashboards::view_png),
+                )
                 .route("/rrd/file/{path:.*}", web::get().to(pages::file))
                 .route("/rrd/graph/{path:.*}", web::get().to(graph::png))
                 .route("/rrd/data/{path:.*}", web::get().to(export::data)),

@@ -58,6 +58,7 @@ fn fixture(extra_config: &str) -> Fixture {
             metrics,
             clock: Clock::System,
             journal_enabled: false,
+            config: tokio::sync::watch::channel(config.clone()).1,
         },
     ));
     Fixture {
@@ -497,4 +498,67 @@ fn config_refuses_public_listen_without_users() {
             .web
             .is_none()
     );
+}
+
+#[actix_web::test]
+async fn dashboards_from_the_config_draw_their_views() {
+    let f = fixture(
+        r##"
+        [[dashboard]]
+        name = "house"
+        title = "The house"
+        [[dashboard.view]]
+        title = "Kitchen"
+        warning = 25.0
+        critical = 30.0
+        series = [
+          { series = "z2m/kitchen/temperature", label = "Temperature", color = "#d62728" },
+          { series = "z2m/kitchen/humidity", draw = "area" },
+          { series = "z2m/cellar/temperature" },
+        ]
+        "##,
+    );
+    f.feed(&["z2m/kitchen/temperature", "z2m/kitchen/humidity"])
+        .await;
+    let app = app!(f);
+    let (status, _, body) = get(&app, "/rrd/dashboards").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html(&body).contains("href=\"/rrd/dashboard/house\""),
+        "{}",
+        html(&body)
+    );
+    let (status, _, body) = get(&app, "/rrd/dashboard/house").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = html(&body);
+    assert!(
+        page.contains("The house") && page.contains("<h2>Kitchen</h2>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("/rrd/dashboard/house/0.png?range=day"),
+        "{page}"
+    );
+    assert!(
+        page.contains("No file yet for: z2m/cellar/temperature"),
+        "{page}"
+    );
+    let (status, ct, png) = get(&app, "/rrd/dashboard/house/0.png?range=day").await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
+    assert!(png.starts_with(b"\x89PNG"));
+    for (uri, expected) in [
+        ("/rrd/dashboard/nope", StatusCode::NOT_FOUND),
+        ("/rrd/dashboard/house/9.png", StatusCode::NOT_FOUND),
+        (
+            "/rrd/dashboard/house/..%2F..%2Fetc.png",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/rrd/dashboard/house?range=decade", StatusCode::BAD_REQUEST),
+        (
+            "/rrd/dashboard/house/0.png?width=99999",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        assert_eq!(get(&app, uri).await.0, expected, "{uri}");
+    }
 }

@@ -213,3 +213,113 @@ pub(super) fn files(
     }
     out
 }
+
+/// At most this many views a dashboard, series a view: a page stays a page.
+const MAX_VIEWS: usize = 50;
+const MAX_VIEW_SERIES: usize = 32;
+
+pub(super) fn dashboards(
+    raw: &[Option<super::super::raw::RawDashboard>],
+    e: &mut Errors,
+) -> Vec<super::super::Dashboard> {
+    use super::super::{Dashboard, View, ViewSeries};
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let Some(d) = d else { continue };
+        let key = format!("dashboard[{i}]");
+        let name_ok = (1..=64).contains(&d.name.len())
+            && d.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            e.push(
+                format!("{key}.name"),
+                "1 to 64 of [A-Za-z0-9_-]: it is the page's address",
+            );
+        } else if !names.insert(d.name.clone()) {
+            e.push(
+                format!("{key}.name"),
+                format!("duplicate dashboard {:?}", d.name),
+            );
+        }
+        if !["day", "week", "month", "year"].contains(&d.range.as_str()) {
+            e.push(format!("{key}.range"), "must be day, week, month or year");
+        }
+        if d.view.is_empty() || d.view.len() > MAX_VIEWS {
+            e.push(
+                format!("{key}.view"),
+                format!("needs 1 to {MAX_VIEWS} [[dashboard.view]]"),
+            );
+        }
+        let views = d
+            .view
+            .iter()
+            .enumerate()
+            .map(|(j, v)| {
+                let vkey = format!("{key}.view[{j}]");
+                if v.title.trim().is_empty() {
+                    e.push(format!("{vkey}.title"), "must not be empty");
+                }
+                if v.series.is_empty() || v.series.len() > MAX_VIEW_SERIES {
+                    e.push(
+                        format!("{vkey}.series"),
+                        format!("needs 1 to {MAX_VIEW_SERIES} series"),
+                    );
+                }
+                for (name, value) in [("warning", v.warning), ("critical", v.critical)] {
+                    if value.is_some_and(|x| !x.is_finite()) {
+                        e.push(format!("{vkey}.{name}"), "must be a finite number");
+                    }
+                }
+                let series = v
+                    .series
+                    .iter()
+                    .enumerate()
+                    .map(|(k, s)| {
+                        let skey = format!("{vkey}.series[{k}]");
+                        if s.series.is_empty() || s.series.contains(['+', '#']) {
+                            e.push(format!("{skey}.series"), "a series name, without wildcards");
+                        }
+                        let color = s.color.as_deref().and_then(|c| {
+                            let rgb = parse_color(c);
+                            if rgb.is_none() {
+                                e.push(format!("{skey}.color"), format!("{c:?}: use #rrggbb"));
+                            }
+                            rgb
+                        });
+                        ViewSeries {
+                            series: s.series.clone(),
+                            label: s.label.clone(),
+                            color,
+                            draw: s.draw,
+                            cf: s.cf.unwrap_or(crate::model::Cf::Average),
+                        }
+                    })
+                    .collect();
+                View {
+                    title: v.title.clone(),
+                    series,
+                    warning: v.warning,
+                    critical: v.critical,
+                }
+            })
+            .collect();
+        out.push(Dashboard {
+            name: d.name.clone(),
+            title: d.title.clone().unwrap_or_else(|| d.name.clone()),
+            range: d.range.clone(),
+            views,
+        });
+    }
+    out
+}
+
+/// `#rrggbb` as three bytes.
+fn parse_color(c: &str) -> Option<(u8, u8, u8)> {
+    let hex = c
+        .strip_prefix('#')
+        .filter(|h| h.len() == 6 && h.is_ascii())?;
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some((byte(0)?, byte(2)?, byte(4)?))
+}

@@ -31,7 +31,7 @@ impl Worker {
             return Ok(GraphReply::Unchanged);
         }
         let started = Instant::now();
-        let (props, elements) = read::graph_elements(req, &path);
+        let (props, elements) = read::graph_elements(req, &|rel| self.file_path(rel));
         let (bytes, _) =
             rrd::ops::graph::graph(read::IMAGE_FORMAT, &props, &elements).map_err(|e| {
                 ReadError::Librrd {

@@ -243,6 +243,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
             ds: "value".into(),
             legend: "Temperature".into(),
             unit: Some("°C".into()),
+            style: Default::default(),
         }],
         start_s: T0 - 3600,
         end_s: T0 + 3600,
@@ -250,6 +251,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
         height: 100,
         step_s: None,
         unless_last_update,
+        thresholds: Vec::new(),
     }
 }
 
@@ -425,7 +427,6 @@ fn a_lone_value_still_shows_in_a_day_graph() {
     let s = spec("lone", &["value"]);
     let now = chrono::Utc::now().timestamp() / 60 * 60;
     worker(dir.path()).write(&batch(&s, &[(now - 3600, 21.5)]));
-    let path = dir.path().join("lone.rrd");
     // The largest value the graph plots, as librrd prints it.
     let plotted_max = |step_s: Option<u32>| {
         let request = GraphRequest {
@@ -436,7 +437,8 @@ fn a_lone_value_still_shows_in_a_day_graph() {
             step_s,
             ..graph_request("lone", None)
         };
-        let (props, mut elements) = read::graph_elements(&request, &path);
+        let (props, mut elements) =
+            read::graph_elements(&request, &|rel| dir.path().join(format!("{rel}.rrd")));
         elements.push(rrd::ops::graph::elements::GraphElement::Print(
             rrd::ops::graph::elements::Print {
                 var_name: rrd::ops::graph::elements::VarName::new("v0max").unwrap(),

@@ -1,0 +1,252 @@
+//! Dashboards declared in the configuration (`[[dashboard]]`): a list, a
+//! page per dashboard with its views as PNGs, and each view drawn by librrd
+//! from series of any files, with its warning and critical thresholds as
+//! horizontal rules. The dashboards follow live reloads. A series a view
+//! names is looked up in the index: one that has no file yet is listed on
+//! the page as missing, not an error.
+
+use actix_web::{HttpResponse, http::header, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use super::query::{GraphParams, graph_size};
+use super::{State, WebError};
+use crate::config::{Dashboard, View};
+use crate::rrd::index::IndexEntry;
+use crate::rrd::read::{GraphLine, GraphReply, GraphRequest, LineStyle, Threshold};
+
+const RANGES: [&str; 4] = ["day", "week", "month", "year"];
+const WARNING: (u8, u8, u8) = (0xe6, 0x9f, 0x00);
+const CRITICAL: (u8, u8, u8) = (0xd6, 0x27, 0x28);
+
+fn dashboard(state: &State, name: &str) -> Result<Dashboard, WebError> {
+    state
+        .config
+        .borrow()
+        .dashboards
+        .iter()
+        .find(|d| d.name == name)
+        .cloned()
+        .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))
+}
+
+/// Each series of `view` found in the index: its file and DS.
+fn resolve<'i>(view: &View, index: &'i [IndexEntry]) -> Vec<Option<(&'i IndexEntry, usize)>> {
+    view.series
+        .iter()
+        .map(|s| {
+            index.iter().find_map(|e| {
+                let ds = e.ds.iter().position(|d| d.series == s.series)?;
+                Some((e, ds))
+            })
+        })
+        .collect()
+}
+
+pub(crate) struct DashboardLink {
+    name: String,
+    title: String,
+    views: usize,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboards.html")]
+pub(crate) struct ListPage {
+    dashboards: Vec<DashboardLink>,
+}
+
+pub(crate) async fn list(state: web::Data<State>) -> ListPage {
+    let config = state.config.borrow().clone();
+    ListPage {
+        dashboards: config
+            .dashboards
+            .iter()
+            .map(|d| DashboardLink {
+                name: d.name.clone(),
+                title: d.title.clone(),
+                views: d.views.len(),
+            })
+            .collect(),
+    }
+}
+
+pub(crate) struct ViewLink {
+    title: String,
+    src: String,
+    missing: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+pub(crate) struct DashboardPage {
+    name: String,
+    title: String,
+    range: String,
+    /// Each range and whether it is the one shown.
+    ranges: Vec<(&'static str, bool)>,
+    views: Vec<ViewLink>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageParams {
+    range: Option<String>,
+}
+
+pub(crate) async fn page(
+    state: web::Data<State>,
+    name: web::Path<String>,
+    params: web::Query<PageParams>,
+) -> Result<DashboardPage, WebError> {
+    let d = dashboard(&state, &name)?;
+    let range = params.range.clone().unwrap_or_else(|| d.range.clone());
+    if !RANGES.contains(&range.as_str()) {
+        return Err(WebError::BadQuery("range: day, week, month or year".into()));
+    }
+    let index = state.rrd.index();
+    let views = d
+        .views
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ViewLink {
+            title: v.title.clone(),
+            src: format!("/rrd/dashboard/{}/{i}.png?range={range}", d.name),
+            missing: v
+                .series
+                .iter()
+                .zip(resolve(v, &index))
+                .filter(|(_, found)| found.is_none())
+                .map(|(s, _)| s.series.clone())
+                .collect(),
+        })
+        .collect();
+    Ok(DashboardPage {
+        name: d.name.clone(),
+        title: d.title.clone(),
+        ranges: RANGES.iter().map(|&r| (r, r == range)).collect(),
+        range,
+        views,
+    })
+}
+
+pub(crate) async fn view_png(
+    state: web::Data<State>,
+    path: web::Path<(String, String)>,
+    params: web::Query<GraphParams>,
+) -> Result<HttpResponse, WebError> {
+    let (name, file) = path.into_inner();
+    let d = dashboard(&state, &name)?;
+    let view = file
+        .strip_suffix(".png")
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| d.views.get(i))
+        .ok_or_else(|| WebError::NotFound(format!("view {file:?} of {name:?}")))?;
+    let index = state.rrd.index();
+    let found: Vec<(&IndexEntry, usize, &crate::config::ViewSeries)> = resolve(view, &index)
+        .into_iter()
+        .zip(&view.series)
+        .filter_map(|(f, s)| f.map(|(e, ds)| (e, ds, s)))
+        .collect();
+    let Some(&(first, _, _)) = found.first() else {
+        return Err(WebError::NotFound(format!(
+            "no series of {:?} has a file yet",
+            view.title
+        )));
+    };
+    let step = found
+        .iter()
+        .map(|(e, _, _)| e.step_secs)
+        .min()
+        .unwrap_or(60);
+    let range = params.range.resolve(state.now_s(), step.into())?;
+    let (width, height) = graph_size(&params)?;
+    let _slot = state.render_slot()?;
+    for (e, _, _) in &found {
+        state.flush(&e.path).await;
+    }
+    let lines: Vec<GraphLine> = found
+        .iter()
+        .map(|(e, ds, s)| {
+            let d = &e.ds[*ds];
+            GraphLine {
+                ds: d.name.clone(),
+                legend: s
+                    .label
+                    .clone()
+                    .or_else(|| d.label.clone())
+                    .unwrap_or_else(|| d.series.clone()),
+                unit: d.unit.clone(),
+                style: LineStyle {
+                    file: Some(e.path.clone()),
+                    color: s.color,
+                    draw: s.draw,
+                    cf: Some(s.cf),
+                },
+            }
+        })
+        .collect();
+    let thresholds = thresholds(&state, view, &found).await;
+    let request = GraphRequest {
+        rel_path: first.path.clone(),
+        title: view.title.clone(),
+        lines,
+        start_s: range.start_s,
+        end_s: range.end_s,
+        width,
+        height,
+        step_s: Some(step),
+        unless_last_update: None,
+        thresholds,
+    };
+    match state.rrd.graph(request).await? {
+        GraphReply::Png { bytes, .. } => Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "image/png"))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .body(bytes)),
+        GraphReply::Unchanged => Err(WebError::Stopping),
+    }
+}
+
+/// The view's thresholds as rules; a legend names the series whose last
+/// value crosses one.
+async fn thresholds(
+    state: &State,
+    view: &View,
+    found: &[(&IndexEntry, usize, &crate::config::ViewSeries)],
+) -> Vec<Threshold> {
+    let names: Vec<String> = found
+        .iter()
+        .map(|(e, ds, _)| e.ds[*ds].series.clone())
+        .collect();
+    let latest = state.cache.latest(names.clone()).await.unwrap_or_default();
+    let crossing = |limit: f64| -> Vec<String> {
+        names
+            .iter()
+            .zip(&latest)
+            .filter_map(|(n, l)| {
+                l.filter(|(v, _)| *v >= limit)
+                    .map(|(v, _)| format!("{n} {v}"))
+            })
+            .collect()
+    };
+    [
+        ("warning", view.warning, WARNING),
+        ("critical", view.critical, CRITICAL),
+    ]
+    .into_iter()
+    .filter_map(|(what, value, color)| {
+        let value = value?;
+        let over = crossing(value);
+        let legend = if over.is_empty() {
+            format!("{what} {value}")
+        } else {
+            format!("{what} {value}: CROSSED by {}", over.join(", "))
+        };
+        Some(Threshold {
+            value,
+            color,
+            legend,
+        })
+    })
+    .collect()
+}
