@@ -80,11 +80,12 @@ pub(crate) struct ViewLink {
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage {
-    name: String,
     title: String,
     range: String,
     /// Each range and whether it is the one shown.
     ranges: Vec<(&'static str, bool)>,
+    /// The page's address for another range, but for the range's name.
+    range_link: String,
     views: Vec<ViewLink>,
 }
 
@@ -121,9 +122,9 @@ pub(crate) async fn page(
         })
         .collect();
     Ok(DashboardPage {
-        name: d.name.clone(),
         title: d.title.clone(),
         ranges: RANGES.iter().map(|&r| (r, r == range)).collect(),
+        range_link: format!("/rrd/dashboard/{}?range=", d.name),
         range,
         views,
     })
@@ -147,27 +148,57 @@ pub(crate) async fn view_png(
         .zip(&view.series)
         .filter_map(|(f, s)| f.map(|(e, ds)| (e, ds, s)))
         .collect();
-    let Some(&(first, _, _)) = found.first() else {
+    let series: Vec<Drawn> = found
+        .iter()
+        .map(|&(e, ds, s)| Drawn {
+            entry: e,
+            ds,
+            label: s.label.clone(),
+            style: LineStyle {
+                file: Some(e.path.clone()),
+                color: s.color,
+                draw: s.draw,
+                cf: Some(s.cf),
+            },
+        })
+        .collect();
+    let thresholds = thresholds(&state, view, &found).await;
+    draw(&state, &view.title, &series, &params, thresholds).await
+}
+
+/// One series of a chart: its file, DS and how it is drawn.
+struct Drawn<'i> {
+    entry: &'i IndexEntry,
+    ds: usize,
+    label: Option<String>,
+    style: LineStyle,
+}
+
+/// One chart of series from several files, its files' cached rows written
+/// first.
+async fn draw(
+    state: &State,
+    title: &str,
+    series: &[Drawn<'_>],
+    params: &GraphParams,
+    thresholds: Vec<Threshold>,
+) -> Result<HttpResponse, WebError> {
+    let Some(first) = series.first() else {
         return Err(WebError::NotFound(format!(
-            "no series of {:?} has a file yet",
-            view.title
+            "no series of {title:?} has a file yet"
         )));
     };
-    let step = found
-        .iter()
-        .map(|(e, _, _)| e.step_secs)
-        .min()
-        .unwrap_or(60);
+    let step = series.iter().map(|s| s.entry.step_secs).min().unwrap_or(60);
     let range = params.range.resolve(state.now_s(), step.into())?;
-    let (width, height) = graph_size(&params)?;
+    let (width, height) = graph_size(params)?;
     let _slot = state.render_slot()?;
-    for (e, _, _) in &found {
-        state.flush(&e.path).await;
+    for s in series {
+        state.flush(&s.entry.path).await;
     }
-    let lines: Vec<GraphLine> = found
+    let lines: Vec<GraphLine> = series
         .iter()
-        .map(|(e, ds, s)| {
-            let d = &e.ds[*ds];
+        .map(|s| {
+            let d = &s.entry.ds[s.ds];
             GraphLine {
                 ds: d.name.clone(),
                 legend: s
@@ -176,19 +207,13 @@ pub(crate) async fn view_png(
                     .or_else(|| d.label.clone())
                     .unwrap_or_else(|| d.series.clone()),
                 unit: d.unit.clone(),
-                style: LineStyle {
-                    file: Some(e.path.clone()),
-                    color: s.color,
-                    draw: s.draw,
-                    cf: Some(s.cf),
-                },
+                style: s.style.clone(),
             }
         })
         .collect();
-    let thresholds = thresholds(&state, view, &found).await;
     let request = GraphRequest {
-        rel_path: first.path.clone(),
-        title: view.title.clone(),
+        rel_path: first.entry.path.clone(),
+        title: title.to_owned(),
         lines,
         start_s: range.start_s,
         end_s: range.end_s,
@@ -249,4 +274,95 @@ async fn thresholds(
         })
     })
     .collect()
+}
+
+/// A device's dashboard with no configuration: one view per unit, of all
+/// the device's series in that unit (discovery and rules set units).
+fn device_views<'i>(index: &'i [IndexEntry], device: &str) -> Vec<(String, Vec<Drawn<'i>>)> {
+    let mut by_unit: std::collections::BTreeMap<String, Vec<Drawn<'i>>> = Default::default();
+    for e in super::tree::device_files(index, device) {
+        for (ds, d) in e.ds.iter().enumerate() {
+            let unit = d.unit.clone().unwrap_or_default();
+            by_unit.entry(unit).or_default().push(Drawn {
+                entry: e,
+                ds,
+                label: None,
+                style: LineStyle {
+                    file: Some(e.path.clone()),
+                    ..LineStyle::default()
+                },
+            });
+        }
+    }
+    by_unit
+        .into_iter()
+        .map(|(unit, series)| {
+            let title = if unit.is_empty() {
+                "(no unit)".to_owned()
+            } else {
+                unit
+            };
+            (title, series)
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeviceParams {
+    device: String,
+    range: Option<String>,
+    view: Option<usize>,
+}
+
+/// `/rrd/device-dashboard?device=…`: the device's automatic dashboard.
+pub(crate) async fn device_page(
+    state: web::Data<State>,
+    params: web::Query<DeviceParams>,
+) -> Result<DashboardPage, WebError> {
+    let range = params.range.clone().unwrap_or_else(|| "day".into());
+    if !RANGES.contains(&range.as_str()) {
+        return Err(WebError::BadQuery("range: day, week, month or year".into()));
+    }
+    let index = state.rrd.index();
+    let views = device_views(&index, &params.device);
+    if views.is_empty() {
+        return Err(WebError::NotFound(format!("device {:?}", params.device)));
+    }
+    let device = super::pages::url_escape(&params.device);
+    Ok(DashboardPage {
+        title: if params.device.is_empty() {
+            "(top level)".into()
+        } else {
+            params.device.clone()
+        },
+        ranges: RANGES.iter().map(|&r| (r, r == range)).collect(),
+        views: views
+            .iter()
+            .enumerate()
+            .map(|(i, (title, _))| ViewLink {
+                title: title.clone(),
+                src: format!(
+                    "/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"
+                ),
+                missing: Vec::new(),
+            })
+            .collect(),
+        range,
+        range_link: format!("/rrd/device-dashboard?device={device}&range="),
+    })
+}
+
+/// One view of a device's automatic dashboard, as a PNG.
+pub(crate) async fn device_view_png(
+    state: web::Data<State>,
+    which: web::Query<DeviceParams>,
+    params: web::Query<GraphParams>,
+) -> Result<HttpResponse, WebError> {
+    let index = state.rrd.index();
+    let views = device_views(&index, &which.device);
+    let (title, series) = which
+        .view
+        .and_then(|i| views.get(i))
+        .ok_or_else(|| WebError::NotFound(format!("view of device {:?}", which.device)))?;
+    draw(&state, title, series, &params, Vec::new()).await
 }

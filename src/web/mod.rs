@@ -178,6 +178,14 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
                 .route("/rrd/static/{name}", web::get().to(assets::ours))
                 .route("/rrd/dygraphs/{name}", web::get().to(assets::dygraphs))
                 .route("/rrd/dashboards", web::get().to(dashboards::list))
+                .route(
+                    "/rrd/device-dashboard",
+                    web::get().to(dashboards::device_page),
+                )
+                .route(
+                    "/rrd/device-dashboard/view.png",
+                    web::get().to(dashboards::device_view_png),
+                )
                 .route("/rrd/dashboard/{name}", web::get().to(dashboards::page))
                 .route(
                     "/rrd/dashboard/{name}/{view}",

@@ -47,6 +47,8 @@ pub(crate) struct IndexPage {
     rows: Vec<SeriesRow>,
     /// A small day graph per file beside its rows (an overview).
     thumbs: bool,
+    /// A device's automatic dashboard (one chart per unit).
+    dashboard_link: Option<String>,
     /// Matches beyond the rows shown (search), or devices beyond the page.
     more: usize,
     next_page: Option<String>,
@@ -78,6 +80,7 @@ pub(crate) async fn index(
         cut: false,
         rows: Vec::new(),
         thumbs: true,
+        dashboard_link: None,
         more: 0,
         next_page: None,
         prev_page: None,
@@ -97,6 +100,10 @@ pub(crate) async fn index(
         } else {
             device.clone()
         };
+        page.dashboard_link = Some(format!(
+            "/rrd/device-dashboard?device={}",
+            url_escape(device)
+        ));
         // The summary counts this device's files, not all of them.
         page.files = files.len();
         page.series = files.iter().map(|e| e.ds.len()).sum();
@@ -144,7 +151,7 @@ pub(crate) async fn index(
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
-fn url_escape(s: &str) -> String {
+pub(super) fn url_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {

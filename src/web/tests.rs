@@ -562,3 +562,69 @@ async fn dashboards_from_the_config_draw_their_views() {
         assert_eq!(get(&app, uri).await.0, expected, "{uri}");
     }
 }
+
+#[actix_web::test]
+async fn every_device_has_a_dashboard_with_a_chart_per_unit() {
+    let f = fixture(
+        r#"
+        [[rule]]
+        topics = ["z2m/kitchen/temperature", "z2m/kitchen/setpoint"]
+        unit = "°C"
+        [[rule]]
+        topics = ["z2m/kitchen/humidity"]
+        unit = "%"
+        "#,
+    );
+    f.feed(&[
+        "z2m/kitchen/temperature",
+        "z2m/kitchen/setpoint",
+        "z2m/kitchen/humidity",
+        "z2m/kitchen/linkquality",
+    ])
+    .await;
+    let app = app!(f);
+    let (_, _, body) = get(&app, "/rrd?device=z2m/kitchen").await;
+    assert!(html(&body).contains("href=\"/rrd/device-dashboard?device=z2m/kitchen\""));
+    let (status, _, body) = get(&app, "/rrd/device-dashboard?device=z2m/kitchen").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = html(&body);
+    // Views by unit, in order: none, %, °C.
+    let titles: Vec<&str> = page
+        .split("<h2>")
+        .skip(1)
+        .map(|s| s.split("</h2>").next().unwrap())
+        .collect();
+    assert_eq!(titles, ["(no unit)", "%", "°C"], "{page}");
+    assert!(
+        page.contains("/rrd/device-dashboard/view.png?device=z2m/kitchen&#38;view=2&#38;range=day"),
+        "{page}"
+    );
+    let (status, ct, png) = get(
+        &app,
+        "/rrd/device-dashboard/view.png?device=z2m/kitchen&view=2&range=week",
+    )
+    .await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
+    assert!(png.starts_with(b"\x89PNG"));
+    for (uri, expected) in [
+        (
+            "/rrd/device-dashboard?device=nowhere",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/rrd/device-dashboard/view.png?device=z2m/kitchen&view=3",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/rrd/device-dashboard/view.png?device=z2m/kitchen",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/rrd/device-dashboard?device=z2m/kitchen&range=decade",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/rrd/device-dashboard", StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(get(&app, uri).await.0, expected, "{uri}");
+    }
+}
