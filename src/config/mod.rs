@@ -9,7 +9,7 @@
 mod raw;
 mod validate;
 
-pub use raw::Draw;
+pub use raw::{Draw, ViewBy};
 pub use validate::is_valid_ds_name;
 
 use std::fmt;
@@ -45,6 +45,47 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// Pages of views declared in config (`[[dashboard]]`).
     pub dashboards: Vec<Dashboard>,
+    /// Dashboards made from the index by rules (`[[dashboard_rule]]`).
+    pub dashboard_rules: Vec<DashboardRule>,
+}
+
+/// A validated `[[dashboard_rule]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardRule {
+    pub name: String,
+    /// The filter's levels; exactly one is `Capture`.
+    pub levels: Vec<RuleLevel>,
+    pub view_by: ViewBy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleLevel {
+    Exact(String),
+    /// `+`: any one level.
+    Any,
+    /// `+name`: any one level, naming the dashboard.
+    Capture,
+    /// `#`: the rest.
+    Rest,
+}
+
+impl DashboardRule {
+    /// The captured level when `series` matches.
+    pub fn capture<'s>(&self, series: &'s str) -> Option<&'s str> {
+        let mut parts = series.split('/');
+        let mut captured = None;
+        for level in &self.levels {
+            match level {
+                RuleLevel::Rest => return captured,
+                RuleLevel::Exact(want) => (parts.next()? == want).then_some(())?,
+                RuleLevel::Any => {
+                    parts.next()?;
+                }
+                RuleLevel::Capture => captured = Some(parts.next()?),
+            }
+        }
+        parts.next().is_none().then_some(captured).flatten()
+    }
 }
 
 /// A validated `[[dashboard]]`.
@@ -327,6 +368,7 @@ pub(crate) struct Sections {
     pub files: Vec<Option<raw::RawFile>>,
     pub rules: Vec<Option<raw::RawRule>>,
     pub dashboards: Vec<Option<raw::RawDashboard>>,
+    pub dashboard_rules: Vec<Option<raw::RawDashboardRule>>,
 }
 
 impl Sections {
@@ -358,6 +400,10 @@ impl Sections {
             None => Vec::new(),
             Some(v) => array_items(v, "dashboard", errors),
         };
+        let dashboard_rules = match table.remove("dashboard_rule") {
+            None => Vec::new(),
+            Some(v) => array_items(v, "dashboard_rule", errors),
+        };
         // What is left must be top-level scalars.
         let top = deserialize(toml::Value::Table(table), TOP, errors).unwrap_or_default();
         Sections {
@@ -372,6 +418,7 @@ impl Sections {
             files,
             rules,
             dashboards,
+            dashboard_rules,
         }
     }
 }

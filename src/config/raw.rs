@@ -431,3 +431,25 @@ pub enum Draw {
     /// Stacked on the series before it.
     Stack,
 }
+
+/// `[[dashboard_rule]]`: one dashboard per value of a topic level.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDashboardRule {
+    pub name: String,
+    /// An MQTT filter over series names with one named capture, `+room`.
+    pub series: String,
+    #[serde(default)]
+    pub view_by: ViewBy,
+}
+
+/// How a generated dashboard splits its series into views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewBy {
+    /// The series name's last level: temperature, humidity…
+    #[default]
+    Kind,
+    /// The series' unit.
+    Unit,
+}

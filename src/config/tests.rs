@@ -325,3 +325,44 @@ fn dashboards_are_checked_key_by_key() {
     assert_eq!(ok.dashboards.len(), 2);
     assert_eq!(ok.dashboards[1].views[0].series[0].color, Some((0, 255, 0)));
 }
+
+#[test]
+fn dashboard_rules_need_one_named_capture() {
+    let text = r#"
+        [[dashboard_rule]]
+        name = "rooms"
+        series = "zigbee2mqtt/+room/#"
+        [[dashboard_rule]]
+        name = "none"
+        series = "zigbee2mqtt/+/#"
+        [[dashboard_rule]]
+        name = "two"
+        series = "+a/+b"
+        [[dashboard_rule]]
+        name = "rest"
+        series = "a/#/+x"
+    "#;
+    let err = Config::parse(text, "t").unwrap_err();
+    let keys: Vec<&str> = err.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "dashboard_rule[1].series",
+            "dashboard_rule[2].series",
+            "dashboard_rule[3].series"
+        ]
+    );
+    let ok = Config::parse(
+        "[[dashboard_rule]]\nname = \"rooms\"\nseries = \"zigbee2mqtt/+room/+/temperature\"\nview_by = \"unit\"",
+        "t",
+    )
+    .unwrap();
+    let rule = &ok.dashboard_rules[0];
+    assert_eq!(
+        rule.capture("zigbee2mqtt/hall/sensor1/temperature"),
+        Some("hall")
+    );
+    assert_eq!(rule.capture("zigbee2mqtt/hall/sensor1/humidity"), None);
+    assert_eq!(rule.capture("zigbee2mqtt/hall/temperature"), None);
+    assert_eq!(rule.capture("zigbee2mqtt/hall/s/temperature/x"), None);
+}

@@ -178,6 +178,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
     let files = files(&s.files, &templates, &mut e);
     let rules = rules(&s.rules, &templates, &mut e);
     let dashboards = sections::dashboards(&s.dashboards, &mut e);
+    let dashboard_rules = sections::dashboard_rules(&s.dashboard_rules, &mut e);
     let web = web(&s.web, &mut e);
 
     Some(Config {
@@ -193,6 +194,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
         files,
         rules,
         dashboards,
+        dashboard_rules,
     })
 }
 

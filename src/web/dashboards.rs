@@ -45,7 +45,7 @@ fn resolve<'i>(view: &View, index: &'i [IndexEntry]) -> Vec<Option<(&'i IndexEnt
 }
 
 pub(crate) struct DashboardLink {
-    name: String,
+    href: String,
     title: String,
     views: usize,
 }
@@ -58,17 +58,26 @@ pub(crate) struct ListPage {
 
 pub(crate) async fn list(state: web::Data<State>) -> ListPage {
     let config = state.config.borrow().clone();
-    ListPage {
-        dashboards: config
-            .dashboards
-            .iter()
-            .map(|d| DashboardLink {
-                name: d.name.clone(),
-                title: d.title.clone(),
-                views: d.views.len(),
-            })
-            .collect(),
-    }
+    let index = state.rrd.index();
+    let mut dashboards: Vec<DashboardLink> = config
+        .dashboards
+        .iter()
+        .map(|d| DashboardLink {
+            href: format!("/rrd/dashboard/{}", d.name),
+            title: d.title.clone(),
+            views: d.views.len(),
+        })
+        .collect();
+    dashboards.extend(
+        generated(&config, &index)
+            .into_iter()
+            .map(|(name, views)| DashboardLink {
+                href: format!("/rrd/dashboard/{}", super::pages::url_escape(&name)),
+                title: name,
+                views: views.len(),
+            }),
+    );
+    ListPage { dashboards }
 }
 
 pub(crate) struct ViewLink {
@@ -99,7 +108,9 @@ pub(crate) async fn page(
     name: web::Path<String>,
     params: web::Query<PageParams>,
 ) -> Result<DashboardPage, WebError> {
-    let d = dashboard(&state, &name)?;
+    let Ok(d) = dashboard(&state, &name) else {
+        return generated_page(&state, &name, params.range.clone());
+    };
     let range = params.range.clone().unwrap_or_else(|| d.range.clone());
     if !RANGES.contains(&range.as_str()) {
         return Err(WebError::BadQuery("range: day, week, month or year".into()));
@@ -136,7 +147,19 @@ pub(crate) async fn view_png(
     params: web::Query<GraphParams>,
 ) -> Result<HttpResponse, WebError> {
     let (name, file) = path.into_inner();
-    let d = dashboard(&state, &name)?;
+    let Ok(d) = dashboard(&state, &name) else {
+        let config = state.config.borrow().clone();
+        let index = state.rrd.index();
+        let all = generated(&config, &index);
+        let (title, series) = all
+            .get(&name)
+            .and_then(|views| {
+                let i: usize = file.strip_suffix(".png")?.parse().ok()?;
+                views.get(i)
+            })
+            .ok_or_else(|| WebError::NotFound(format!("view {file:?} of {name:?}")))?;
+        return draw(&state, title, series, &params, Vec::new()).await;
+    };
     let view = file
         .strip_suffix(".png")
         .and_then(|i| i.parse::<usize>().ok())
@@ -365,4 +388,79 @@ pub(crate) async fn device_view_png(
         .and_then(|i| views.get(i))
         .ok_or_else(|| WebError::NotFound(format!("view of device {:?}", which.device)))?;
     draw(&state, title, series, &params, Vec::new()).await
+}
+
+/// The views of every dashboard `[[dashboard_rule]]`s make of the index,
+/// by name (`<rule>:<captured level>`): each a title and its views.
+type Generated<'i> = std::collections::BTreeMap<String, Vec<(String, Vec<Drawn<'i>>)>>;
+
+fn generated<'i>(config: &crate::config::Config, index: &'i [IndexEntry]) -> Generated<'i> {
+    use crate::config::ViewBy;
+    let mut out: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, Vec<Drawn<'i>>>,
+    > = Default::default();
+    for rule in &config.dashboard_rules {
+        for e in index {
+            for (ds, d) in e.ds.iter().enumerate() {
+                let Some(captured) = rule.capture(&d.series) else {
+                    continue;
+                };
+                let view = match rule.view_by {
+                    ViewBy::Kind => d.series.rsplit('/').next().unwrap_or_default().to_owned(),
+                    ViewBy::Unit => d.unit.clone().unwrap_or_else(|| "(no unit)".into()),
+                };
+                out.entry(format!("{}:{captured}", rule.name))
+                    .or_default()
+                    .entry(view)
+                    .or_default()
+                    .push(Drawn {
+                        entry: e,
+                        ds,
+                        label: None,
+                        style: LineStyle {
+                            file: Some(e.path.clone()),
+                            ..LineStyle::default()
+                        },
+                    });
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(name, views)| (name, views.into_iter().collect()))
+        .collect()
+}
+
+/// The page of a dashboard a `[[dashboard_rule]]` made.
+fn generated_page(
+    state: &State,
+    name: &str,
+    range: Option<String>,
+) -> Result<DashboardPage, WebError> {
+    let range = range.unwrap_or_else(|| "day".into());
+    if !RANGES.contains(&range.as_str()) {
+        return Err(WebError::BadQuery("range: day, week, month or year".into()));
+    }
+    let config = state.config.borrow().clone();
+    let index = state.rrd.index();
+    let all = generated(&config, &index);
+    let views = all
+        .get(name)
+        .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))?;
+    let escaped = super::pages::url_escape(name);
+    Ok(DashboardPage {
+        title: name.to_owned(),
+        ranges: RANGES.iter().map(|&r| (r, r == range)).collect(),
+        range_link: format!("/rrd/dashboard/{escaped}?range="),
+        views: views
+            .iter()
+            .enumerate()
+            .map(|(i, (title, _))| ViewLink {
+                title: title.clone(),
+                src: format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
+                missing: Vec::new(),
+            })
+            .collect(),
+        range,
+    })
 }

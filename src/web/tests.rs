@@ -628,3 +628,54 @@ async fn every_device_has_a_dashboard_with_a_chart_per_unit() {
         assert_eq!(get(&app, uri).await.0, expected, "{uri}");
     }
 }
+
+#[actix_web::test]
+async fn dashboard_rules_make_one_dashboard_per_captured_level() {
+    let f = fixture(
+        r#"
+        [[dashboard_rule]]
+        name = "rooms"
+        series = "z2m/+room/#"
+        "#,
+    );
+    f.feed(&[
+        "z2m/kitchen/temperature",
+        "z2m/kitchen/humidity",
+        "z2m/cellar/temperature",
+        "tasmota/plug/power",
+    ])
+    .await;
+    let app = app!(f);
+    let (_, _, body) = get(&app, "/rrd/dashboards").await;
+    let page = html(&body);
+    assert!(
+        page.contains("href=\"/rrd/dashboard/rooms%3Acellar\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/rrd/dashboard/rooms%3Akitchen\""),
+        "{page}"
+    );
+    assert!(!page.contains("plug"), "{page}");
+    let (status, _, body) = get(&app, "/rrd/dashboard/rooms%3Akitchen").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = html(&body);
+    // One view per measurement kind.
+    let titles: Vec<&str> = page
+        .split("<h2>")
+        .skip(1)
+        .map(|s| s.split("</h2>").next().unwrap())
+        .collect();
+    assert_eq!(titles, ["humidity", "temperature"], "{page}");
+    let (status, ct, png) = get(&app, "/rrd/dashboard/rooms%3Akitchen/1.png?range=day").await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
+    assert!(png.starts_with(b"\x89PNG"));
+    assert_eq!(
+        get(&app, "/rrd/dashboard/rooms%3Aattic").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, "/rrd/dashboard/rooms%3Akitchen/2.png").await.0,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -323,3 +323,58 @@ fn parse_color(c: &str) -> Option<(u8, u8, u8)> {
     let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
     Some((byte(0)?, byte(2)?, byte(4)?))
 }
+
+pub(super) fn dashboard_rules(
+    raw: &[Option<super::super::raw::RawDashboardRule>],
+    e: &mut Errors,
+) -> Vec<super::super::DashboardRule> {
+    use super::super::{DashboardRule, RuleLevel};
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let Some(r) = r else { continue };
+        let key = format!("dashboard_rule[{i}]");
+        let name_ok = (1..=64).contains(&r.name.len())
+            && r.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            e.push(format!("{key}.name"), "1 to 64 of [A-Za-z0-9_-]");
+        } else if !names.insert(r.name.clone()) {
+            e.push(
+                format!("{key}.name"),
+                format!("duplicate rule {:?}", r.name),
+            );
+        }
+        let parts: Vec<&str> = r.series.split('/').collect();
+        let levels: Vec<RuleLevel> = parts
+            .iter()
+            .map(|p| match *p {
+                "#" => RuleLevel::Rest,
+                "+" => RuleLevel::Any,
+                p if p.len() > 1 && p.starts_with('+') => RuleLevel::Capture,
+                p => RuleLevel::Exact(p.to_owned()),
+            })
+            .collect();
+        let captures = levels.iter().filter(|l| **l == RuleLevel::Capture).count();
+        let misplaced_rest = levels
+            .iter()
+            .position(|l| *l == RuleLevel::Rest)
+            .is_some_and(|at| at + 1 != levels.len());
+        let stray = parts
+            .iter()
+            .any(|p| p.len() > 1 && (p.contains('#') || p[1..].contains('+')));
+        if captures != 1 || misplaced_rest || stray {
+            e.push(
+                format!("{key}.series"),
+                "an MQTT filter with exactly one named capture, e.g. \"zigbee2mqtt/+room/#\"",
+            );
+        }
+        out.push(DashboardRule {
+            name: r.name.clone(),
+            levels,
+            view_by: r.view_by,
+        });
+    }
+    out
+}
