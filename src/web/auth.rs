@@ -24,6 +24,7 @@ const REMEMBERED: usize = 256;
 pub(crate) struct Users {
     users: Vec<WebUser>,
     verified: Mutex<HashSet<(String, String)>>,
+    throttle: Mutex<super::throttle::Throttle>,
 }
 
 impl Users {
@@ -31,6 +32,7 @@ impl Users {
         Users {
             users,
             verified: Mutex::new(HashSet::new()),
+            throttle: Mutex::default(),
         }
     }
 
@@ -78,12 +80,40 @@ pub(crate) async fn validator(
     if state.users.remembered(&key) {
         return Ok(req);
     }
+    // Throttled before argon2 runs: a brute-force loop costs us nothing.
+    let addr = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let now = std::time::Instant::now();
+    let locked = state
+        .users
+        .throttle
+        .lock()
+        .ok()
+        .and_then(|t| t.locked(&key.0, &addr, now));
+    if let Some(wait) = locked {
+        state
+            .metrics
+            .http_auth_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = actix_web::HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", wait.as_secs().max(1).to_string()))
+            .finish();
+        return Err((
+            actix_web::error::InternalError::from_response("login throttled", response).into(),
+            req,
+        ));
+    }
     let checked = key.clone();
     let users = state.clone();
     let ok = web::block(move || users.users.verify(&checked.0, &checked.1))
         .await
         .unwrap_or(false);
     if ok {
+        if let Ok(mut t) = state.users.throttle.lock() {
+            t.succeeded(&key.0, &addr);
+        }
         state.users.remember(key);
         Ok(req)
     } else {
@@ -91,6 +121,20 @@ pub(crate) async fn validator(
             .metrics
             .http_auth_failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let failed = state
+            .users
+            .throttle
+            .lock()
+            .ok()
+            .map(|mut t| t.failed(&key.0, &addr, now));
+        if let Some(super::throttle::Failed::Locked(lock)) = failed {
+            tracing::warn!(
+                user = key.0,
+                addr,
+                lock_s = lock.as_secs(),
+                "Repeated failed logins: further attempts are refused for a while (429)."
+            );
+        }
         let challenge = Config::default().realm("datalog-rrd");
         Err((AuthenticationError::from(challenge).into(), req))
     }

@@ -18,6 +18,7 @@ mod graph;
 mod pages;
 mod prom;
 pub mod query;
+mod throttle;
 pub mod tree;
 
 use std::sync::{Arc, Mutex};

@@ -679,3 +679,33 @@ async fn dashboard_rules_make_one_dashboard_per_captured_level() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[actix_web::test]
+async fn repeated_failed_logins_are_throttled_before_argon2() {
+    let hash = crate::password::hash_password("s3cret").unwrap();
+    let f = fixture(&format!(
+        "[web]\n[[web.users]]\nname = \"cat\"\npassword_hash = \"{hash}\"\n"
+    ));
+    let app = app!(f);
+    let login = |password: &str| {
+        use base64::Engine;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("cat:{password}"))
+        );
+        atest::TestRequest::get()
+            .uri("/rrd")
+            .peer_addr("10.9.8.7:4242".parse().unwrap())
+            .insert_header(("Authorization", auth))
+            .to_request()
+    };
+    for _ in 0..5 {
+        let res = atest::call_service(&app, login("guess")).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Locked now: even the right password waits, and says how long.
+    let res = atest::call_service(&app, login("s3cret")).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+    // (That the lock passes, and doubles, is the throttle's own test.)
+}
