@@ -104,10 +104,21 @@ fn main() {
     println!("year file written in {:.1} s", t.elapsed().as_secs_f64());
 
     // Small files for the 10,000 series: the pages do not read them.
+    // A dashboard of 12 views of 4 series each, from the first device.
+    let mut dashboard = String::from("[[dashboard]]\nname = \"bench\"\n");
+    for v in 0..12 {
+        let lines: Vec<String> = (0..4)
+            .map(|s| format!("{{ series = \"dev/d000/s{:02}\" }}", v * 4 + s))
+            .collect();
+        dashboard.push_str(&format!(
+            "[[dashboard.view]]\ntitle = \"v{v}\"\nseries = [{}]\n",
+            lines.join(", ")
+        ));
+    }
     let config = format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"web-bench\"\n\
          [cache]\nflush_after = \"1h\"\n[limits]\nmax_series = {}\n\
-         [[template]]\nname = \"small\"\ntopics = [\"dev/#\"]\nrra = [{{ cf = \"AVERAGE\", every = \"1m\", keep = \"1h\" }}]\n",
+         [[template]]\nname = \"small\"\ntopics = [\"dev/#\"]\nrra = [{{ cf = \"AVERAGE\", every = \"1m\", keep = \"1h\" }}]\n{dashboard}",
         broker.port,
         series + 10
     );
@@ -151,6 +162,25 @@ fn main() {
     });
     println!(
         "GET /rrd?device=… (100 series with values): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+    );
+    // The overview's small graphs: the 50 of one device page, drawn the
+    // first time, then from the image cache.
+    let thumbs: Vec<String> = (0..50)
+        .map(|s| format!("{web}/rrd/graph/dev/d001/s{s:02}.png?range=day&width=300&height=80"))
+        .collect();
+    for pass in ["drawn", "from the image cache"] {
+        let (p50, p95) = timed(thumbs.len(), |i| bytes = get_ok(&thumbs[i]).len());
+        println!(
+            "device page's 50 small day graphs, {pass}: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+        );
+    }
+    let (p50, p95) = timed(n, |_| bytes = get_ok(&format!("{web}/rrd/dashboard/bench")).len());
+    println!("GET /rrd/dashboard/bench (12 views): p50 {p50:.1} ms, p95 {p95:.1} ms");
+    let (p50, p95) = timed(n.max(12), |i| {
+        bytes = get_ok(&format!("{web}/rrd/dashboard/bench/{}.png?range=day", i % 12)).len()
+    });
+    println!(
+        "dashboard view PNG (4 series of 4 files, drawn each time): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
     );
     let (p50, p95) = timed(n, |i| {
         bytes = get_ok(&format!("{web}/rrd?q=s{:02}", i % 100)).len()
