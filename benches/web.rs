@@ -174,10 +174,16 @@ fn main() {
             "device page's 50 small day graphs, {pass}: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
         );
     }
-    let (p50, p95) = timed(n, |_| bytes = get_ok(&format!("{web}/rrd/dashboard/bench")).len());
+    let (p50, p95) = timed(n, |_| {
+        bytes = get_ok(&format!("{web}/rrd/dashboard/bench")).len()
+    });
     println!("GET /rrd/dashboard/bench (12 views): p50 {p50:.1} ms, p95 {p95:.1} ms");
     let (p50, p95) = timed(n.max(12), |i| {
-        bytes = get_ok(&format!("{web}/rrd/dashboard/bench/{}.png?range=day", i % 12)).len()
+        bytes = get_ok(&format!(
+            "{web}/rrd/dashboard/bench/{}.png?range=day",
+            i % 12
+        ))
+        .len()
     });
     println!(
         "dashboard view PNG (4 series of 4 files, drawn each time): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
