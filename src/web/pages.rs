@@ -89,6 +89,9 @@ pub(crate) async fn index(
         let (found, total) = tree::search(&index, &q, PAGE_SIZE);
         page.heading = format!("{total} files match “{q}”");
         page.more = total - found.len();
+        // The summary counts what is shown, not every file.
+        page.files = found.len();
+        page.series = found.iter().map(|e| e.ds.len()).sum();
         page.rows = rows(&state, &found, true).await;
     } else if let Some(device) = &params.device {
         let files = tree::device_files(&index, device);
