@@ -73,6 +73,17 @@ pub enum Aggregate {
     Max,
 }
 
+/// How a series is drawn in a chart (Munin's `draw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Draw {
+    #[default]
+    Line,
+    Area,
+    /// Stacked on the series before it.
+    Stack,
+}
+
 /// Consolidation function of a round-robin archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]

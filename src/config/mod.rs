@@ -9,7 +9,8 @@
 mod raw;
 mod validate;
 
-pub use raw::{Draw, ViewBy};
+pub use crate::model::Draw;
+pub use raw::ViewBy;
 pub use validate::is_valid_ds_name;
 
 use std::fmt;

@@ -416,20 +416,9 @@ pub(crate) struct RawViewSeries {
     #[serde(default)]
     pub color: Option<String>,
     #[serde(default)]
-    pub draw: Draw,
+    pub draw: crate::model::Draw,
     #[serde(default)]
     pub cf: Option<crate::model::Cf>,
-}
-
-/// How a series is drawn in a view (Munin's `draw`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Draw {
-    #[default]
-    Line,
-    Area,
-    /// Stacked on the series before it.
-    Stack,
 }
 
 /// `[[dashboard_rule]]`: one dashboard per value of a topic level.

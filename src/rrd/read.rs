@@ -34,7 +34,7 @@ pub struct LineStyle {
     /// index: never request text).
     pub file: Option<String>,
     pub color: Option<(u8, u8, u8)>,
-    pub draw: crate::config::Draw,
+    pub draw: crate::model::Draw,
     /// `AVERAGE` unless said.
     pub cf: Option<Cf>,
 }
@@ -208,7 +208,7 @@ pub fn graph_elements(
         };
         let legend = Some(format!("{:<24}", legend_text(&line.legend)).into());
         elements.push(match line.style.draw {
-            crate::config::Draw::Line => GraphElement::Line(Line {
+            crate::model::Draw::Line => GraphElement::Line(Line {
                 width: 2.0,
                 value: var(avg.clone()),
                 color: Some(ColorWithLegend { color, legend }),
@@ -222,7 +222,7 @@ pub fn graph_elements(
                     color: AreaColor::Color(color),
                     legend,
                 }),
-                stack: draw == crate::config::Draw::Stack && i > 0,
+                stack: draw == crate::model::Draw::Stack && i > 0,
                 skip_scale: false,
             }),
         });
@@ -358,7 +358,7 @@ mod tests {
         req.lines[1].style = LineStyle {
             file: Some("cellar/climate".into()),
             color: Some((0xff, 0x00, 0x10)),
-            draw: crate::config::Draw::Area,
+            draw: crate::model::Draw::Area,
             cf: Some(Cf::Max),
         };
         req.thresholds = vec![Threshold {

@@ -172,7 +172,10 @@ async fn pages_list_devices_series_and_values() {
     );
     let (_, _, body) = get(&app, "/rrd?q=PLUG+power").await;
     assert!(text(&body).contains("1 files match"));
-    assert!(html(&body).contains("1 files, 1 series"), "the matches, not all files");
+    assert!(
+        html(&body).contains("1 files, 1 series"),
+        "the matches, not all files"
+    );
     let (status, _, body) = get(&app, "/rrd/file/z2m/kitchen/temperature").await;
     assert_eq!(status, StatusCode::OK);
     let page = html(&body);
