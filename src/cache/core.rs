@@ -208,7 +208,15 @@ impl Cache {
                     s.series.clone_from(name);
                 }
             }
-            let slot = match self.slot_for(&s.series) {
+            // Older than the finest archive reaches back from now: refused,
+            // and for a new series before a file is made for it.
+            let too_old = |spec: &FileSpec| {
+                check_times
+                    && spec.finest_reach_secs().is_some_and(|reach| {
+                        s.time_ms < now_ms.saturating_sub(reach.saturating_mul(1000))
+                    })
+            };
+            let slot = match self.slot_for(&s.series, too_old) {
                 Ok(slot) => slot,
                 Err(reason) => {
                     outcome.rejected.push((reason, s.series));
@@ -216,11 +224,7 @@ impl Cache {
                 }
             };
             let buffer = &mut self.files[slot.file];
-            if check_times
-                && buffer.spec.finest_reach_secs().is_some_and(|reach| {
-                    s.time_ms < now_ms.saturating_sub(reach.saturating_mul(1000))
-                })
-            {
+            if too_old(&buffer.spec) {
                 outcome.rejected.push((RejectReason::TooOld, s.series));
                 continue;
             }
@@ -240,7 +244,13 @@ impl Cache {
         outcome
     }
 
-    fn slot_for(&mut self, series: &str) -> Result<Slot, RejectReason> {
+    /// The slot of `series`, made if new unless `refuse` says its sample
+    /// does not belong in the file it would get.
+    fn slot_for(
+        &mut self,
+        series: &str,
+        refuse: impl Fn(&FileSpec) -> bool,
+    ) -> Result<Slot, RejectReason> {
         if let Some(slot) = self.series.get(series) {
             return Ok(*slot);
         }
@@ -255,6 +265,9 @@ impl Cache {
             self.wanted_spec(&self.config, series, rel_path)
                 .ok_or(RejectReason::NoTemplate)?,
         );
+        if refuse(&spec) {
+            return Err(RejectReason::TooOld);
+        }
         let slot = Slot {
             file: self.add_file(spec, false),
             ds: 0,
@@ -431,7 +444,7 @@ impl Cache {
     fn file_for(&mut self, state: &FileState) -> Result<FileId, String> {
         let (_, series) = state.ds.first().ok_or("no data source")?;
         let slot = self
-            .slot_for(series)
+            .slot_for(series, |_| false)
             .map_err(|r| format!("series {series:?} is refused now ({r})"))?;
         let spec = &self.files[slot.file].spec;
         let same = spec.rel_path == state.rel_path

@@ -450,6 +450,13 @@ fn samples_older_than_the_finest_archive_are_refused_but_not_when_replayed() {
         outcome.rejected,
         vec![(RejectReason::TooOld, "a".to_owned())]
     );
+    // A new series whose first sample is too old gets no file.
+    let outcome = cache.ingest(vec![sample("b", T0_MS - 2 * day_ms, 1.0)], T0_MS);
+    assert_eq!(
+        outcome.rejected,
+        vec![(RejectReason::TooOld, "b".to_owned())]
+    );
+    assert_eq!(cache.series_count(), 1);
 
     // The journal gives back what was accepted before a two-day outage.
     let mut restarted = Cache::new(c);
