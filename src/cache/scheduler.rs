@@ -210,7 +210,9 @@ impl Scheduler {
             self.forced_queued += 1;
             return Vec::new();
         }
-        if self.ready.contains(&(file, Flush::Forced)) {
+        // (The queue is scanned only when someone waits for this file: with
+        // thousands of files due, a scan per answer would add up.)
+        if !self.file_waiters.contains_key(&file) || self.ready.contains(&(file, Flush::Forced)) {
             return Vec::new();
         }
         self.file_waiters.remove(&file).unwrap_or_default()
