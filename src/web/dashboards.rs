@@ -197,6 +197,21 @@ struct Drawn<'i> {
     style: LineStyle,
 }
 
+impl<'i> Drawn<'i> {
+    /// DS `ds` of `entry`, drawn with the defaults.
+    fn plain(entry: &'i IndexEntry, ds: usize) -> Self {
+        Drawn {
+            entry,
+            ds,
+            label: None,
+            style: LineStyle {
+                file: Some(entry.path.clone()),
+                ..LineStyle::default()
+            },
+        }
+    }
+}
+
 /// One chart of series from several files, its files' cached rows written
 /// first.
 async fn draw(
@@ -306,15 +321,7 @@ fn device_views<'i>(index: &'i [IndexEntry], device: &str) -> Vec<(String, Vec<D
     for e in super::tree::device_files(index, device) {
         for (ds, d) in e.ds.iter().enumerate() {
             let unit = d.unit.clone().unwrap_or_default();
-            by_unit.entry(unit).or_default().push(Drawn {
-                entry: e,
-                ds,
-                label: None,
-                style: LineStyle {
-                    file: Some(e.path.clone()),
-                    ..LineStyle::default()
-                },
-            });
+            by_unit.entry(unit).or_default().push(Drawn::plain(e, ds));
         }
     }
     by_unit
@@ -414,15 +421,7 @@ fn generated<'i>(config: &crate::config::Config, index: &'i [IndexEntry]) -> Gen
                     .or_default()
                     .entry(view)
                     .or_default()
-                    .push(Drawn {
-                        entry: e,
-                        ds,
-                        label: None,
-                        style: LineStyle {
-                            file: Some(e.path.clone()),
-                            ..LineStyle::default()
-                        },
-                    });
+                    .push(Drawn::plain(e, ds));
             }
         }
     }

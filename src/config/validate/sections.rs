@@ -214,6 +214,14 @@ pub(super) fn files(
     out
 }
 
+/// A name that is also an address: 1 to 64 of `[A-Za-z0-9_-]`.
+fn is_page_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// At most this many views a dashboard, series a view: a page stays a page.
 const MAX_VIEWS: usize = 50;
 const MAX_VIEW_SERIES: usize = 32;
@@ -228,11 +236,7 @@ pub(super) fn dashboards(
     for (i, d) in raw.iter().enumerate() {
         let Some(d) = d else { continue };
         let key = format!("dashboard[{i}]");
-        let name_ok = (1..=64).contains(&d.name.len())
-            && d.name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !name_ok {
+        if !is_page_name(&d.name) {
             e.push(
                 format!("{key}.name"),
                 "1 to 64 of [A-Za-z0-9_-]: it is the page's address",
@@ -334,11 +338,7 @@ pub(super) fn dashboard_rules(
     for (i, r) in raw.iter().enumerate() {
         let Some(r) = r else { continue };
         let key = format!("dashboard_rule[{i}]");
-        let name_ok = (1..=64).contains(&r.name.len())
-            && r.name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !name_ok {
+        if !is_page_name(&r.name) {
             e.push(format!("{key}.name"), "1 to 64 of [A-Za-z0-9_-]");
         } else if !names.insert(r.name.clone()) {
             e.push(
