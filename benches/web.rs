@@ -166,7 +166,11 @@ fn main() {
     // The overview's small graphs: the 50 of one device page, drawn the
     // first time, then from the image cache.
     let thumbs: Vec<String> = (0..50)
-        .map(|s| format!("{web}/rrd/graph/dev/d001/s{s:02}.png?range=day&width=300&height=80"))
+        .map(|s| {
+            format!(
+                "{web}/rrd/graph/dev/d001/s{s:02}.png?range=day&width=300&height=80&legend=false"
+            )
+        })
         .collect();
     for pass in ["drawn", "from the image cache"] {
         let (p50, p95) = timed(thumbs.len(), |i| bytes = get_ok(&thumbs[i]).len());
@@ -219,6 +223,7 @@ fn main() {
         step_s: Some(60),
         unless_last_update: None,
         thresholds: Vec::new(),
+        compact: false,
     };
     let (p50, p95) = timed(n, |i| {
         let request = GraphRequest {

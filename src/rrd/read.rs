@@ -68,6 +68,8 @@ pub struct GraphRequest {
     pub unless_last_update: Option<i64>,
     /// Drawn as horizontal rules, with their legend.
     pub thresholds: Vec<Threshold>,
+    /// No title and no legend: the overview's small graphs.
+    pub compact: bool,
 }
 
 #[derive(Debug)]
@@ -175,6 +177,10 @@ pub fn graph_elements(
         },
         ..GraphProps::default()
     };
+    if req.compact {
+        props.labels.title = None;
+        props.legend.no_legend = true;
+    }
     // Step drawing, not slopes: each row is drawn as the step it stands
     // for, so a series with a single value (or one between gaps) still
     // shows, as a short level line; with slopes librrd draws nothing for
@@ -329,6 +335,7 @@ mod tests {
             step_s: None,
             unless_last_update: None,
             thresholds: Vec::new(),
+            compact: false,
         }
     }
 
@@ -383,6 +390,14 @@ mod tests {
             text.ends_with("HRULE:30#D62728:critical 30\\: CROSSED by cellar 31"),
             "{text}"
         );
+        assert!(text.contains("--title") && !text.contains("--no-legend"));
+        // The overview's small graphs: no title, no legend.
+        req.compact = true;
+        let (props, elements) =
+            graph_elements(&req, &|rel| PathBuf::from(format!("/data/{rel}.rrd")));
+        let args = rrd::ops::graph::graph_args(Some(IMAGE_FORMAT), &props, &elements).unwrap();
+        assert!(args.contains(&"--no-legend".to_owned()), "{args:?}");
+        assert!(!args.contains(&"--title".to_owned()), "{args:?}");
     }
 
     #[test]

@@ -260,6 +260,7 @@ async fn draw(
         step_s: Some(step),
         unless_last_update: None,
         thresholds,
+        compact: false,
     };
     match state.rrd.graph(request).await? {
         GraphReply::Png { bytes, .. } => Ok(HttpResponse::Ok()

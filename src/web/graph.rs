@@ -85,12 +85,13 @@ pub(crate) async fn png(
         })
         .collect();
     let key = format!(
-        "{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{}",
         entry.path,
         range.start_s,
         range.end_s,
         width,
         height,
+        params.legend == Some(false),
         lines
             .iter()
             .map(|l| l.ds.as_str())
@@ -115,6 +116,7 @@ pub(crate) async fn png(
         step_s: Some(entry.step_secs),
         unless_last_update: known,
         thresholds: Vec::new(),
+        compact: params.legend == Some(false),
     };
     let cached = |state: &State| {
         let mut cache = state.pngs.lock().ok()?;

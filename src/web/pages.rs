@@ -194,7 +194,7 @@ async fn rows(state: &State, files: &[&IndexEntry], thumbs: bool) -> Vec<SeriesR
                     || age_s.is_none_or(|a| a as u64 > d.stale_after_secs.max(e.step_secs.into())),
                 thumb: (thumbs && i == 0).then(|| {
                     format!(
-                        "/rrd/graph/{}.png?range=day&width={THUMB_WIDTH}&height={THUMB_HEIGHT}",
+                        "/rrd/graph/{}.png?range=day&width={THUMB_WIDTH}&height={THUMB_HEIGHT}&legend=false",
                         url_escape(&e.path)
                     )
                 }),

@@ -182,6 +182,8 @@ pub struct GraphParams {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub ds: Option<String>,
+    /// `legend=false`: no title and no legend (small graphs).
+    pub legend: Option<bool>,
 }
 
 pub fn graph_size(p: &GraphParams) -> Result<(u32, u32), QueryError> {

@@ -151,7 +151,7 @@ async fn pages_list_devices_series_and_values() {
     // The device's own files are counted, and each shows its last day,
     // loaded as it scrolls into view; the small graph is drawn.
     assert!(page.contains("2 files, 2 series"), "{page}");
-    let thumb = "/rrd/graph/z2m/kitchen/humidity.png?range=day&#38;width=300&#38;height=80";
+    let thumb = "/rrd/graph/z2m/kitchen/humidity.png?range=day&#38;width=300&#38;height=80&#38;legend=false";
     assert!(
         page.contains(&format!("<img src=\"{thumb}\" loading=\"lazy\"")),
         "{page}"

@@ -252,6 +252,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
         step_s: None,
         unless_last_update,
         thresholds: Vec::new(),
+        compact: false,
     }
 }
 
