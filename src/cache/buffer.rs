@@ -85,6 +85,10 @@ impl Cell {
     }
 }
 
+fn reach_ms(spec: &FileSpec) -> Option<i64> {
+    spec.finest_reach_secs().map(|s| s.saturating_mul(1000))
+}
+
 /// The last value a DS wrote and when it was sampled, for `hold`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Held {
@@ -113,11 +117,15 @@ pub(crate) struct FileBuffer {
     pub last_sample_ms: UnixMillis,
     /// A new layout to take once the batch in flight is answered.
     next_spec: Option<Arc<FileSpec>>,
+    /// How far back the finest archive reaches, in ms (`FileSpec::
+    /// finest_reach_secs`): kept, since every sample is checked against it.
+    pub finest_reach_ms: Option<i64>,
 }
 
 impl FileBuffer {
     pub fn new(spec: Arc<FileSpec>) -> Self {
         let n = spec.ds.len();
+        let finest_reach_ms = reach_ms(&spec);
         FileBuffer {
             spec,
             rows: VecDeque::new(),
@@ -128,6 +136,7 @@ impl FileBuffer {
             pending_since_ms: None,
             last_sample_ms: 0,
             next_spec: None,
+            finest_reach_ms,
         }
     }
 
@@ -156,6 +165,7 @@ impl FileBuffer {
             }
             self.rows = rows;
         }
+        self.finest_reach_ms = reach_ms(&spec);
         self.spec = spec;
     }
 

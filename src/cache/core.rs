@@ -210,13 +210,12 @@ impl Cache {
             }
             // Older than the finest archive reaches back from now: refused,
             // and for a new series before a file is made for it.
-            let too_old = |spec: &FileSpec| {
-                check_times
-                    && spec.finest_reach_secs().is_some_and(|reach| {
-                        s.time_ms < now_ms.saturating_sub(reach.saturating_mul(1000))
-                    })
+            let too_old = |reach_ms: Option<i64>| {
+                check_times && reach_ms.is_some_and(|r| s.time_ms < now_ms.saturating_sub(r))
             };
-            let slot = match self.slot_for(&s.series, too_old) {
+            let new_file_too_old =
+                |spec: &FileSpec| too_old(spec.finest_reach_secs().map(|r| r.saturating_mul(1000)));
+            let slot = match self.slot_for(&s.series, new_file_too_old) {
                 Ok(slot) => slot,
                 Err(reason) => {
                     outcome.rejected.push((reason, s.series));
@@ -224,7 +223,7 @@ impl Cache {
                 }
             };
             let buffer = &mut self.files[slot.file];
-            if too_old(&buffer.spec) {
+            if too_old(buffer.finest_reach_ms) {
                 outcome.rejected.push((RejectReason::TooOld, s.series));
                 continue;
             }
