@@ -504,6 +504,14 @@ fn config_refuses_public_listen_without_users() {
     );
 }
 
+/// The `<h2>` headings of a page, in order: a dashboard's views.
+fn h2_titles(page: &str) -> Vec<&str> {
+    page.split("<h2>")
+        .skip(1)
+        .filter_map(|s| s.split("</h2>").next())
+        .collect()
+}
+
 #[actix_web::test]
 async fn dashboards_from_the_config_draw_their_views() {
     let f = fixture(
@@ -593,11 +601,7 @@ async fn every_device_has_a_dashboard_with_a_chart_per_unit() {
     assert_eq!(status, StatusCode::OK);
     let page = html(&body);
     // Views by unit, in order: none, %, °C.
-    let titles: Vec<&str> = page
-        .split("<h2>")
-        .skip(1)
-        .map(|s| s.split("</h2>").next().unwrap())
-        .collect();
+    let titles = h2_titles(&page);
     assert_eq!(titles, ["(no unit)", "%", "°C"], "{page}");
     assert!(
         page.contains("/rrd/device-dashboard/view.png?device=z2m/kitchen&#38;view=2&#38;range=day"),
@@ -665,11 +669,7 @@ async fn dashboard_rules_make_one_dashboard_per_captured_level() {
     assert_eq!(status, StatusCode::OK);
     let page = html(&body);
     // One view per measurement kind.
-    let titles: Vec<&str> = page
-        .split("<h2>")
-        .skip(1)
-        .map(|s| s.split("</h2>").next().unwrap())
-        .collect();
+    let titles = h2_titles(&page);
     assert_eq!(titles, ["humidity", "temperature"], "{page}");
     let (status, ct, png) = get(&app, "/rrd/dashboard/rooms%3Akitchen/1.png?range=day").await;
     assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/png"));
