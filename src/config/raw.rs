@@ -144,7 +144,7 @@ impl Default for RawJournal {
         RawJournal {
             enabled: true,
             sync: RawSync::Interval,
-            sync_every: secs(10),
+            sync_every: secs(30),
         }
     }
 }
