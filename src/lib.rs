@@ -20,7 +20,7 @@ mod cache;
 mod clock;
 mod config;
 mod data_lock;
-mod janitoo;
+mod janitoo_import;
 mod journal;
 mod logging;
 mod metrics;
@@ -37,7 +37,7 @@ mod web;
 pub use app::run;
 pub use config::{Config, DEFAULT_CONFIG_TOML};
 pub use data_lock::DataDirLock;
-pub use janitoo::{Imported, import as import_janitoo};
+pub use janitoo_import::{Imported, import as import_janitoo};
 pub use logging::init as init_logging;
 pub use migrate::{FileOutcome, migrate_all, rename_series};
 pub use password::hash_password;
@@ -47,7 +47,7 @@ pub use password::hash_password;
 #[doc(hidden)]
 pub mod cores {
     pub use crate::cache::snapshot::{Snapshot, read as read_snapshot};
-    pub use crate::janitoo::import as import_janitoo;
+    pub use crate::janitoo_import::import as import_janitoo;
     pub use crate::mqtt::decode::{DecodeLimits, decode};
     pub use crate::mqtt::discovery::{is_discovery, parse as parse_discovery};
     pub use crate::rrd::path::{is_safe_rel_path, rel_path_for_series};

@@ -99,7 +99,7 @@ impl CacheHandle {
             .map_err(|_| CacheClosed)
     }
 
-    /// Takes a new configuration (see `core::reload`).
+    /// Takes a new configuration (see `state::reload`).
     pub async fn reload(&self, config: Arc<Config>) -> Result<ReloadReport, CacheClosed> {
         let (reply_tx, reply_rx) = oneshot::channel();
         self.tx

@@ -1,6 +1,6 @@
 //! The cache stage: samples in, batched rows out to the RRD thread.
 //!
-//! One task owns every buffer (`core::Cache`); others reach it through a
+//! One task owns every buffer (`state::Cache`); others reach it through a
 //! [`CacheHandle`]. It writes a file when that file is due, every file on
 //! [`CacheHandle::flush_all`] (SIGUSR1), one file on
 //! [`CacheHandle::flush_file`] (the web UI, before drawing it), and
@@ -8,10 +8,10 @@
 //! before it returns: a row leaves memory only once librrd has it.
 
 mod buffer;
-mod core;
 mod handle;
 mod scheduler;
 pub mod snapshot;
+mod state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,12 +27,12 @@ use crate::metrics::{Metrics, RateLimiter};
 use crate::model::{RejectReason, Sample};
 use crate::rrd::{RrdHandle, WriteReport};
 
-pub(crate) use self::core::Cache;
-pub use self::core::{ReloadReport, RestoreReport};
 use self::handle::CacheMsg;
 pub use self::handle::{CacheClosed, CacheHandle, CacheStats};
 use self::scheduler::Waiter;
 use self::snapshot::{Snapshot, Snapshots};
+pub(crate) use self::state::Cache;
+pub use self::state::{ReloadReport, RestoreReport};
 
 /// What a previous run left: its snapshot, and the journal records after it.
 #[derive(Default)]

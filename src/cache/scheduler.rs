@@ -21,7 +21,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use super::core::FileId;
+use super::state::FileId;
 use crate::model::UnixMillis;
 
 /// Someone waiting for a forced flush: the task's token for its reply.

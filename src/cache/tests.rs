@@ -1,7 +1,7 @@
 //! The cache task with paused tokio time and a stand-in for the RRD thread:
 //! flush timing, forced flushes, retries and the drain on shutdown.
 
-use super::core::WRITE_WINDOW;
+use super::state::WRITE_WINDOW;
 use super::*;
 use crate::rrd::{RrdCommand, WriteBatch};
 use std::sync::mpsc as std_mpsc;

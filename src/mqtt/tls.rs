@@ -1,11 +1,12 @@
 //! TLS for `mqtts://` brokers: rustls with the ring provider, trusting a
 //! configured CA file or else the system's roots.
 
-use std::io::BufReader;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rumqttc::{TlsConfiguration, Transport};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::config::TlsConfig;
 
@@ -27,8 +28,8 @@ pub fn transport(config: &TlsConfig) -> Result<Transport, TlsError> {
                 path: path.clone(),
                 reason,
             };
-            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-            for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
+            for cert in certs {
                 roots
                     .add(cert.map_err(|e| err(e.to_string()))?)
                     .map_err(|e| err(e.to_string()))?;
@@ -51,4 +52,33 @@ pub fn transport(config: &TlsConfig) -> Result<Transport, TlsError> {
     Ok(Transport::tls_with_config(TlsConfiguration::Rustls(
         Arc::new(client),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ca(path: PathBuf) -> Result<Transport, TlsError> {
+        transport(&TlsConfig {
+            ca_file: Some(path),
+        })
+    }
+
+    #[test]
+    fn a_missing_or_certificate_less_ca_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = with_ca(missing.clone()).err().unwrap().to_string();
+        assert!(
+            err.contains("cannot read CA file") && err.contains("missing.pem"),
+            "{err}"
+        );
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        assert!(matches!(with_ca(empty), Err(TlsError::NoRoots)));
+        let torn = dir.path().join("torn.pem");
+        std::fs::write(&torn, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        let err = with_ca(torn).err().unwrap().to_string();
+        assert!(err.contains("cannot read CA file"), "{err}");
+    }
 }

@@ -153,17 +153,11 @@ pub(crate) async fn index(
     Ok(page)
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986).
+/// Percent-encodes a path or query value for a link built in Rust: the
+/// templates' own `urlencode` filter, so both escape alike.
 pub(super) fn url_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let Ok(encoded) = askama::filters::urlencode(s);
+    encoded.to_string()
 }
 
 /// Table rows for these files, with each series' latest sample from the
