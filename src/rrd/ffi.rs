@@ -1,9 +1,17 @@
-//! The librrd calls the `rrd` crate does not wrap in the form we need, made
-//! through `rrd-sys`. Only the RRD thread calls these.
+//! Every librrd call the daemon makes, in one place: those the `rrd` crate
+//! does not wrap in the form we need, made through `rrd-sys`, and the two
+//! it wraps well (`info`, `graph`), so that errors come out alike (librrd's
+//! message as a `String`) and one module holds what touches C. Only the RRD
+//! thread calls these (and `check-config`/`migrate`, before it runs).
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char};
 use std::fmt::Write;
 use std::path::Path;
+
+use rrd::ops::graph::elements::GraphElement;
+use rrd::ops::graph::props::{GraphProps, ImageFormat};
+use rrd::ops::info::InfoValue;
 
 use super::plan::Update;
 
@@ -126,11 +134,34 @@ pub(crate) fn last_update(path: &Path) -> Result<i64, String> {
     }
 }
 
-/// `rrd_xport` with `args` (its first being "xport"): (start, end, step,
-/// column names, values row by row, NaN for unknown).
-pub(crate) type XportRaw = (i64, i64, i64, Vec<String>, Vec<f64>);
+/// `rrdtool info path`: every key and its value.
+pub(crate) fn info(path: &Path) -> Result<HashMap<String, InfoValue>, String> {
+    rrd::ops::info::info(path).map_err(|e| e.to_string())
+}
 
-pub(crate) fn xport(args: &[String]) -> Result<XportRaw, String> {
+/// `rrdtool graph`: the image's bytes.
+pub(crate) fn graph(
+    format: ImageFormat,
+    props: &GraphProps,
+    elements: &[GraphElement],
+) -> Result<Vec<u8>, String> {
+    rrd::ops::graph::graph(format, props, elements)
+        .map(|(bytes, _)| bytes)
+        .map_err(|e| e.to_string())
+}
+
+/// What `rrd_xport` returns.
+pub(crate) struct Xported {
+    pub start_s: i64,
+    pub end_s: i64,
+    pub step_s: i64,
+    pub columns: Vec<String>,
+    /// Row by row, `columns.len()` values each, NaN for unknown.
+    pub values: Vec<f64>,
+}
+
+/// `rrd_xport` with `args` (its first being "xport").
+pub(crate) fn xport(args: &[String]) -> Result<Xported, String> {
     let args: Vec<CString> = args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
     let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
     let argc = i32::try_from(argv.len()).map_err(|_| "too many arguments".to_owned())?;
@@ -187,7 +218,13 @@ pub(crate) fn xport(args: &[String]) -> Result<XportRaw, String> {
             libc::free(data.cast());
             v
         };
-        Ok((start, end, step as i64, columns, values))
+        Ok(Xported {
+            start_s: start,
+            end_s: end,
+            step_s: step as i64,
+            columns,
+            values,
+        })
     }
 }
 

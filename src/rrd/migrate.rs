@@ -24,7 +24,7 @@ pub struct Migrated {
 
 /// The layout of the file at `path`.
 pub fn read_layout(path: &Path) -> Result<FileLayout, String> {
-    let info = rrd::ops::info::info(path).map_err(|e| e.to_string())?;
+    let info = ffi::info(path)?;
     FileLayout::from_info(&info)
 }
 

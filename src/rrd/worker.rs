@@ -463,9 +463,9 @@ impl FileError {
 /// names are the ones the spec wants: writing other data into a file made
 /// for something else would silently corrupt it.
 fn read_and_check(spec: &FileSpec, path: &Path) -> Result<i64, FileError> {
-    let info = rrd::ops::info::info(path).map_err(|e| FileError::Open {
+    let info = ffi::info(path).map_err(|reason| FileError::Open {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason,
     })?;
     let count = |key: &str| info.get(key).cloned().and_then(|v| v.into_count());
     let step = count("step");

@@ -32,13 +32,12 @@ impl Worker {
         }
         let started = Instant::now();
         let (props, elements) = read::graph_elements(req, &|rel| self.file_path(rel));
-        let (bytes, _) =
-            rrd::ops::graph::graph(read::IMAGE_FORMAT, &props, &elements).map_err(|e| {
-                ReadError::Librrd {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                }
-            })?;
+        let bytes = ffi::graph(read::IMAGE_FORMAT, &props, &elements).map_err(|reason| {
+            ReadError::Librrd {
+                path: path.display().to_string(),
+                reason,
+            }
+        })?;
         self.metrics.graphs_rendered.fetch_add(1, Relaxed);
         self.metrics
             .graph_render_micros
@@ -51,25 +50,25 @@ impl Worker {
         if !path.exists() {
             return Err(ReadError::NotFound(req.rel_path.clone()));
         }
-        let (start_s, end_s, step_s, columns, values) = ffi::xport(&read::xport_args(req, &path))
-            .map_err(|reason| ReadError::Librrd {
+        let x = ffi::xport(&read::xport_args(req, &path)).map_err(|reason| ReadError::Librrd {
             path: path.display().to_string(),
             reason,
         })?;
-        let width = columns.len().max(1);
-        let rows = values
+        let width = x.columns.len().max(1);
+        let rows = x
+            .values
             .chunks(width)
             .enumerate()
             .map(|(i, row)| {
-                let t = start_s + (i as i64 + 1) * step_s;
+                let t = x.start_s + (i as i64 + 1) * x.step_s;
                 (t, row.iter().map(|v| v.is_finite().then_some(*v)).collect())
             })
             .collect();
         Ok(Xport {
-            start_s,
-            end_s,
-            step_s,
-            columns,
+            start_s: x.start_s,
+            end_s: x.end_s,
+            step_s: x.step_s,
+            columns: x.columns,
             rows,
         })
     }
