@@ -216,13 +216,18 @@ impl App {
         let new = Arc::new(new);
         match self.cache.reload(new.clone()).await {
             Ok(report) => {
-                for (file, why) in &report.kept {
-                    warn!(file, why, "File keeps its layout.");
+                for kept in &report.kept {
+                    warn!(
+                        file = kept.name,
+                        why = kept.reason,
+                        "File keeps its layout."
+                    );
                 }
-                for (file, change) in &report.relayout {
+                for relayout in &report.relayout {
                     info!(
-                        file,
-                        change, "File takes its new layout at its next write, history kept."
+                        file = relayout.name,
+                        change = relayout.reason,
+                        "File takes its new layout at its next write, history kept."
                     );
                 }
                 info!(

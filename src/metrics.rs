@@ -1,9 +1,11 @@
-//! Counters every stage bumps and anyone may read (logs now, `/metrics`
-//! later), and a rate limiter for warnings about bad input.
+//! Counters every stage bumps and anyone may read (logs, `/metrics`), and
+//! the one way bad input is refused: counted, and logged at a rate a flood
+//! cannot turn into a flood of log lines ([`Refusals`], [`log_refusal!`]).
 //!
 //! Counters are relaxed atomics: each has one writer stage and readers only
 //! want a recent value, so no lock and no ordering are needed.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::model::{RejectReason, UnixMillis};
@@ -97,9 +99,64 @@ impl RateLimiter {
     }
 }
 
+/// Input refused, by reason: counted in `/metrics` (`rejected_total`), and
+/// a warning allowed once a minute per reason (saying how many were held
+/// back), the others logged at debug. Each stage that refuses input owns
+/// one; [`log_refusal!`] logs what it decides.
+#[derive(Debug)]
+pub struct Refusals {
+    metrics: Arc<Metrics>,
+    warnings: [RateLimiter; RejectReason::ALL.len()],
+}
+
+impl Refusals {
+    pub fn new(metrics: Arc<Metrics>) -> Refusals {
+        Refusals {
+            metrics,
+            warnings: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
+        }
+    }
+
+    /// Counts one refusal. `Some(held_back)`: log it as a warning now,
+    /// `held_back` having been logged at debug since the last one.
+    #[must_use]
+    pub fn refuse(&mut self, reason: RejectReason, now_ms: UnixMillis) -> Option<u64> {
+        self.metrics.reject(reason, 1);
+        self.warnings[reason.index()].allow(now_ms)
+    }
+}
+
+/// Logs a refusal as [`Refusals::refuse`] decided: at WARN with
+/// `held_back`, or at DEBUG. The rest is `tracing` fields and message.
+macro_rules! log_refusal {
+    ($decision:expr, $($fields_and_message:tt)+) => {
+        match $decision {
+            Some(held_back) => tracing::warn!(held_back, $($fields_and_message)+),
+            None => tracing::debug!($($fields_and_message)+),
+        }
+    };
+}
+pub(crate) use log_refusal;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_count_every_one_and_warn_once_a_minute_per_reason() {
+        let metrics = Arc::new(Metrics::default());
+        let mut refusals = Refusals::new(metrics.clone());
+        assert_eq!(refusals.refuse(RejectReason::Future, 0), Some(0));
+        assert_eq!(refusals.refuse(RejectReason::Future, 10), None);
+        assert_eq!(
+            refusals.refuse(RejectReason::Oversize, 10),
+            Some(0),
+            "reasons apart"
+        );
+        assert_eq!(refusals.refuse(RejectReason::Future, 60_000), Some(1));
+        assert_eq!(metrics.rejected(RejectReason::Future), 3);
+        assert_eq!(metrics.rejected_total(), 4);
+    }
 
     #[test]
     fn rate_limiter_counts_what_it_holds_back() {

@@ -23,8 +23,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::metrics::{Metrics, RateLimiter};
-use crate::model::{RejectReason, Sample};
+use crate::metrics::{Metrics, Refusals, log_refusal};
+use crate::model::Sample;
 use crate::rrd::{RrdHandle, WriteReport};
 
 use self::handle::CacheMsg;
@@ -85,11 +85,11 @@ pub fn spawn(
         cache,
         rrd,
         report_tx,
+        refusals: Refusals::new(metrics.clone()),
         metrics,
         clock,
         waiters: HashMap::new(),
         next_waiter: 0,
-        warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
     };
     let handle = tokio::spawn(task.run(rx, report_rx));
     (CacheHandle { tx }, handle)
@@ -101,10 +101,12 @@ fn log_restore(report: &RestoreReport) {
         rows = report.rows,
         "Cache restored from the snapshot."
     );
-    for (file, rows, reason) in &report.dropped {
+    for d in &report.dropped {
         error!(
-            file,
-            rows, reason, "Snapshot rows dropped: the file's layout changed."
+            file = d.file,
+            rows = d.rows,
+            reason = d.reason,
+            "Snapshot rows dropped: the file's layout changed."
         );
     }
 }
@@ -123,7 +125,7 @@ struct CacheTask {
     waiters: HashMap<u64, oneshot::Sender<()>>,
     next_waiter: u64,
     stats_every: std::time::Duration,
-    warn_limits: [RateLimiter; RejectReason::ALL.len()],
+    refusals: Refusals,
 }
 
 impl CacheTask {
@@ -231,8 +233,12 @@ impl CacheTask {
             CacheMsg::FlushFile(path, reply) => self.force_file(&path, reply),
             CacheMsg::Describe(updates) => {
                 let report = self.cache.describe(updates);
-                for (file, why) in &report.kept {
-                    warn!(file, why, "Discovery metadata not applied.");
+                for kept in &report.kept {
+                    warn!(
+                        series = kept.name,
+                        why = kept.reason,
+                        "Discovery metadata not applied."
+                    );
                 }
             }
             CacheMsg::Latest(series, reply) => {
@@ -263,12 +269,12 @@ impl CacheTask {
             .samples_ignored
             .fetch_add(outcome.ignored, Relaxed);
         for (reason, series) in outcome.rejected {
-            self.metrics.reject(reason, 1);
-            if let Some(held_back) = self.warn_limits[reason.index()].allow(now_ms) {
-                warn!(%reason, series, held_back, "Sample refused by the cache.");
-            } else {
-                debug!(%reason, series, "Sample refused by the cache.");
-            }
+            log_refusal!(
+                self.refusals.refuse(reason, now_ms),
+                %reason,
+                series,
+                "Sample refused by the cache."
+            );
         }
         self.publish_gauges();
     }

@@ -398,7 +398,15 @@ pub struct RestoreReport {
     pub files: usize,
     pub rows: usize,
     /// Files whose rows could not be taken back, and why.
-    pub dropped: Vec<(String, usize, String)>,
+    pub dropped: Vec<DroppedRows>,
+}
+
+/// A file's snapshot rows that could not be taken back.
+#[derive(Debug, PartialEq)]
+pub struct DroppedRows {
+    pub file: String,
+    pub rows: usize,
+    pub reason: String,
 }
 
 impl Cache {
@@ -430,11 +438,11 @@ impl Cache {
                     let at = self.due_at(file);
                     self.sched.set_due(file, at);
                 }
-                Err(reason) => {
-                    report
-                        .dropped
-                        .push((state.rel_path.clone(), state.rows.len(), reason))
-                }
+                Err(reason) => report.dropped.push(DroppedRows {
+                    file: state.rel_path.clone(),
+                    rows: state.rows.len(),
+                    reason,
+                }),
             }
         }
         report
@@ -471,6 +479,6 @@ pub(super) const WRITE_WINDOW: usize = 4;
 
 mod describe;
 mod reload;
-pub use reload::ReloadReport;
+pub use reload::{ReloadReport, Why};
 #[cfg(test)]
 mod tests;

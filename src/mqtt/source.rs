@@ -21,7 +21,7 @@ use crate::cache::{CacheClosed, CacheHandle};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::journal::Journal;
-use crate::metrics::{Metrics, RateLimiter};
+use crate::metrics::{Metrics, RateLimiter, Refusals, log_refusal};
 use crate::model::{RejectReason, Sample};
 
 /// Acks held for one journal flush at most: small, because the broker
@@ -37,7 +37,7 @@ pub(super) struct Source {
     clock: Clock,
     limits: DecodeLimits,
     exclude: Vec<String>,
-    warn_limits: [RateLimiter; RejectReason::ALL.len()],
+    refusals: Refusals,
     journal: Option<Journal>,
     journal_warn: RateLimiter,
     /// Journaled messages whose records are not flushed yet, in order.
@@ -68,6 +68,7 @@ impl Source {
         let mut source = Source {
             client,
             cache,
+            refusals: Refusals::new(metrics.clone()),
             metrics,
             clock,
             limits: DecodeLimits {
@@ -76,7 +77,6 @@ impl Source {
                 max_json_depth: 0,
             },
             exclude: Vec::new(),
-            warn_limits: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
             journal,
             journal_warn: RateLimiter::new(60_000),
             waiting: VecDeque::new(),
@@ -142,12 +142,13 @@ impl Source {
                 }
             }
             Err(reason) => {
-                self.metrics.reject(reason, 1);
-                let (topic, bytes) = (p.topic.as_str(), p.payload.len());
-                match self.warn_limits[reason.index()].allow(now_ms) {
-                    Some(held_back) => warn!(topic, %reason, bytes, held_back, "Message refused."),
-                    None => debug!(topic, %reason, bytes, "Message refused."),
-                }
+                log_refusal!(
+                    self.refusals.refuse(reason, now_ms),
+                    topic = p.topic,
+                    %reason,
+                    bytes = p.payload.len(),
+                    "Message refused."
+                );
                 // Acknowledged all the same: a bad publisher must not wedge
                 // the session with a message that will never decode.
                 self.ack(p);
@@ -163,15 +164,12 @@ impl Source {
         self.metrics.discovery_messages.fetch_add(1, Relaxed);
         let now_ms = self.clock.now_ms();
         if p.payload.len() > self.limits.max_payload_bytes {
-            self.metrics.reject(RejectReason::Oversize, 1);
-            if let Some(held_back) = self.discovery_warn.allow(now_ms) {
-                warn!(
-                    topic = p.topic,
-                    bytes = p.payload.len(),
-                    held_back,
-                    "Discovery message over limits.max_payload_bytes; ignored."
-                );
-            }
+            log_refusal!(
+                self.refusals.refuse(RejectReason::Oversize, now_ms),
+                topic = p.topic,
+                bytes = p.payload.len(),
+                "Discovery message over limits.max_payload_bytes; ignored."
+            );
             return Ok(());
         }
         let found = match discovery::parse(&p.topic, &p.payload) {

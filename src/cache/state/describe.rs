@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Cache, ReloadReport};
+use super::{Cache, ReloadReport, Why};
 use crate::config::{Config, Rule, Template};
 use crate::model::{DsSpec, DsType, FileSpec, SeriesMeta};
 
@@ -24,8 +24,10 @@ impl Cache {
                     if !self.meta.contains_key(&series)
                         && self.meta.len() >= self.config.limits.max_series =>
                 {
-                    let why = "more described series than limits.max_series".to_owned();
-                    report.kept.push((series, why));
+                    report.kept.push(Why {
+                        name: series,
+                        reason: "more described series than limits.max_series".into(),
+                    });
                     continue;
                 }
                 Some(m) => {

@@ -19,10 +19,17 @@ pub struct ReloadReport {
     pub added: usize,
     /// Files whose cache-only settings were updated.
     pub updated: usize,
-    /// Files left as they are, and why.
-    pub kept: Vec<(String, String)>,
+    /// Files (or described series) left as they are, and why.
+    pub kept: Vec<Why>,
     /// Files whose layout changes at their next write, and how.
-    pub relayout: Vec<(String, String)>,
+    pub relayout: Vec<Why>,
+}
+
+/// A file or series named in a report, with the reason in words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Why {
+    pub name: String,
+    pub reason: String,
 }
 
 impl Cache {
@@ -44,7 +51,10 @@ impl Cache {
                             "series {:?} already goes to another file until a restart",
                             taken.series
                         );
-                        report.kept.push((spec.rel_path.clone(), why));
+                        report.kept.push(Why {
+                            name: spec.rel_path.clone(),
+                            reason: why,
+                        });
                         continue;
                     }
                     let id = self.add_file(Arc::new(spec.clone()), true);
@@ -90,7 +100,10 @@ impl Cache {
                     .all(|(a, b)| a.name == b.name);
             let apply = self.config.cache.apply_layout_changes;
             if apply && same_ds {
-                report.relayout.push((current.rel_path.clone(), difference));
+                report.relayout.push(Why {
+                    name: current.rel_path.clone(),
+                    reason: difference,
+                });
                 self.files[id].respec(wanted);
             } else {
                 let why = if apply {
@@ -102,7 +115,10 @@ impl Cache {
                         "{difference}; `datalog-rrd migrate` (daemon stopped) or cache.apply_layout_changes applies it"
                     )
                 };
-                report.kept.push((current.rel_path.clone(), why));
+                report.kept.push(Why {
+                    name: current.rel_path.clone(),
+                    reason: why,
+                });
             }
             return;
         }
@@ -175,11 +191,11 @@ mod tests {
         assert_eq!(report.added, 1);
         assert_eq!(report.updated, 1, "slow/x takes the new aggregate");
         assert_eq!(report.kept.len(), 1, "{:?}", report.kept);
-        assert_eq!(report.kept[0].0, "fast/old");
+        assert_eq!(report.kept[0].name, "fast/old");
         assert!(
-            report.kept[0].1.contains("step is 60s"),
+            report.kept[0].reason.contains("step is 60s"),
             "{}",
-            report.kept[0].1
+            report.kept[0].reason
         );
         // Rows cached before the reload are all still there.
         assert_eq!(cache.pending_rows(), 2);
