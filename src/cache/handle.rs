@@ -42,23 +42,30 @@ pub struct CacheHandle {
 pub struct CacheClosed;
 
 impl CacheHandle {
+    /// Sends the message `make` builds around a reply channel, and waits
+    /// for the reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> CacheMsg,
+    ) -> Result<T, CacheClosed> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.send(make(reply_tx)).await?;
+        reply_rx.await.map_err(|_| CacheClosed)
+    }
+
+    async fn send(&self, msg: CacheMsg) -> Result<(), CacheClosed> {
+        self.tx.send(msg).await.map_err(|_| CacheClosed)
+    }
+
     /// Adds samples; `seq` is their journal record (0 without a journal).
     pub async fn add(&self, seq: u64, samples: Vec<Sample>) -> Result<(), CacheClosed> {
-        self.tx
-            .send(CacheMsg::Samples(seq, samples))
-            .await
-            .map_err(|_| CacheClosed)
+        self.send(CacheMsg::Samples(seq, samples)).await
     }
 
     /// Writes every cached row, open steps included; returns once librrd
     /// has answered for all of them.
     pub async fn flush_all(&self) -> Result<(), CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::FlushAll(reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
+        self.ask(CacheMsg::FlushAll).await
     }
 
     /// Writes the cached rows of the file at `rel_path` (open step
@@ -66,12 +73,7 @@ impl CacheHandle {
     /// graph drawn next is not behind the data. Returns at once when the
     /// cache holds nothing for that file.
     pub async fn flush_file(&self, rel_path: String) -> Result<(), CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::FlushFile(rel_path, reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
+        self.ask(|reply| CacheMsg::FlushFile(rel_path, reply)).await
     }
 
     /// Each series' latest sample since start: (value, sample time).
@@ -79,42 +81,24 @@ impl CacheHandle {
         &self,
         series: Vec<String>,
     ) -> Result<Vec<Option<(f64, UnixMillis)>>, CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::Latest(series, reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
+        self.ask(|reply| CacheMsg::Latest(series, reply)).await
     }
 
     /// Metadata discovered for series (`None`: forget it); see
-    /// `core/describe.rs`.
+    /// `state/describe.rs`.
     pub async fn describe(
         &self,
         updates: Vec<(String, Option<SeriesMeta>)>,
     ) -> Result<(), CacheClosed> {
-        self.tx
-            .send(CacheMsg::Describe(updates))
-            .await
-            .map_err(|_| CacheClosed)
+        self.send(CacheMsg::Describe(updates)).await
     }
 
     /// Takes a new configuration (see `state::reload`).
     pub async fn reload(&self, config: Arc<Config>) -> Result<ReloadReport, CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::Reload(config, reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
+        self.ask(|reply| CacheMsg::Reload(config, reply)).await
     }
 
     pub async fn stats(&self) -> Result<CacheStats, CacheClosed> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send(CacheMsg::Stats(reply_tx))
-            .await
-            .map_err(|_| CacheClosed)?;
-        reply_rx.await.map_err(|_| CacheClosed)
+        self.ask(CacheMsg::Stats).await
     }
 }
