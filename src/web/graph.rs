@@ -15,6 +15,7 @@ use lru::LruCache;
 
 use super::query::{GraphParams, graph_size, select_ds};
 use super::{State, WebError};
+use crate::rrd::index::IndexEntry;
 use crate::rrd::path::fnv1a;
 use crate::rrd::read::{GraphLine, GraphReply, GraphRequest, LineStyle};
 
@@ -22,6 +23,7 @@ const CACHED_IMAGES: usize = 128;
 /// And at most this many bytes of them: a Pi has little memory to spare.
 const CACHED_BYTES: usize = 8 << 20;
 
+#[derive(Clone)]
 pub(crate) struct CachedPng {
     last_update: i64,
     etag: String,
@@ -67,11 +69,25 @@ pub(crate) async fn png(
     req: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     let entry = state.entry(&path, ".png")?;
+    let (key, request) = graph_request(&state, &entry, &params)?;
+    let _slot = state.render_slot()?;
+    state.flush(&entry.path).await;
+    let image = draw_unless_cached(&state, key, request).await?;
+    Ok(respond(&req, image))
+}
+
+/// The request for librrd, and the key its image is cached under (what
+/// the image depends on besides the file's contents).
+fn graph_request(
+    state: &State,
+    entry: &IndexEntry,
+    params: &GraphParams,
+) -> Result<(String, GraphRequest), WebError> {
     let range = params
         .range
         .resolve(state.now_s(), entry.step_secs.into())?;
-    let (width, height) = graph_size(&params)?;
-    let picked = select_ds(&entry, params.ds.as_deref())?;
+    let (width, height) = graph_size(params)?;
+    let picked = select_ds(entry, params.ds.as_deref())?;
     let lines: Vec<GraphLine> = picked
         .iter()
         .map(|&i| {
@@ -84,27 +100,15 @@ pub(crate) async fn png(
             }
         })
         .collect();
+    let compact = params.legend == Some(false);
+    let ds_list: Vec<&str> = lines.iter().map(|l| l.ds.as_str()).collect();
     let key = format!(
-        "{}|{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{width}|{height}|{compact}|{}",
         entry.path,
         range.start_s,
         range.end_s,
-        width,
-        height,
-        params.legend == Some(false),
-        lines
-            .iter()
-            .map(|l| l.ds.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        ds_list.join(",")
     );
-    let _slot = state.render_slot()?;
-    state.flush(&entry.path).await;
-    let known = state
-        .pngs
-        .lock()
-        .ok()
-        .and_then(|mut c| c.get(&key).map(|p| p.last_update));
     let request = GraphRequest {
         rel_path: entry.path.clone(),
         title: entry.path.clone(),
@@ -114,31 +118,31 @@ pub(crate) async fn png(
         width,
         height,
         step_s: Some(entry.step_secs),
-        unless_last_update: known,
+        unless_last_update: None,
         thresholds: Vec::new(),
-        compact: params.legend == Some(false),
+        compact,
     };
-    let cached = |state: &State| {
-        let mut cache = state.pngs.lock().ok()?;
-        let p = cache.get(&key)?;
-        Some((p.etag.clone(), p.last_update, p.bytes.clone()))
-    };
-    let mut reply = state.rrd.graph(request.clone()).await?;
-    let mut from_cache = None;
-    if matches!(reply, GraphReply::Unchanged) {
-        from_cache = cached(&state);
-        if from_cache.is_none() {
-            // Evicted meanwhile by other requests: draw it again.
-            let request = GraphRequest {
-                unless_last_update: None,
-                ..request
-            };
-            reply = state.rrd.graph(request).await?;
-        }
-    }
-    let image = match (from_cache, reply) {
-        (Some(image), _) => image,
-        (None, GraphReply::Png { bytes, last_update }) => {
+    Ok((key, request))
+}
+
+/// The image for `key`: the cached one if the file has not changed since it
+/// was drawn (librrd is asked, with the last update it was drawn at, and
+/// answers `Unchanged` without drawing), else a new one, cached.
+async fn draw_unless_cached(
+    state: &State,
+    key: String,
+    mut request: GraphRequest,
+) -> Result<CachedPng, WebError> {
+    let cached = state
+        .pngs
+        .lock()
+        .ok()
+        .and_then(|mut cache| cache.get(&key).cloned());
+    request.unless_last_update = cached.as_ref().map(|c| c.last_update);
+    match state.rrd.graph(request).await? {
+        // Only answered to a request that carried a cached image's time.
+        GraphReply::Unchanged => cached.ok_or(WebError::Stopping),
+        GraphReply::Png { bytes, last_update } => {
             let image = CachedPng {
                 last_update,
                 etag: format!(
@@ -147,38 +151,37 @@ pub(crate) async fn png(
                 ),
                 bytes: bytes.into(),
             };
-            let response = (image.etag.clone(), image.last_update, image.bytes.clone());
             if let Ok(mut cache) = state.pngs.lock() {
-                cache.put(key, image);
+                cache.put(key, image.clone());
             }
-            response
+            Ok(image)
         }
-        (None, GraphReply::Unchanged) => return Err(WebError::Stopping),
-    };
-    let (etag, last_update, bytes) = image;
+    }
+}
+
+/// The image with its validators, or 304 when the browser has it already.
+fn respond(req: &HttpRequest, image: CachedPng) -> HttpResponse {
     let not_modified = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == image.etag));
     let mut response = if not_modified {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
+    let modified =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(image.last_update.max(0) as u64);
     response
-        .insert_header((header::ETAG, etag))
+        .insert_header((header::ETAG, image.etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((
-            header::LAST_MODIFIED,
-            header::HttpDate::from(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(last_update.max(0) as u64),
-            ),
-        ));
+        .insert_header((header::LAST_MODIFIED, header::HttpDate::from(modified)));
     if not_modified {
-        return Ok(response.finish());
+        response.finish()
+    } else {
+        response.content_type("image/png").body(image.bytes)
     }
-    Ok(response.content_type("image/png").body(bytes))
 }
 
 #[cfg(test)]
