@@ -336,12 +336,13 @@ impl Config {
         };
         let sections = Sections::split(table, &mut errors);
         let config = validate::validate(sections, &mut errors);
-        match config {
-            Some(c) if errors.is_empty() => Ok(c),
-            _ => Err(ConfigError {
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
                 source_name: source_name.into(),
                 errors,
-            }),
+            })
         }
     }
 }

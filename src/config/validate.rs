@@ -4,9 +4,12 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
-use super::raw::{RawMqtt, RawRra, RawSync, RawTemplate};
+use super::raw::{
+    RawCache, RawEmbeddedBroker, RawJournal, RawLimits, RawMqtt, RawRra, RawSync, RawTemplate,
+};
 use super::{
     CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits, MqttConfig,
     Sections, SyncPolicy, Template, TlsConfig,
@@ -33,7 +36,10 @@ impl Errors<'_> {
     }
 }
 
-pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config> {
+/// Every section, checked. Problems go to `errors`, all of them (the
+/// caller refuses the config if there are any); the config returned then
+/// holds placeholders where values were wrong.
+pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
     let mut e = Errors(errors);
     let data_dir = s.top.data_dir;
     if data_dir.as_os_str().is_empty() {
@@ -45,56 +51,84 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
             "must not contain ':' (librrd graph definitions split on it)",
         );
     }
-    let hour = Duration::from_secs(3600);
-    let day = 24 * hour;
-    if s.top.shutdown_timeout.is_zero() || s.top.shutdown_timeout > hour {
+    if s.top.shutdown_timeout.is_zero() || s.top.shutdown_timeout > HOUR {
         e.push("shutdown_timeout", "must be between 1s and 1h");
     }
-    let (mqtt, embedded) = mqtt(&s.mqtt, &mut e);
-    let embedded_broker = embedded.then(|| {
-        let listen = s
-            .embedded_broker
-            .listen
-            .parse::<SocketAddr>()
-            .unwrap_or_else(|err| {
-                e.push(
-                    "embedded_broker.listen",
-                    format!("not an address:port ({err})"),
-                );
-                SocketAddr::from(([127, 0, 0, 1], 1883))
-            });
-        if !(4096..=(256 << 20)).contains(&s.embedded_broker.max_segment_bytes) {
-            e.push(
-                "embedded_broker.max_segment_bytes",
-                "must be between 4096 and 268435456",
-            );
-        }
-        EmbeddedBrokerConfig {
-            listen,
-            max_segment_bytes: s.embedded_broker.max_segment_bytes,
-        }
-    });
-    let mut mqtt = mqtt;
+    let (mut mqtt, embedded) = mqtt(&s.mqtt, &mut e);
+    let embedded_broker = embedded.then(|| embedded_broker(&s.embedded_broker, &mut e));
     if let Some(b) = &embedded_broker {
         mqtt.host = b.listen.ip().to_string();
         mqtt.port = b.listen.port();
     }
+    let cache = cache(&s.cache, &mut e);
+    let journal = s
+        .journal
+        .enabled
+        .then(|| journal(&s.journal, &cache, &data_dir, &mut e));
+    let limits = limits(&s.limits, &mut e);
+    let templates = templates(&s.templates, &mut e);
+    let files = files(&s.files, &templates, &mut e);
+    let rules = rules(&s.rules, &templates, &mut e);
+    let dashboards = sections::dashboards(&s.dashboards, &mut e);
+    let dashboard_rules = sections::dashboard_rules(&s.dashboard_rules, &mut e);
+    let web = web(&s.web, &mut e);
 
+    Config {
+        data_dir,
+        shutdown_timeout: s.top.shutdown_timeout,
+        mqtt,
+        embedded_broker,
+        cache,
+        journal,
+        limits,
+        web,
+        templates,
+        files,
+        rules,
+        dashboards,
+        dashboard_rules,
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn embedded_broker(raw: &RawEmbeddedBroker, e: &mut Errors) -> EmbeddedBrokerConfig {
+    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|err| {
+        e.push(
+            "embedded_broker.listen",
+            format!("not an address:port ({err})"),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 1883))
+    });
+    if !(4096..=(256 << 20)).contains(&raw.max_segment_bytes) {
+        e.push(
+            "embedded_broker.max_segment_bytes",
+            "must be between 4096 and 268435456",
+        );
+    }
+    EmbeddedBrokerConfig {
+        listen,
+        max_segment_bytes: raw.max_segment_bytes,
+    }
+}
+
+fn cache(raw: &RawCache, e: &mut Errors) -> CacheConfig {
     let cache = CacheConfig {
-        flush_after: s.cache.flush_after,
-        flush_jitter: s.cache.flush_jitter,
-        stats_every: s.cache.stats_every,
-        snapshot_every: s.cache.snapshot_every,
-        dead_after: s.cache.dead_after,
-        apply_layout_changes: s.cache.apply_layout_changes,
+        flush_after: raw.flush_after,
+        flush_jitter: raw.flush_jitter,
+        stats_every: raw.stats_every,
+        snapshot_every: raw.snapshot_every,
+        dead_after: raw.dead_after,
+        apply_layout_changes: raw.apply_layout_changes,
     };
     // Bounded so that millisecond arithmetic on them cannot overflow.
     for (key, value, max) in [
-        ("cache.flush_after", cache.flush_after, 7 * day),
-        ("cache.flush_jitter", cache.flush_jitter, day),
-        ("cache.stats_every", cache.stats_every, day),
-        ("cache.snapshot_every", cache.snapshot_every, day),
-        ("cache.dead_after", cache.dead_after, 3650 * day),
+        ("cache.flush_after", cache.flush_after, 7 * DAY),
+        ("cache.flush_jitter", cache.flush_jitter, DAY),
+        ("cache.stats_every", cache.stats_every, DAY),
+        ("cache.snapshot_every", cache.snapshot_every, DAY),
+        ("cache.dead_after", cache.dead_after, 3650 * DAY),
     ] {
         if value > max {
             e.push(
@@ -106,36 +140,44 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
     if cache.stats_every.is_zero() {
         e.push("cache.stats_every", "must be more than 0s");
     }
-    let journal = s.journal.enabled.then(|| {
-        if cache.snapshot_every.is_zero() {
-            e.push(
-                "journal.enabled",
-                "the journal needs snapshots (cache.snapshot_every) to be truncated",
-            );
-        }
-        let sync = match s.journal.sync {
-            RawSync::Always => SyncPolicy::Always,
-            RawSync::Never => SyncPolicy::Never,
-            RawSync::Interval => {
-                if !(Duration::from_millis(10)..=Duration::from_secs(3600))
-                    .contains(&s.journal.sync_every)
-                {
-                    e.push("journal.sync_every", "must be between 10ms and 1h");
-                }
-                SyncPolicy::Interval(s.journal.sync_every)
+    cache
+}
+
+fn journal(
+    raw: &RawJournal,
+    cache: &CacheConfig,
+    data_dir: &Path,
+    e: &mut Errors,
+) -> JournalConfig {
+    if cache.snapshot_every.is_zero() {
+        e.push(
+            "journal.enabled",
+            "the journal needs snapshots (cache.snapshot_every) to be truncated",
+        );
+    }
+    let sync = match raw.sync {
+        RawSync::Always => SyncPolicy::Always,
+        RawSync::Never => SyncPolicy::Never,
+        RawSync::Interval => {
+            if !(Duration::from_millis(10)..=HOUR).contains(&raw.sync_every) {
+                e.push("journal.sync_every", "must be between 10ms and 1h");
             }
-        };
-        JournalConfig {
-            dir: data_dir.join("journal"),
-            sync,
+            SyncPolicy::Interval(raw.sync_every)
         }
-    });
+    };
+    JournalConfig {
+        dir: data_dir.join("journal"),
+        sync,
+    }
+}
+
+fn limits(raw: &RawLimits, e: &mut Errors) -> Limits {
     let limits = Limits {
-        max_payload_bytes: s.limits.max_payload_bytes,
-        max_json_leaves: s.limits.max_json_leaves,
-        max_json_depth: s.limits.max_json_depth,
-        max_series: s.limits.max_series,
-        max_future: s.limits.max_future,
+        max_payload_bytes: raw.max_payload_bytes,
+        max_json_leaves: raw.max_json_leaves,
+        max_json_depth: raw.max_json_depth,
+        max_series: raw.max_series,
+        max_future: raw.max_future,
     };
     if !(1..=(256 << 20)).contains(&limits.max_payload_bytes) {
         e.push(
@@ -152,20 +194,22 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
     if limits.max_series == 0 {
         e.push("limits.max_series", "must be at least 1");
     }
-    if limits.max_future > Duration::from_secs(86_400) {
+    if limits.max_future > DAY {
         e.push(
             "limits.max_future",
             "must be at most 1d: a sample that far ahead would lock its file for as long",
         );
     }
+    limits
+}
 
+/// The templates that are valid, each name once.
+fn templates(raw: &[Option<RawTemplate>], e: &mut Errors) -> Vec<Template> {
     let mut names = HashSet::new();
-    let templates: Vec<Template> = s
-        .templates
-        .iter()
+    raw.iter()
         .enumerate()
         .filter_map(|(i, t)| {
-            let t = template(t.as_ref()?, &format!("template[{i}]"), &mut e)?;
+            let t = template(t.as_ref()?, &format!("template[{i}]"), e)?;
             if !names.insert(t.name.clone()) {
                 e.push(
                     format!("template[{i}].name"),
@@ -174,28 +218,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Option<Config
             }
             Some(t)
         })
-        .collect();
-    let files = files(&s.files, &templates, &mut e);
-    let rules = rules(&s.rules, &templates, &mut e);
-    let dashboards = sections::dashboards(&s.dashboards, &mut e);
-    let dashboard_rules = sections::dashboard_rules(&s.dashboard_rules, &mut e);
-    let web = web(&s.web, &mut e);
-
-    Some(Config {
-        data_dir,
-        shutdown_timeout: s.top.shutdown_timeout,
-        mqtt,
-        embedded_broker,
-        cache,
-        journal,
-        limits,
-        web,
-        templates,
-        files,
-        rules,
-        dashboards,
-        dashboard_rules,
-    })
+        .collect()
 }
 
 /// Returns the MQTT settings and whether the embedded broker is wanted.

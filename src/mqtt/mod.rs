@@ -15,16 +15,18 @@ use source::Source;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, SubscribeFilter, SubscribeReasonCode,
+    AsyncClient, ConnAck, ConnectionError, Event, LastWill, MqttOptions, Packet, QoS, SubAck,
+    SubscribeFilter, SubscribeReasonCode,
 };
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::cache::CacheHandle;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, MqttConfig};
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 
@@ -93,10 +95,7 @@ pub async fn run(
         clock,
         journal,
     );
-    let mut topics = config.mqtt.topics.clone();
-    let mqtt = &config.mqtt;
-    let mut backoff = mqtt.reconnect_min;
-    let broker = format!("{}:{}", mqtt.host, mqtt.port);
+    let mut session = Session::new(&config, client, metrics, subscribed_tx);
     loop {
         let event = tokio::select! {
             event = eventloop.poll() => event,
@@ -112,7 +111,7 @@ pub async fn run(
             Ok(()) = config_rx.changed() => {
                 let new = config_rx.borrow_and_update().clone();
                 source.follow(&new);
-                resubscribe(&client, &mut topics, &new.mqtt.topics, new.mqtt.qos);
+                session.follow(&new.mqtt);
                 continue;
             }
         };
@@ -124,61 +123,26 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                metrics.mqtt_connected.store(1, Relaxed);
                 source.forget_unacked();
-                metrics.mqtt_connections.fetch_add(1, Relaxed);
-                backoff = mqtt.reconnect_min;
-                info!(
-                    broker,
-                    session_present = ack.session_present,
-                    "Connected to the MQTT broker."
-                );
-                if let Some(topic) = &mqtt.status_topic {
-                    let _ = client.try_publish(topic, QoS::AtLeastOnce, true, ONLINE);
-                }
-                // Always (re)subscribe: a new session has no subscriptions,
-                // and a kept one may predate topics added to the config.
-                // Retained replays this causes are skipped (`on_publish`).
-                let filters = topics
-                    .iter()
-                    .map(|t| SubscribeFilter::new(t.clone(), mqtt.qos));
-                if let Err(e) = client.try_subscribe_many(filters) {
-                    warn!(error = %e, "Cannot queue the subscription.");
-                }
+                session.connected(&ack);
             }
-            Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                let refused = ack
-                    .return_codes
-                    .iter()
-                    .filter(|c| matches!(c, SubscribeReasonCode::Failure))
-                    .count();
-                if refused > 0 {
-                    warn!(
-                        refused,
-                        "The broker refused subscriptions (its ACL?): those topics are not logged."
-                    );
-                }
-                debug!(codes = ?ack.return_codes, "Subscribed.");
-                subscribed_tx.send_replace(true);
-            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => session.subscribed(&ack),
             Ok(_) => {}
             Err(e) => {
-                metrics.mqtt_connected.store(0, Relaxed);
-                warn!(broker, error = %e, retry_in = ?backoff, "MQTT connection lost.");
+                let wait = session.lost(&e);
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => break,
                 }
-                backoff = backoff.saturating_mul(2).min(mqtt.reconnect_max);
             }
         }
     }
-    if metrics.mqtt_connected.swap(0, Relaxed) == 1 {
+    if session.metrics.mqtt_connected.swap(0, Relaxed) == 1 {
         say_goodbye(
-            &client,
+            &session.client,
             &mut eventloop,
             &mut source,
-            mqtt.status_topic.as_deref(),
+            config.mqtt.status_topic.as_deref(),
         )
         .await;
     }
@@ -186,24 +150,119 @@ pub async fn run(
     info!("MQTT client stopped.");
 }
 
-/// Subscribes to the filters `wanted` adds and unsubscribes from those it
-/// drops. When disconnected the requests wait in the client's queue, and a
-/// new session subscribes to `topics` anyway.
-fn resubscribe(client: &AsyncClient, topics: &mut Vec<String>, wanted: &[String], qos: QoS) {
-    let added: Vec<SubscribeFilter> = wanted
-        .iter()
-        .filter(|t| !topics.contains(t))
-        .map(|t| SubscribeFilter::new(t.clone(), qos))
-        .collect();
-    if !added.is_empty() {
-        info!(topics = ?added.iter().map(|f| &f.path).collect::<Vec<_>>(), "Subscribing to new topics.");
-        let _ = client.try_subscribe_many(added);
+/// The connection across reconnections: what it subscribes to, how long
+/// it waits before the next attempt, what it tells the app and `/metrics`.
+struct Session {
+    client: AsyncClient,
+    /// The filters subscribed to (they follow reloads).
+    topics: Vec<String>,
+    qos: QoS,
+    status_topic: Option<String>,
+    broker: String,
+    reconnect_min: Duration,
+    reconnect_max: Duration,
+    /// The wait before the next attempt: doubles at each failure, back to
+    /// `reconnect_min` once connected.
+    backoff: Duration,
+    metrics: Arc<Metrics>,
+    subscribed_tx: watch::Sender<bool>,
+}
+
+impl Session {
+    fn new(
+        config: &Config,
+        client: AsyncClient,
+        metrics: Arc<Metrics>,
+        subscribed_tx: watch::Sender<bool>,
+    ) -> Session {
+        let mqtt = &config.mqtt;
+        Session {
+            client,
+            topics: mqtt.topics.clone(),
+            qos: mqtt.qos,
+            status_topic: mqtt.status_topic.clone(),
+            broker: format!("{}:{}", mqtt.host, mqtt.port),
+            reconnect_min: mqtt.reconnect_min,
+            reconnect_max: mqtt.reconnect_max,
+            backoff: mqtt.reconnect_min,
+            metrics,
+            subscribed_tx,
+        }
     }
-    for gone in topics.iter().filter(|t| !wanted.contains(t)) {
-        info!(topic = gone, "Unsubscribing.");
-        let _ = client.try_unsubscribe(gone.clone());
+
+    fn connected(&mut self, ack: &ConnAck) {
+        self.metrics.mqtt_connected.store(1, Relaxed);
+        self.metrics.mqtt_connections.fetch_add(1, Relaxed);
+        self.backoff = self.reconnect_min;
+        info!(
+            broker = self.broker,
+            session_present = ack.session_present,
+            "Connected to the MQTT broker."
+        );
+        if let Some(topic) = &self.status_topic {
+            let _ = self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, true, ONLINE);
+        }
+        // Always (re)subscribe: a new session has no subscriptions, and a
+        // kept one may predate topics added to the config. Retained replays
+        // this causes are skipped (`Source::on_publish`).
+        let filters = self
+            .topics
+            .iter()
+            .map(|t| SubscribeFilter::new(t.clone(), self.qos));
+        if let Err(e) = self.client.try_subscribe_many(filters) {
+            warn!(error = %e, "Cannot queue the subscription.");
+        }
     }
-    *topics = wanted.to_vec();
+
+    fn subscribed(&self, ack: &SubAck) {
+        let refused = ack
+            .return_codes
+            .iter()
+            .filter(|c| matches!(c, SubscribeReasonCode::Failure))
+            .count();
+        if refused > 0 {
+            warn!(
+                refused,
+                "The broker refused subscriptions (its ACL?): those topics are not logged."
+            );
+        }
+        debug!(codes = ?ack.return_codes, "Subscribed.");
+        self.subscribed_tx.send_replace(true);
+    }
+
+    /// The connection failed or dropped: how long to wait before polling
+    /// again (rumqttc reconnects then).
+    fn lost(&mut self, e: &ConnectionError) -> Duration {
+        self.metrics.mqtt_connected.store(0, Relaxed);
+        let wait = self.backoff;
+        warn!(broker = self.broker, error = %e, retry_in = ?wait, "MQTT connection lost.");
+        self.backoff = wait.saturating_mul(2).min(self.reconnect_max);
+        wait
+    }
+
+    /// Subscribes to the filters a reload adds and unsubscribes from those
+    /// it drops. When disconnected the requests wait in the client's queue,
+    /// and a new session subscribes to `topics` anyway.
+    fn follow(&mut self, mqtt: &MqttConfig) {
+        let added: Vec<SubscribeFilter> = mqtt
+            .topics
+            .iter()
+            .filter(|t| !self.topics.contains(t))
+            .map(|t| SubscribeFilter::new(t.clone(), mqtt.qos))
+            .collect();
+        if !added.is_empty() {
+            info!(topics = ?added.iter().map(|f| &f.path).collect::<Vec<_>>(), "Subscribing to new topics.");
+            let _ = self.client.try_subscribe_many(added);
+        }
+        for gone in self.topics.iter().filter(|t| !mqtt.topics.contains(t)) {
+            info!(topic = gone, "Unsubscribing.");
+            let _ = self.client.try_unsubscribe(gone.clone());
+        }
+        self.topics = mqtt.topics.clone();
+        self.qos = mqtt.qos;
+    }
 }
 
 /// A clean stop: `offline` on the status topic, then DISCONNECT (which
