@@ -49,6 +49,12 @@ pub(crate) struct Scheduler {
     failures: HashMap<FileId, u32>,
     /// Files waiting for a write slot, in order.
     ready: VecDeque<(FileId, Flush)>,
+    /// The files queued in `ready` for their due time. A batch started
+    /// for a file (a forced one, ahead of it) serves its due time: the
+    /// file leaves this set, and its `Due` entry, left in the queue (a
+    /// scan would cost too much), is skipped when it comes up. So each due
+    /// time gets exactly one batch, never an early second one.
+    due_queued: HashSet<FileId>,
     forced_queued: usize,
     in_flight: usize,
     /// Forced while a batch was in flight: a forced batch follows.
@@ -74,6 +80,7 @@ impl Scheduler {
             retry_at: HashMap::new(),
             failures: HashMap::new(),
             ready: VecDeque::new(),
+            due_queued: HashSet::new(),
             forced_queued: 0,
             in_flight: 0,
             owed: HashSet::new(),
@@ -118,7 +125,9 @@ impl Scheduler {
         {
             self.due.pop_first();
             self.due_of.remove(&file);
-            self.ready.push_back((file, Flush::Due));
+            if self.due_queued.insert(file) {
+                self.ready.push_back((file, Flush::Due));
+            }
         }
     }
 
@@ -155,8 +164,11 @@ impl Scheduler {
     pub fn next_write(&mut self, is_writing: impl Fn(FileId) -> bool) -> Option<(FileId, Flush)> {
         while self.in_flight < self.window {
             let (file, flush) = self.ready.pop_front()?;
-            if flush == Flush::Forced {
-                self.forced_queued = self.forced_queued.saturating_sub(1);
+            match flush {
+                Flush::Forced => self.forced_queued = self.forced_queued.saturating_sub(1),
+                // Served already by a batch started since it was queued.
+                Flush::Due if !self.due_queued.remove(&file) => continue,
+                Flush::Due => {}
             }
             if is_writing(file) {
                 if flush == Flush::Forced {
@@ -169,12 +181,14 @@ impl Scheduler {
         None
     }
 
-    /// A batch of `file` went to librrd.
+    /// A batch of `file` went to librrd: it serves the file's due time,
+    /// waiting or queued.
     pub fn started(&mut self, file: FileId) {
         self.in_flight += 1;
         if let Some(at) = self.due_of.remove(&file) {
             self.due.remove(&(at, file));
         }
+        self.due_queued.remove(&file);
     }
 
     /// `file` had nothing to write for `flush`: its waiters, if forced (a

@@ -23,10 +23,23 @@ struct World {
     /// The step of the test at which each batch in flight started.
     op_index: usize,
     started_at: BTreeMap<FileId, usize>,
+    /// Each file's due time as the scheduler holds it (its retry time
+    /// after a failure), until a batch serves it.
+    due: BTreeMap<FileId, UnixMillis>,
 }
 
 impl World {
+    /// As the cache does: `file` is due at `at` (`None`: not at all).
+    fn set_due(&mut self, s: &mut Scheduler, file: FileId, at: Option<UnixMillis>) {
+        s.set_due(file, at);
+        match s.due_of.get(&file) {
+            Some(&effective) => self.due.insert(file, effective),
+            None => self.due.remove(&file),
+        };
+    }
+
     /// What the task does after any event: start what the scheduler says.
+    /// Checks that a batch for a due time comes at or after it, once.
     fn pump(&mut self, s: &mut Scheduler, now: UnixMillis) {
         s.take_due(now);
         while let Some((file, flush)) = {
@@ -37,7 +50,15 @@ impl World {
                 !self.writing.contains(&file),
                 "a file in flight was given again"
             );
+            if flush == Flush::Due {
+                let at = self.due.remove(&file);
+                assert!(
+                    at.is_some_and(|at| at <= now),
+                    "file {file} written for a due time it did not have: {at:?} at {now}"
+                );
+            }
             if self.rows.contains(&file) {
+                self.due.remove(&file);
                 s.started(file);
                 self.rows.remove(&file);
                 self.writing.push(file);
@@ -62,7 +83,8 @@ impl World {
         }
         self.released.extend(s.answered(file, complete, now));
         // As the cache does: what is left waits for its due time.
-        s.set_due(file, self.rows.contains(&file).then_some(now + 300_000));
+        let at = self.rows.contains(&file).then_some(now + 300_000);
+        self.set_due(s, file, at);
         Some(file)
     }
 }
@@ -77,7 +99,7 @@ fn due_files_wait_for_their_time_and_the_window() {
     let mut w = World::default();
     for f in 0..10 {
         w.rows.insert(f);
-        s.set_due(f, Some(T0 + 1_000 * f as i64));
+        w.set_due(&mut s, f, Some(T0 + 1_000 * f as i64));
     }
     w.pump(&mut s, T0 - 1);
     assert!(w.started.is_empty(), "none is due yet");
@@ -98,7 +120,7 @@ fn a_forced_file_goes_first_and_its_waiter_after_its_batch() {
     let mut w = World::default();
     for f in 0..6 {
         w.rows.insert(f);
-        s.set_due(f, Some(T0));
+        w.set_due(&mut s, f, Some(T0));
     }
     s.take_due(T0);
     s.force_file(5, false, Waiter(1));
@@ -115,7 +137,7 @@ fn forced_while_in_flight_owes_a_batch_after_the_answer() {
     let mut s = scheduler();
     let mut w = World::default();
     w.rows.insert(7);
-    s.set_due(7, Some(T0));
+    w.set_due(&mut s, 7, Some(T0));
     w.pump(&mut s, T0);
     assert_eq!(w.started, vec![(7, Flush::Due)]);
     // Rows arrive while it is written, and someone wants them drawn.
@@ -141,7 +163,7 @@ fn a_failing_file_backs_off_and_never_starves_the_others() {
     let mut s = scheduler();
     let mut w = World::default();
     w.rows.insert(0);
-    s.set_due(0, Some(T0));
+    w.set_due(&mut s, 0, Some(T0));
     w.pump(&mut s, T0);
     // File 0 fails: tried again 5 s later, then 10, 20… up to 5 min.
     let mut now = T0;
@@ -158,7 +180,7 @@ fn a_failing_file_backs_off_and_never_starves_the_others() {
     // Meanwhile other files are written when due.
     for f in 1..4 {
         w.rows.insert(f);
-        s.set_due(f, Some(now + 1));
+        w.set_due(&mut s, f, Some(now + 1));
     }
     w.pump(&mut s, now + 1);
     let others: Vec<FileId> = w
@@ -199,7 +221,9 @@ proptest! {
     /// it was asked for has had a batch started after that and answered by
     /// librrd (written, or refused for now: then kept for a retry, and a
     /// reader's lock must not hang a graph), and once librrd answers
-    /// everything, every flush is answered.
+    /// everything, every flush is answered. And every due time gets
+    /// exactly one batch, never before it (a forced batch serves it early,
+    /// and no due batch follows for it).
     #[test]
     fn forced_flushes_wait_for_exactly_their_rows(ops in proptest::collection::vec(op(), 1..80)) {
         let mut s = scheduler();
@@ -221,7 +245,7 @@ proptest! {
                     // A file's first waiting row sets its due time, unless
                     // its batch is in flight (the answer sets it then).
                     if w.rows.insert(f) && !w.writing.contains(&f) && !s.is_scheduled(f) {
-                        s.set_due(f, Some(now + ms));
+                        w.set_due(&mut s, f, Some(now + ms));
                     }
                 }
                 Op::Tick(ms) => now += ms,
@@ -278,5 +302,6 @@ proptest! {
             owed.remove(&id);
         }
         prop_assert!(owed.is_empty(), "never answered: {owed:?}");
+        prop_assert!(w.due.is_empty() && w.rows.is_empty(), "due times never served: {:?}", w.due);
     }
 }
