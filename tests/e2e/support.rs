@@ -181,6 +181,15 @@ fn with_data_dir(data: &Path, config: &str) -> String {
     format!("data_dir = \"{}\"\n{config}{web}", data.display())
 }
 
+/// The daemon binary `Daemon` runs: this build's, or `DATALOG_RRD_BIN`,
+/// so that a benchmark can run another build (the commit before a change)
+/// beside this one in the same run.
+pub fn daemon_binary() -> std::path::PathBuf {
+    std::env::var_os("DATALOG_RRD_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_datalog-rrd").into())
+}
+
 pub struct Daemon {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
@@ -228,7 +237,7 @@ impl Daemon {
             .append(true)
             .open(dir.path().join("daemon.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
+        let child = Command::new(daemon_binary())
             .args(["--log", log_filter, "run", "-c"])
             .arg(&path)
             .env_remove("RUST_LOG")
