@@ -98,6 +98,9 @@ pub struct Dashboard {
     /// `day`, `week`, `month` or `year`.
     pub range: String,
     pub views: Vec<View>,
+    /// The web groups whose users see it; empty: every user. Either way a
+    /// user sees only the series their groups allow.
+    pub groups: Vec<String>,
 }
 
 /// One chart of a dashboard.
@@ -238,6 +241,7 @@ pub struct WebConfig {
     /// Graph and export requests that may wait for the RRD thread at once;
     /// more are answered 503.
     pub render_queue: usize,
+    pub groups: Vec<WebGroup>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -245,6 +249,27 @@ pub struct WebUser {
     pub name: String,
     /// A PHC string (`$argon2id$…`), as `datalog-rrd hash-password` prints.
     pub password_hash: String,
+    pub role: Role,
+    /// Names of `[[web.groups]]`: what a viewer or editor may see.
+    pub groups: Vec<String>,
+}
+
+/// What a web user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads the series of their groups.
+    Viewer,
+    /// And makes dashboards and events.
+    Editor,
+    /// Reads everything, `/metrics` included.
+    Admin,
+}
+
+/// `[[web.groups]]`: a name for a set of series, by MQTT topic filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebGroup {
+    pub name: String,
+    pub series: Vec<String>,
 }
 
 /// Layout given to automatic (single-DS) files whose series matches `topics`.

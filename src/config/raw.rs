@@ -181,6 +181,7 @@ pub(crate) struct RawWeb {
     pub dygraphs_dir: PathBuf,
     pub render_queue: usize,
     pub users: Vec<RawWebUser>,
+    pub groups: Vec<RawWebGroup>,
 }
 
 impl Default for RawWeb {
@@ -192,6 +193,7 @@ impl Default for RawWeb {
             dygraphs_dir: PathBuf::from("/usr/share/javascript/dygraphs"),
             render_queue: 16,
             users: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }
@@ -201,6 +203,20 @@ impl Default for RawWeb {
 pub(crate) struct RawWebUser {
     pub name: String,
     pub password_hash: String,
+    /// `viewer`, `editor` or `admin`; absent: `admin` (users from before
+    /// roles existed keep seeing everything).
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebGroup {
+    pub name: String,
+    /// MQTT topic filters on series names.
+    pub series: Vec<String>,
 }
 
 /// `cf` may be one function or a list: one archive is made for each.
@@ -388,6 +404,9 @@ pub(crate) struct RawDashboard {
     pub range: String,
     #[serde(default)]
     pub view: Vec<RawView>,
+    /// The web groups that see it (absent: every user).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 fn default_range() -> String {

@@ -69,7 +69,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
     let templates = templates(&s.templates, &mut e);
     let files = files(&s.files, &templates, &mut e);
     let rules = rules(&s.rules, &templates, &mut e);
-    let dashboards = sections::dashboards(&s.dashboards, &mut e);
+    let dashboards = sections::dashboards(&s.dashboards, &s.web, &mut e);
     let dashboard_rules = sections::dashboard_rules(&s.dashboard_rules, &mut e);
     let web = web(&s.web, &mut e);
 

@@ -14,7 +14,7 @@ use crate::model::{DsSpec, FileSpec};
 
 const VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexDs {
     pub name: String,
     pub series: String,
@@ -52,7 +52,7 @@ fn stale_after_secs(d: &DsSpec) -> u64 {
     d.hold.as_secs().max(d.heartbeat_secs.into())
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// Relative to the data directory, without `.rrd`.
     pub path: String,

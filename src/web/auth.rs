@@ -9,13 +9,15 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use actix_web::HttpMessage;
 use actix_web::dev::ServiceRequest;
 use actix_web::web;
 use actix_web_httpauth::extractors::AuthenticationError;
 use actix_web_httpauth::extractors::basic::{BasicAuth, Config};
 
 use super::State;
-use crate::config::WebUser;
+use super::access::Access;
+use crate::config::{WebGroup, WebUser};
 use crate::password;
 
 /// Verified `user:password` pairs kept; beyond this the set starts over.
@@ -23,13 +25,19 @@ const REMEMBERED: usize = 256;
 
 pub(crate) struct Users {
     users: Vec<WebUser>,
+    /// Each user's access, worked out once.
+    access: std::collections::HashMap<String, Access>,
     verified: Mutex<HashSet<(String, String)>>,
     throttle: Mutex<super::throttle::Throttle>,
 }
 
 impl Users {
-    pub fn new(users: Vec<WebUser>) -> Self {
+    pub fn new(users: Vec<WebUser>, groups: &[WebGroup]) -> Self {
         Users {
+            access: users
+                .iter()
+                .map(|u| (u.name.clone(), Access::of(u, groups)))
+                .collect(),
             users,
             verified: Mutex::new(HashSet::new()),
             throttle: Mutex::default(),
@@ -78,7 +86,7 @@ pub(crate) async fn validator(
         credentials.password().unwrap_or_default().to_owned(),
     );
     if state.users.remembered(&key) {
-        return Ok(req);
+        return Ok(with_access(req, &state, &key.0));
     }
     // Throttled before argon2 runs: a brute-force loop costs us nothing.
     let addr = req
@@ -114,8 +122,9 @@ pub(crate) async fn validator(
         if let Ok(mut t) = state.users.throttle.lock() {
             t.succeeded(&key.0, &addr);
         }
+        let user = key.0.clone();
         state.users.remember(key);
-        Ok(req)
+        Ok(with_access(req, &state, &user))
     } else {
         state
             .metrics
@@ -140,6 +149,14 @@ pub(crate) async fn validator(
     }
 }
 
+/// The request, carrying what its (verified) user may see.
+fn with_access(req: ServiceRequest, state: &State, user: &str) -> ServiceRequest {
+    if let Some(access) = state.users.access.get(user) {
+        req.extensions_mut().insert(access.clone());
+    }
+    req
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,13 +164,18 @@ mod tests {
     #[test]
     fn hashes_verify_only_their_password_and_user() {
         let hash = password::hash_password("s3cret").unwrap();
-        let users = Users::new(vec![WebUser {
-            name: "ann".into(),
-            password_hash: hash,
-        }]);
+        let users = Users::new(
+            vec![WebUser {
+                name: "ann".into(),
+                password_hash: hash,
+                role: crate::config::Role::Admin,
+                groups: Vec::new(),
+            }],
+            &[],
+        );
         assert!(users.verify("ann", "s3cret"));
         assert!(!users.verify("ann", "S3cret"));
         assert!(!users.verify("bob", "s3cret"));
-        assert!(!Users::new(vec![]).verify("ann", "s3cret"));
+        assert!(!Users::new(vec![], &[]).verify("ann", "s3cret"));
     }
 }

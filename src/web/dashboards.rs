@@ -10,6 +10,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::access::Access;
 use super::query::{GraphParams, graph_size};
 use super::{State, WebError};
 use crate::config::{Dashboard, View};
@@ -20,13 +21,15 @@ const RANGES: [&str; 4] = ["day", "week", "month", "year"];
 const WARNING: (u8, u8, u8) = (0xe6, 0x9f, 0x00);
 const CRITICAL: (u8, u8, u8) = (0xd6, 0x27, 0x28);
 
-fn dashboard(state: &State, name: &str) -> Result<Dashboard, WebError> {
+/// The configured dashboard `name`, if `access` may see it (one that is
+/// not shared with the user is answered like one that does not exist).
+fn dashboard(state: &State, access: &Access, name: &str) -> Result<Dashboard, WebError> {
     state
         .config
         .borrow()
         .dashboards
         .iter()
-        .find(|d| d.name == name)
+        .find(|d| d.name == name && access.sees_dashboard(d))
         .cloned()
         .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))
 }
@@ -56,12 +59,13 @@ pub(crate) struct ListPage {
     dashboards: Vec<DashboardLink>,
 }
 
-pub(crate) async fn list(state: web::Data<State>) -> ListPage {
+pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
     let config = state.config.borrow().clone();
-    let index = state.rrd.index();
+    let index = state.index(&access);
     let mut dashboards: Vec<DashboardLink> = config
         .dashboards
         .iter()
+        .filter(|d| access.sees_dashboard(d))
         .map(|d| DashboardLink {
             href: format!("/rrd/dashboard/{}", d.name),
             title: d.title.clone(),
@@ -105,17 +109,18 @@ pub(crate) struct PageParams {
 
 pub(crate) async fn page(
     state: web::Data<State>,
+    access: Access,
     name: web::Path<String>,
     params: web::Query<PageParams>,
 ) -> Result<DashboardPage, WebError> {
-    let Ok(d) = dashboard(&state, &name) else {
-        return generated_page(&state, &name, params.range.clone());
+    let Ok(d) = dashboard(&state, &access, &name) else {
+        return generated_page(&state, &access, &name, params.range.clone());
     };
     let range = params.range.clone().unwrap_or_else(|| d.range.clone());
     if !RANGES.contains(&range.as_str()) {
         return Err(WebError::BadQuery("range: day, week, month or year".into()));
     }
-    let index = state.rrd.index();
+    let index = state.index(&access);
     let views = d
         .views
         .iter()
@@ -143,13 +148,14 @@ pub(crate) async fn page(
 
 pub(crate) async fn view_png(
     state: web::Data<State>,
+    access: Access,
     path: web::Path<(String, String)>,
     params: web::Query<GraphParams>,
 ) -> Result<HttpResponse, WebError> {
     let (name, file) = path.into_inner();
-    let Ok(d) = dashboard(&state, &name) else {
+    let index = state.index(&access);
+    let Ok(d) = dashboard(&state, &access, &name) else {
         let config = state.config.borrow().clone();
-        let index = state.rrd.index();
         let all = generated(&config, &index);
         let (title, series) = all
             .get(&name)
@@ -165,7 +171,6 @@ pub(crate) async fn view_png(
         .and_then(|i| i.parse::<usize>().ok())
         .and_then(|i| d.views.get(i))
         .ok_or_else(|| WebError::NotFound(format!("view {file:?} of {name:?}")))?;
-    let index = state.rrd.index();
     let found: Vec<(&IndexEntry, usize, &crate::config::ViewSeries)> = resolve(view, &index)
         .into_iter()
         .zip(&view.series)
@@ -348,13 +353,14 @@ pub(crate) struct DeviceParams {
 /// `/rrd/device-dashboard?device=…`: the device's automatic dashboard.
 pub(crate) async fn device_page(
     state: web::Data<State>,
+    access: Access,
     params: web::Query<DeviceParams>,
 ) -> Result<DashboardPage, WebError> {
     let range = params.range.clone().unwrap_or_else(|| "day".into());
     if !RANGES.contains(&range.as_str()) {
         return Err(WebError::BadQuery("range: day, week, month or year".into()));
     }
-    let index = state.rrd.index();
+    let index = state.index(&access);
     let views = device_views(&index, &params.device);
     if views.is_empty() {
         return Err(WebError::NotFound(format!("device {:?}", params.device)));
@@ -386,10 +392,11 @@ pub(crate) async fn device_page(
 /// One view of a device's automatic dashboard, as a PNG.
 pub(crate) async fn device_view_png(
     state: web::Data<State>,
+    access: Access,
     which: web::Query<DeviceParams>,
     params: web::Query<GraphParams>,
 ) -> Result<HttpResponse, WebError> {
-    let index = state.rrd.index();
+    let index = state.index(&access);
     let views = device_views(&index, &which.device);
     let (title, series) = which
         .view
@@ -434,6 +441,7 @@ fn generated<'i>(config: &crate::config::Config, index: &'i [IndexEntry]) -> Gen
 /// The page of a dashboard a `[[dashboard_rule]]` made.
 fn generated_page(
     state: &State,
+    access: &Access,
     name: &str,
     range: Option<String>,
 ) -> Result<DashboardPage, WebError> {
@@ -442,7 +450,7 @@ fn generated_page(
         return Err(WebError::BadQuery("range: day, week, month or year".into()));
     }
     let config = state.config.borrow().clone();
-    let index = state.rrd.index();
+    let index = state.index(access);
     let all = generated(&config, &index);
     let views = all
         .get(name)

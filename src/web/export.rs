@@ -10,13 +10,14 @@ use std::fmt::Write;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
+use super::access::Access;
 use super::query::{ExportParams, resolution, select_ds, utc_text};
 use super::{State, WebError};
 use crate::rrd::index::IndexEntry;
 use crate::rrd::read::{Xport, XportRequest};
 
-pub(crate) async fn index_txt(state: web::Data<State>) -> HttpResponse {
-    let index = state.rrd.index();
+pub(crate) async fn index_txt(state: web::Data<State>, access: Access) -> HttpResponse {
+    let index = state.index(&access);
     let text = index
         .iter()
         .map(|e| e.path.as_str())
@@ -33,8 +34,8 @@ struct IndexJson<'a> {
     files: &'a [IndexEntry],
 }
 
-pub(crate) async fn index_json(state: web::Data<State>) -> HttpResponse {
-    let index = state.rrd.index();
+pub(crate) async fn index_json(state: web::Data<State>, access: Access) -> HttpResponse {
+    let index = state.index(&access);
     HttpResponse::Ok().json(IndexJson {
         version: 1,
         files: &index,
@@ -66,6 +67,7 @@ struct DataJson<'a> {
 /// `GET /rrd/data/<file>.json|.csv|.rrd`
 pub(crate) async fn data(
     state: web::Data<State>,
+    access: Access,
     path: web::Path<String>,
     params: web::Query<ExportParams>,
 ) -> Result<HttpResponse, WebError> {
@@ -74,13 +76,13 @@ pub(crate) async fn data(
     } else if path.ends_with(".csv") {
         (".csv", true)
     } else if path.ends_with(".rrd") {
-        return raw(state, &path).await;
+        return raw(state, &access, &path).await;
     } else {
         return Err(WebError::NotFound(format!(
             "{path:?}: use .json, .csv or .rrd"
         )));
     };
-    let entry = state.entry(&path, suffix)?;
+    let entry = state.entry(&access, &path, suffix)?;
     let range = params
         .range
         .resolve(state.now_s(), entry.step_secs.into())?;
@@ -182,8 +184,12 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-async fn raw(state: web::Data<State>, path: &str) -> Result<HttpResponse, WebError> {
-    let entry = state.entry(path, ".rrd")?;
+async fn raw(
+    state: web::Data<State>,
+    access: &Access,
+    path: &str,
+) -> Result<HttpResponse, WebError> {
+    let entry = state.entry(access, path, ".rrd")?;
     let bytes = {
         let _slot = state.render_slot()?;
         state.flush(&entry.path).await;

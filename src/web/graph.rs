@@ -13,6 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use lru::LruCache;
 
+use super::access::Access;
 use super::query::{GraphParams, graph_size, select_ds};
 use super::{State, WebError};
 use crate::rrd::index::IndexEntry;
@@ -64,11 +65,12 @@ impl PngCache {
 
 pub(crate) async fn png(
     state: web::Data<State>,
+    access: Access,
     path: web::Path<String>,
     params: web::Query<GraphParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
-    let entry = state.entry(&path, ".png")?;
+    let entry = state.entry(&access, &path, ".png")?;
     let (key, request) = graph_request(&state, &entry, &params)?;
     let _slot = state.render_slot()?;
     state.flush(&entry.path).await;

@@ -9,6 +9,7 @@
 //! file system: a file is looked up in the index, and ranges, sizes and DS
 //! names are parsed and checked in `query` first.
 
+mod access;
 mod assets;
 pub mod auth;
 mod dashboards;
@@ -35,6 +36,9 @@ use crate::config::WebConfig;
 use crate::metrics::Metrics;
 use crate::rrd::RrdHandle;
 
+use crate::rrd::IndexView;
+use crate::rrd::index::IndexEntry;
+use access::Access;
 pub use error::WebError;
 
 /// How long a graph waits for its file's cached rows to reach the disk
@@ -54,16 +58,44 @@ pub(crate) struct State {
     dygraphs: Option<assets::Dygraphs>,
     journal_enabled: bool,
     config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
+    /// Each user's view of the index, with the index it was filtered from:
+    /// filtered again only when the index changes.
+    visible: Mutex<std::collections::HashMap<String, (IndexView, IndexView)>>,
 }
 
 impl State {
+    /// The files `access` may see, in the index's order.
+    fn index(&self, access: &Access) -> IndexView {
+        let all = self.rrd.index();
+        if access.sees_all() {
+            return all;
+        }
+        let user = access.user.clone().unwrap_or_default();
+        let mut visible = self.visible.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((source, filtered)) = visible.get(&user)
+            && Arc::ptr_eq(source, &all)
+        {
+            return filtered.clone();
+        }
+        let filtered: IndexView = Arc::new(
+            all.iter()
+                .filter(|e| access.sees_file(e))
+                .cloned()
+                .collect(),
+        );
+        visible.insert(user, (all, filtered.clone()));
+        filtered
+    }
+
     /// The index entry for `path` (a request path with `suffix`, such as
-    /// ".png", removed). Only files the index lists are ever read: this is
-    /// what keeps `..` and friends out of the file system.
-    fn entry(&self, path: &str, suffix: &str) -> Result<crate::rrd::index::IndexEntry, WebError> {
+    /// ".png", removed), if `access` may see it. Only files the index lists
+    /// are ever read: this is what keeps `..` and friends out of the file
+    /// system. A hidden file is answered like a missing one.
+    fn entry(&self, access: &Access, path: &str, suffix: &str) -> Result<IndexEntry, WebError> {
         let index = self.rrd.index();
         path.strip_suffix(suffix)
             .and_then(|p| tree::find(&index, p))
+            .filter(|e| access.sees_file(e))
             .cloned()
             .ok_or_else(|| WebError::NotFound(format!("{path:?} is not a file of the index")))
     }
@@ -126,18 +158,59 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         rrd: deps.rrd,
         cache: deps.cache,
         metrics: deps.metrics,
-        users: auth::Users::new(config.users.clone()),
+        users: auth::Users::new(config.users.clone(), &config.groups),
         clock: deps.clock,
         render_slots: tokio::sync::Semaphore::new(config.render_queue),
         pngs: Mutex::new(graph::PngCache::new()),
         dygraphs,
         journal_enabled: deps.journal_enabled,
         config: deps.config,
+        visible: Mutex::default(),
     }
 }
 
+/// Declares the routes behind authentication once, for the server and for
+/// the permissions test, which requests every one of them as every kind of
+/// user: a route added here cannot be left out of it.
+macro_rules! authenticated_routes {
+    ($($pattern:literal => $handler:expr,)*) => {
+        /// The pattern of every route behind authentication.
+        #[cfg(test)]
+        pub(crate) const AUTHENTICATED_ROUTES: &[&str] = &[$($pattern),*];
+
+        fn add_authenticated_routes(scope: actix_web::Scope) -> actix_web::Scope {
+            scope $(.route($pattern, web::get().to($handler)))*
+        }
+    };
+}
+
+authenticated_routes! {
+    "/" => redirect_to_index,
+    "/metrics" => prom::metrics,
+    "/rrd" => pages::index,
+    "/rrd/" => pages::index,
+    "/rrd/index.txt" => export::index_txt,
+    "/rrd/index.json" => export::index_json,
+    "/rrd/static/{name}" => assets::ours,
+    "/rrd/dygraphs/{name}" => assets::dygraphs,
+    "/rrd/dashboards" => dashboards::list,
+    "/rrd/device-dashboard" => dashboards::device_page,
+    "/rrd/device-dashboard/view.png" => dashboards::device_view_png,
+    "/rrd/dashboard/{name}" => dashboards::page,
+    "/rrd/dashboard/{name}/{view}" => dashboards::view_png,
+    "/rrd/file/{path:.*}" => pages::file,
+    "/rrd/graph/{path:.*}" => graph::png,
+    "/rrd/data/{path:.*}" => export::data,
+}
+
+async fn redirect_to_index() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", "/rrd"))
+        .finish()
+}
+
 /// Every route. `/healthz` stays open; the rest asks for a password when
-/// users are configured.
+/// users are configured, and shows each user what their groups allow.
 pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
     let auth = state.users.enabled();
     cfg.app_data(state)
@@ -152,7 +225,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
         )
         .route("/healthz", web::get().to(prom::healthz))
         .service(
-            web::scope("")
+            add_authenticated_routes(web::scope(""))
                 .wrap(Condition::new(
                     auth,
                     HttpAuthentication::basic(auth::validator),
@@ -162,39 +235,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("X-Frame-Options", "DENY"))
                         .add(("Referrer-Policy", "same-origin")),
-                )
-                .route(
-                    "/",
-                    web::get().to(|| async {
-                        HttpResponse::Found()
-                            .insert_header(("Location", "/rrd"))
-                            .finish()
-                    }),
-                )
-                .route("/metrics", web::get().to(prom::metrics))
-                .route("/rrd", web::get().to(pages::index))
-                .route("/rrd/", web::get().to(pages::index))
-                .route("/rrd/index.txt", web::get().to(export::index_txt))
-                .route("/rrd/index.json", web::get().to(export::index_json))
-                .route("/rrd/static/{name}", web::get().to(assets::ours))
-                .route("/rrd/dygraphs/{name}", web::get().to(assets::dygraphs))
-                .route("/rrd/dashboards", web::get().to(dashboards::list))
-                .route(
-                    "/rrd/device-dashboard",
-                    web::get().to(dashboards::device_page),
-                )
-                .route(
-                    "/rrd/device-dashboard/view.png",
-                    web::get().to(dashboards::device_view_png),
-                )
-                .route("/rrd/dashboard/{name}", web::get().to(dashboards::page))
-                .route(
-                    "/rrd/dashboard/{name}/{view}",
-                    web::get().to(dashboards::view_png),
-                )
-                .route("/rrd/file/{path:.*}", web::get().to(pages::file))
-                .route("/rrd/graph/{path:.*}", web::get().to(graph::png))
-                .route("/rrd/data/{path:.*}", web::get().to(export::data)),
+                ),
         );
 }
 

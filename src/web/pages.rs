@@ -7,6 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::access::Access;
 use super::query::{GraphParams, Preset, form_text, graph_size, utc_text};
 use super::tree::{self, DEVICES_PER_GROUP, Group, PAGE_SIZE};
 use super::{State, WebError};
@@ -64,9 +65,10 @@ const MAX_QUERY: usize = 200;
 
 pub(crate) async fn index(
     state: web::Data<State>,
+    access: Access,
     params: web::Query<IndexParams>,
 ) -> Result<IndexPage, WebError> {
-    let index = state.rrd.index();
+    let index = state.index(&access);
     let q = params.q.clone().unwrap_or_default();
     if q.len() > MAX_QUERY {
         return Err(WebError::BadQuery(format!("q: at most {MAX_QUERY} bytes")));
@@ -242,10 +244,11 @@ pub(crate) struct FilePage {
 
 pub(crate) async fn file(
     state: web::Data<State>,
+    access: Access,
     path: web::Path<String>,
     params: web::Query<GraphParams>,
 ) -> Result<FilePage, WebError> {
-    let entry = state.entry(&path, "")?;
+    let entry = state.entry(&access, &path, "")?;
     let (width, height) = graph_size(&params)?;
     let size = format!("&width={width}&height={height}");
     let src = |query: &str| format!("/rrd/graph/{}.png?{query}{size}", entry.path);

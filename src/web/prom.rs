@@ -11,11 +11,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use actix_web::{HttpResponse, web};
 
 use super::State;
+use super::access::Access;
 use crate::cache::CacheStats;
 use crate::metrics::Metrics;
 use crate::model::RejectReason;
 
-pub(crate) async fn metrics(state: web::Data<State>) -> HttpResponse {
+/// `/metrics`: for admins when users are configured (it counts every
+/// series and file, whoever may see them).
+pub(crate) async fn metrics(state: web::Data<State>, access: Access) -> HttpResponse {
+    if !access.sees_all() {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("/metrics is for admins\n");
+    }
     let stats = state.cache.stats().await.ok();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

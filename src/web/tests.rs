@@ -504,6 +504,40 @@ fn config_refuses_public_listen_without_users() {
     );
 }
 
+#[test]
+fn config_checks_roles_groups_and_shared_dashboards_with_their_keys() {
+    let hash = crate::password::hash_password("x").unwrap();
+    let err = Config::parse(
+        &format!(
+            "[[dashboard]]\nname = \"d\"\ngroups = [\"nobody\"]\n\
+             [[dashboard.view]]\ntitle = \"t\"\nseries = [{{ series = \"a\" }}]\n\
+             [web]\n[[web.groups]]\nname = \"bad name!\"\nseries = [\"a/#/b\"]\n\
+             [[web.users]]\nname = \"v\"\npassword_hash = \"{hash}\"\nrole = \"viewer\"\n\
+             [[web.users]]\nname = \"w\"\npassword_hash = \"{hash}\"\nrole = \"boss\"\ngroups = [\"nope\"]\n"
+        ),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "dashboard[0].groups",
+        "web.groups[0].name",
+        "web.groups[0].series",
+        "web.users[0].groups",
+        "web.users[1].role",
+        "web.users[1].groups",
+    ] {
+        assert!(err.contains(key), "{key} missing from: {err}");
+    }
+    // Without a role, a user is an admin, as before roles existed.
+    let c = Config::parse(
+        &format!("[web]\n[[web.users]]\nname = \"a\"\npassword_hash = \"{hash}\"\n"),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.web.unwrap().users[0].role, crate::config::Role::Admin);
+}
+
 /// The `<h2>` headings of a page, in order: a dashboard's views.
 fn h2_titles(page: &str) -> Vec<&str> {
     page.split("<h2>")
@@ -713,3 +747,5 @@ async fn repeated_failed_logins_are_throttled_before_argon2() {
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
     // (That the lock passes, and doubles, is the throttle's own test.)
 }
+
+mod permissions;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::super::raw::{RawFile, RawRule, RawWeb};
-use super::super::{Rule, Template, WebConfig, WebUser};
+use super::super::{Role, Rule, Template, WebConfig, WebGroup, WebUser};
 use super::{Errors, check_bounds, is_valid_ds_name};
 use crate::model::{DsSpec, DsType, FileSpec, SeriesMeta};
 use crate::rrd::path::is_safe_rel_path;
@@ -93,6 +93,7 @@ pub(super) fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
     if !(1..=1024).contains(&raw.render_queue) {
         e.push("web.render_queue", "must be between 1 and 1024");
     }
+    let groups = web_groups(raw, e);
     let mut names = HashSet::new();
     let users = raw
         .users
@@ -111,9 +112,37 @@ pub(super) fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
             if let Err(why) = crate::password::check_hash(&u.password_hash) {
                 e.push(format!("{key}.password_hash"), why);
             }
+            let role = match u.role.as_deref() {
+                None | Some("admin") => Role::Admin,
+                Some("editor") => Role::Editor,
+                Some("viewer") => Role::Viewer,
+                Some(other) => {
+                    e.push(
+                        format!("{key}.role"),
+                        format!("{other:?}: must be viewer, editor or admin"),
+                    );
+                    Role::Viewer
+                }
+            };
+            if role != Role::Admin && u.groups.is_empty() {
+                e.push(
+                    format!("{key}.groups"),
+                    "a viewer or editor needs groups: without any it would see nothing",
+                );
+            }
+            for g in &u.groups {
+                if !groups.iter().any(|known| &known.name == g) {
+                    e.push(
+                        format!("{key}.groups"),
+                        format!("{g:?} is not a [[web.groups]] name"),
+                    );
+                }
+            }
             WebUser {
                 name: u.name.clone(),
                 password_hash: u.password_hash.clone(),
+                role,
+                groups: u.groups.clone(),
             }
         })
         .collect();
@@ -122,7 +151,43 @@ pub(super) fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
         users,
         dygraphs_dir: raw.dygraphs_dir.clone(),
         render_queue: raw.render_queue,
+        groups,
     })
+}
+
+/// `[[web.groups]]`: names unique and fit for a URL, filters valid.
+fn web_groups(raw: &RawWeb, e: &mut Errors) -> Vec<WebGroup> {
+    let mut names = HashSet::new();
+    raw.groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let key = format!("web.groups[{i}]");
+            if !is_page_name(&g.name) {
+                e.push(format!("{key}.name"), "1 to 64 of [A-Za-z0-9_-]");
+            } else if !names.insert(g.name.clone()) {
+                e.push(
+                    format!("{key}.name"),
+                    format!("duplicate group {:?}", g.name),
+                );
+            }
+            if g.series.is_empty() {
+                e.push(format!("{key}.series"), "needs at least one topic filter");
+            }
+            for f in &g.series {
+                if f.is_empty() || !rumqttc::valid_filter(f) {
+                    e.push(
+                        format!("{key}.series"),
+                        format!("{f:?} is not an MQTT topic filter"),
+                    );
+                }
+            }
+            WebGroup {
+                name: g.name.clone(),
+                series: g.series.clone(),
+            }
+        })
+        .collect()
 }
 
 pub(super) fn files(
@@ -228,6 +293,7 @@ const MAX_VIEW_SERIES: usize = 32;
 
 pub(super) fn dashboards(
     raw: &[Option<super::super::raw::RawDashboard>],
+    web: &RawWeb,
     e: &mut Errors,
 ) -> Vec<super::super::Dashboard> {
     use super::super::{Dashboard, View, ViewSeries};
@@ -309,11 +375,20 @@ pub(super) fn dashboards(
                 }
             })
             .collect();
+        for g in &d.groups {
+            if !web.groups.iter().any(|known| &known.name == g) {
+                e.push(
+                    format!("{key}.groups"),
+                    format!("{g:?} is not a [[web.groups]] name"),
+                );
+            }
+        }
         out.push(Dashboard {
             name: d.name.clone(),
             title: d.title.clone().unwrap_or_else(|| d.name.clone()),
             range: d.range.clone(),
             views,
+            groups: d.groups.clone(),
         });
     }
     out

@@ -1,0 +1,299 @@
+//! The permissions matrix: every route behind authentication (the list the
+//! router is built from, so a new route cannot be left out), requested by a
+//! viewer, an editor and an admin, with every file, device and dashboard.
+//!
+//! The oracle: what a user gets from the daemon must be exactly what they
+//! would get from a daemon that never had the files their groups hide —
+//! same status, same content type, same body (text with digits masked, as
+//! ages tick; images byte for byte, drawn in the same second). So no
+//! response says whether a hidden file exists, nor draws, lists or counts
+//! one. The admin's requests check the other way round: they see all.
+
+use super::*;
+
+const KITCHEN: [&str; 2] = ["z2m/kitchen/temperature", "z2m/kitchen/humidity"];
+const GARAGE: [&str; 1] = ["z2m/garage/temperature"];
+/// A janitoo-style file with a series of each group: neither viewer sees it.
+const MIXED_FILE: &str = "mixed/climate";
+const MIXED: [&str; 2] = ["z2m/kitchen/pressure", "z2m/garage/pressure"];
+
+fn config(hash: &str) -> String {
+    format!(
+        r##"[[file]]
+path = "{MIXED_FILE}"
+ds = [
+  {{ name = "kitchen", series = "{}" }},
+  {{ name = "garage", series = "{}" }},
+]
+
+[[dashboard]]
+name = "house"
+[[dashboard.view]]
+title = "Temperatures"
+series = [{{ series = "z2m/kitchen/temperature" }}, {{ series = "z2m/garage/temperature" }}]
+warning = 21.0
+
+[[dashboard]]
+name = "garage-only"
+groups = ["garage"]
+[[dashboard.view]]
+title = "Garage"
+series = [{{ series = "z2m/garage/temperature" }}]
+
+[[dashboard_rule]]
+name = "rooms"
+series = "z2m/+room/#"
+
+[web]
+[[web.groups]]
+name = "kitchen"
+series = ["z2m/kitchen/#"]
+[[web.groups]]
+name = "garage"
+series = ["z2m/garage/#"]
+[[web.users]]
+name = "kit"
+password_hash = "{hash}"
+role = "viewer"
+groups = ["kitchen"]
+[[web.users]]
+name = "gar"
+password_hash = "{hash}"
+role = "editor"
+groups = ["garage"]
+[[web.users]]
+name = "root"
+password_hash = "{hash}"
+role = "admin"
+"##,
+        MIXED[0], MIXED[1]
+    )
+}
+
+/// Every URI to request for a route pattern; panics on a pattern this
+/// test does not know how to fill, so that a new route gets a thought.
+fn uris(pattern: &str, files: &[&str]) -> Vec<String> {
+    let devices = ["z2m/kitchen", "z2m/garage", "mixed"];
+    let dashboards = ["house", "garage-only", "rooms:kitchen", "rooms:garage"];
+    match pattern {
+        "/" | "/metrics" | "/rrd/index.txt" | "/rrd/index.json" | "/rrd/dashboards" => {
+            vec![pattern.to_owned()]
+        }
+        "/rrd" | "/rrd/" => {
+            let mut all = vec![pattern.to_owned(), format!("{pattern}?q=temperature")];
+            for d in devices {
+                all.push(format!("{pattern}?device={d}"));
+                all.push(format!("{pattern}?q={d}"));
+            }
+            all.push(format!("{pattern}?group=z2m"));
+            all.push(format!("{pattern}?group=mixed"));
+            all
+        }
+        "/rrd/static/{name}" => vec!["/rrd/static/style.css".into()],
+        "/rrd/dygraphs/{name}" => vec!["/rrd/dygraphs/dygraph.min.js".into()],
+        "/rrd/device-dashboard" => devices
+            .iter()
+            .map(|d| format!("{pattern}?device={d}"))
+            .collect(),
+        "/rrd/device-dashboard/view.png" => devices
+            .iter()
+            .map(|d| format!("{pattern}?device={d}&view=0"))
+            .collect(),
+        "/rrd/dashboard/{name}" => dashboards
+            .iter()
+            .map(|d| format!("/rrd/dashboard/{d}"))
+            .collect(),
+        "/rrd/dashboard/{name}/{view}" => dashboards
+            .iter()
+            .map(|d| format!("/rrd/dashboard/{d}/0.png"))
+            .collect(),
+        "/rrd/file/{path:.*}" => files.iter().map(|f| format!("/rrd/file/{f}")).collect(),
+        "/rrd/graph/{path:.*}" => files
+            .iter()
+            .map(|f| format!("/rrd/graph/{f}.png"))
+            .collect(),
+        "/rrd/data/{path:.*}" => files
+            .iter()
+            .flat_map(|f| {
+                ["json", "csv", "rrd"].map(|ext| format!("/rrd/data/{f}.{ext}?range=day"))
+            })
+            .collect(),
+        other => panic!("the permissions test does not know how to request {other:?}: teach it"),
+    }
+}
+
+/// A daemon holding the files of `series` (and the mixed file if asked),
+/// fed the same values at the same times as every other one here.
+async fn daemon(hash: &str, series: &[&str], mixed: bool, base_ms: i64) -> Fixture {
+    let f = fixture(&config(hash));
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut all: Vec<&str> = series.to_vec();
+    if mixed {
+        all.extend(MIXED);
+    }
+    for s in &all {
+        for i in 0..10 {
+            samples.push(Sample {
+                series: (*s).into(),
+                time_ms: base_ms - (10 - i) * 60_000,
+                value: 20.0 + i as f64,
+            });
+        }
+    }
+    f.state.cache.add(0, samples).await.unwrap();
+    f.state.cache.flush_all().await.unwrap();
+    let files = series.len() + usize::from(mixed);
+    for _ in 0..100 {
+        if f.state.rrd.index().len() >= files {
+            return f;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the index did not list {files} files");
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// Text with digits masked (ages and times tick); images as they are;
+    /// a raw RRD file by its length (librrd starts each archive at a
+    /// random row, so two files of the same data differ there).
+    fn comparable(&self) -> Vec<u8> {
+        if self.content_type.contains("octet-stream") {
+            self.body.len().to_le_bytes().to_vec()
+        } else if self.content_type.starts_with("image/") {
+            self.body.clone()
+        } else {
+            self.body
+                .iter()
+                .map(|&b| if b.is_ascii_digit() { b'0' } else { b })
+                .collect()
+        }
+    }
+
+    fn describe(&self) -> String {
+        let body = if self.content_type.starts_with("text/") || self.content_type.contains("json") {
+            text(&self.body)
+        } else {
+            format!("{} bytes", self.body.len())
+        };
+        format!("{} {} {body}", self.status, self.content_type)
+    }
+}
+
+async fn ask<S, B>(app: &S, user: &str, uri: &str) -> Answer
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    use base64::Engine as _;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:s3cret"))
+    );
+    let req = atest::TestRequest::get()
+        .uri(uri)
+        .insert_header(("Authorization", auth))
+        .to_request();
+    let res = atest::call_service(app, req).await;
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = atest::read_body(res).await.to_vec();
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+#[actix_web::test]
+async fn no_response_reveals_a_file_outside_the_users_groups() {
+    let hash = crate::password::hash_password("s3cret").unwrap();
+    let base_ms = now_ms() / 60_000 * 60_000;
+    let every_series: Vec<&str> = KITCHEN.iter().chain(&GARAGE).copied().collect();
+    let full = daemon(&hash, &every_series, true, base_ms).await;
+    let full_app = app!(full);
+    let mut files: Vec<&str> = every_series.clone();
+    files.push(MIXED_FILE);
+    // Each user, and the daemon that never had what their groups hide.
+    let worlds = [("kit", &KITCHEN[..]), ("gar", &GARAGE[..])];
+    let mut compared = 0;
+    for (user, visible) in worlds {
+        let own = daemon(&hash, visible, false, base_ms).await;
+        let own_app = app!(own);
+        for pattern in AUTHENTICATED_ROUTES {
+            for uri in uris(pattern, &files) {
+                // Drawn in the same second, or asked again.
+                let mut last = None;
+                for _ in 0..3 {
+                    let got = ask(&full_app, user, &uri).await;
+                    let expected = ask(&own_app, user, &uri).await;
+                    let same = got.status == expected.status
+                        && got.content_type == expected.content_type
+                        && got.comparable() == expected.comparable();
+                    if same {
+                        last = None;
+                        break;
+                    }
+                    last = Some((got, expected));
+                }
+                if let Some((got, expected)) = last {
+                    panic!(
+                        "{user} {uri}: {}\nbut without the hidden files: {}",
+                        got.describe(),
+                        expected.describe()
+                    );
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 100, "only {compared} requests compared");
+
+    // The other way round: an admin sees every file, and only admins see
+    // /metrics; a viewer gets their own files.
+    for f in &files {
+        for uri in [format!("/rrd/file/{f}"), format!("/rrd/graph/{f}.png")] {
+            let a = ask(&full_app, "root", &uri).await;
+            assert_eq!(a.status, StatusCode::OK, "root {uri}");
+        }
+    }
+    assert_eq!(
+        ask(&full_app, "root", "/metrics").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(&full_app, "kit", "/metrics").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let own = ask(&full_app, "kit", "/rrd/graph/z2m/kitchen/temperature.png").await;
+    assert_eq!(
+        (own.status, own.content_type.as_str()),
+        (StatusCode::OK, "image/png")
+    );
+    let hidden = ask(&full_app, "kit", "/rrd/graph/z2m/garage/temperature.png").await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    // A dashboard shared with a group is for its members.
+    let shared = "/rrd/dashboard/garage-only";
+    assert_eq!(
+        ask(&full_app, "kit", shared).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(ask(&full_app, "gar", shared).await.status, StatusCode::OK);
+    let list = html(&ask(&full_app, "kit", "/rrd/dashboards").await.body);
+    assert!(
+        !list.contains("garage-only") && list.contains("house"),
+        "{list}"
+    );
+    let index = html(&ask(&full_app, "kit", "/rrd/index.txt").await.body);
+    assert_eq!(index, "z2m/kitchen/humidity|z2m/kitchen/temperature");
+}
