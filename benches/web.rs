@@ -104,9 +104,15 @@ fn main() {
     println!("year file written in {:.1} s", t.elapsed().as_secs_f64());
 
     // Small files for the 10,000 series: the pages do not read them.
-    // A dashboard of 12 views of 4 series each, from the first device.
-    let mut dashboard = String::from("[[dashboard]]\nname = \"bench\"\n");
-    for v in 0..12 {
+    // A dashboard of 12 views of 4 series each, from the first device
+    // (BENCH_DASHBOARD=off: none, for a daemon from before dashboards).
+    let with_dashboard = std::env::var("BENCH_DASHBOARD").map_or(true, |v| v != "off");
+    let mut dashboard = if with_dashboard {
+        String::from("[[dashboard]]\nname = \"bench\"\n")
+    } else {
+        String::new()
+    };
+    for v in (0..12).filter(|_| with_dashboard) {
         let lines: Vec<String> = (0..4)
             .map(|s| format!("{{ series = \"dev/d000/s{:02}\" }}", v * 4 + s))
             .collect();
@@ -178,20 +184,22 @@ fn main() {
             "device page's 50 small day graphs, {pass}: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
         );
     }
-    let (p50, p95) = timed(n, |_| {
-        bytes = get_ok(&format!("{web}/rrd/dashboard/bench")).len()
-    });
-    println!("GET /rrd/dashboard/bench (12 views): p50 {p50:.1} ms, p95 {p95:.1} ms");
-    let (p50, p95) = timed(n.max(12), |i| {
-        bytes = get_ok(&format!(
-            "{web}/rrd/dashboard/bench/{}.png?range=day",
-            i % 12
-        ))
-        .len()
-    });
-    println!(
-        "dashboard view PNG (4 series of 4 files, drawn each time): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
-    );
+    if with_dashboard {
+        let (p50, p95) = timed(n, |_| {
+            bytes = get_ok(&format!("{web}/rrd/dashboard/bench")).len()
+        });
+        println!("GET /rrd/dashboard/bench (12 views): p50 {p50:.1} ms, p95 {p95:.1} ms");
+        let (p50, p95) = timed(n.max(12), |i| {
+            bytes = get_ok(&format!(
+                "{web}/rrd/dashboard/bench/{}.png?range=day",
+                i % 12
+            ))
+            .len()
+        });
+        println!(
+            "dashboard view PNG (4 series of 4 files, drawn each time): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+        );
+    }
     let (p50, p95) = timed(n, |i| {
         bytes = get_ok(&format!("{web}/rrd?q=s{:02}", i % 100)).len()
     });

@@ -74,7 +74,7 @@ pub enum Aggregate {
 }
 
 /// How a series is drawn in a chart (Munin's `draw`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Draw {
     #[default]

@@ -10,7 +10,20 @@ mod raw;
 mod validate;
 
 pub use crate::model::Draw;
-pub use raw::ViewBy;
+pub use raw::{
+    RawDashboard as StoredDashboard, RawView as StoredView, RawViewSeries as StoredViewSeries,
+    ViewBy,
+};
+
+/// A dashboard made in the browser, checked exactly as a `[[dashboard]]`:
+/// every problem with its key (`dashboard[0].view[1].title`…).
+pub fn check_dashboard(
+    stored: &StoredDashboard,
+    groups: &[WebGroup],
+) -> Result<Dashboard, Vec<KeyError>> {
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    validate::dashboard(stored, &names)
+}
 pub use validate::is_valid_ds_name;
 
 use std::fmt;

@@ -393,9 +393,9 @@ fn default_template_name() -> String {
 }
 
 /// `[[dashboard]]`: a named page of views.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawDashboard {
+pub struct RawDashboard {
     pub name: String,
     #[serde(default)]
     pub title: Option<String>,
@@ -414,9 +414,9 @@ fn default_range() -> String {
 }
 
 /// `[[dashboard.view]]`: one chart of series from any files.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawView {
+pub struct RawView {
     pub title: String,
     pub series: Vec<RawViewSeries>,
     #[serde(default)]
@@ -425,9 +425,9 @@ pub(crate) struct RawView {
     pub critical: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawViewSeries {
+pub struct RawViewSeries {
     pub series: String,
     #[serde(default)]
     pub label: Option<String>,

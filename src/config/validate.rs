@@ -25,7 +25,21 @@ mod sections;
 
 use sections::{files, rules, web};
 
-pub(super) struct Errors<'a>(&'a mut Vec<KeyError>);
+/// One dashboard made in the browser, checked exactly as a `[[dashboard]]`
+/// is (`groups`: the `[[web.groups]]` it may be shared with).
+pub(crate) fn dashboard(
+    raw: &super::raw::RawDashboard,
+    groups: &[&str],
+) -> Result<super::Dashboard, Vec<KeyError>> {
+    let mut errors = Vec::new();
+    let mut found = sections::dashboards(&[Some(raw.clone())], groups, &mut Errors(&mut errors));
+    match found.pop() {
+        Some(d) if errors.is_empty() => Ok(d),
+        _ => Err(errors),
+    }
+}
+
+pub(super) struct Errors<'a>(pub(super) &'a mut Vec<KeyError>);
 
 impl Errors<'_> {
     pub(super) fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
@@ -69,7 +83,10 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
     let templates = templates(&s.templates, &mut e);
     let files = files(&s.files, &templates, &mut e);
     let rules = rules(&s.rules, &templates, &mut e);
-    let dashboards = sections::dashboards(&s.dashboards, &s.web, &mut e);
+    let dashboards = {
+        let groups: Vec<&str> = s.web.groups.iter().map(|g| g.name.as_str()).collect();
+        sections::dashboards(&s.dashboards, &groups, &mut e)
+    };
     let dashboard_rules = sections::dashboard_rules(&s.dashboard_rules, &mut e);
     let web = web(&s.web, &mut e);
 

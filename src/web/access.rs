@@ -54,6 +54,10 @@ impl Access {
         }
     }
 
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+
     pub fn sees_all(&self) -> bool {
         self.role == Role::Admin
     }

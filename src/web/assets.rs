@@ -1,7 +1,7 @@
 //! Static files. Ours (`static/`) are compiled into the binary: one file to
 //! install, and a page can never meet a stylesheet of another version.
 //! dygraphs comes from Debian's libjs-dygraphs, read once at start from its
-//! installed directory (configurable); only its two files are served, by
+//! installed directory (configurable); only its files we use (the library, its stylesheet, the synchronizer extra) are served, by
 //! fixed names.
 
 use std::path::Path;
@@ -12,6 +12,7 @@ use super::{State, WebError};
 
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const CHART_JS: &str = include_str!("../../static/chart.js");
+const DASHBOARD_JS: &str = include_str!("../../static/dashboard.js");
 
 /// Changes with every release, so assets may be cached for a day.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -19,6 +20,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub(crate) struct Dygraphs {
     js: Vec<u8>,
     css: Vec<u8>,
+    /// The extra that synchronises a dashboard's charts (empty if absent:
+    /// the charts then zoom alone).
+    synchronizer: Vec<u8>,
 }
 
 impl Dygraphs {
@@ -26,6 +30,7 @@ impl Dygraphs {
         Some(Dygraphs {
             js: std::fs::read(dir.join("dygraph.min.js")).ok()?,
             css: std::fs::read(dir.join("dygraph.min.css")).unwrap_or_default(),
+            synchronizer: std::fs::read(dir.join("extras/synchronizer.js")).unwrap_or_default(),
         })
     }
 }
@@ -42,6 +47,7 @@ pub(crate) async fn ours(name: web::Path<String>) -> Result<HttpResponse, WebErr
     match name.as_str() {
         "style.css" => Ok(asset("text/css; charset=utf-8", STYLE_CSS.into())),
         "chart.js" => Ok(asset("text/javascript; charset=utf-8", CHART_JS.into())),
+        "dashboard.js" => Ok(asset("text/javascript; charset=utf-8", DASHBOARD_JS.into())),
         other => Err(WebError::NotFound(format!("static/{other}"))),
     }
 }
@@ -57,6 +63,10 @@ pub(crate) async fn dygraphs(
     match name.as_str() {
         "dygraph.min.js" => Ok(asset("text/javascript; charset=utf-8", d.js.clone())),
         "dygraph.min.css" => Ok(asset("text/css; charset=utf-8", d.css.clone())),
+        "synchronizer.js" => Ok(asset(
+            "text/javascript; charset=utf-8",
+            d.synchronizer.clone(),
+        )),
         other => Err(WebError::NotFound(format!("dygraphs/{other}"))),
     }
 }

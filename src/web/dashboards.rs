@@ -24,13 +24,16 @@ const CRITICAL: (u8, u8, u8) = (0xd6, 0x27, 0x28);
 /// The configured dashboard `name`, if `access` may see it (one that is
 /// not shared with the user is answered like one that does not exist).
 fn dashboard(state: &State, access: &Access, name: &str) -> Result<Dashboard, WebError> {
-    state
+    let configured = state
         .config
         .borrow()
         .dashboards
         .iter()
-        .find(|d| d.name == name && access.sees_dashboard(d))
-        .cloned()
+        .find(|d| d.name == name)
+        .cloned();
+    configured
+        .or_else(|| state.saved.get(name))
+        .filter(|d| access.sees_dashboard(d))
         .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))
 }
 
@@ -51,17 +54,22 @@ pub(crate) struct DashboardLink {
     href: String,
     title: String,
     views: usize,
+    /// Its form, for a dashboard made in the browser and an editor.
+    edit: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboards.html")]
 pub(crate) struct ListPage {
     dashboards: Vec<DashboardLink>,
+    /// The user may make dashboards.
+    can_edit: bool,
 }
 
 pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
     let config = state.config.borrow().clone();
     let index = state.index(&access);
+    let can_edit = access.role >= crate::config::Role::Editor;
     let mut dashboards: Vec<DashboardLink> = config
         .dashboards
         .iter()
@@ -70,8 +78,22 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
             href: format!("/rrd/dashboard/{}", d.name),
             title: d.title.clone(),
             views: d.views.len(),
+            edit: None,
         })
         .collect();
+    dashboards.extend(
+        state
+            .saved
+            .all()
+            .into_iter()
+            .filter(|d| access.sees_dashboard(d))
+            .map(|d| DashboardLink {
+                href: format!("/rrd/dashboard/{}", d.name),
+                edit: can_edit.then(|| format!("/rrd/dashboards/edit?name={}", d.name)),
+                title: d.title,
+                views: d.views.len(),
+            }),
+    );
     dashboards.extend(
         generated(&config, &index)
             .into_iter()
@@ -79,15 +101,21 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
                 href: format!("/rrd/dashboard/{}", super::pages::url_escape(&name)),
                 title: name,
                 views: views.len(),
+                edit: None,
             }),
     );
-    ListPage { dashboards }
+    ListPage {
+        dashboards,
+        can_edit,
+    }
 }
 
 pub(crate) struct ViewLink {
     title: String,
     src: String,
     missing: Vec<String>,
+    /// The interactive chart's series, as JSON for `static/dashboard.js`.
+    series_json: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -100,6 +128,46 @@ pub(crate) struct DashboardPage {
     /// The page's address for another range, but for the range's name.
     range_link: String,
     views: Vec<ViewLink>,
+    /// Interactive charts beside the PNGs (libjs-dygraphs is installed).
+    dygraphs: bool,
+    /// The form of a dashboard made in the browser, for an editor.
+    edit_link: Option<String>,
+}
+
+/// One series of an interactive chart: where its data is, and how it looks.
+#[derive(serde::Serialize)]
+struct ChartSeries {
+    url: String,
+    label: String,
+    color: Option<String>,
+}
+
+/// The series of a view, for `static/dashboard.js`.
+fn chart_series(series: &[Drawn<'_>]) -> String {
+    let all: Vec<ChartSeries> = series
+        .iter()
+        .map(|s| {
+            let d = &s.entry.ds[s.ds];
+            ChartSeries {
+                url: format!(
+                    "/rrd/data/{}.json?ds={}&cf={}",
+                    super::pages::url_escape(&s.entry.path),
+                    super::pages::url_escape(&d.name),
+                    s.style.cf.unwrap_or(crate::model::Cf::Average).as_rrd_str()
+                ),
+                label: s
+                    .label
+                    .clone()
+                    .or_else(|| d.label.clone())
+                    .unwrap_or_else(|| d.series.clone()),
+                color: s
+                    .style
+                    .color
+                    .map(|(r, g, b)| format!("#{r:02x}{g:02x}{b:02x}")),
+            }
+        })
+        .collect();
+    serde_json::to_string(&all).unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,9 +203,14 @@ pub(crate) async fn page(
                 .filter(|(_, found)| found.is_none())
                 .map(|(s, _)| s.series.clone())
                 .collect(),
+            series_json: chart_series(&drawn(v, &index)),
         })
         .collect();
     Ok(DashboardPage {
+        dygraphs: state.dygraphs.is_some(),
+        edit_link: (access.role >= crate::config::Role::Editor
+            && state.saved.get(&d.name).is_some())
+        .then(|| format!("/rrd/dashboards/edit?name={}", d.name)),
         title: d.title.clone(),
         ranges: RANGES.iter().map(|&r| (r, r == range)).collect(),
         range_link: format!("/rrd/dashboard/{}?range=", d.name),
@@ -171,27 +244,31 @@ pub(crate) async fn view_png(
         .and_then(|i| i.parse::<usize>().ok())
         .and_then(|i| d.views.get(i))
         .ok_or_else(|| WebError::NotFound(format!("view {file:?} of {name:?}")))?;
-    let found: Vec<(&IndexEntry, usize, &crate::config::ViewSeries)> = resolve(view, &index)
+    let series = drawn(view, &index);
+    let thresholds = thresholds(&state, view, &series).await;
+    draw(&state, &view.title, &series, &params, thresholds).await
+}
+
+/// The series of a configured view that have a file, as drawn.
+fn drawn<'i>(view: &View, index: &'i [IndexEntry]) -> Vec<Drawn<'i>> {
+    resolve(view, index)
         .into_iter()
         .zip(&view.series)
-        .filter_map(|(f, s)| f.map(|(e, ds)| (e, ds, s)))
-        .collect();
-    let series: Vec<Drawn> = found
-        .iter()
-        .map(|&(e, ds, s)| Drawn {
-            entry: e,
-            ds,
-            label: s.label.clone(),
-            style: LineStyle {
-                file: Some(e.path.clone()),
-                color: s.color,
-                draw: s.draw,
-                cf: Some(s.cf),
-            },
+        .filter_map(|(found, s)| {
+            let (entry, ds) = found?;
+            Some(Drawn {
+                entry,
+                ds,
+                label: s.label.clone(),
+                style: LineStyle {
+                    file: Some(entry.path.clone()),
+                    color: s.color,
+                    draw: s.draw,
+                    cf: Some(s.cf),
+                },
+            })
         })
-        .collect();
-    let thresholds = thresholds(&state, view, &found).await;
-    draw(&state, &view.title, &series, &params, thresholds).await
+        .collect()
 }
 
 /// One series of a chart: its file, DS and how it is drawn.
@@ -278,14 +355,10 @@ async fn draw(
 
 /// The view's thresholds as rules; a legend names the series whose last
 /// value crosses one.
-async fn thresholds(
-    state: &State,
-    view: &View,
-    found: &[(&IndexEntry, usize, &crate::config::ViewSeries)],
-) -> Vec<Threshold> {
-    let names: Vec<String> = found
+async fn thresholds(state: &State, view: &View, series: &[Drawn<'_>]) -> Vec<Threshold> {
+    let names: Vec<String> = series
         .iter()
-        .map(|(e, ds, _)| e.ds[*ds].series.clone())
+        .map(|s| s.entry.ds[s.ds].series.clone())
         .collect();
     let latest = state.cache.latest(names.clone()).await.unwrap_or_default();
     let crossing = |limit: f64| -> Vec<String> {
@@ -367,6 +440,8 @@ pub(crate) async fn device_page(
     }
     let device = super::pages::url_escape(&params.device);
     Ok(DashboardPage {
+        dygraphs: state.dygraphs.is_some(),
+        edit_link: None,
         title: if params.device.is_empty() {
             "(top level)".into()
         } else {
@@ -376,12 +451,13 @@ pub(crate) async fn device_page(
         views: views
             .iter()
             .enumerate()
-            .map(|(i, (title, _))| ViewLink {
+            .map(|(i, (title, series))| ViewLink {
                 title: title.clone(),
                 src: format!(
                     "/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"
                 ),
                 missing: Vec::new(),
+                series_json: chart_series(series),
             })
             .collect(),
         range,
@@ -457,16 +533,19 @@ fn generated_page(
         .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))?;
     let escaped = super::pages::url_escape(name);
     Ok(DashboardPage {
+        dygraphs: state.dygraphs.is_some(),
+        edit_link: None,
         title: name.to_owned(),
         ranges: RANGES.iter().map(|&r| (r, r == range)).collect(),
         range_link: format!("/rrd/dashboard/{escaped}?range="),
         views: views
             .iter()
             .enumerate()
-            .map(|(i, (title, _))| ViewLink {
+            .map(|(i, (title, series))| ViewLink {
                 title: title.clone(),
                 src: format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
                 missing: Vec::new(),
+                series_json: chart_series(series),
             })
             .collect(),
         range,

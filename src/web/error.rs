@@ -24,6 +24,10 @@ pub enum WebError {
     Read(ReadError),
     #[error("page not rendered: {0}")]
     Template(#[from] askama::Error),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not stored: {0}")]
+    Storage(String),
 }
 
 impl From<ReadError> for WebError {
@@ -42,7 +46,10 @@ impl ResponseError for WebError {
             WebError::Query(_) | WebError::BadQuery(_) => StatusCode::BAD_REQUEST,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Busy | WebError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
-            WebError::Read(_) | WebError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::Read(_) | WebError::Template(_) | WebError::Storage(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

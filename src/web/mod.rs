@@ -13,6 +13,7 @@ mod access;
 mod assets;
 pub mod auth;
 mod dashboards;
+mod editor;
 mod error;
 mod export;
 mod graph;
@@ -58,6 +59,10 @@ pub(crate) struct State {
     dygraphs: Option<assets::Dygraphs>,
     journal_enabled: bool,
     config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
+    /// `[[web.groups]]`, for sharing dashboards.
+    groups: Vec<crate::config::WebGroup>,
+    /// Dashboards made in the browser.
+    saved: editor::Saved,
     /// Each user's view of the index, with the index it was filtered from:
     /// filtered again only when the index changes.
     visible: Mutex<std::collections::HashMap<String, (IndexView, IndexView)>>,
@@ -150,6 +155,7 @@ impl WebServer {
 }
 
 pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
+    let data_dir = deps.config.borrow().data_dir.clone();
     let dygraphs = assets::Dygraphs::load(&config.dygraphs_dir);
     if dygraphs.is_none() {
         warn!(dir = %config.dygraphs_dir.display(), "dygraph.min.js not found (Debian package libjs-dygraphs): pages show PNG graphs only.");
@@ -164,6 +170,8 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         pngs: Mutex::new(graph::PngCache::new()),
         dygraphs,
         journal_enabled: deps.journal_enabled,
+        groups: config.groups.clone(),
+        saved: editor::Saved::load(&data_dir, &config.groups),
         config: deps.config,
         visible: Mutex::default(),
     }
@@ -173,34 +181,38 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
 /// the permissions test, which requests every one of them as every kind of
 /// user: a route added here cannot be left out of it.
 macro_rules! authenticated_routes {
-    ($($pattern:literal => $handler:expr,)*) => {
-        /// The pattern of every route behind authentication.
+    ($($method:ident $pattern:literal => $handler:expr,)*) => {
+        /// The method and pattern of every route behind authentication.
         #[cfg(test)]
-        pub(crate) const AUTHENTICATED_ROUTES: &[&str] = &[$($pattern),*];
+        pub(crate) const AUTHENTICATED_ROUTES: &[(&str, &str)] =
+            &[$((stringify!($method), $pattern)),*];
 
         fn add_authenticated_routes(scope: actix_web::Scope) -> actix_web::Scope {
-            scope $(.route($pattern, web::get().to($handler)))*
+            scope $(.route($pattern, web::$method().to($handler)))*
         }
     };
 }
 
 authenticated_routes! {
-    "/" => redirect_to_index,
-    "/metrics" => prom::metrics,
-    "/rrd" => pages::index,
-    "/rrd/" => pages::index,
-    "/rrd/index.txt" => export::index_txt,
-    "/rrd/index.json" => export::index_json,
-    "/rrd/static/{name}" => assets::ours,
-    "/rrd/dygraphs/{name}" => assets::dygraphs,
-    "/rrd/dashboards" => dashboards::list,
-    "/rrd/device-dashboard" => dashboards::device_page,
-    "/rrd/device-dashboard/view.png" => dashboards::device_view_png,
-    "/rrd/dashboard/{name}" => dashboards::page,
-    "/rrd/dashboard/{name}/{view}" => dashboards::view_png,
-    "/rrd/file/{path:.*}" => pages::file,
-    "/rrd/graph/{path:.*}" => graph::png,
-    "/rrd/data/{path:.*}" => export::data,
+    get "/" => redirect_to_index,
+    get "/metrics" => prom::metrics,
+    get "/rrd" => pages::index,
+    get "/rrd/" => pages::index,
+    get "/rrd/index.txt" => export::index_txt,
+    get "/rrd/index.json" => export::index_json,
+    get "/rrd/static/{name}" => assets::ours,
+    get "/rrd/dygraphs/{name}" => assets::dygraphs,
+    get "/rrd/dashboards" => dashboards::list,
+    get "/rrd/dashboards/edit" => editor::edit,
+    post "/rrd/dashboards/save" => editor::save,
+    post "/rrd/dashboards/delete" => editor::delete,
+    get "/rrd/device-dashboard" => dashboards::device_page,
+    get "/rrd/device-dashboard/view.png" => dashboards::device_view_png,
+    get "/rrd/dashboard/{name}" => dashboards::page,
+    get "/rrd/dashboard/{name}/{view}" => dashboards::view_png,
+    get "/rrd/file/{path:.*}" => pages::file,
+    get "/rrd/graph/{path:.*}" => graph::png,
+    get "/rrd/data/{path:.*}" => export::data,
 }
 
 async fn redirect_to_index() -> HttpResponse {
@@ -221,6 +233,11 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
         )
         .app_data(
             web::PathConfig::default()
+                .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
+        )
+        .app_data(
+            web::FormConfig::default()
+                .limit(64 << 10)
                 .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
         )
         .route("/healthz", web::get().to(prom::healthz))

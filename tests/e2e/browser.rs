@@ -101,7 +101,10 @@ fn config(port: u16) -> String {
          [cache]\nflush_after = \"1h\"\n\
          [[file]]\npath = \"home/climate\"\nds = [\n\
            {{ name = \"temperature\", series = \"home/climate/temperature\", label = \"Temperature\", unit = \"°C\" }},\n\
-           {{ name = \"humidity\", series = \"home/climate/humidity\", label = \"Humidity\", unit = \"%\" }},\n]\n"
+           {{ name = \"humidity\", series = \"home/climate/humidity\", label = \"Humidity\", unit = \"%\" }},\n]\n\
+         [[dashboard]]\nname = \"home\"\n\
+         [[dashboard.view]]\ntitle = \"Temperature\"\nseries = [{{ series = \"home/climate/temperature\", color = \"#d62728\" }}]\nwarning = 21.5\n\
+         [[dashboard.view]]\ntitle = \"Humidity\"\nseries = [{{ series = \"home/climate/humidity\" }}]\n"
     )
 }
 
@@ -250,6 +253,96 @@ fn a_real_browser_finds_the_series_sees_graphs_and_draws_the_chart() {
         std::fs::copy(
             &screenshot,
             std::path::Path::new(&dir).join("file-page.png"),
+        )
+        .unwrap();
+    }
+}
+
+/// A dashboard's views as interactive charts: zooming one zooms the others.
+#[test]
+fn a_dashboards_charts_zoom_together() {
+    let broker = Mosquitto::start();
+    let daemon = Daemon::start(&config(broker.port));
+    let t0 = (now_s() / 60 - 120) * 60;
+    let lines: Vec<String> = (0..120)
+        .map(|i| {
+            format!(
+                r#"{{"ts": {}, "temperature": {:.2}, "humidity": {:.1}}}"#,
+                t0 + 60 * i,
+                20.0 + (i % 7) as f64 * 0.5,
+                50.0 + (i % 5) as f64
+            )
+        })
+        .collect();
+    publish_lines(broker.port, "home/climate", &lines);
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    let web = daemon.web_url();
+    let driver = ChromeDriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let screenshot = daemon.dir.path().join("dashboard.png");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = browser(&driver, profile.path()).await;
+        client
+            .goto(&format!("{web}/rrd/dashboard/home"))
+            .await
+            .unwrap();
+        wait_js(
+            &client,
+            "return document.body.dataset.charts === '2' || null;",
+        )
+        .await;
+        let ranges = "return window.datalogCharts.map(c => c.xAxisRange());";
+        let before = client.execute(ranges, vec![]).await.unwrap();
+        // A drag over the first chart, as a person zooms.
+        let canvas = client
+            .find(Locator::Css(".dash-chart canvas"))
+            .await
+            .unwrap();
+        let drag = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element: canvas,
+                duration: None,
+                x: 100.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::MoveBy {
+                duration: Some(Duration::from_millis(300)),
+                x: 80.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        let width = |v: &Value, i: usize| v[i][1].as_f64().unwrap() - v[i][0].as_f64().unwrap();
+        client.perform_actions(drag).await.unwrap();
+        let after = wait_js(
+            &client,
+            &format!(
+                "const r = window.datalogCharts.map(c => c.xAxisRange());
+                 return r[0][1] - r[0][0] < {} ? r : null;",
+                width(&before, 0)
+            ),
+        )
+        .await;
+        assert!(
+            width(&after, 0) < width(&before, 0) / 2.0,
+            "zoomed in: {before} → {after}"
+        );
+        assert_eq!(after[0], after[1], "the second chart follows the first");
+        std::fs::write(&screenshot, client.screenshot().await.unwrap()).unwrap();
+        let errors = console_errors(&client).await;
+        assert!(errors.is_empty(), "browser console errors: {errors:?}");
+        client.close().await.unwrap();
+    });
+    if let Some(dir) = std::env::var_os("DATALOG_RRD_SCREENSHOT_DIR") {
+        std::fs::copy(
+            &screenshot,
+            std::path::Path::new(&dir).join("dashboard.png"),
         )
         .unwrap();
     }

@@ -291,9 +291,11 @@ fn is_page_name(name: &str) -> bool {
 const MAX_VIEWS: usize = 50;
 const MAX_VIEW_SERIES: usize = 32;
 
+/// `[[dashboard]]`s (and dashboards made in the browser): `groups` are
+/// the `[[web.groups]]` names a dashboard may be shared with.
 pub(super) fn dashboards(
     raw: &[Option<super::super::raw::RawDashboard>],
-    web: &RawWeb,
+    groups: &[&str],
     e: &mut Errors,
 ) -> Vec<super::super::Dashboard> {
     use super::super::{Dashboard, View, ViewSeries};
@@ -376,7 +378,7 @@ pub(super) fn dashboards(
             })
             .collect();
         for g in &d.groups {
-            if !web.groups.iter().any(|known| &known.name == g) {
+            if !groups.contains(&g.as_str()) {
                 e.push(
                     format!("{key}.groups"),
                     format!("{g:?} is not a [[web.groups]] name"),

@@ -90,6 +90,7 @@ fn uris(pattern: &str, files: &[&str]) -> Vec<String> {
             all
         }
         "/rrd/static/{name}" => vec!["/rrd/static/style.css".into()],
+        "/rrd/dashboards/edit" => vec![pattern.into(), format!("{pattern}?name=house")],
         "/rrd/dygraphs/{name}" => vec!["/rrd/dygraphs/dygraph.min.js".into()],
         "/rrd/device-dashboard" => devices
             .iter()
@@ -159,7 +160,8 @@ struct Answer {
 }
 
 impl Answer {
-    /// Text with digits masked (ages and times tick); images as they are;
+    /// Text with digits masked (ages and times tick) and form tokens
+    /// blanked (each daemon draws its own); images as they are;
     /// a raw RRD file by its length (librrd starts each archive at a
     /// random row, so two files of the same data differ there).
     fn comparable(&self) -> Vec<u8> {
@@ -168,10 +170,23 @@ impl Answer {
         } else if self.content_type.starts_with("image/") {
             self.body.clone()
         } else {
-            self.body
+            let mut text: Vec<u8> = self
+                .body
                 .iter()
                 .map(|&b| if b.is_ascii_digit() { b'0' } else { b })
-                .collect()
+                .collect();
+            let marker = b"name=\"csrf\" value=\"";
+            let mut at = 0;
+            while let Some(i) = text[at..].windows(marker.len()).position(|w| w == marker) {
+                let start = at + i + marker.len();
+                let end = text[start..]
+                    .iter()
+                    .position(|&b| b == b'"')
+                    .map_or(text.len(), |e| start + e);
+                text.drain(start..end);
+                at = start;
+            }
+            text
         }
     }
 
@@ -230,7 +245,11 @@ async fn no_response_reveals_a_file_outside_the_users_groups() {
     for (user, visible) in worlds {
         let own = daemon(&hash, visible, false, base_ms).await;
         let own_app = app!(own);
-        for pattern in AUTHENTICATED_ROUTES {
+        for &(method, pattern) in AUTHENTICATED_ROUTES {
+            if method != "get" {
+                // Forms: `editors_make_dashboards…` below.
+                continue;
+            }
             for uri in uris(pattern, &files) {
                 // Drawn in the same second, or asked again.
                 let mut last = None;
@@ -296,4 +315,168 @@ async fn no_response_reveals_a_file_outside_the_users_groups() {
     );
     let index = html(&ask(&full_app, "kit", "/rrd/index.txt").await.body);
     assert_eq!(index, "z2m/kitchen/humidity|z2m/kitchen/temperature");
+}
+
+/// Dashboards made in the browser: editors make them (checked like the
+/// config's, shared only with their own groups), viewers cannot, a form
+/// needs its token and the same origin, and they survive a restart.
+#[actix_web::test]
+async fn editors_make_dashboards_viewers_cannot_and_forms_need_their_token() {
+    let hash = crate::password::hash_password("s3cret").unwrap();
+    let base_ms = now_ms() / 60_000 * 60_000;
+    let f = daemon(&hash, &GARAGE, false, base_ms).await;
+    let app = app!(f);
+    let post = |user: &str, uri: &str, body: String, headers: Vec<(&'static str, &'static str)>| {
+        use base64::Engine as _;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:s3cret"))
+        );
+        let mut req = atest::TestRequest::post()
+            .uri(uri)
+            .insert_header(("Authorization", auth))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload(body);
+        for h in headers {
+            req = req.insert_header(h);
+        }
+        req.to_request()
+    };
+    // The form, and its token.
+    let form = ask(&app, "gar", "/rrd/dashboards/edit").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let page = html(&form.body);
+    assert!(
+        page.contains("z2m/garage/temperature"),
+        "the series to pick"
+    );
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(token.len(), 64);
+    let body = |token: &str, groups: &str| {
+        format!(
+            "csrf={token}&name=shed&title=Shed&range=week{groups}&v0.title=Heat&v0.order=0\
+             &v0.series=z2m%2Fgarage%2Ftemperature+%7C+Shed+%7C+%23ff7f0e+%7C+area&v0.warning=30\
+             &v0.critical=&v0.add="
+        )
+    };
+    let status = |res: ServiceResponse| res.status();
+    // A viewer may not; a stale token, another site or another group's
+    // sharing neither.
+    for (user, token, groups, headers, expected) in [
+        ("kit", token.as_str(), "", vec![], StatusCode::FORBIDDEN),
+        ("gar", "0000", "", vec![], StatusCode::FORBIDDEN),
+        (
+            "gar",
+            token.as_str(),
+            "",
+            vec![("Sec-Fetch-Site", "cross-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "gar",
+            token.as_str(),
+            "",
+            vec![
+                ("Origin", "http://evil.example"),
+                ("Host", "localhost:8088"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "gar",
+            token.as_str(),
+            "&groups=kitchen",
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let res = atest::call_service(
+            &app,
+            post(user, "/rrd/dashboards/save", body(token, groups), headers),
+        )
+        .await;
+        assert_eq!(status(res), expected, "{user} {token} {groups}");
+    }
+    assert!(f.state.saved.get("shed").is_none(), "nothing saved so far");
+    // Bad input comes back as the form, with each problem named.
+    let bad = body(&token, "&groups=garage").replace("v0.warning=30", "v0.warning=hot");
+    let res = atest::call_service(&app, post("gar", "/rrd/dashboards/save", bad, vec![])).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = html(&atest::read_body(res).await);
+    assert!(page.contains("warning") && page.contains("hot"), "{page}");
+    // The editor's own group: saved, shown, listed with its edit link.
+    let res = atest::call_service(
+        &app,
+        post(
+            "gar",
+            "/rrd/dashboards/save",
+            body(&token, "&groups=garage"),
+            vec![("Sec-Fetch-Site", "same-origin")],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers().get("Location").unwrap(),
+        "/rrd/dashboard/shed"
+    );
+    let shown = ask(&app, "gar", "/rrd/dashboard/shed").await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(html(&shown.body).contains("Heat"));
+    let png = ask(&app, "gar", "/rrd/dashboard/shed/0.png").await;
+    assert_eq!(
+        (png.status, png.content_type.as_str()),
+        (StatusCode::OK, "image/png")
+    );
+    assert_eq!(
+        ask(&app, "kit", "/rrd/dashboard/shed").await.status,
+        StatusCode::NOT_FOUND,
+        "shared with garage only"
+    );
+    assert!(
+        html(&ask(&app, "gar", "/rrd/dashboards").await.body)
+            .contains("/rrd/dashboards/edit?name=shed")
+    );
+    // A configuration dashboard stays read-only.
+    let taken = body(&token, "").replace("name=shed", "name=house");
+    let res = atest::call_service(&app, post("gar", "/rrd/dashboards/save", taken, vec![])).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ask(&app, "gar", "/rrd/dashboards/edit?name=house")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Stored as one document under data_dir: a restart reads it back.
+    let again = editor::Saved::load(&f.state.config.borrow().data_dir, &f.state.groups);
+    let shed = again.get("shed").expect("the dashboard survives a restart");
+    assert_eq!(
+        (shed.range.as_str(), shed.views[0].series[0].draw),
+        ("week", crate::model::Draw::Area)
+    );
+
+    // Deleted by its editor.
+    let res = atest::call_service(
+        &app,
+        post(
+            "gar",
+            "/rrd/dashboards/delete",
+            format!("csrf={token}&name=shed"),
+            vec![],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ask(&app, "gar", "/rrd/dashboard/shed").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let again = editor::Saved::load(&f.state.config.borrow().data_dir, &f.state.groups);
+    assert!(again.get("shed").is_none());
 }

@@ -1,0 +1,81 @@
+// datalog-rrd: a dashboard's views as interactive charts, drawn by dygraphs
+// (Debian's libjs-dygraphs) beside their PNGs. Each view names its series
+// (data-series: file data URL, label, colour); their data comes from
+// /rrd/data/<file>.json, one request per series, merged on time. Zooming
+// one chart zooms the others (dygraphs' synchronizer extra), so a spike in
+// one view can be read against the others at the same moment.
+"use strict";
+
+(function () {
+  const holders = Array.from(document.querySelectorAll(".dash-chart"));
+  if (holders.length === 0 || typeof Dygraph === "undefined") {
+    return;
+  }
+  const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+
+  function fetchJson(url) {
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      if (!r.ok) {
+        return r.text().then(function (t) { throw new Error(t); });
+      }
+      return r.json();
+    });
+  }
+
+  // Rows of several series, each [time, value], merged on time: a series
+  // without a row at a time gets null there (a gap, not a zero).
+  function merge(answers) {
+    const byTime = new Map();
+    answers.forEach(function (data, i) {
+      data.rows.forEach(function (row) {
+        let merged = byTime.get(row[0]);
+        if (!merged) {
+          merged = new Array(answers.length).fill(null);
+          byTime.set(row[0], merged);
+        }
+        merged[i] = row[1];
+      });
+    });
+    return Array.from(byTime.keys())
+      .sort(function (a, b) { return a - b; })
+      .map(function (t) { return [new Date(t * 1000)].concat(byTime.get(t)); });
+  }
+
+  function chart(holder) {
+    const series = JSON.parse(holder.dataset.series);
+    const points = Math.max(50, Math.min(2000, Math.round(holder.clientWidth || 600)));
+    const query = "&range=" + encodeURIComponent(holder.dataset.range) + "&points=" + points;
+    return Promise.all(series.map(function (s) { return fetchJson(s.url + query); }))
+      .then(function (answers) {
+        const rows = merge(answers);
+        holder.dataset.rows = String(rows.length);
+        if (rows.length === 0) {
+          holder.textContent = "No rows in this range yet.";
+          return null;
+        }
+        return new Dygraph(holder, rows, {
+          labels: ["time"].concat(series.map(function (s) { return s.label; })),
+          colors: series.map(function (s, i) { return s.color || palette[i % palette.length]; }),
+          labelsUTC: true,
+          legend: "always",
+          labelsDiv: holder.nextElementSibling,
+          connectSeparatedPoints: false,
+          stepPlot: true,
+        });
+      })
+      .catch(function (e) {
+        holder.textContent = "Chart data not loaded: " + e.message;
+        return null;
+      });
+  }
+
+  Promise.all(holders.map(chart)).then(function (charts) {
+    const drawn = charts.filter(function (c) { return c !== null; });
+    if (drawn.length >= 2 && typeof Dygraph.synchronize === "function") {
+      Dygraph.synchronize(drawn, { zoom: true, selection: true, range: false });
+    }
+    // For tests and the curious: the charts, once all are drawn.
+    window.datalogCharts = drawn;
+    document.body.dataset.charts = String(drawn.length);
+  });
+})();
