@@ -232,6 +232,7 @@ fn main() {
         unless_last_update: None,
         thresholds: Vec::new(),
         compact: false,
+        marks: Vec::new(),
     };
     let (p50, p95) = timed(n, |i| {
         let request = GraphRequest {

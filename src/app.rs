@@ -98,6 +98,7 @@ impl App {
             recovered,
         );
         let (config_tx, config_rx) = watch::channel(config.clone());
+        let events = Arc::new(crate::events::Events::load(&config.data_dir));
         let web = match &config.web {
             Some(w) => Some(
                 web::start(
@@ -109,6 +110,7 @@ impl App {
                         clock,
                         journal_enabled: config.journal.is_some(),
                         config: config_rx.clone(),
+                        events: events.clone(),
                     },
                 )
                 .with_context(|| format!("web UI on {}", w.listen))?,
@@ -127,6 +129,7 @@ impl App {
             mqtt::Control {
                 stop_rx,
                 subscribed_tx,
+                events: events.clone(),
             },
         ));
         info!(data_dir = %config.data_dir.display(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),

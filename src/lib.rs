@@ -20,6 +20,7 @@ mod cache;
 mod clock;
 mod config;
 mod data_lock;
+mod events;
 mod janitoo_import;
 mod journal;
 mod logging;

@@ -3,7 +3,8 @@
 // (data-series: file data URL, label, colour); their data comes from
 // /rrd/data/<file>.json, one request per series, merged on time. Zooming
 // one chart zooms the others (dygraphs' synchronizer extra), so a spike in
-// one view can be read against the others at the same moment.
+// one view can be read against the others at the same moment. Events about
+// a view's files (or about none) are marked on it (/rrd/events.json).
 "use strict";
 
 (function () {
@@ -53,7 +54,7 @@
           holder.textContent = "No rows in this range yet.";
           return null;
         }
-        return new Dygraph(holder, rows, {
+        const g = new Dygraph(holder, rows, {
           labels: ["time"].concat(series.map(function (s) { return s.label; })),
           colors: series.map(function (s, i) { return s.color || palette[i % palette.length]; }),
           labelsUTC: true,
@@ -62,6 +63,9 @@
           connectSeparatedPoints: false,
           stepPlot: true,
         });
+        g.datalogSeries = series;
+        g.datalogTimes = rows.map(function (r) { return r[0].getTime(); });
+        return g;
       })
       .catch(function (e) {
         holder.textContent = "Chart data not loaded: " + e.message;
@@ -69,8 +73,36 @@
       });
   }
 
+  // An event about a device is about its files; one about none, about all.
+  function about(path, device) {
+    return !device || path === device || path.startsWith(device + "/");
+  }
+
+  // Dygraphs pins an annotation to a row: the one nearest the event.
+  function annotate(g, events) {
+    const times = g.datalogTimes;
+    const marks = [];
+    events.forEach(function (e) {
+      const on = g.datalogSeries.find(function (s) { return about(s.path, e.device); });
+      if (!on || times.length === 0) {
+        return;
+      }
+      const t = e.time * 1000;
+      let best = times[0];
+      times.forEach(function (x) { if (Math.abs(x - t) < Math.abs(best - t)) { best = x; } });
+      marks.push({ series: on.label, x: best, shortText: "E", text: e.text });
+    });
+    g.setAnnotations(marks);
+    g.datalogEvents = marks.length;
+  }
+
   Promise.all(holders.map(chart)).then(function (charts) {
     const drawn = charts.filter(function (c) { return c !== null; });
+    if (drawn.length > 0) {
+      fetchJson("/rrd/events.json?range=" + encodeURIComponent(holders[0].dataset.range))
+        .then(function (events) { drawn.forEach(function (g) { annotate(g, events); }); })
+        .catch(function () { /* the charts stand without their marks */ });
+    }
     if (drawn.length >= 2 && typeof Dygraph.synchronize === "function") {
       Dygraph.synchronize(drawn, { zoom: true, selection: true, range: false });
     }

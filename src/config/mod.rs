@@ -173,6 +173,9 @@ pub struct MqttConfig {
     /// Where the daemon says `online`/`offline` (retained, with a last
     /// will); `None` when the config sets it to "".
     pub status_topic: Option<String>,
+    /// Events (`{"text": …, "ts": …, "device": …}`) arrive here; drawn on
+    /// graphs and charts.
+    pub events_topic: Option<String>,
     /// Read Home Assistant discovery configs (`homeassistant/#` is then
     /// subscribed) and Homie attributes for series names, units, DS types.
     pub discovery: bool,

@@ -303,6 +303,12 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
             }
         }
     }
+    if !raw.events_topic.is_empty() && !rumqttc::valid_topic(&raw.events_topic) {
+        e.push(
+            "mqtt.events_topic",
+            format!("{:?} is not a topic (no wildcards)", raw.events_topic),
+        );
+    }
     if !raw.status_topic.is_empty() && !rumqttc::valid_topic(&raw.status_topic) {
         e.push(
             "mqtt.status_topic",
@@ -351,6 +357,7 @@ fn mqtt(raw: &RawMqtt, e: &mut Errors) -> (MqttConfig, bool) {
         topics,
         exclude: raw.exclude.clone(),
         status_topic: (!raw.status_topic.is_empty()).then(|| raw.status_topic.clone()),
+        events_topic: (!raw.events_topic.is_empty()).then(|| raw.events_topic.clone()),
         discovery: raw.discovery,
         clean_session: raw.clean_session,
         qos,

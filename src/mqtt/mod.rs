@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 use crate::cache::CacheHandle;
 use crate::clock::Clock;
 use crate::config::{Config, MqttConfig};
+use crate::events::Events;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 
@@ -64,6 +65,8 @@ pub struct Control {
     /// Turns true at the first SUBACK: from then on messages flow (the
     /// service's readiness waits for it).
     pub subscribed_tx: watch::Sender<bool>,
+    /// Where events from `mqtt.events_topic` go.
+    pub events: Arc<Events>,
 }
 
 /// Runs the client until `control.stop_rx` turns true or the cache closes.
@@ -81,6 +84,7 @@ pub async fn run(
     let Control {
         stop_rx: mut stop,
         subscribed_tx,
+        events,
     } = control;
     let config = config_rx.borrow_and_update().clone();
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
@@ -94,6 +98,7 @@ pub async fn run(
         metrics.clone(),
         clock,
         journal,
+        events,
     );
     let mut session = Session::new(&config, client, metrics, subscribed_tx);
     loop {

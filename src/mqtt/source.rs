@@ -20,6 +20,7 @@ use super::discovery;
 use crate::cache::{CacheClosed, CacheHandle};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::events::{self, Events};
 use crate::journal::Journal;
 use crate::metrics::{Metrics, RateLimiter, Refusals, log_refusal};
 use crate::model::{RejectReason, Sample};
@@ -54,6 +55,9 @@ pub(super) struct Source {
     discovery_warn: RateLimiter,
     /// At most this many discovery topics are remembered (`max_series`).
     max_described: usize,
+    events: Arc<Events>,
+    events_topic: Option<String>,
+    max_future_s: i64,
 }
 
 impl Source {
@@ -64,6 +68,7 @@ impl Source {
         metrics: Arc<Metrics>,
         clock: Clock,
         journal: Option<Journal>,
+        events: Arc<Events>,
     ) -> Self {
         let mut source = Source {
             client,
@@ -86,6 +91,9 @@ impl Source {
             described: HashMap::new(),
             discovery_warn: RateLimiter::new(60_000),
             max_described: 0,
+            events,
+            events_topic: None,
+            max_future_s: 0,
         };
         source.follow(config);
         source
@@ -99,6 +107,8 @@ impl Source {
             max_json_depth: config.limits.max_json_depth,
         };
         self.discovery = config.mqtt.discovery;
+        self.events_topic = config.mqtt.events_topic.clone();
+        self.max_future_s = config.limits.max_future.as_secs() as i64;
         self.max_described = config.limits.max_series;
         // Our own status is not a reading.
         self.exclude = config
@@ -122,6 +132,11 @@ impl Source {
         // with the receive time would log it at the wrong time.
         if p.retain || self.exclude.iter().any(|f| rumqttc::matches(&p.topic, f)) {
             self.metrics.messages_ignored.fetch_add(1, Relaxed);
+            self.ack(p);
+            return Ok(());
+        }
+        if self.events_topic.as_deref() == Some(p.topic.as_str()) {
+            self.on_event(&p).await;
             self.ack(p);
             return Ok(());
         }
@@ -155,6 +170,30 @@ impl Source {
             }
         }
         Ok(())
+    }
+
+    /// Keeps an event (on disk before the message is acknowledged); one
+    /// that cannot be read is refused like a bad payload.
+    async fn on_event(&mut self, p: &Publish) {
+        let now_ms = self.clock.now_ms();
+        let parsed = if p.payload.len() > self.limits.max_payload_bytes {
+            Err("over limits.max_payload_bytes".to_owned())
+        } else {
+            events::from_payload(&p.payload, now_ms.div_euclid(1000), self.max_future_s)
+        };
+        match parsed {
+            Ok(event) => {
+                if let Err(e) = self.events.add(event).await {
+                    error!(error = %e, "Cannot write the events.");
+                }
+            }
+            Err(why) => log_refusal!(
+                self.refusals.refuse(RejectReason::BadJson, now_ms),
+                topic = p.topic,
+                why,
+                "Event refused."
+            ),
+        }
     }
 
     /// Hands what a discovery message says to the cache. Metadata is not

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use rrd::ops::graph::elements::{
-    Area, AreaColor, ColorWithLegend, Def, GPrint, GraphElement, HRule, Line, VDef, Value, VarName,
+    Area, AreaColor, ColorWithLegend, Def, GPrint, GraphElement, HRule, Line, VDef, VRule, Value,
+    VarName,
 };
 use rrd::ops::graph::props::{GraphProps, Labels, Size, TimeRange};
 use rrd::ops::graph::{Color, props::ImageFormat};
@@ -70,7 +71,19 @@ pub struct GraphRequest {
     pub thresholds: Vec<Threshold>,
     /// No title and no legend: the overview's small graphs.
     pub compact: bool,
+    /// Events in the range, drawn as vertical rules.
+    pub marks: Vec<Mark>,
 }
+
+/// An event on a graph: a vertical rule at its time, its text in the legend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub time_s: i64,
+    pub text: String,
+}
+
+/// The colour of events' rules.
+const MARK_COLOR: (u8, u8, u8) = (0x94, 0x67, 0xbd);
 
 #[derive(Debug)]
 pub enum GraphReply {
@@ -252,6 +265,25 @@ pub fn graph_elements(
             }));
         }
     }
+    for m in req
+        .marks
+        .iter()
+        .filter(|m| (req.start_s..=req.end_s).contains(&m.time_s))
+    {
+        let (red, green, blue) = MARK_COLOR;
+        elements.push(GraphElement::VRule(VRule {
+            value: Value::Constant(m.time_s as f64),
+            color: Color {
+                red,
+                green,
+                blue,
+                alpha: None,
+            },
+            legend: (!req.compact)
+                .then(|| legend_text(&format!("{} {}", form_time(m.time_s), m.text)).into()),
+            dashes: None,
+        }));
+    }
     for t in &req.thresholds {
         let (red, green, blue) = t.color;
         elements.push(GraphElement::HRule(HRule {
@@ -267,6 +299,13 @@ pub fn graph_elements(
         }));
     }
     (props, elements)
+}
+
+/// `YYYY-MM-DD HH:MM` UTC, for an event's legend.
+fn form_time(t_s: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(t_s, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
 }
 
 /// The unit every line shares, for the vertical axis.
@@ -336,6 +375,7 @@ mod tests {
             unless_last_update: None,
             thresholds: Vec::new(),
             compact: false,
+            marks: Vec::new(),
         }
     }
 
@@ -391,6 +431,30 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("--title") && !text.contains("--no-legend"));
+        // Events in the range: a vertical rule each, with time and text.
+        req.start_s = 1_764_000_000;
+        req.end_s = 1_764_086_400;
+        req.marks = vec![
+            Mark {
+                time_s: 1_764_043_200,
+                text: "Boiler: serviced".into(),
+            },
+            Mark {
+                time_s: 1_700_000_000,
+                text: "long ago".into(),
+            },
+        ];
+        let (props, elements) =
+            graph_elements(&req, &|rel| PathBuf::from(format!("/data/{rel}.rrd")));
+        let text = rrd::ops::graph::graph_args(Some(IMAGE_FORMAT), &props, &elements)
+            .unwrap()
+            .join("\n");
+        assert!(
+            text.contains("VRULE:1764043200#9467BD:2025-11-25 04\\:00 Boiler\\: serviced"),
+            "{text}"
+        );
+        assert!(!text.contains("long ago"), "{text}");
+        req.marks.clear();
         // The overview's small graphs: no title, no legend.
         req.compact = true;
         let (props, elements) =

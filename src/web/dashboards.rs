@@ -62,8 +62,12 @@ pub(crate) struct DashboardLink {
 #[template(path = "dashboards.html")]
 pub(crate) struct ListPage {
     dashboards: Vec<DashboardLink>,
-    /// The user may make dashboards.
+    /// The user may make dashboards and events.
     can_edit: bool,
+    /// The form token, for an editor.
+    token: String,
+    /// The devices an editor may note an event about.
+    devices: Vec<String>,
 }
 
 pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
@@ -104,9 +108,23 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
                 edit: None,
             }),
     );
+    let devices = if can_edit {
+        super::tree::devices(&index)
+            .into_iter()
+            .map(|d| d.path)
+            .collect()
+    } else {
+        Vec::new()
+    };
     ListPage {
+        token: if can_edit {
+            state.saved.token(&access)
+        } else {
+            String::new()
+        },
         dashboards,
         can_edit,
+        devices,
     }
 }
 
@@ -138,6 +156,8 @@ pub(crate) struct DashboardPage {
 #[derive(serde::Serialize)]
 struct ChartSeries {
     url: String,
+    /// Its file, for the events about it.
+    path: String,
     label: String,
     color: Option<String>,
 }
@@ -149,6 +169,7 @@ fn chart_series(series: &[Drawn<'_>]) -> String {
         .map(|s| {
             let d = &s.entry.ds[s.ds];
             ChartSeries {
+                path: s.entry.path.clone(),
                 url: format!(
                     "/rrd/data/{}.json?ds={}&cf={}",
                     super::pages::url_escape(&s.entry.path),
@@ -315,6 +336,8 @@ async fn draw(
     for s in series {
         state.flush(&s.entry.path).await;
     }
+    let paths: Vec<&str> = series.iter().map(|s| s.entry.path.as_str()).collect();
+    let marks = state.marks(&paths, range.start_s, range.end_s);
     let lines: Vec<GraphLine> = series
         .iter()
         .map(|s| {
@@ -343,6 +366,7 @@ async fn draw(
         unless_last_update: None,
         thresholds,
         compact: false,
+        marks,
     };
     match state.rrd.graph(request).await? {
         GraphReply::Png { bytes, .. } => Ok(HttpResponse::Ok()

@@ -133,13 +133,13 @@ impl Saved {
         }
     }
 
-    fn token(&self, access: &Access) -> String {
+    pub(super) fn token(&self, access: &Access) -> String {
         let user = access.user.clone().unwrap_or_default();
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens.entry(user).or_insert_with(random_token).clone()
     }
 
-    fn token_matches(&self, access: &Access, given: &str) -> bool {
+    pub(super) fn token_matches(&self, access: &Access, given: &str) -> bool {
         use subtle::ConstantTimeEq;
         let user = access.user.clone().unwrap_or_default();
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -204,7 +204,7 @@ pub(crate) struct EditParams {
     name: Option<String>,
 }
 
-fn require_editor(access: &Access) -> Result<(), WebError> {
+pub(super) fn require_editor(access: &Access) -> Result<(), WebError> {
     if access.role >= Role::Editor {
         Ok(())
     } else {
@@ -338,7 +338,7 @@ fn series_line(s: &StoredViewSeries) -> String {
 }
 
 /// Refuses a request a browser sent on another site's behalf.
-fn same_origin(req: &HttpRequest) -> Result<(), WebError> {
+pub(super) fn same_origin(req: &HttpRequest) -> Result<(), WebError> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = header("Sec-Fetch-Site")
         && !matches!(site, "same-origin" | "none")
@@ -354,7 +354,7 @@ fn same_origin(req: &HttpRequest) -> Result<(), WebError> {
     Ok(())
 }
 
-fn field<'f>(form: &'f [(String, String)], key: &str) -> Option<&'f str> {
+pub(super) fn field<'f>(form: &'f [(String, String)], key: &str) -> Option<&'f str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
@@ -483,7 +483,7 @@ pub(crate) async fn delete(
     Ok(see_other("/rrd/dashboards"))
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .finish()

@@ -104,12 +104,16 @@ fn graph_request(
         .collect();
     let compact = params.legend == Some(false);
     let ds_list: Vec<&str> = lines.iter().map(|l| l.ds.as_str()).collect();
+    let marks = state.marks(&[&entry.path], range.start_s, range.end_s);
+    // The image shows the events too: a new one draws it again.
+    let marks_seen = marks.last().map_or(0, |m| m.time_s);
     let key = format!(
-        "{}|{}|{}|{width}|{height}|{compact}|{}",
+        "{}|{}|{}|{width}|{height}|{compact}|{}|{}:{marks_seen}",
         entry.path,
         range.start_s,
         range.end_s,
-        ds_list.join(",")
+        ds_list.join(","),
+        marks.len()
     );
     let request = GraphRequest {
         rel_path: entry.path.clone(),
@@ -123,6 +127,7 @@ fn graph_request(
         unless_last_update: None,
         thresholds: Vec::new(),
         compact,
+        marks,
     };
     Ok((key, request))
 }

@@ -15,6 +15,7 @@ pub mod auth;
 mod dashboards;
 mod editor;
 mod error;
+mod events_api;
 mod export;
 mod graph;
 mod pages;
@@ -63,6 +64,7 @@ pub(crate) struct State {
     groups: Vec<crate::config::WebGroup>,
     /// Dashboards made in the browser.
     saved: editor::Saved,
+    events: Arc<crate::events::Events>,
     /// Each user's view of the index, with the index it was filtered from:
     /// filtered again only when the index changes.
     visible: Mutex<std::collections::HashMap<String, (IndexView, IndexView)>>,
@@ -123,9 +125,32 @@ impl State {
         }
     }
 
+    /// The events between `start_s` and `end_s` about any of `paths` (an
+    /// event about a device is about its files; one about none, about all).
+    fn marks(&self, paths: &[&str], start_s: i64, end_s: i64) -> Vec<crate::rrd::read::Mark> {
+        self.events
+            .between(start_s, end_s, |e| {
+                e.device
+                    .as_deref()
+                    .is_none_or(|d| paths.iter().any(|p| is_about(p, d)))
+            })
+            .into_iter()
+            .map(|e| crate::rrd::read::Mark {
+                time_s: e.time_s,
+                text: e.text,
+            })
+            .collect()
+    }
+
     fn now_s(&self) -> i64 {
         self.clock.now_ms().div_euclid(1000)
     }
+}
+
+/// Whether the file at `path` belongs to `device` (or is it).
+fn is_about(path: &str, device: &str) -> bool {
+    path.strip_prefix(device)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// What the web stage needs from the rest of the daemon.
@@ -137,6 +162,8 @@ pub struct WebDeps {
     pub journal_enabled: bool,
     /// The configuration as reloaded: dashboards follow it.
     pub config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
+    /// Drawn on graphs; editors add to them.
+    pub events: Arc<crate::events::Events>,
 }
 
 /// The running server: how to stop it.
@@ -173,6 +200,7 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         groups: config.groups.clone(),
         saved: editor::Saved::load(&data_dir, &config.groups),
         config: deps.config,
+        events: deps.events,
         visible: Mutex::default(),
     }
 }
@@ -206,6 +234,8 @@ authenticated_routes! {
     get "/rrd/dashboards/edit" => editor::edit,
     post "/rrd/dashboards/save" => editor::save,
     post "/rrd/dashboards/delete" => editor::delete,
+    get "/rrd/events.json" => events_api::list,
+    post "/rrd/events/add" => events_api::add,
     get "/rrd/device-dashboard" => dashboards::device_page,
     get "/rrd/device-dashboard/view.png" => dashboards::device_view_png,
     get "/rrd/dashboard/{name}" => dashboards::page,

@@ -124,7 +124,7 @@ impl RangeParams {
     }
 }
 
-fn parse_time(s: &str) -> Option<i64> {
+pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = s.parse::<i64>() {
         return Some(t);
     }

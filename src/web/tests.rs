@@ -58,6 +58,7 @@ fn fixture(extra_config: &str) -> Fixture {
             metrics,
             clock: Clock::System,
             journal_enabled: false,
+            events: Arc::new(crate::events::Events::load(&config.data_dir)),
             config: tokio::sync::watch::channel(config.clone()).1,
         },
     ));

@@ -275,9 +275,21 @@ fn a_dashboards_charts_zoom_together() {
         })
         .collect();
     publish_lines(broker.port, "home/climate", &lines);
+    // An event through MQTT, about the device: marked on its charts.
+    let event = format!(
+        r#"{{"text": "Window open", "ts": {}, "device": "home"}}"#,
+        t0 + 3600
+    );
+    publish_lines(broker.port, "datalog-rrd/events", &[event]);
     daemon.wait_log("Samples taken", 1);
     daemon.flush();
     let web = daemon.web_url();
+    wait_for(Duration::from_secs(10), "the event", || {
+        let (_, body) = http_get(&format!("{web}/rrd/events.json?range=day"));
+        String::from_utf8_lossy(&body)
+            .contains("Window open")
+            .then_some(())
+    });
     let driver = ChromeDriver::start();
     let profile = tempfile::tempdir().unwrap();
     let screenshot = daemon.dir.path().join("dashboard.png");
@@ -293,18 +305,33 @@ fn a_dashboards_charts_zoom_together() {
             "return document.body.dataset.charts === '2' || null;",
         )
         .await;
+        wait_js(
+            &client,
+            "return window.datalogCharts.every(c => c.datalogEvents === 1) || null;",
+        )
+        .await;
         let ranges = "return window.datalogCharts.map(c => c.xAxisRange());";
         let before = client.execute(ranges, vec![]).await.unwrap();
-        // A drag over the first chart, as a person zooms.
+        // A drag over the first chart's last hours (where the data is), as
+        // a person zooms; offsets are from the canvas's centre.
         let canvas = client
             .find(Locator::Css(".dash-chart canvas"))
             .await
+            .unwrap();
+        let half_width = client
+            .execute(
+                "return document.querySelector('.dash-chart canvas').clientWidth / 2;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
             .unwrap();
         let drag = MouseActions::new("mouse".into())
             .then(PointerAction::MoveToElement {
                 element: canvas,
                 duration: None,
-                x: 100.0,
+                x: half_width - 45.0,
                 y: 0.0,
             })
             .then(PointerAction::Down {
@@ -312,7 +339,7 @@ fn a_dashboards_charts_zoom_together() {
             })
             .then(PointerAction::MoveBy {
                 duration: Some(Duration::from_millis(300)),
-                x: 80.0,
+                x: 35.0,
                 y: 0.0,
             })
             .then(PointerAction::Up {

@@ -253,6 +253,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
         unless_last_update,
         thresholds: Vec::new(),
         compact: false,
+        marks: Vec::new(),
     }
 }
 
@@ -458,4 +459,79 @@ fn a_lone_value_still_shows_in_a_day_graph() {
     // lone minute is consolidated away; from the file's own step, it shows.
     assert_eq!(plotted_max(None), "-nan");
     assert_eq!(plotted_max(Some(60)), "21.500000");
+}
+
+/// Events and thresholds are in the image librrd draws: drawn as SVG here
+/// (the same elements as the PNG; cairo writes text as outlines, colours
+/// as percentages), the event's rule and the threshold's are in it, in
+/// their colours, and an event outside the range is not.
+#[test]
+fn events_and_thresholds_are_drawn_in_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec("boiler", &["value"]);
+    let now = chrono::Utc::now().timestamp() / 60 * 60;
+    let rows: Vec<(i64, f64)> = (0..60)
+        .map(|i| (now - 3600 + 60 * i, 20.0 + (i % 5) as f64))
+        .collect();
+    worker(dir.path()).write(&batch(&s, &rows));
+    let svg = |marks: Vec<read::Mark>, thresholds: Vec<read::Threshold>| {
+        let request = GraphRequest {
+            start_s: now - 7200,
+            end_s: now,
+            step_s: Some(60),
+            marks,
+            thresholds,
+            ..graph_request("boiler", None)
+        };
+        let (props, elements) =
+            read::graph_elements(&request, &|rel| dir.path().join(format!("{rel}.rrd")));
+        let (bytes, _) =
+            rrd::ops::graph::graph(rrd::ops::graph::props::ImageFormat::Svg, &props, &elements)
+                .unwrap();
+        String::from_utf8(bytes).unwrap()
+    };
+    let stroke = |(r, g, b): (u8, u8, u8)| {
+        let pct = |c: u8| {
+            let p = format!("{:.6}", f64::from(c) / 255.0 * 100.0);
+            let p = p.trim_end_matches('0').trim_end_matches('.').to_owned();
+            format!("{p}%")
+        };
+        format!("stroke:rgb({},{},{})", pct(r), pct(g), pct(b))
+    };
+    let event = stroke((0x94, 0x67, 0xbd));
+    let threshold = stroke((0xd6, 0x27, 0x28));
+    let plain = svg(Vec::new(), Vec::new());
+    let marked = svg(
+        vec![
+            read::Mark {
+                time_s: now - 1800,
+                text: "Boiler serviced".into(),
+            },
+            read::Mark {
+                time_s: now - 86_400,
+                text: "Out of range".into(),
+            },
+        ],
+        vec![read::Threshold {
+            value: 23.0,
+            color: (0xd6, 0x27, 0x28),
+            legend: "warning 23".into(),
+        }],
+    );
+    assert_eq!(
+        (
+            plain.matches(&event).count(),
+            marked.matches(&event).count()
+        ),
+        (0, 1),
+        "one rule: {event}"
+    );
+    assert_eq!(
+        (
+            plain.matches(&threshold).count(),
+            marked.matches(&threshold).count()
+        ),
+        (0, 1),
+        "{threshold}"
+    );
 }

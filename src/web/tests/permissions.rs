@@ -91,6 +91,15 @@ fn uris(pattern: &str, files: &[&str]) -> Vec<String> {
         }
         "/rrd/static/{name}" => vec!["/rrd/static/style.css".into()],
         "/rrd/dashboards/edit" => vec![pattern.into(), format!("{pattern}?name=house")],
+        "/rrd/events.json" => {
+            let mut all = vec![format!("{pattern}?range=day")];
+            all.extend(
+                devices
+                    .iter()
+                    .map(|d| format!("{pattern}?range=day&device={d}")),
+            );
+            all
+        }
         "/rrd/dygraphs/{name}" => vec!["/rrd/dygraphs/dygraph.min.js".into()],
         "/rrd/device-dashboard" => devices
             .iter()
@@ -143,6 +152,19 @@ async fn daemon(hash: &str, series: &[&str], mixed: bool, base_ms: i64) -> Fixtu
     }
     f.state.cache.add(0, samples).await.unwrap();
     f.state.cache.flush_all().await.unwrap();
+    // The same events in every daemon: events are not files.
+    for (device, text) in [
+        (Some("z2m/garage"), "garage door fixed"),
+        (Some("z2m/kitchen"), "oven cleaned"),
+        (None, "power cut"),
+    ] {
+        let event = crate::events::Event {
+            time_s: base_ms / 1000 - 300,
+            text: text.into(),
+            device: device.map(Into::into),
+        };
+        f.state.events.add(event).await.unwrap();
+    }
     let files = series.len() + usize::from(mixed);
     for _ in 0..100 {
         if f.state.rrd.index().len() >= files {
@@ -313,6 +335,16 @@ async fn no_response_reveals_a_file_outside_the_users_groups() {
         !list.contains("garage-only") && list.contains("house"),
         "{list}"
     );
+    let events = html(
+        &ask(&full_app, "kit", "/rrd/events.json?range=day")
+            .await
+            .body,
+    );
+    assert!(
+        events.contains("oven cleaned") && events.contains("power cut"),
+        "{events}"
+    );
+    assert!(!events.contains("garage door"), "{events}");
     let index = html(&ask(&full_app, "kit", "/rrd/index.txt").await.body);
     assert_eq!(index, "z2m/kitchen/humidity|z2m/kitchen/temperature");
 }
@@ -460,6 +492,39 @@ async fn editors_make_dashboards_viewers_cannot_and_forms_need_their_token() {
         (shed.range.as_str(), shed.views[0].series[0].draw),
         ("week", crate::model::Draw::Area)
     );
+
+    // Events: an editor notes one about a device of theirs, not another's.
+    let list = html(&ask(&app, "gar", "/rrd/dashboards").await.body);
+    assert!(
+        list.contains("action=\"/rrd/events/add\""),
+        "the event form"
+    );
+    let note = |device: &str| format!("csrf={token}&text=New+door&device={device}&time=");
+    let res = atest::call_service(
+        &app,
+        post("gar", "/rrd/events/add", note("z2m/kitchen"), vec![]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = atest::call_service(&app, post("kit", "/rrd/events/add", note(""), vec![])).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "viewers do not");
+    let res = atest::call_service(
+        &app,
+        post("gar", "/rrd/events/add", note("z2m/garage"), vec![]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let seen = html(
+        &ask(
+            &app,
+            "gar",
+            "/rrd/events.json?range=day&device=z2m/garage/temperature",
+        )
+        .await
+        .body,
+    );
+    assert!(seen.contains("New door"), "{seen}");
+    assert!(!html(&ask(&app, "kit", "/rrd/events.json?range=day").await.body).contains("New door"));
 
     // Deleted by its editor.
     let res = atest::call_service(
