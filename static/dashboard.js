@@ -13,6 +13,32 @@
     return;
   }
   const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+  // The PNGs' threshold colours (src/web/dashboards.rs).
+  const thresholdColors = { warning: "#e69f00", critical: "#d62728" };
+
+  function thresholds(holder) {
+    return Object.keys(thresholdColors)
+      .filter(function (k) { return holder.dataset[k]; })
+      .map(function (k) { return { value: Number(holder.dataset[k]), color: thresholdColors[k] }; });
+  }
+
+  // Thresholds as dashed horizontal rules under the lines.
+  function drawThresholds(lines) {
+    return function (ctx, area, g) {
+      lines.forEach(function (t) {
+        const y = g.toDomYCoord(t.value);
+        ctx.save();
+        ctx.strokeStyle = t.color;
+        ctx.setLineDash([5, 3]);
+        ctx.beginPath();
+        ctx.moveTo(area.x, y);
+        ctx.lineTo(area.x + area.w, y);
+        ctx.stroke();
+        ctx.restore();
+      });
+      g.datalogThresholds = lines.length;
+    };
+  }
 
   function fetchJson(url) {
     return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
@@ -54,7 +80,20 @@
           holder.textContent = "No rows in this range yet.";
           return null;
         }
+        const lines = thresholds(holder);
+        // The value range holds the thresholds, as the PNG's does.
+        let lo = Infinity;
+        let hi = -Infinity;
+        rows.forEach(function (r) {
+          r.slice(1).forEach(function (v) {
+            if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+          });
+        });
+        lines.forEach(function (t) { lo = Math.min(lo, t.value); hi = Math.max(hi, t.value); });
+        const pad = (hi - lo) * 0.05 || 1;
         const g = new Dygraph(holder, rows, {
+          valueRange: isFinite(lo) ? [lo - pad, hi + pad] : null,
+          underlayCallback: drawThresholds(lines),
           labels: ["time"].concat(series.map(function (s) { return s.label; })),
           colors: series.map(function (s, i) { return s.color || palette[i % palette.length]; }),
           labelsUTC: true,

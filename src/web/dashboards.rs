@@ -134,6 +134,9 @@ pub(crate) struct ViewLink {
     missing: Vec<String>,
     /// The interactive chart's series, as JSON for `static/dashboard.js`.
     series_json: String,
+    /// Thresholds, drawn on the chart too (empty: none).
+    warning: String,
+    critical: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -225,6 +228,8 @@ pub(crate) async fn page(
                 .map(|(s, _)| s.series.clone())
                 .collect(),
             series_json: chart_series(&drawn(v, &index)),
+            warning: v.warning.map(|w| w.to_string()).unwrap_or_default(),
+            critical: v.critical.map(|c| c.to_string()).unwrap_or_default(),
         })
         .collect();
     Ok(DashboardPage {
@@ -482,6 +487,8 @@ pub(crate) async fn device_page(
                 ),
                 missing: Vec::new(),
                 series_json: chart_series(series),
+                warning: String::new(),
+                critical: String::new(),
             })
             .collect(),
         range,
@@ -570,6 +577,8 @@ fn generated_page(
                 src: format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
                 missing: Vec::new(),
                 series_json: chart_series(series),
+                warning: String::new(),
+                critical: String::new(),
             })
             .collect(),
         range,

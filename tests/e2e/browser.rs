@@ -310,6 +310,13 @@ fn a_dashboards_charts_zoom_together() {
             "return window.datalogCharts.every(c => c.datalogEvents === 1) || null;",
         )
         .await;
+        // The temperature view's warning threshold is on its chart too.
+        wait_js(
+            &client,
+            "return (window.datalogCharts[0].datalogThresholds === 1
+                     && window.datalogCharts[1].datalogThresholds === 0) || null;",
+        )
+        .await;
         let ranges = "return window.datalogCharts.map(c => c.xAxisRange());";
         let before = client.execute(ranges, vec![]).await.unwrap();
         // A drag over the first chart's last hours (where the data is), as
