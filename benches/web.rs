@@ -104,22 +104,27 @@ fn main() {
     println!("year file written in {:.1} s", t.elapsed().as_secs_f64());
 
     // Small files for the 10,000 series: the pages do not read them.
-    // A dashboard of 12 views of 4 series each, from the first device
-    // (BENCH_DASHBOARD=off: none, for a daemon from before dashboards).
+    // 50 dashboards of 12 views of 4 series each, the first ("bench") of
+    // the first device's series (BENCH_DASHBOARD=off: none, for a daemon
+    // from before dashboards).
     let with_dashboard = std::env::var("BENCH_DASHBOARD").map_or(true, |v| v != "off");
-    let mut dashboard = if with_dashboard {
-        String::from("[[dashboard]]\nname = \"bench\"\n")
-    } else {
-        String::new()
-    };
-    for v in (0..12).filter(|_| with_dashboard) {
-        let lines: Vec<String> = (0..4)
-            .map(|s| format!("{{ series = \"dev/d000/s{:02}\" }}", v * 4 + s))
-            .collect();
-        dashboard.push_str(&format!(
-            "[[dashboard.view]]\ntitle = \"v{v}\"\nseries = [{}]\n",
-            lines.join(", ")
-        ));
+    let mut dashboard = String::new();
+    for d in (0..50).filter(|_| with_dashboard) {
+        let name = if d == 0 {
+            "bench".to_owned()
+        } else {
+            format!("bench{d}")
+        };
+        dashboard.push_str(&format!("[[dashboard]]\nname = \"{name}\"\n"));
+        for v in 0..12 {
+            let lines: Vec<String> = (0..4)
+                .map(|s| format!("{{ series = \"dev/d{d:03}/s{:02}\" }}", v * 4 + s))
+                .collect();
+            dashboard.push_str(&format!(
+                "[[dashboard.view]]\ntitle = \"v{v}\"\nseries = [{}]\n",
+                lines.join(", ")
+            ));
+        }
     }
     let config = format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"web-bench\"\n\
@@ -189,6 +194,13 @@ fn main() {
             bytes = get_ok(&format!("{web}/rrd/dashboard/bench")).len()
         });
         println!("GET /rrd/dashboard/bench (12 views): p50 {p50:.1} ms, p95 {p95:.1} ms");
+        // Each of the 12 views once: drawn; then again: from the cache.
+        let (p50, p95) = timed(12, |i| {
+            bytes = get_ok(&format!("{web}/rrd/dashboard/bench/{i}.png?range=day")).len()
+        });
+        println!(
+            "dashboard view PNG (4 series of 4 files), drawn: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+        );
         let (p50, p95) = timed(n.max(12), |i| {
             bytes = get_ok(&format!(
                 "{web}/rrd/dashboard/bench/{}.png?range=day",
@@ -197,7 +209,13 @@ fn main() {
             .len()
         });
         println!(
-            "dashboard view PNG (4 series of 4 files, drawn each time): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+            "dashboard view PNG, from the image cache: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+        );
+        let (p50, p95) = timed(n, |_| {
+            bytes = get_ok(&format!("{web}/rrd/dashboards")).len()
+        });
+        println!(
+            "GET /rrd/dashboards (50 dashboards): p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
         );
     }
     let (p50, p95) = timed(n, |i| {

@@ -5,7 +5,7 @@
 //! names is looked up in the index: one that has no file yet is listed on
 //! the page as missing, not an error.
 
-use actix_web::{HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use super::query::{GraphParams, graph_size};
 use super::{State, WebError};
 use crate::config::{Dashboard, View};
 use crate::rrd::index::IndexEntry;
-use crate::rrd::read::{GraphLine, GraphReply, GraphRequest, LineStyle, Threshold};
+use crate::rrd::read::{GraphLine, GraphRequest, LineStyle, Threshold};
 
 const RANGES: [&str; 4] = ["day", "week", "month", "year"];
 const WARNING: (u8, u8, u8) = (0xe6, 0x9f, 0x00);
@@ -250,6 +250,7 @@ pub(crate) async fn view_png(
     access: Access,
     path: web::Path<(String, String)>,
     params: web::Query<GraphParams>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     let (name, file) = path.into_inner();
     let index = state.index(&access);
@@ -263,7 +264,7 @@ pub(crate) async fn view_png(
                 views.get(i)
             })
             .ok_or_else(|| WebError::NotFound(format!("view {file:?} of {name:?}")))?;
-        return draw(&state, title, series, &params, Vec::new()).await;
+        return draw(&state, &req, title, series, &params, Vec::new()).await;
     };
     let view = file
         .strip_suffix(".png")
@@ -272,7 +273,7 @@ pub(crate) async fn view_png(
         .ok_or_else(|| WebError::NotFound(format!("view {file:?} of {name:?}")))?;
     let series = drawn(view, &index);
     let thresholds = thresholds(&state, view, &series).await;
-    draw(&state, &view.title, &series, &params, thresholds).await
+    draw(&state, &req, &view.title, &series, &params, thresholds).await
 }
 
 /// The series of a configured view that have a file, as drawn.
@@ -324,6 +325,7 @@ impl<'i> Drawn<'i> {
 /// first.
 async fn draw(
     state: &State,
+    req: &HttpRequest,
     title: &str,
     series: &[Drawn<'_>],
     params: &GraphParams,
@@ -373,13 +375,14 @@ async fn draw(
         compact: false,
         marks,
     };
-    match state.rrd.graph(request).await? {
-        GraphReply::Png { bytes, .. } => Ok(HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, "image/png"))
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(bytes)),
-        GraphReply::Unchanged => Err(WebError::Stopping),
-    }
+    // Cached like a file's graph: drawn again only when one of its files,
+    // its events or its thresholds' legends (crossed or not) changed.
+    let key = format!(
+        "view|{:016x}",
+        crate::rrd::path::fnv1a(format!("{request:?}").as_bytes())
+    );
+    let image = super::graph::draw_unless_cached(state, key, request).await?;
+    Ok(super::graph::respond(req, image))
 }
 
 /// The view's thresholds as rules; a legend names the series whose last
@@ -502,6 +505,7 @@ pub(crate) async fn device_view_png(
     access: Access,
     which: web::Query<DeviceParams>,
     params: web::Query<GraphParams>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     let index = state.index(&access);
     let views = device_views(&index, &which.device);
@@ -509,7 +513,7 @@ pub(crate) async fn device_view_png(
         .view
         .and_then(|i| views.get(i))
         .ok_or_else(|| WebError::NotFound(format!("view of device {:?}", which.device)))?;
-    draw(&state, title, series, &params, Vec::new()).await
+    draw(&state, &req, title, series, &params, Vec::new()).await
 }
 
 /// The views of every dashboard `[[dashboard_rule]]`s make of the index,

@@ -135,7 +135,7 @@ fn graph_request(
 /// The image for `key`: the cached one if the file has not changed since it
 /// was drawn (librrd is asked, with the last update it was drawn at, and
 /// answers `Unchanged` without drawing), else a new one, cached.
-async fn draw_unless_cached(
+pub(super) async fn draw_unless_cached(
     state: &State,
     key: String,
     mut request: GraphRequest,
@@ -167,7 +167,7 @@ async fn draw_unless_cached(
 }
 
 /// The image with its validators, or 304 when the browser has it already.
-fn respond(req: &HttpRequest, image: CachedPng) -> HttpResponse {
+pub(super) fn respond(req: &HttpRequest, image: CachedPng) -> HttpResponse {
     let not_modified = req
         .headers()
         .get(header::IF_NONE_MATCH)

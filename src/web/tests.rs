@@ -241,6 +241,66 @@ async fn graphs_are_pngs_with_validators_and_revalidate_to_304() {
     );
 }
 
+/// A dashboard view (several files) is cached like a file's graph: not
+/// drawn again while none of its files changed, drawn again when one did.
+#[actix_web::test]
+async fn dashboard_views_are_cached_until_one_of_their_files_changes() {
+    let f = fixture(
+        "[[dashboard]]\nname = \"d\"\n[[dashboard.view]]\ntitle = \"both\"\n\
+         series = [{ series = \"home/a\" }, { series = \"home/b\" }]\n",
+    );
+    f.feed(&["home/a", "home/b"]).await;
+    let app = app!(f);
+    let drawn = || {
+        f.state
+            .metrics
+            .graphs_rendered
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let uri = "/rrd/dashboard/d/0.png?range=day";
+    let fetch = |etag: Option<String>| {
+        let mut req = atest::TestRequest::get().uri(uri);
+        if let Some(e) = etag {
+            req = req.insert_header(("If-None-Match", e));
+        }
+        req.to_request()
+    };
+    let res = atest::call_service(&app, fetch(None)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let etag = res
+        .headers()
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(drawn(), 1);
+    let res = atest::call_service(&app, fetch(None)).await;
+    assert_eq!(
+        (res.status(), drawn()),
+        (StatusCode::OK, 1),
+        "from the cache"
+    );
+    let res = atest::call_service(&app, fetch(Some(etag.clone()))).await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    // The second file gets a row: drawn again, a new validator.
+    f.state
+        .cache
+        .add(
+            0,
+            vec![Sample {
+                series: "home/b".into(),
+                time_ms: now_ms(),
+                value: 42.0,
+            }],
+        )
+        .await
+        .unwrap();
+    let res = atest::call_service(&app, fetch(Some(etag.clone()))).await;
+    assert_eq!((res.status(), drawn()), (StatusCode::OK, 2));
+    assert_ne!(res.headers().get("etag").unwrap().to_str().unwrap(), etag);
+}
+
 #[actix_web::test]
 async fn exports_flush_the_file_first_and_bound_their_rows() {
     let f = fixture("");

@@ -26,7 +26,14 @@ impl Worker {
 
     pub(super) fn graph(&mut self, req: &GraphRequest) -> Result<GraphReply, ReadError> {
         let path = self.file_path(&req.rel_path);
-        let last_update = self.last_update_of(&req.rel_path, &path)?;
+        // The newest of the files it draws (a dashboard's view has several).
+        let mut last_update = self.last_update_of(&req.rel_path, &path)?;
+        for file in req.lines.iter().filter_map(|l| l.style.file.as_deref()) {
+            if file != req.rel_path {
+                let t = self.last_update_of(file, &self.file_path(file))?;
+                last_update = last_update.max(t);
+            }
+        }
         if req.unless_last_update == Some(last_update) {
             return Ok(GraphReply::Unchanged);
         }
