@@ -434,6 +434,15 @@ pub fn publish_lines(port: u16, topic: &str, lines: &[String]) {
 /// status code and the body. Raw on purpose: the path is sent exactly as
 /// given, `..` and all, as a hostile client would.
 pub fn http_get(url: &str) -> (u16, Vec<u8>) {
+    http_request("GET", url, None)
+}
+
+/// POSTs an HTML form's fields (`a=1&b=2`, already encoded).
+pub fn http_post_form(url: &str, form: &str) -> (u16, Vec<u8>) {
+    http_request("POST", url, Some(form))
+}
+
+fn http_request(method: &str, url: &str, form: Option<&str>) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http:// URL");
     let (host, path) = rest
@@ -443,7 +452,16 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    match form {
+        None => write!(stream, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap(),
+        Some(body) => write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap(),
+    }
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let head_end = response

@@ -102,3 +102,56 @@ fn metrics_count_real_traffic_and_health_reports_the_broker() {
         (status == 200 && health["mqtt_connected"] == false).then_some(())
     });
 }
+
+/// A dashboard made in the browser and an event from MQTT, through the
+/// running daemon: both still there after a restart.
+#[test]
+fn a_browser_made_dashboard_and_an_event_survive_a_restart() {
+    let broker = Mosquitto::start();
+    let mut daemon = Daemon::start(&config(broker.port));
+    broker.publish("home/boiler/temperature", "61.5");
+    broker.publish(
+        "datalog-rrd/events",
+        r#"{"text": "Boiler serviced", "device": "home/boiler"}"#,
+    );
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    let web = daemon.web_url();
+    wait_for(Duration::from_secs(10), "the index", || {
+        let (_, body) = http_get(&format!("{web}/rrd/index.txt"));
+        (body == b"home/boiler/temperature").then_some(())
+    });
+    let (_, form) = http_get(&format!("{web}/rrd/dashboards/edit"));
+    let form = String::from_utf8(form).unwrap();
+    let token = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the form's token");
+    let (status, body) = http_post_form(
+        &format!("{web}/rrd/dashboards/save"),
+        &format!(
+            "csrf={token}&name=boiler&title=Boiler&range=day&v0.title=Water&v0.order=0\
+             &v0.series=home%2Fboiler%2Ftemperature&v0.warning=80&v0.critical=&v0.add="
+        ),
+    );
+    assert_eq!(status, 303, "{}", String::from_utf8_lossy(&body));
+    wait_for(Duration::from_secs(10), "the event", || {
+        let (_, body) = http_get(&format!("{web}/rrd/events.json?range=day"));
+        String::from_utf8_lossy(&body).contains("Boiler serviced").then_some(())
+    });
+    assert_eq!(daemon.stop(Duration::from_secs(20)).code(), Some(0));
+
+    let dir = daemon.kill9(); // stopped already: only hands the directory over
+    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
+    let daemon = Daemon::start_in(dir, &config(broker.port), "info");
+    let web = daemon.web_url();
+    let (status, page) = http_get(&format!("{web}/rrd/dashboard/boiler"));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("Water"));
+    let (status, png) = http_get(&format!("{web}/rrd/dashboard/boiler/0.png?range=day"));
+    assert_eq!(status, 200);
+    assert!(png.starts_with(b"\x89PNG"));
+    let (_, events) = http_get(&format!("{web}/rrd/events.json?range=day"));
+    assert!(String::from_utf8_lossy(&events).contains("Boiler serviced"));
+}
