@@ -382,6 +382,147 @@ fn a_dashboards_charts_zoom_together() {
     }
 }
 
+/// An editor makes a dashboard in the browser; a viewer is refused.
+#[test]
+fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
+    let broker = Mosquitto::start();
+    let hash = |p: &str| {
+        let out = std::process::Command::new(daemon_binary())
+            .arg("hash-password")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(p.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let users = format!(
+        "[web]\nlisten = \"127.0.0.1:0\"\n[[web.groups]]\nname = \"home\"\nseries = [\"home/#\"]\n\
+         [[web.users]]\nname = \"ed\"\npassword_hash = \"{}\"\nrole = \"editor\"\ngroups = [\"home\"]\n\
+         [[web.users]]\nname = \"vi\"\npassword_hash = \"{}\"\nrole = \"viewer\"\ngroups = [\"home\"]\n",
+        hash("ed-pass"),
+        hash("vi-pass")
+    );
+    let daemon = Daemon::start(&format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"editor-{}\"\n[cache]\nflush_after = \"1h\"\n{users}",
+        broker.port, broker.port
+    ));
+    broker.publish("home/hall/temperature", "19.5");
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    let web = daemon.web_url();
+    let host = web.strip_prefix("http://").unwrap().to_owned();
+    wait_for(Duration::from_secs(10), "the file", || {
+        daemon
+            .data()
+            .join("home/hall/temperature.rrd")
+            .exists()
+            .then_some(())
+    });
+    let driver = ChromeDriver::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let screenshot = daemon.dir.path().join("editor.png");
+    runtime.block_on(async {
+        let profile = tempfile::tempdir().unwrap();
+        let client = browser(&driver, profile.path()).await;
+        let wait = || client.wait().at_most(Duration::from_secs(15));
+        client
+            .goto(&format!("http://ed:ed-pass@{host}/rrd/dashboards"))
+            .await
+            .unwrap();
+        wait()
+            .for_element(Locator::LinkText("New dashboard"))
+            .await
+            .expect("editors may make dashboards")
+            .click()
+            .await
+            .unwrap();
+        let fill = |name: &'static str, value: &'static str| {
+            let client = client.clone();
+            async move {
+                let field = client
+                    .find(Locator::Css(&format!("[name='{name}']")))
+                    .await
+                    .unwrap();
+                field.send_keys(value).await.unwrap();
+            }
+        };
+        wait()
+            .for_element(Locator::Css("form.editor"))
+            .await
+            .unwrap();
+        fill("name", "hall").await;
+        fill("title", "The hall").await;
+        fill("v0.title", "Warmth").await;
+        fill("v0.add", "home/hall/temperature").await;
+        fill("v0.warning", "24").await;
+        std::fs::write(&screenshot, client.screenshot().await.unwrap()).unwrap();
+        client
+            .find(Locator::Css("form.editor button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let heading = wait()
+            .for_element(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(heading, "The hall");
+        assert!(
+            client
+                .current_url()
+                .await
+                .unwrap()
+                .path()
+                .ends_with("/rrd/dashboard/hall")
+        );
+        wait()
+            .for_element(Locator::Css("section.view img"))
+            .await
+            .expect("the view's graph");
+        let errors = console_errors(&client).await;
+        assert!(errors.is_empty(), "browser console errors: {errors:?}");
+        client.close().await.unwrap();
+
+        // A viewer sees the dashboard, but may not make one.
+        let profile = tempfile::tempdir().unwrap();
+        let client = browser(&driver, profile.path()).await;
+        client
+            .goto(&format!("http://vi:vi-pass@{host}/rrd/dashboards"))
+            .await
+            .unwrap();
+        let list = client
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            list.contains("The hall") && !list.contains("New dashboard"),
+            "{list}"
+        );
+        client
+            .goto(&format!("http://vi:vi-pass@{host}/rrd/dashboards/edit"))
+            .await
+            .unwrap();
+        let refused = client.source().await.unwrap();
+        assert!(refused.contains("needs the editor role"), "{refused}");
+        client.close().await.unwrap();
+    });
+    if let Some(dir) = std::env::var_os("DATALOG_RRD_SCREENSHOT_DIR") {
+        std::fs::copy(&screenshot, std::path::Path::new(&dir).join("editor.png")).unwrap();
+    }
+}
+
 /// Runs `script` until it returns something other than null, for at most
 /// 15 seconds.
 async fn wait_js(client: &Client, script: &str) -> Value {

@@ -138,7 +138,9 @@ fn a_browser_made_dashboard_and_an_event_survive_a_restart() {
     assert_eq!(status, 303, "{}", String::from_utf8_lossy(&body));
     wait_for(Duration::from_secs(10), "the event", || {
         let (_, body) = http_get(&format!("{web}/rrd/events.json?range=day"));
-        String::from_utf8_lossy(&body).contains("Boiler serviced").then_some(())
+        String::from_utf8_lossy(&body)
+            .contains("Boiler serviced")
+            .then_some(())
     });
     assert_eq!(daemon.stop(Duration::from_secs(20)).code(), Some(0));
 
