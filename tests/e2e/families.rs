@@ -115,4 +115,18 @@ fn families_and_discovery_with_no_config() {
         energy.iter().any(|(_, v)| (*v - 10.0).abs() < 1e-9),
         "600 Wmin = 10 Wh: {energy:?}"
     );
+    // With no configuration, discovery's units make the device's
+    // dashboard: one chart for its °C series, one for the rest.
+    let (status, page) = http_get(&format!(
+        "{}/rrd/device-dashboard?device=zigbee2mqtt/living_room",
+        daemon.web_url()
+    ));
+    assert_eq!(status, 200);
+    let page = String::from_utf8_lossy(&page);
+    let views: Vec<&str> = page
+        .split("<h2>")
+        .skip(1)
+        .filter_map(|h| h.split("</h2>").next())
+        .collect();
+    assert_eq!(views, ["(no unit)", "°C"], "{page}");
 }
