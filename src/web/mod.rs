@@ -21,7 +21,6 @@ mod graph;
 mod pages;
 mod prom;
 pub mod query;
-mod throttle;
 pub mod tree;
 
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,13 @@
 //! Password hashes for the config's users: argon2 PHC strings made by
 //! `datalog-rrd hash-password`, checked when the config is validated and
-//! verified by the web UI. Apart from both, so that config and web do not
-//! import each other.
+//! verified (`Logins`, with throttling) by the web UI and the embedded
+//! broker. Apart from them, so that config and web do not import each
+//! other.
+
+mod logins;
+mod throttle;
+
+pub use logins::{Logins, Verdict};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;

@@ -1,4 +1,4 @@
-//! Login throttling: a brute-force loop against the web UI's basic auth is
+//! Login throttling: a brute-force loop against the web UI or the broker is
 //! slowed down, per user name and per client address, without running
 //! argon2 for the refused attempts. Pure: time is passed in.
 //!

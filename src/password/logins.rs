@@ -1,0 +1,185 @@
+//! Checking a login against configured users, for the web UI's basic auth
+//! and the embedded broker's CONNECT alike: argon2 verification (slow on
+//! purpose: tens of milliseconds, more on a Raspberry Pi), a bounded memory
+//! of verified pairs so that a browser's every request or a device's every
+//! reconnection does not pay again, and throttling of repeated failures
+//! before argon2 runs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::throttle::{Failed, Throttle};
+
+/// Verified `user:password` pairs kept; beyond this the set starts over.
+const REMEMBERED: usize = 256;
+
+/// The users and what their logins did lately.
+pub struct Logins {
+    /// User name → PHC string.
+    hashes: HashMap<String, String>,
+    /// A user whose password is not hashed: the daemon's own client, with
+    /// a random password made for this run.
+    internal: Option<(String, String)>,
+    verified: Mutex<HashSet<(String, String)>>,
+    throttle: Mutex<Throttle>,
+}
+
+/// What a login attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    /// Wrong user or password. `locked`: this failure started a lockout
+    /// that long (say so, once).
+    Refused {
+        locked: Option<Duration>,
+    },
+    /// Refused without checking: too many failures lately, for this long.
+    Throttled(Duration),
+}
+
+impl Logins {
+    pub fn new(users: impl IntoIterator<Item = (String, String)>) -> Logins {
+        Logins {
+            hashes: users.into_iter().collect(),
+            internal: None,
+            verified: Mutex::default(),
+            throttle: Mutex::default(),
+        }
+    }
+
+    /// Adds a user checked by plain comparison (in constant time).
+    pub fn with_internal(mut self, user: String, password: String) -> Logins {
+        self.internal = Some((user, password));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty() && self.internal.is_none()
+    }
+
+    /// The answer when it needs no argon2: a pair verified before, the
+    /// internal user, or a throttled user or address. `None`: call
+    /// [`Self::verify`] (on a blocking thread).
+    pub fn quick(&self, user: &str, password: &str, addr: &str, now: Instant) -> Option<Verdict> {
+        if let Some((name, secret)) = &self.internal
+            && name == user
+        {
+            use subtle::ConstantTimeEq;
+            let same: bool = secret.as_bytes().ct_eq(password.as_bytes()).into();
+            return Some(if same {
+                Verdict::Accepted
+            } else {
+                Verdict::Refused { locked: None }
+            });
+        }
+        let key = (user.to_owned(), password.to_owned());
+        if self.verified.lock().is_ok_and(|set| set.contains(&key)) {
+            return Some(Verdict::Accepted);
+        }
+        let locked = self.throttle.lock().ok()?.locked(user, addr, now);
+        locked.map(Verdict::Throttled)
+    }
+
+    /// Checks the password with argon2 (slow: run it on a blocking thread)
+    /// and counts the outcome. An unknown user costs a verification too,
+    /// so that timing does not tell which names exist.
+    pub fn verify(&self, user: &str, password: &str, addr: &str, now: Instant) -> Verdict {
+        let known = self.hashes.get(user);
+        let Some(hash) = known.or_else(|| self.hashes.values().next()) else {
+            return Verdict::Refused { locked: None };
+        };
+        let ok = super::verify(hash, password) && known.is_some();
+        let mut throttle = self.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            throttle.succeeded(user, addr);
+            if let Ok(mut set) = self.verified.lock() {
+                if set.len() >= REMEMBERED {
+                    set.clear();
+                }
+                set.insert((user.to_owned(), password.to_owned()));
+            }
+            Verdict::Accepted
+        } else {
+            let locked = match throttle.failed(user, addr, now) {
+                Failed::Locked(lock) => Some(lock),
+                Failed::Counted => None,
+            };
+            Verdict::Refused { locked }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_only_their_password_and_user_and_are_remembered() {
+        let logins = Logins::new([(
+            "ann".to_owned(),
+            super::super::hash_password("s3cret").unwrap(),
+        )])
+        .with_internal("self".into(), "r4nd0m".into());
+        let now = Instant::now();
+        assert_eq!(
+            logins.quick("ann", "s3cret", "a", now),
+            None,
+            "not verified yet"
+        );
+        assert_eq!(logins.verify("ann", "s3cret", "a", now), Verdict::Accepted);
+        assert_eq!(
+            logins.quick("ann", "s3cret", "a", now),
+            Some(Verdict::Accepted)
+        );
+        assert!(matches!(
+            logins.verify("ann", "S3cret", "a", now),
+            Verdict::Refused { .. }
+        ));
+        assert!(matches!(
+            logins.verify("bob", "s3cret", "a", now),
+            Verdict::Refused { .. }
+        ));
+        assert_eq!(
+            logins.quick("self", "r4nd0m", "a", now),
+            Some(Verdict::Accepted)
+        );
+        assert!(matches!(
+            logins.quick("self", "guess", "a", now),
+            Some(Verdict::Refused { .. })
+        ));
+        assert!(matches!(
+            Logins::new([]).verify("ann", "s3cret", "a", now),
+            Verdict::Refused { .. }
+        ));
+    }
+
+    #[test]
+    fn repeated_failures_are_throttled_before_argon2() {
+        let logins = Logins::new([(
+            "ann".to_owned(),
+            super::super::hash_password("s3cret").unwrap(),
+        )]);
+        let now = Instant::now();
+        let mut locked = None;
+        for _ in 0..5 {
+            if let Verdict::Refused { locked: l } = logins.verify("ann", "wrong", "10.0.0.9", now) {
+                locked = locked.or(l);
+            }
+        }
+        assert_eq!(
+            locked,
+            Some(Duration::from_secs(1)),
+            "the fifth failure locks"
+        );
+        assert_eq!(
+            logins.quick("ann", "s3cret", "10.0.0.9", now),
+            Some(Verdict::Throttled(Duration::from_secs(1))),
+            "even the right password waits"
+        );
+        assert_eq!(
+            logins.quick("ann", "s3cret", "10.0.0.9", now + Duration::from_secs(1)),
+            None
+        );
+    }
+}
