@@ -61,10 +61,17 @@ impl App {
             warn!(problem, "History not moved.");
         }
         let metrics = Arc::new(Metrics::default());
-        let opts = mqtt::options(&config).context("MQTT settings")?;
+        let mut opts = mqtt::options(&config).context("MQTT settings")?;
         if let Some(b) = &config.embedded_broker {
-            match broker::start(b, &config.limits) {
-                Ok(()) => info!(listen = %b.listen, "Embedded MQTT broker started."),
+            match broker::start(b, &config.limits, metrics.clone()) {
+                Ok(started) => {
+                    // The broker has users: the daemon is one of them.
+                    if let Some((user, password)) = started.credentials {
+                        opts.set_credentials(user, password);
+                    }
+                    info!(listen = %b.listen, tls = ?b.tls.as_ref().map(|t| t.listen), users = b.users.len(),
+                        "Embedded MQTT broker started.");
+                }
                 // Most likely the machine's own broker (Debian's mosquitto
                 // service): the one the devices publish to. Use it.
                 Err(broker::BrokerError::Bind { addr, source })

@@ -51,6 +51,9 @@ pub struct Metrics {
     pub flush_micros: AtomicU64,
     /// Web requests refused for bad credentials.
     pub http_auth_failures: AtomicU64,
+    /// Connections the embedded broker refused: bad or missing credentials,
+    /// or throttled after repeated failures.
+    pub broker_auth_failures: AtomicU64,
 }
 
 impl Metrics {

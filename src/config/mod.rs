@@ -198,6 +198,27 @@ pub struct TlsConfig {
 pub struct EmbeddedBrokerConfig {
     pub listen: SocketAddr,
     pub max_segment_bytes: usize,
+    /// Device accounts: name and argon2 PHC string. Empty: anyone may
+    /// connect (loopback only, unless `allow_anonymous`).
+    pub users: Vec<(String, String)>,
+    pub max_connections: usize,
+    /// Unacknowledged QoS 1/2 messages a connection may have in flight.
+    pub max_inflight: usize,
+    pub tls: Option<BrokerTls>,
+}
+
+/// The user name the daemon's own client connects to the embedded broker
+/// with when the broker has users; its password is made at random for each
+/// run. Not a name `[[embedded_broker.users]]` may take.
+pub const BROKER_INTERNAL_USER: &str = "datalog-rrd";
+
+/// The embedded broker's `mqtts` listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerTls {
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -84,6 +84,14 @@ impl Default for RawMqtt {
 pub(crate) struct RawEmbeddedBroker {
     pub listen: String,
     pub max_segment_bytes: usize,
+    pub users: Vec<RawBrokerUser>,
+    pub allow_anonymous: bool,
+    pub max_connections: usize,
+    pub max_inflight: usize,
+    /// `mqtts`: a second listener with TLS, and its certificate and key.
+    pub tls_listen: Option<String>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for RawEmbeddedBroker {
@@ -91,8 +99,23 @@ impl Default for RawEmbeddedBroker {
         RawEmbeddedBroker {
             listen: "127.0.0.1:1883".into(),
             max_segment_bytes: 1 << 20,
+            users: Vec::new(),
+            allow_anonymous: false,
+            max_connections: 100,
+            max_inflight: 100,
+            tls_listen: None,
+            cert_file: None,
+            key_file: None,
         }
     }
+}
+
+/// `[[embedded_broker.users]]`: a device account.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBrokerUser {
+    pub name: String,
+    pub password_hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -366,3 +366,39 @@ fn dashboard_rules_need_one_named_capture() {
     assert_eq!(rule.capture("zigbee2mqtt/hall/temperature"), None);
     assert_eq!(rule.capture("zigbee2mqtt/hall/s/temperature/x"), None);
 }
+
+#[test]
+fn the_embedded_broker_refuses_a_public_listener_without_users() {
+    let err = |text: &str| Config::parse(text, "t").unwrap_err().to_string();
+    let e = err("[embedded_broker]\nlisten = \"0.0.0.0:1883\"\n");
+    assert!(
+        e.contains("embedded_broker.listen") && e.contains("allow_anonymous"),
+        "{e}"
+    );
+    Config::parse(
+        "[embedded_broker]\nlisten = \"0.0.0.0:1883\"\nallow_anonymous = true\n",
+        "t",
+    )
+    .unwrap();
+    let hash = crate::password::hash_password("x").unwrap();
+    let c = Config::parse(
+        &format!("[embedded_broker]\nlisten = \"0.0.0.0:1883\"\n[[embedded_broker.users]]\nname = \"plug\"\npassword_hash = \"{hash}\"\n"),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.embedded_broker.unwrap().users[0].0, "plug");
+    let e = err(&format!(
+        "[embedded_broker]\ntls_listen = \"0.0.0.0:8883\"\ncert_file = \"/nowhere.pem\"\nmax_connections = 0\n\
+         [[embedded_broker.users]]\nname = \"datalog-rrd\"\npassword_hash = \"{hash}\"\n\
+         [[embedded_broker.users]]\nname = \"x\"\npassword_hash = \"plain\"\n"
+    ));
+    for key in [
+        "embedded_broker.cert_file",
+        "embedded_broker.key_file",
+        "embedded_broker.max_connections",
+        "embedded_broker.users[0].name",
+        "embedded_broker.users[1].password_hash",
+    ] {
+        assert!(e.contains(key), "{key} missing from {e}");
+    }
+}

@@ -4,15 +4,15 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{
     RawCache, RawEmbeddedBroker, RawJournal, RawLimits, RawMqtt, RawRra, RawSync, RawTemplate,
 };
 use super::{
-    CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits, MqttConfig,
-    Sections, SyncPolicy, Template, TlsConfig,
+    BrokerTls, CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits,
+    MqttConfig, Sections, SyncPolicy, Template, TlsConfig,
 };
 use crate::model::RraSpec;
 
@@ -124,10 +124,93 @@ fn embedded_broker(raw: &RawEmbeddedBroker, e: &mut Errors) -> EmbeddedBrokerCon
             "must be between 4096 and 268435456",
         );
     }
+    let mut names = HashSet::new();
+    for (i, u) in raw.users.iter().enumerate() {
+        let key = format!("embedded_broker.users[{i}]");
+        if u.name.is_empty() || !names.insert(&u.name) {
+            e.push(format!("{key}.name"), "must be non-empty and unique");
+        } else if u.name == super::BROKER_INTERNAL_USER {
+            e.push(
+                format!("{key}.name"),
+                format!("{:?} is the daemon's own account", u.name),
+            );
+        }
+        if let Err(why) = crate::password::check_hash(&u.password_hash) {
+            e.push(format!("{key}.password_hash"), why);
+        }
+    }
+    let tls = tls_listener(raw, e);
+    let public =
+        !listen.ip().is_loopback() || tls.as_ref().is_some_and(|t| !t.listen.ip().is_loopback());
+    if public && raw.users.is_empty() && !raw.allow_anonymous {
+        e.push(
+            "embedded_broker.listen",
+            format!(
+                "{listen} is reachable beyond this machine and no [[embedded_broker.users]] are \
+                 configured: anyone could publish (and fill the disk up to limits.max_series \
+                 files); add users, or set embedded_broker.allow_anonymous = true"
+            ),
+        );
+    }
+    if !(1..=10_000).contains(&raw.max_connections) {
+        e.push(
+            "embedded_broker.max_connections",
+            "must be between 1 and 10000",
+        );
+    }
+    if !(1..=65_535).contains(&raw.max_inflight) {
+        e.push(
+            "embedded_broker.max_inflight",
+            "must be between 1 and 65535",
+        );
+    }
     EmbeddedBrokerConfig {
         listen,
         max_segment_bytes: raw.max_segment_bytes,
+        users: raw
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u.password_hash.clone()))
+            .collect(),
+        max_connections: raw.max_connections,
+        max_inflight: raw.max_inflight,
+        tls,
     }
+}
+
+/// The `mqtts` listener: an address, and a certificate and key that exist.
+fn tls_listener(raw: &RawEmbeddedBroker, e: &mut Errors) -> Option<BrokerTls> {
+    let listen = raw.tls_listen.as_ref()?;
+    let listen = listen.parse::<SocketAddr>().map_err(|err| {
+        e.push(
+            "embedded_broker.tls_listen",
+            format!("not an address:port ({err})"),
+        );
+    });
+    let mut file = |key: &str, path: &Option<PathBuf>| match path {
+        Some(p) if p.is_file() => Some(p.clone()),
+        Some(p) => {
+            e.push(
+                format!("embedded_broker.{key}"),
+                format!("{} is not a readable file", p.display()),
+            );
+            None
+        }
+        None => {
+            e.push(
+                format!("embedded_broker.{key}"),
+                "tls_listen needs it (PEM)",
+            );
+            None
+        }
+    };
+    let cert_file = file("cert_file", &raw.cert_file);
+    let key_file = file("key_file", &raw.key_file);
+    Some(BrokerTls {
+        listen: listen.ok()?,
+        cert_file: cert_file?,
+        key_file: key_file?,
+    })
 }
 
 fn cache(raw: &RawCache, e: &mut Errors) -> CacheConfig {

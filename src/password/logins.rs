@@ -6,13 +6,35 @@
 //! before argon2 runs.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use super::throttle::{Failed, Throttle};
 
 /// Verified `user:password` pairs kept; beyond this the set starts over.
 const REMEMBERED: usize = 256;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Every argon2 verification runs on this one thread, one at a time: a
+/// flood of made-up passwords (web or broker) costs one core at most, and
+/// argon2's 19 MiB block is allocated in one thread's heap again and again
+/// (on the blocking pool each thread's heap kept its own: 130 MB after a
+/// flood of wrong broker passwords).
+static ARGON2_THREAD: LazyLock<mpsc::Sender<Job>> = LazyLock::new(|| {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new()
+        .name("argon2".into())
+        .spawn(move || {
+            for job in rx {
+                job();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "Cannot start the password-checking thread: logins are refused.");
+    }
+    tx
+});
 
 /// The users and what their logins did lately.
 pub struct Logins {
@@ -81,7 +103,29 @@ impl Logins {
         locked.map(Verdict::Throttled)
     }
 
-    /// Checks the password with argon2 (slow: run it on a blocking thread)
+    /// [`Self::quick`], else [`Self::verify`] on the one argon2 thread.
+    pub async fn check(self: &Arc<Self>, user: &str, password: &str, addr: &str) -> Verdict {
+        let now = Instant::now();
+        if let Some(v) = self.quick(user, password, addr, now) {
+            return v;
+        }
+        let (this, user, password, addr) = (
+            self.clone(),
+            user.to_owned(),
+            password.to_owned(),
+            addr.to_owned(),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(this.verify(&user, &password, &addr, now));
+        });
+        if ARGON2_THREAD.send(job).is_err() {
+            return Verdict::Refused { locked: None };
+        }
+        rx.await.unwrap_or(Verdict::Refused { locked: None })
+    }
+
+    /// Checks the password with argon2 (slow: run it off the async threads)
     /// and counts the outcome. An unknown user costs a verification too,
     /// so that timing does not tell which names exist.
     pub fn verify(&self, user: &str, password: &str, addr: &str, now: Instant) -> Verdict {

@@ -37,8 +37,15 @@ pub(crate) enum Failed {
     Locked(Duration),
 }
 
-fn keys(user: &str, addr: &str) -> [String; 2] {
-    [format!("user:{user}"), format!("addr:{addr}")]
+/// The keys a login counts against: its user, and its address when known
+/// (the broker's CONNECT check is not told the address: an empty one must
+/// not become one key that every client shares and locks for all).
+fn keys(user: &str, addr: &str) -> Vec<String> {
+    let mut keys = vec![format!("user:{user}")];
+    if !addr.is_empty() {
+        keys.push(format!("addr:{addr}"));
+    }
+    keys
 }
 
 impl Throttle {
@@ -115,6 +122,12 @@ mod tests {
         // A success clears both.
         t.succeeded("ann", "10.0.0.9");
         assert_eq!(t.locked("ann", "10.0.0.9", later), None);
+        // Without an address only the user is locked, not every client.
+        for _ in 0..10 {
+            t.failed("eve", "", now);
+        }
+        assert!(t.locked("eve", "", now).is_some());
+        assert_eq!(t.locked("bob", "", now), None);
     }
 
     #[test]

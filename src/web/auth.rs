@@ -57,17 +57,7 @@ pub(crate) async fn validator(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let now = std::time::Instant::now();
-    let verdict = match state.users.logins.quick(&user, &password, &addr, now) {
-        Some(v) => v,
-        None => {
-            let logins = state.users.logins.clone();
-            let (u, a) = (user.clone(), addr.clone());
-            web::block(move || logins.verify(&u, &password, &a, now))
-                .await
-                .unwrap_or(Verdict::Refused { locked: None })
-        }
-    };
+    let verdict = state.users.logins.check(&user, &password, &addr).await;
     let refused = |state: &State| {
         state
             .metrics

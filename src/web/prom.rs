@@ -201,6 +201,11 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "Web requests refused for bad credentials.",
         &m.http_auth_failures,
     );
+    o.counter(
+        "broker_auth_failures_total",
+        "Connections the embedded broker refused: bad or no credentials, or throttled.",
+        &m.broker_auth_failures,
+    );
     o.0
 }
 

@@ -21,7 +21,7 @@ fn run(dir: &Path, args: &[&str]) {
 }
 
 /// A CA and a server certificate for `localhost`, in `dir`.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     run(
         dir,
         &[

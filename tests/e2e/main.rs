@@ -5,6 +5,7 @@
 mod broker_auth;
 mod browser;
 mod cli;
+mod embedded_broker;
 mod families;
 mod fidelity;
 mod janitoo;
