@@ -316,8 +316,11 @@ fn default_hold() -> Duration {
     secs(600)
 }
 
-/// Day, week, two months and five years, each with average, min and max:
-/// about 165 KB per single-DS file at a 60 s step.
+/// Day, week, two months and five years: the day at each step as it was
+/// (the average, minimum and maximum of one step are the same value, so
+/// one archive), the others with average, min and max. About 142 KB per
+/// single-DS file at a 60 s step, and at every flush two archives fewer to
+/// write (on an SD card, ~15% fewer bytes for the RRD updates).
 fn default_rras() -> Vec<RawRra> {
     let all = OneOrMany::Many(vec![Cf::Average, Cf::Min, Cf::Max]);
     let day = 86_400;
@@ -330,7 +333,11 @@ fn default_rras() -> Vec<RawRra> {
     ]
     .into_iter()
     .map(|(every, keep)| RawRra {
-        cf: all.clone(),
+        cf: if every == 60 {
+            OneOrMany::One(Cf::Average)
+        } else {
+            all.clone()
+        },
         every: secs(every),
         keep: secs(keep),
         xff: default_xff(),
