@@ -20,7 +20,11 @@ fn shipped_default_parses_and_matches_builtin_defaults() {
     assert_eq!(shipped.templates.len(), 1);
     let t = &shipped.templates[0];
     assert_eq!((t.step_secs, t.heartbeat_secs), (60, 120));
-    assert_eq!(t.rras.len(), 10, "the day in one archive, the rest in three");
+    assert_eq!(
+        t.rras.len(),
+        10,
+        "the day in one archive, the rest in three"
+    );
 }
 
 #[test]

@@ -204,7 +204,7 @@ pub(crate) struct EditParams {
     name: Option<String>,
 }
 
-pub(super) fn require_editor(access: &Access) -> Result<(), WebError> {
+fn require_editor(access: &Access) -> Result<(), WebError> {
     if access.role >= Role::Editor {
         Ok(())
     } else {
@@ -338,7 +338,7 @@ fn series_line(s: &StoredViewSeries) -> String {
 }
 
 /// Refuses a request a browser sent on another site's behalf.
-pub(super) fn same_origin(req: &HttpRequest) -> Result<(), WebError> {
+fn same_origin(req: &HttpRequest) -> Result<(), WebError> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = header("Sec-Fetch-Site")
         && !matches!(site, "same-origin" | "none")
@@ -354,6 +354,27 @@ pub(super) fn same_origin(req: &HttpRequest) -> Result<(), WebError> {
     Ok(())
 }
 
+/// An editor's form as sent: the role, the origin and the form's token.
+pub(super) fn check_form(
+    state: &State,
+    access: &Access,
+    req: &HttpRequest,
+    form: &[(String, String)],
+) -> Result<(), WebError> {
+    require_editor(access)?;
+    same_origin(req)?;
+    if state
+        .saved
+        .token_matches(access, field(form, "csrf").unwrap_or_default())
+    {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden(
+            "the form's token is stale: reload the form".into(),
+        ))
+    }
+}
+
 pub(super) fn field<'f>(form: &'f [(String, String)], key: &str) -> Option<&'f str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
@@ -365,16 +386,7 @@ pub(crate) async fn save(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, WebError> {
-    require_editor(&access)?;
-    same_origin(&req)?;
-    if !state
-        .saved
-        .token_matches(&access, field(&form, "csrf").unwrap_or_default())
-    {
-        return Err(WebError::Forbidden(
-            "the form's token is stale: reload the form".into(),
-        ));
-    }
+    check_form(&state, &access, &req, &form)?;
     let (stored, mut errors) = parse_form(&form);
     let shareable = shareable(&state, &access);
     for g in &stored.groups {
@@ -452,16 +464,7 @@ pub(crate) async fn delete(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, WebError> {
-    require_editor(&access)?;
-    same_origin(&req)?;
-    if !state
-        .saved
-        .token_matches(&access, field(&form, "csrf").unwrap_or_default())
-    {
-        return Err(WebError::Forbidden(
-            "the form's token is stale: reload the form".into(),
-        ));
-    }
+    check_form(&state, &access, &req, &form)?;
     let name = field(&form, "name").unwrap_or_default().to_owned();
     match state.saved.get(&name) {
         Some(d) if access.sees_dashboard(&d) => {}

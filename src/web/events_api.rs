@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::access::Access;
-use super::editor::{field, require_editor, same_origin, see_other};
+use super::editor::{check_form, field, see_other};
 use super::query::{RangeParams, parse_time};
 use super::{State, WebError, is_about};
 use crate::events::{self, Event};
@@ -68,16 +68,7 @@ pub(crate) async fn add(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, WebError> {
-    require_editor(&access)?;
-    same_origin(&req)?;
-    if !state
-        .saved
-        .token_matches(&access, field(&form, "csrf").unwrap_or_default())
-    {
-        return Err(WebError::Forbidden(
-            "the form's token is stale: reload the form".into(),
-        ));
-    }
+    check_form(&state, &access, &req, &form)?;
     let now_s = state.now_s();
     let time_s = match field(&form, "time").map(str::trim).unwrap_or("") {
         "" => now_s,

@@ -209,32 +209,7 @@ fn a_real_browser_finds_the_series_sees_graphs_and_draws_the_chart() {
 
         // A drag over the last hours (the right end of a day) zooms in, and
         // the zoomed range is fetched again at its finer resolution.
-        let canvas = client.find(Locator::Css("#chart canvas")).await.unwrap();
-        let half_width = client
-            .execute("return document.querySelector('#chart canvas').clientWidth / 2;", vec![])
-            .await
-            .unwrap()
-            .as_f64()
-            .unwrap();
-        let drag = MouseActions::new("mouse".into())
-            .then(PointerAction::MoveToElement {
-                element: canvas,
-                duration: None,
-                x: half_width - 70.0,
-                y: 0.0,
-            })
-            .then(PointerAction::Down {
-                button: MOUSE_BUTTON_LEFT,
-            })
-            .then(PointerAction::MoveBy {
-                duration: Some(Duration::from_millis(300)),
-                x: 60.0,
-                y: 0.0,
-            })
-            .then(PointerAction::Up {
-                button: MOUSE_BUTTON_LEFT,
-            });
-        client.perform_actions(drag).await.unwrap();
+        drag_right_end(&client, "#chart canvas", 70.0, 60.0).await;
         wait_js(&client, "return document.getElementById('chart').dataset.loads === '2' || null;").await;
         let zoomed = client
             .execute("return Number(document.getElementById('chart').dataset.rows);", vec![])
@@ -321,39 +296,8 @@ fn a_dashboards_charts_zoom_together() {
         let before = client.execute(ranges, vec![]).await.unwrap();
         // A drag over the first chart's last hours (where the data is), as
         // a person zooms; offsets are from the canvas's centre.
-        let canvas = client
-            .find(Locator::Css(".dash-chart canvas"))
-            .await
-            .unwrap();
-        let half_width = client
-            .execute(
-                "return document.querySelector('.dash-chart canvas').clientWidth / 2;",
-                vec![],
-            )
-            .await
-            .unwrap()
-            .as_f64()
-            .unwrap();
-        let drag = MouseActions::new("mouse".into())
-            .then(PointerAction::MoveToElement {
-                element: canvas,
-                duration: None,
-                x: half_width - 45.0,
-                y: 0.0,
-            })
-            .then(PointerAction::Down {
-                button: MOUSE_BUTTON_LEFT,
-            })
-            .then(PointerAction::MoveBy {
-                duration: Some(Duration::from_millis(300)),
-                x: 35.0,
-                y: 0.0,
-            })
-            .then(PointerAction::Up {
-                button: MOUSE_BUTTON_LEFT,
-            });
         let width = |v: &Value, i: usize| v[i][1].as_f64().unwrap() - v[i][0].as_f64().unwrap();
-        client.perform_actions(drag).await.unwrap();
+        drag_right_end(&client, ".dash-chart canvas", 45.0, 35.0).await;
         let after = wait_js(
             &client,
             &format!(
@@ -521,6 +465,41 @@ fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
     if let Some(dir) = std::env::var_os("DATALOG_RRD_SCREENSHOT_DIR") {
         std::fs::copy(&screenshot, std::path::Path::new(&dir).join("editor.png")).unwrap();
     }
+}
+
+/// Drags over the first `canvas` as a person zooms: from `from_end`
+/// pixels before its right end, `by` pixels to the right (the last hours of
+/// a day, where the test data is). Pointer offsets are from its centre.
+async fn drag_right_end(client: &Client, canvas: &str, from_end: f64, by: f64) {
+    let element = client.find(Locator::Css(canvas)).await.unwrap();
+    let half_width = client
+        .execute(
+            &format!("return document.querySelector('{canvas}').clientWidth / 2;"),
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x: half_width - from_end,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(300)),
+            x: by,
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    client.perform_actions(drag).await.unwrap();
 }
 
 /// Runs `script` until it returns something other than null, for at most
