@@ -330,26 +330,12 @@ fn a_dashboards_charts_zoom_together() {
 #[test]
 fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
     let broker = Mosquitto::start();
-    let hash = |p: &str| {
-        let out = std::process::Command::new(daemon_binary())
-            .arg("hash-password")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(p.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
     let users = format!(
         "[web]\nlisten = \"127.0.0.1:0\"\n[[web.groups]]\nname = \"home\"\nseries = [\"home/#\"]\n\
          [[web.users]]\nname = \"ed\"\npassword_hash = \"{}\"\nrole = \"editor\"\ngroups = [\"home\"]\n\
          [[web.users]]\nname = \"vi\"\npassword_hash = \"{}\"\nrole = \"viewer\"\ngroups = [\"home\"]\n",
-        hash("ed-pass"),
-        hash("vi-pass")
+        hash_password("ed-pass"),
+        hash_password("vi-pass")
     );
     let daemon = Daemon::start(&format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"editor-{}\"\n[cache]\nflush_after = \"1h\"\n{users}",

@@ -7,24 +7,6 @@ use std::time::Duration;
 use crate::broker_auth::make_certificates;
 use crate::support::*;
 
-fn hash(password: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(daemon_binary())
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// `mosquitto_pub` as a device would: its exit status.
 fn device_publishes(port: u16, topic: &str, value: &str, more: &[&str]) -> bool {
     mosquitto_pub(port, topic, &[&["-m", value][..], more].concat())
@@ -47,7 +29,7 @@ fn devices_need_their_password_and_may_use_tls() {
          [cache]\nflush_after = \"1h\"\n",
         certs.path().join("server.pem").display(),
         certs.path().join("server.key").display(),
-        hash("plant-42"),
+        hash_password("plant-42"),
     ));
     // No password, a wrong one: refused, nothing logged.
     assert!(!device_publishes(port, "garden/anon", "1", &[]));
@@ -172,7 +154,7 @@ fn a_flood_and_an_oversized_packet_do_not_stop_the_honest_device() {
          [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 50\n\
          [[embedded_broker.users]]\nname = \"sensor\"\npassword_hash = \"{}\"\n\
          [cache]\nflush_after = \"1h\"\n",
-        hash("plant-42"),
+        hash_password("plant-42"),
     ));
     let honest = ["-u", "sensor", "-P", "plant-42", "-q", "1"];
     assert!(device_publishes(port, "garden/before", "1", &honest));

@@ -190,6 +190,26 @@ pub fn daemon_binary() -> std::path::PathBuf {
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_datalog-rrd").into())
 }
 
+/// An argon2 hash of `password`, made by `datalog-rrd hash-password` as
+/// a user would, for `[[web.users]]` and `[[embedded_broker.users]]`.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(daemon_binary())
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 pub struct Daemon {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
