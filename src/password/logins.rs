@@ -117,7 +117,7 @@ impl Logins {
         );
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = tx.send(this.verify(&user, &password, &addr, now));
+            let _ = tx.send(this.verify(&user, &password, &addr));
         });
         if ARGON2_THREAD.send(job).is_err() {
             return Verdict::Refused { locked: None };
@@ -126,9 +126,10 @@ impl Logins {
     }
 
     /// Checks the password with argon2 (slow: run it off the async threads)
-    /// and counts the outcome. An unknown user costs a verification too,
+    /// and counts the outcome, as of when the check ends (a lock must not
+    /// pass while argon2 runs). An unknown user costs a verification too,
     /// so that timing does not tell which names exist.
-    pub fn verify(&self, user: &str, password: &str, addr: &str, now: Instant) -> Verdict {
+    pub fn verify(&self, user: &str, password: &str, addr: &str) -> Verdict {
         let known = self.hashes.get(user);
         let Some(hash) = known.or_else(|| self.hashes.values().next()) else {
             return Verdict::Refused { locked: None };
@@ -145,7 +146,7 @@ impl Logins {
             }
             Verdict::Accepted
         } else {
-            let locked = match throttle.failed(user, addr, now) {
+            let locked = match throttle.failed(user, addr, Instant::now()) {
                 Failed::Locked(lock) => Some(lock),
                 Failed::Counted => None,
             };
@@ -171,17 +172,17 @@ mod tests {
             None,
             "not verified yet"
         );
-        assert_eq!(logins.verify("ann", "s3cret", "a", now), Verdict::Accepted);
+        assert_eq!(logins.verify("ann", "s3cret", "a"), Verdict::Accepted);
         assert_eq!(
             logins.quick("ann", "s3cret", "a", now),
             Some(Verdict::Accepted)
         );
         assert!(matches!(
-            logins.verify("ann", "S3cret", "a", now),
+            logins.verify("ann", "S3cret", "a"),
             Verdict::Refused { .. }
         ));
         assert!(matches!(
-            logins.verify("bob", "s3cret", "a", now),
+            logins.verify("bob", "s3cret", "a"),
             Verdict::Refused { .. }
         ));
         assert_eq!(
@@ -193,7 +194,7 @@ mod tests {
             Some(Verdict::Refused { .. })
         ));
         assert!(matches!(
-            Logins::new([]).verify("ann", "s3cret", "a", now),
+            Logins::new([]).verify("ann", "s3cret", "a"),
             Verdict::Refused { .. }
         ));
     }
@@ -204,10 +205,9 @@ mod tests {
             "ann".to_owned(),
             super::super::hash_password("s3cret").unwrap(),
         )]);
-        let now = Instant::now();
         let mut locked = None;
         for _ in 0..5 {
-            if let Verdict::Refused { locked: l } = logins.verify("ann", "wrong", "10.0.0.9", now) {
+            if let Verdict::Refused { locked: l } = logins.verify("ann", "wrong", "10.0.0.9") {
                 locked = locked.or(l);
             }
         }
@@ -216,13 +216,15 @@ mod tests {
             Some(Duration::from_secs(1)),
             "the fifth failure locks"
         );
+        // Locked from the end of the check that failed: even the right
+        // password waits, up to a second.
+        let after = Instant::now();
+        match logins.quick("ann", "s3cret", "10.0.0.9", after) {
+            Some(Verdict::Throttled(wait)) => assert!(wait <= Duration::from_secs(1), "{wait:?}"),
+            other => panic!("not throttled: {other:?}"),
+        }
         assert_eq!(
-            logins.quick("ann", "s3cret", "10.0.0.9", now),
-            Some(Verdict::Throttled(Duration::from_secs(1))),
-            "even the right password waits"
-        );
-        assert_eq!(
-            logins.quick("ann", "s3cret", "10.0.0.9", now + Duration::from_secs(1)),
+            logins.quick("ann", "s3cret", "10.0.0.9", after + Duration::from_secs(1)),
             None
         );
     }
