@@ -15,6 +15,10 @@ use tracing::warn;
 
 /// The most events kept.
 pub const MAX_EVENTS: usize = 1000;
+/// The most events taken a minute: each is a write of the whole document
+/// (up to ~100 KB) before the message is acknowledged, so a flood on the
+/// events topic must not slow the samples behind it.
+pub const MAX_PER_MINUTE: u32 = 30;
 const MAX_TEXT: usize = 200;
 const FILE_NAME: &str = "events.json";
 const VERSION: u32 = 1;
@@ -40,6 +44,12 @@ struct Document {
 pub struct Events {
     path: PathBuf,
     list: Mutex<VecDeque<Event>>,
+    /// Held from taking the list to writing it: two writers must not put
+    /// an older document on disk last.
+    writing: tokio::sync::Mutex<()>,
+    /// The current minute (Unix seconds at its start) and the events
+    /// taken in it.
+    minute: Mutex<(i64, u32)>,
 }
 
 impl Events {
@@ -64,12 +74,15 @@ impl Events {
         Events {
             path,
             list: Mutex::new(list),
+            writing: tokio::sync::Mutex::const_new(()),
+            minute: Mutex::new((i64::MIN, 0)),
         }
     }
 
     /// Keeps `event` (dropping the oldest beyond [`MAX_EVENTS`]) and writes
     /// the document; returns once it is on disk.
     pub async fn add(&self, event: Event) -> std::io::Result<()> {
+        let _one_writer = self.writing.lock().await;
         let bytes = {
             let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
             let at = list.partition_point(|e| e.time_s <= event.time_s);
@@ -87,6 +100,17 @@ impl Events {
         tokio::task::spawn_blocking(move || crate::atomic_file::write_atomic(&path, &bytes))
             .await
             .map_err(std::io::Error::other)?
+    }
+
+    /// Whether one more event may be taken at `now_s` (at most
+    /// [`MAX_PER_MINUTE`] a minute).
+    pub fn admit(&self, now_s: i64) -> bool {
+        let mut minute = self.minute.lock().unwrap_or_else(|e| e.into_inner());
+        if now_s.saturating_sub(minute.0) >= 60 {
+            *minute = (now_s, 0);
+        }
+        minute.1 += 1;
+        minute.1 <= MAX_PER_MINUTE
     }
 
     /// The events from `start_s` to `end_s` that `wanted` keeps.
@@ -235,6 +259,9 @@ mod tests {
             "in time order"
         );
         assert_eq!(all[0].text, "e5", "the oldest went first");
+        assert!((0..MAX_PER_MINUTE).all(|_| events.admit(NOW)));
+        assert!(!events.admit(NOW + 59), "a flood waits for the next minute");
+        assert!(events.admit(NOW + 60));
         let again = Events::load(dir.path());
         assert_eq!(again.between(NOW + 10, NOW + 12, |_| true).len(), 3);
         std::fs::write(dir.path().join(FILE_NAME), "{").unwrap();

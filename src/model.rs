@@ -276,10 +276,12 @@ pub enum RejectReason {
     Future,
     /// Older than the file's finest archive reaches back from now.
     TooOld,
+    /// An event beyond `events::MAX_PER_MINUTE`.
+    EventRate,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 15] = [
         RejectReason::Oversize,
         RejectReason::Empty,
         RejectReason::NotNumeric,
@@ -294,6 +296,7 @@ impl RejectReason {
         RejectReason::Late,
         RejectReason::Future,
         RejectReason::TooOld,
+        RejectReason::EventRate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -312,6 +315,7 @@ impl RejectReason {
             RejectReason::Late => "late",
             RejectReason::Future => "future",
             RejectReason::TooOld => "older_than_archives",
+            RejectReason::EventRate => "event_rate",
         }
     }
 

@@ -177,9 +177,18 @@ impl Source {
     async fn on_event(&mut self, p: &Publish) {
         let now_ms = self.clock.now_ms();
         let parsed = if p.payload.len() > self.limits.max_payload_bytes {
-            Err("over limits.max_payload_bytes".to_owned())
+            Err((
+                RejectReason::Oversize,
+                "over limits.max_payload_bytes".to_owned(),
+            ))
+        } else if !self.events.admit(now_ms.div_euclid(1000)) {
+            Err((
+                RejectReason::EventRate,
+                format!("more than {} a minute", events::MAX_PER_MINUTE),
+            ))
         } else {
             events::from_payload(&p.payload, now_ms.div_euclid(1000), self.max_future_s)
+                .map_err(|why| (RejectReason::BadJson, why))
         };
         match parsed {
             Ok(event) => {
@@ -187,8 +196,8 @@ impl Source {
                     error!(error = %e, "Cannot write the events.");
                 }
             }
-            Err(why) => log_refusal!(
-                self.refusals.refuse(RejectReason::BadJson, now_ms),
+            Err((reason, why)) => log_refusal!(
+                self.refusals.refuse(reason, now_ms),
                 topic = p.topic,
                 why,
                 "Event refused."

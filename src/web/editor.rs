@@ -39,6 +39,9 @@ const VERSION: u32 = 1;
 pub(crate) struct Saved {
     path: PathBuf,
     dashboards: RwLock<Vec<(StoredDashboard, Dashboard)>>,
+    /// Held from a change to its write: two editors saving at once must not
+    /// put the older document on disk last.
+    writing: tokio::sync::Mutex<()>,
     /// One form token per user (`""` when no users are configured).
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -81,6 +84,7 @@ impl Saved {
         Saved {
             path,
             dashboards: RwLock::new(dashboards),
+            writing: tokio::sync::Mutex::const_new(()),
             tokens: Mutex::default(),
         }
     }
@@ -112,6 +116,7 @@ impl Saved {
         &self,
         change: impl FnOnce(&mut Vec<(StoredDashboard, Dashboard)>) -> Result<(), String>,
     ) -> Result<(), WebError> {
+        let _one_writer = self.writing.lock().await;
         let doc = {
             let mut all = self.dashboards.write().unwrap_or_else(|e| e.into_inner());
             let mut next = all.clone();
