@@ -162,9 +162,10 @@ async fn check_login(
     let unix_ms = crate::clock::Clock::System.now_ms();
     let warn_now = warnings.lock().ok().and_then(|mut w| w.allow(unix_ms));
     if let Some(held_back) = warn_now {
+        // Debug-quoted: both come from the CONNECT as a device sent them.
         warn!(
-            client_id,
-            user,
+            ?client_id,
+            ?user,
             ?verdict,
             held_back,
             "Embedded broker refused a connection."

@@ -136,8 +136,10 @@ impl Source {
             return Ok(());
         }
         if self.events_topic.as_deref() == Some(p.topic.as_str()) {
-            self.on_event(&p).await;
-            self.ack(p);
+            // Not on disk: no ack, so the broker sends it again.
+            if self.on_event(&p).await {
+                self.ack(p);
+            }
             return Ok(());
         }
         let now_ms = self.clock.now_ms();
@@ -173,8 +175,9 @@ impl Source {
     }
 
     /// Keeps an event (on disk before the message is acknowledged); one
-    /// that cannot be read is refused like a bad payload.
-    async fn on_event(&mut self, p: &Publish) {
+    /// that cannot be read is refused like a bad payload. False when it
+    /// could not be written (then it must not be acknowledged).
+    async fn on_event(&mut self, p: &Publish) -> bool {
         let now_ms = self.clock.now_ms();
         let parsed = if p.payload.len() > self.limits.max_payload_bytes {
             Err((
@@ -191,17 +194,22 @@ impl Source {
                 .map_err(|why| (RejectReason::BadJson, why))
         };
         match parsed {
-            Ok(event) => {
-                if let Err(e) = self.events.add(event).await {
-                    error!(error = %e, "Cannot write the events.");
+            Ok(event) => match self.events.add(event).await {
+                Ok(()) => true,
+                Err(e) => {
+                    error!(error = %e, "Cannot write the events: the message stays unacknowledged for the broker to send again.");
+                    false
                 }
+            },
+            Err((reason, why)) => {
+                log_refusal!(
+                    self.refusals.refuse(reason, now_ms),
+                    topic = p.topic,
+                    why,
+                    "Event refused."
+                );
+                true
             }
-            Err((reason, why)) => log_refusal!(
-                self.refusals.refuse(reason, now_ms),
-                topic = p.topic,
-                why,
-                "Event refused."
-            ),
         }
     }
 

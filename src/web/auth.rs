@@ -79,8 +79,9 @@ pub(crate) async fn validator(
         Verdict::Refused { locked } => {
             refused(&state);
             if let Some(lock) = locked {
+                // Debug-quoted: the name comes from the request as it is.
                 tracing::warn!(
-                    user,
+                    ?user,
                     addr,
                     lock_s = lock.as_secs(),
                     "Repeated failed logins: further attempts are refused for a while (429)."
