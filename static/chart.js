@@ -24,6 +24,12 @@
     return Math.max(50, Math.min(4000, Math.round(holder.clientWidth || 800)));
   }
 
+  function asText(s) {
+    const span = document.createElement("span");
+    span.textContent = s;
+    return span.innerHTML;
+  }
+
   function labelOf(c) {
     const name = c.label || c.series || c.ds;
     return c.unit ? name + " (" + c.unit + ")" : name;
@@ -77,7 +83,9 @@
       legend: "always",
       labelsDiv: document.getElementById("chart-legend"),
       colors: data.columns.map(function (_, i) { return palette[i % palette.length]; }),
-      ylabel: data.columns.length === 1 && data.columns[0].unit ? data.columns[0].unit : "",
+      // dygraphs puts the axis label in as HTML; a unit comes from
+      // discovery, that is from any publisher: as text only.
+      ylabel: data.columns.length === 1 && data.columns[0].unit ? asText(data.columns[0].unit) : "",
       title: (data.cf === "AVERAGE" ? "Average" : data.cf) + " of each " + data.step + " s step",
       zoomCallback: function (minX, maxX) {
         load(minX / 1000, maxX / 1000);

@@ -102,6 +102,7 @@ fn config(port: u16) -> String {
          [[file]]\npath = \"home/climate\"\nds = [\n\
            {{ name = \"temperature\", series = \"home/climate/temperature\", label = \"Temperature\", unit = \"°C\" }},\n\
            {{ name = \"humidity\", series = \"home/climate/humidity\", label = \"Humidity\", unit = \"%\" }},\n]\n\
+         [[rule]]\ntopics = [\"home/hall/power\"]\nunit = \"<img src=x onerror=window.pwned=1>W\"\n\
          [[dashboard]]\nname = \"home\"\n\
          [[dashboard.view]]\ntitle = \"Temperature\"\nseries = [{{ series = \"home/climate/temperature\", color = \"#d62728\" }}]\nwarning = 21.5\n\
          [[dashboard.view]]\ntitle = \"Humidity\"\nseries = [{{ series = \"home/climate/humidity\" }}]\n"
@@ -221,6 +222,21 @@ fn a_real_browser_finds_the_series_sees_graphs_and_draws_the_chart() {
         std::fs::write(&screenshot, client.screenshot().await.unwrap()).unwrap();
         let errors = console_errors(&client).await;
         assert!(errors.is_empty(), "browser console errors: {errors:?}");
+
+        // A unit is anyone's text (discovery): the chart shows it as text.
+        client
+            .goto(&format!("{web}/rrd/file/home/hall/power"))
+            .await
+            .unwrap();
+        wait_js(&client, "return document.getElementById('chart').dataset.rows || null;").await;
+        let label = client
+            .execute(
+                "return [window.pwned === undefined, document.querySelector('#chart .dygraph-ylabel').textContent];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(label, json!([true, "<img src=x onerror=window.pwned=1>W"]));
         client.close().await.unwrap();
     });
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
