@@ -49,3 +49,67 @@ impl Clock {
         Instant::now() + Duration::from_millis(ahead.min(86_400_000 * 365))
     }
 }
+
+/// Notices the system clock being stepped while the daemon runs (NTP's
+/// first sync after a Raspberry Pi booted on `fake-hwclock`'s time, a
+/// person, a bad time server): between two readings the wall clock and the
+/// monotonic clock advance alike, and a difference beyond the tolerance is
+/// a step. Pure: both readings are passed in (tokio's monotonic clock, so
+/// that tests pausing it move both alike).
+#[derive(Debug)]
+pub struct StepDetector {
+    last: Option<(UnixMillis, Instant)>,
+    tolerance_ms: i64,
+}
+
+impl StepDetector {
+    pub fn new(tolerance: Duration) -> StepDetector {
+        StepDetector {
+            last: None,
+            tolerance_ms: tolerance.as_millis() as i64,
+        }
+    }
+
+    /// Takes a reading; returns the step since the previous one, in
+    /// milliseconds (positive: the wall clock jumped forward), if any.
+    pub fn observe(&mut self, wall_ms: UnixMillis, monotonic: Instant) -> Option<i64> {
+        let previous = self.last.replace((wall_ms, monotonic));
+        let (last_wall, last_mono) = previous?;
+        let wall = wall_ms.saturating_sub(last_wall);
+        let mono = monotonic.saturating_duration_since(last_mono).as_millis() as i64;
+        let step = wall.saturating_sub(mono);
+        (step.abs() > self.tolerance_ms).then_some(step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_told_apart_from_time_passing() {
+        let mut d = StepDetector::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        let w0 = 1_764_000_000_000;
+        assert_eq!(d.observe(w0, t0), None, "nothing to compare yet");
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(d.observe(w0 + 10_500, t1), None, "half a second of drift");
+        // NTP steps the clock 3 days forward (a Pi after a power cut).
+        let t2 = t1 + Duration::from_secs(10);
+        assert_eq!(
+            d.observe(w0 + 20_500 + 3 * 86_400_000, t2),
+            Some(3 * 86_400_000)
+        );
+        // Then someone sets it back an hour.
+        let t3 = t2 + Duration::from_secs(10);
+        assert_eq!(
+            d.observe(w0 + 30_500 + 3 * 86_400_000 - 3_600_000, t3),
+            Some(-3_600_000)
+        );
+        let t4 = t3 + Duration::from_secs(10);
+        assert_eq!(
+            d.observe(w0 + 40_500 + 3 * 86_400_000 - 3_600_000, t4),
+            None
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! want a recent value, so no lock and no ordering are needed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::model::{RejectReason, UnixMillis};
 
@@ -54,6 +54,10 @@ pub struct Metrics {
     /// Connections the embedded broker refused: bad or missing credentials,
     /// or throttled after repeated failures.
     pub broker_auth_failures: AtomicU64,
+    /// Steps of the system clock seen while running, and the last one's
+    /// size in milliseconds (negative: set back).
+    pub clock_steps: AtomicU64,
+    pub clock_last_step_ms: AtomicI64,
 }
 
 impl Metrics {

@@ -86,6 +86,7 @@ pub fn spawn(
         rrd,
         report_tx,
         refusals: Refusals::new(metrics.clone()),
+        clock_steps: crate::clock::StepDetector::new(CLOCK_STEP_TOLERANCE),
         metrics,
         clock,
         waiters: HashMap::new(),
@@ -111,6 +112,12 @@ fn log_restore(report: &RestoreReport) {
     }
 }
 
+/// How often the wall clock is compared with the monotonic one, and the
+/// difference that counts as a step (NTP slews small errors; it steps big
+/// ones).
+const CLOCK_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+const CLOCK_STEP_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 struct CacheTask {
     cache: Cache,
     /// The last journal record whose samples the cache has taken.
@@ -126,6 +133,8 @@ struct CacheTask {
     next_waiter: u64,
     stats_every: std::time::Duration,
     refusals: Refusals,
+    /// Rows are aligned to wall time: a step of the system clock is said.
+    clock_steps: crate::clock::StepDetector,
 }
 
 impl CacheTask {
@@ -149,6 +158,7 @@ impl CacheTask {
         );
         let mut prune_tick = tokio::time::interval(prune_every);
         prune_tick.reset();
+        let mut clock_tick = tokio::time::interval(CLOCK_CHECK_EVERY);
         let mut msgs = Vec::with_capacity(256);
         loop {
             let due = self.cache.next_due().map(|at| self.clock.instant_at(at));
@@ -161,6 +171,7 @@ impl CacheTask {
                 _ = stats_tick.tick() => self.log_stats(),
                 _ = snapshot_tick.tick(), if self.snapshots.is_some() => self.save_snapshot(),
                 _ = prune_tick.tick(), if !self.dead_after.is_zero() => self.prune_dead(),
+                _ = clock_tick.tick() => self.watch_clock(),
                 n = rx.recv_many(&mut msgs, 256) => {
                     if n == 0 {
                         break;
@@ -252,6 +263,22 @@ impl CacheTask {
                 let _ = reply.send(self.cache.reload(config));
             }
         }
+    }
+
+    /// Says once when the system clock was stepped, with how far.
+    fn watch_clock(&mut self) {
+        let Some(step_ms) = self
+            .clock_steps
+            .observe(self.clock.now_ms(), tokio::time::Instant::now())
+        else {
+            return;
+        };
+        self.metrics.clock_steps.fetch_add(1, Relaxed);
+        self.metrics.clock_last_step_ms.store(step_ms, Relaxed);
+        warn!(
+            step_s = step_ms as f64 / 1000.0,
+            "The system clock was stepped: samples stamped with the receive time jump with it."
+        );
     }
 
     fn ingest(&mut self, samples: Vec<Sample>) {

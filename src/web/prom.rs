@@ -42,6 +42,8 @@ pub(crate) async fn healthz(state: web::Data<State>) -> HttpResponse {
         "cache": cache_ok,
         "rrd": rrd_ok,
         "mqtt_connected": mqtt,
+        "clock_steps": state.metrics.clock_steps.load(Relaxed),
+        "clock_last_step_s": state.metrics.clock_last_step_ms.load(Relaxed) as f64 / 1000.0,
     });
     if cache_ok && rrd_ok {
         HttpResponse::Ok().json(body)
@@ -205,6 +207,17 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "broker_auth_failures_total",
         "Connections the embedded broker refused: bad or no credentials, or throttled.",
         &m.broker_auth_failures,
+    );
+    o.counter(
+        "clock_steps_total",
+        "Steps of the system clock seen while running.",
+        &m.clock_steps,
+    );
+    o.metric(
+        "clock_last_step_seconds",
+        "gauge",
+        "The last step of the system clock (negative: set back), 0 if none.",
+        m.clock_last_step_ms.load(Relaxed) as f64 / 1000.0,
     );
     o.0
 }
