@@ -30,6 +30,8 @@ use crate::model::{Cf, Draw};
 
 /// Views a form offers: those a dashboard has, plus this many empty ones.
 const EMPTY_VIEWS: usize = 2;
+/// The most view blocks a form is read for (config allows fewer views).
+const MAX_FORM_VIEWS: usize = 64;
 /// The most dashboards the store keeps: a bound on a file an editor fills.
 const MAX_SAVED: usize = 200;
 const FILE_NAME: &str = "dashboards.json";
@@ -509,7 +511,8 @@ pub(crate) fn parse_form(form: &[(String, String)]) -> (StoredDashboard, Vec<Str
     let mut errors = Vec::new();
     let text = |key: &str| field(form, key).unwrap_or_default().trim().to_owned();
     let mut views: Vec<(i64, usize, StoredView)> = Vec::new();
-    for i in 0.. {
+    // Bounded: a hostile form of thousands of views costs no more.
+    for i in 0..MAX_FORM_VIEWS {
         let key = |f: &str| format!("v{i}.{f}");
         if field(form, &key("title")).is_none() {
             break;
