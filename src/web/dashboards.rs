@@ -139,6 +139,21 @@ pub(crate) struct ViewLink {
     critical: String,
 }
 
+impl ViewLink {
+    /// A view made from the index (a device's or a rule's): nothing
+    /// missing, no thresholds.
+    fn generated(title: &str, src: String, series: &[Drawn<'_>]) -> ViewLink {
+        ViewLink {
+            title: title.to_owned(),
+            src,
+            missing: Vec::new(),
+            series_json: chart_series(series),
+            warning: String::new(),
+            critical: String::new(),
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage {
@@ -483,15 +498,14 @@ pub(crate) async fn device_page(
         views: views
             .iter()
             .enumerate()
-            .map(|(i, (title, series))| ViewLink {
-                title: title.clone(),
-                src: format!(
-                    "/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"
-                ),
-                missing: Vec::new(),
-                series_json: chart_series(series),
-                warning: String::new(),
-                critical: String::new(),
+            .map(|(i, (title, series))| {
+                ViewLink::generated(
+                    title,
+                    format!(
+                        "/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"
+                    ),
+                    series,
+                )
             })
             .collect(),
         range,
@@ -576,13 +590,12 @@ fn generated_page(
         views: views
             .iter()
             .enumerate()
-            .map(|(i, (title, series))| ViewLink {
-                title: title.clone(),
-                src: format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
-                missing: Vec::new(),
-                series_json: chart_series(series),
-                warning: String::new(),
-                critical: String::new(),
+            .map(|(i, (title, series))| {
+                ViewLink::generated(
+                    title,
+                    format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
+                    series,
+                )
             })
             .collect(),
         range,

@@ -101,7 +101,16 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let res = atest::call_service(app, atest::TestRequest::get().uri(uri).to_request()).await;
+    send(app, atest::TestRequest::get().uri(uri).to_request()).await
+}
+
+/// Status, content type and body of `req`'s answer.
+async fn send<S, B>(app: &S, req: actix_http::Request) -> (StatusCode, String, Vec<u8>)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let res = atest::call_service(app, req).await;
     let status = res.status();
     let content_type = res
         .headers()

@@ -236,15 +236,7 @@ where
         .uri(uri)
         .insert_header(("Authorization", auth))
         .to_request();
-    let res = atest::call_service(app, req).await;
-    let status = res.status();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = atest::read_body(res).await.to_vec();
+    let (status, content_type, body) = send(app, req).await;
     Answer {
         status,
         content_type,
