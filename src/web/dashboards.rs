@@ -180,8 +180,12 @@ struct ChartSeries {
     color: Option<String>,
 }
 
-/// The series of a view, for `static/dashboard.js`.
+/// The series of a view, for `static/dashboard.js`; empty when none has a
+/// file yet (no chart then, only the list of missing series).
 fn chart_series(series: &[Drawn<'_>]) -> String {
+    if series.is_empty() {
+        return String::new();
+    }
     let all: Vec<ChartSeries> = series
         .iter()
         .map(|s| {

@@ -275,6 +275,15 @@ fn a_dashboards_charts_zoom_together() {
     daemon.wait_log("Samples taken", 1);
     daemon.flush();
     let web = daemon.web_url();
+    // The page resolves its views' series through the index.
+    wait_for(
+        Duration::from_secs(10),
+        "the index to list the file",
+        || {
+            let (_, body) = http_get(&format!("{web}/rrd/index.txt"));
+            (body == b"home/climate").then_some(())
+        },
+    );
     wait_for(Duration::from_secs(10), "the event", || {
         let (_, body) = http_get(&format!("{web}/rrd/events.json?range=day"));
         String::from_utf8_lossy(&body)
