@@ -61,16 +61,13 @@ impl App {
             warn!(problem, "History not moved.");
         }
         let metrics = Arc::new(Metrics::default());
-        let mut opts = mqtt::options(&config).context("MQTT settings")?;
+        let mut embedded = None;
         if let Some(b) = &config.embedded_broker {
             match broker::start(b, &config.limits, metrics.clone()) {
                 Ok(started) => {
-                    // The broker has users: the daemon is one of them.
-                    if let Some((user, password)) = started.credentials {
-                        opts.set_credentials(user, password);
-                    }
                     info!(listen = %b.listen, tls = ?b.tls.as_ref().map(|t| t.listen), users = b.users.len(),
                         "Embedded MQTT broker started.");
+                    embedded = Some(started);
                 }
                 // Most likely the machine's own broker (Debian's mosquitto
                 // service): the one the devices publish to. Use it.
@@ -82,6 +79,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
+        let opts = mqtt::options(&config, embedded.as_ref()).context("MQTT settings")?;
         let (rrd, rrd_thread) = rrd::spawn(
             config.data_dir.clone(),
             config.limits.max_future,

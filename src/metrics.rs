@@ -51,9 +51,8 @@ pub struct Metrics {
     pub flush_micros: AtomicU64,
     /// Web requests refused for bad credentials.
     pub http_auth_failures: AtomicU64,
-    /// Connections the embedded broker refused: bad or missing credentials,
-    /// or throttled after repeated failures.
-    pub broker_auth_failures: AtomicU64,
+    /// What the embedded broker's gate refused, by reason.
+    broker_refused: [AtomicU64; BrokerRefusal::ALL.len()],
     /// Steps of the system clock seen while running, and the last one's
     /// size in milliseconds (negative: set back).
     pub clock_steps: AtomicU64,
@@ -71,6 +70,84 @@ impl Metrics {
 
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    pub fn broker_refused(&self, reason: BrokerRefusal) -> u64 {
+        self.broker_refused[reason as usize].load(Relaxed)
+    }
+}
+
+/// Why the embedded broker's gate refused a connection or a message
+/// (`broker_refused_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerRefusal {
+    /// A CONNECT without user name or password, to a broker with users.
+    NoCredentials,
+    BadPassword,
+    /// Refused without a check after repeated wrong passwords.
+    Throttled,
+    TooManyConnections,
+    /// A PUBLISH (or a will) to a topic the account may not publish to.
+    NotPermitted,
+    /// A PUBLISH held back by `max_publish_rate` (then passed on).
+    RateLimited,
+    /// A packet over `limits.max_payload_bytes`: the connection is closed.
+    Oversized,
+    /// Not MQTT 3.1.1, no CONNECT in time, or a malformed packet.
+    Protocol,
+}
+
+impl BrokerRefusal {
+    pub const ALL: [BrokerRefusal; 8] = [
+        BrokerRefusal::NoCredentials,
+        BrokerRefusal::BadPassword,
+        BrokerRefusal::Throttled,
+        BrokerRefusal::TooManyConnections,
+        BrokerRefusal::NotPermitted,
+        BrokerRefusal::RateLimited,
+        BrokerRefusal::Oversized,
+        BrokerRefusal::Protocol,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerRefusal::NoCredentials => "no_credentials",
+            BrokerRefusal::BadPassword => "bad_password",
+            BrokerRefusal::Throttled => "throttled",
+            BrokerRefusal::TooManyConnections => "too_many_connections",
+            BrokerRefusal::NotPermitted => "not_permitted",
+            BrokerRefusal::RateLimited => "rate_limited",
+            BrokerRefusal::Oversized => "oversized",
+            BrokerRefusal::Protocol => "protocol",
+        }
+    }
+}
+
+/// A kind of refusal [`Refusals`] counts: a reason for it, counted in
+/// [`Metrics`].
+pub trait Reason: Copy {
+    const COUNT: usize;
+    fn index(self) -> usize;
+    fn count(self, metrics: &Metrics);
+}
+
+impl Reason for RejectReason {
+    const COUNT: usize = RejectReason::ALL.len();
+    fn index(self) -> usize {
+        RejectReason::index(self)
+    }
+    fn count(self, metrics: &Metrics) {
+        metrics.reject(self, 1);
+    }
+}
+
+impl Reason for BrokerRefusal {
+    const COUNT: usize = BrokerRefusal::ALL.len();
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn count(self, metrics: &Metrics) {
+        metrics.broker_refused[self as usize].fetch_add(1, Relaxed);
     }
 }
 
@@ -111,24 +188,26 @@ impl RateLimiter {
 /// back), the others logged at debug. Each stage that refuses input owns
 /// one; [`log_refusal!`] logs what it decides.
 #[derive(Debug)]
-pub struct Refusals {
+pub struct Refusals<R: Reason = RejectReason> {
     metrics: Arc<Metrics>,
-    warnings: [RateLimiter; RejectReason::ALL.len()],
+    warnings: Vec<RateLimiter>,
+    reason: std::marker::PhantomData<R>,
 }
 
-impl Refusals {
-    pub fn new(metrics: Arc<Metrics>) -> Refusals {
+impl<R: Reason> Refusals<R> {
+    pub fn new(metrics: Arc<Metrics>) -> Refusals<R> {
         Refusals {
             metrics,
-            warnings: RejectReason::ALL.map(|_| RateLimiter::new(60_000)),
+            warnings: (0..R::COUNT).map(|_| RateLimiter::new(60_000)).collect(),
+            reason: std::marker::PhantomData,
         }
     }
 
     /// Counts one refusal. `Some(held_back)`: log it as a warning now,
     /// `held_back` having been logged at debug since the last one.
     #[must_use]
-    pub fn refuse(&mut self, reason: RejectReason, now_ms: UnixMillis) -> Option<u64> {
-        self.metrics.reject(reason, 1);
+    pub fn refuse(&mut self, reason: R, now_ms: UnixMillis) -> Option<u64> {
+        reason.count(&self.metrics);
         self.warnings[reason.index()].allow(now_ms)
     }
 }

@@ -198,13 +198,27 @@ pub struct TlsConfig {
 pub struct EmbeddedBrokerConfig {
     pub listen: SocketAddr,
     pub max_segment_bytes: usize,
-    /// Device accounts: name and argon2 PHC string. Empty: anyone may
-    /// connect (loopback only, unless `allow_anonymous`).
-    pub users: Vec<(String, String)>,
+    /// Device accounts. Empty: anyone may connect (loopback only, unless
+    /// `allow_anonymous`).
+    pub users: Vec<BrokerUser>,
     pub max_connections: usize,
     /// Unacknowledged QoS 1/2 messages a connection may have in flight.
     pub max_inflight: usize,
+    /// PUBLISH packets a connection may send per second, after a burst.
+    pub max_publish_rate: u32,
+    pub publish_burst: u32,
     pub tls: Option<BrokerTls>,
+}
+
+/// `[[embedded_broker.users]]`: a device account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerUser {
+    pub name: String,
+    /// argon2 PHC string.
+    pub password_hash: String,
+    /// Topic filters it may publish to, `%u` standing for its name; `None`:
+    /// any topic.
+    pub publish: Option<Vec<String>>,
 }
 
 /// The user name the daemon's own client connects to the embedded broker

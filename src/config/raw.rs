@@ -88,6 +88,9 @@ pub(crate) struct RawEmbeddedBroker {
     pub allow_anonymous: bool,
     pub max_connections: usize,
     pub max_inflight: usize,
+    /// PUBLISH packets a connection may send per second, and in a burst.
+    pub max_publish_rate: u32,
+    pub publish_burst: u32,
     /// `mqtts`: a second listener with TLS, and its certificate and key.
     pub tls_listen: Option<String>,
     pub cert_file: Option<PathBuf>,
@@ -103,6 +106,8 @@ impl Default for RawEmbeddedBroker {
             allow_anonymous: false,
             max_connections: 100,
             max_inflight: 100,
+            max_publish_rate: 100,
+            publish_burst: 1000,
             tls_listen: None,
             cert_file: None,
             key_file: None,
@@ -116,6 +121,9 @@ impl Default for RawEmbeddedBroker {
 pub(crate) struct RawBrokerUser {
     pub name: String,
     pub password_hash: String,
+    /// MQTT topic filters the account may publish to (`%u`: its name);
+    /// absent: any topic.
+    pub publish: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -169,7 +177,7 @@ impl Default for RawJournal {
         RawJournal {
             enabled: true,
             sync: RawSync::Interval,
-            sync_every: secs(30),
+            sync_every: secs(300),
         }
     }
 }

@@ -390,19 +390,32 @@ fn the_embedded_broker_refuses_a_public_listener_without_users() {
         "t",
     )
     .unwrap();
-    assert_eq!(c.embedded_broker.unwrap().users[0].0, "plug");
+    let broker = c.embedded_broker.unwrap();
+    assert_eq!(
+        (broker.users[0].name.as_str(), &broker.users[0].publish),
+        ("plug", &None)
+    );
+    assert_eq!((broker.max_publish_rate, broker.publish_burst), (100, 1000));
     let e = err(&format!(
         "[embedded_broker]\ntls_listen = \"0.0.0.0:8883\"\ncert_file = \"/nowhere.pem\"\nmax_connections = 0\n\
+         max_publish_rate = 0\npublish_burst = 0\n\
          [[embedded_broker.users]]\nname = \"datalog-rrd\"\npassword_hash = \"{hash}\"\n\
-         [[embedded_broker.users]]\nname = \"x\"\npassword_hash = \"plain\"\n"
+         [[embedded_broker.users]]\nname = \"x\"\npassword_hash = \"plain\"\n\
+         [[embedded_broker.users]]\nname = \"a/+\"\npassword_hash = \"{hash}\"\n\
+         publish = [\"tele/%u/#\", \"bad/#/filter\"]\n"
     ));
     for key in [
         "embedded_broker.cert_file",
         "embedded_broker.key_file",
         "embedded_broker.max_connections",
+        "embedded_broker.max_publish_rate",
+        "embedded_broker.publish_burst",
         "embedded_broker.users[0].name",
         "embedded_broker.users[1].password_hash",
+        "embedded_broker.users[2].name",
+        "embedded_broker.users[2].publish[1]",
     ] {
         assert!(e.contains(key), "{key} missing from {e}");
     }
+    assert!(!e.contains("publish[0]"), "{e}");
 }

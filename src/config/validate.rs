@@ -135,8 +135,22 @@ fn embedded_broker(raw: &RawEmbeddedBroker, e: &mut Errors) -> EmbeddedBrokerCon
                 format!("{:?} is the daemon's own account", u.name),
             );
         }
+        if u.name.contains(['+', '#', '/', '\0']) {
+            e.push(
+                format!("{key}.name"),
+                "must not hold '+', '#', '/' or NUL (it stands for %u in topic filters)",
+            );
+        }
         if let Err(why) = crate::password::check_hash(&u.password_hash) {
             e.push(format!("{key}.password_hash"), why);
+        }
+        for (j, filter) in u.publish.iter().flatten().enumerate() {
+            if !rumqttc::valid_filter(&filter.replace("%u", "u")) {
+                e.push(
+                    format!("{key}.publish[{j}]"),
+                    format!("{filter:?} is not an MQTT topic filter"),
+                );
+            }
         }
     }
     let tls = tls_listener(raw, e);
@@ -164,16 +178,34 @@ fn embedded_broker(raw: &RawEmbeddedBroker, e: &mut Errors) -> EmbeddedBrokerCon
             "must be between 1 and 65535",
         );
     }
+    if !(1..=1_000_000).contains(&raw.max_publish_rate) {
+        e.push(
+            "embedded_broker.max_publish_rate",
+            "must be between 1 and 1000000 (messages a second)",
+        );
+    }
+    if !(1..=1_000_000).contains(&raw.publish_burst) {
+        e.push(
+            "embedded_broker.publish_burst",
+            "must be between 1 and 1000000",
+        );
+    }
     EmbeddedBrokerConfig {
         listen,
         max_segment_bytes: raw.max_segment_bytes,
         users: raw
             .users
             .iter()
-            .map(|u| (u.name.clone(), u.password_hash.clone()))
+            .map(|u| super::BrokerUser {
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+                publish: u.publish.clone(),
+            })
             .collect(),
         max_connections: raw.max_connections,
         max_inflight: raw.max_inflight,
+        max_publish_rate: raw.max_publish_rate,
+        publish_burst: raw.publish_burst,
         tls,
     }
 }

@@ -27,6 +27,15 @@
 //! sequence, stopping at a torn or corrupt record (the tail a crash can
 //! leave); a new run always starts a new segment, so a torn tail is never
 //! appended to. Segments wholly covered by a snapshot are deleted.
+//!
+//! Segments are allocated ahead of their records, [`PREALLOCATE_BYTES`] at
+//! a time (`fallocate`), and cut to their records' length when closed.
+//! Appending then never changes the file's size, and an fsync has only the
+//! data to write: on ext4 a growing file's fsync also commits its new size,
+//! which measured half as many page writes again as its records (an SD
+//! card's wear, see the README). A segment a crash left still allocated
+//! ends in zeros; a record never starts with a zero byte (its length is at
+//! least one), so an all-zero tail is a clean end, not a torn record.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -45,6 +54,8 @@ const MAGIC: &[u8; 8] = b"DLRRDJ3\n";
 const MAGIC_NAMED: &[u8; 8] = b"DLRRDJ2\n";
 
 const SEGMENT_MAX_BYTES: u64 = 16 << 20;
+/// How far ahead of its records a segment is allocated.
+const PREALLOCATE_BYTES: u64 = 1 << 20;
 /// A record larger than this is corruption (payloads are capped far below).
 const RECORD_MAX_BYTES: u32 = 64 << 20;
 const EXTENSION: &str = "journal";
@@ -53,6 +64,10 @@ pub struct JournalWriter {
     dir: PathBuf,
     out: BufWriter<File>,
     segment_bytes: u64,
+    /// The segment's size on disk, [`PREALLOCATE_BYTES`] at a time ahead of
+    /// `segment_bytes`; `u64::MAX` where the filesystem cannot allocate
+    /// ahead (the file then grows with its records).
+    allocated_bytes: u64,
     next_seq: u64,
     written_bytes: u64,
     /// The number each series name has in the current segment.
@@ -176,6 +191,7 @@ impl JournalWriter {
             dir: dir.to_owned(),
             out,
             segment_bytes: MAGIC.len() as u64,
+            allocated_bytes: 0,
             next_seq,
             written_bytes: MAGIC.len() as u64,
             series_ids: HashMap::new(),
@@ -198,6 +214,7 @@ impl JournalWriter {
             // The new segment knows no names yet, and steps from 0.
             (body, last) = self.encode(seq, samples)?;
         }
+        self.allocate_for(body.len() as u64 + FRAME_MAX_BYTES);
         let framed = match self.write_record(&body) {
             Ok(framed) => framed,
             Err(e) => {
@@ -252,6 +269,24 @@ impl JournalWriter {
         Ok((body, last))
     }
 
+    /// Allocates the segment further ahead if `bytes` more would not fit.
+    /// Best effort: where the filesystem cannot (`EOPNOTSUPP`: FAT, some
+    /// network filesystems), the file grows with its records as it would
+    /// have anyway; a full disk shows at the write that follows.
+    fn allocate_for(&mut self, bytes: u64) {
+        let needed = self.segment_bytes + bytes;
+        if needed <= self.allocated_bytes {
+            return;
+        }
+        let size = needed.div_ceil(PREALLOCATE_BYTES) * PREALLOCATE_BYTES;
+        match allocate(self.out.get_ref(), size) {
+            Ok(()) => self.allocated_bytes = size,
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => self.allocated_bytes = u64::MAX,
+            // Not allocated: tried again at the next record.
+            Err(_) => {}
+        }
+    }
+
     /// Writes a record's frame; returns its length in bytes.
     fn write_record(&mut self, body: &[u8]) -> io::Result<u64> {
         let mut length = [0u8; 5];
@@ -282,16 +317,28 @@ impl JournalWriter {
         self.out.get_ref().sync_data()
     }
 
+    /// The segment's last write: cut to its records (no zeros left
+    /// allocated after them) and synced.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        if self.allocated_bytes != u64::MAX {
+            self.out.get_ref().set_len(self.segment_bytes)?;
+            self.allocated_bytes = self.segment_bytes;
+        }
+        self.out.get_ref().sync_data()
+    }
+
     /// Bytes appended since opening.
     pub fn written_bytes(&self) -> u64 {
         self.written_bytes
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        self.sync()?;
+        self.close()?;
         self.out = BufWriter::with_capacity(64 << 10, new_segment(&self.dir, self.next_seq)?);
         self.out.write_all(MAGIC)?;
         self.segment_bytes = MAGIC.len() as u64;
+        self.allocated_bytes = 0;
         self.written_bytes += MAGIC.len() as u64;
         self.series_ids.clear();
         self.last = Steps::default();
@@ -303,10 +350,25 @@ impl JournalWriter {
 /// A frame's length varint and CRC at most.
 const FRAME_MAX_BYTES: u64 = 5 + 4;
 
+/// `fallocate` the file to `size` bytes (never `posix_fallocate`, which
+/// writes zeros where the filesystem cannot allocate: bytes on an SD card).
+fn allocate(file: &File, size: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let size = libc::off_t::try_from(size).map_err(io::Error::other)?;
+    // SAFETY: a valid open descriptor for the call's duration.
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A new segment file, written from its start (not `O_APPEND`: its size
+/// is allocated ahead of the records).
 fn new_segment(dir: &Path, first_seq: u64) -> io::Result<File> {
     let file = OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(segment_path(dir, first_seq))?;
     // The new name must survive a power cut too.
     File::open(dir)?.sync_all()?;
@@ -446,8 +508,16 @@ impl Segment {
         Segment { bytes, at, format }
     }
 
+    /// At the end of the records: the end of the file, or, in the current
+    /// format, the zeros allocated after the last record (a record starts
+    /// with its length, never zero). Zeros followed by anything else are
+    /// damage, read as a torn record.
     fn at_end(&self) -> bool {
-        self.at >= self.bytes.len()
+        let rest = &self.bytes[self.at.min(self.bytes.len())..];
+        match self.format {
+            SegmentFormat::Packed { .. } => rest.iter().all(|&b| b == 0),
+            _ => rest.is_empty(),
+        }
     }
 
     /// The next record, or `None` if it is torn or corrupt.
@@ -596,7 +666,7 @@ mod tests {
         for i in 0..3 {
             w.append(&[s("a", i as f64)]).unwrap();
         }
-        w.sync().unwrap();
+        w.close().unwrap();
         drop(w);
         let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
         let bytes = fs::read(&path).unwrap();
@@ -616,6 +686,55 @@ mod tests {
         w.flush().unwrap();
         let (got, _) = all(dir.path(), 0);
         assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn a_segment_is_allocated_ahead_and_its_zeros_are_a_clean_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::open(dir.path(), 1).unwrap();
+        for i in 0..3 {
+            w.append(&[s("a", i as f64)]).unwrap();
+        }
+        w.flush().unwrap();
+        let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
+        // Allocated ahead, as a crash leaves it: all records, nothing torn.
+        assert_eq!(fs::metadata(&path).unwrap().len(), PREALLOCATE_BYTES);
+        let (got, stats) = all(dir.path(), 0);
+        assert_eq!((got.len(), stats.torn), (3, 0));
+
+        // Closed: cut to its records.
+        w.close().unwrap();
+        let records_len = fs::metadata(&path).unwrap().len();
+        assert_eq!(records_len, w.written_bytes());
+        assert_eq!(all(dir.path(), 0).0.len(), 3);
+
+        // Zeros followed by anything else are damage.
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.extend([0; 100]);
+        bytes.push(7);
+        fs::write(&path, &bytes).unwrap();
+        let (got, stats) = all(dir.path(), 0);
+        assert_eq!((got.len(), stats.torn), (3, 1));
+    }
+
+    #[test]
+    fn allocation_follows_the_records_across_its_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::open(dir.path(), 1).unwrap();
+        let big = "x".repeat(60_000);
+        for i in 0..40 {
+            w.append(&[s(&format!("{i}/{big}"), 1.0)]).unwrap();
+        }
+        w.flush().unwrap();
+        let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
+        let size = fs::metadata(&path).unwrap().len();
+        assert!(size >= w.written_bytes() && size % PREALLOCATE_BYTES == 0);
+        assert_eq!(
+            size.div_ceil(PREALLOCATE_BYTES),
+            w.written_bytes().div_ceil(PREALLOCATE_BYTES)
+        );
+        let (got, stats) = all(dir.path(), 0);
+        assert_eq!((got.len(), stats.torn), (40, 0));
     }
 
     #[test]
@@ -801,7 +920,7 @@ mod tests {
                 let seq = w.append(&samples).unwrap();
                 written.push((seq, samples));
             }
-            w.flush().unwrap();
+            w.close().unwrap();
             drop(w);
             let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
             let mut bytes = fs::read(&path).unwrap();

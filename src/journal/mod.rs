@@ -101,7 +101,7 @@ impl Journal {
 
     /// A clean stop: everything appended reaches the disk.
     pub fn close(&mut self) -> io::Result<()> {
-        self.writer.sync()
+        self.writer.close()
     }
 }
 

@@ -38,20 +38,41 @@ use crate::metrics::Metrics;
 const MAX_PACKET: usize = 268_435_455;
 
 /// Builds the client options from config; fails only on unreadable TLS files.
-pub fn options(config: &Config) -> Result<MqttOptions, tls::TlsError> {
+///
+/// `embedded`: the embedded broker's own address and account, which the
+/// client uses instead of `mqtt.broker` (plain TCP on loopback).
+pub fn options(
+    config: &Config,
+    embedded: Option<&crate::broker::Started>,
+) -> Result<MqttOptions, tls::TlsError> {
     let m = &config.mqtt;
-    let mut opts = MqttOptions::new(m.client_id.clone(), m.host.clone(), m.port);
+    let mut opts = match embedded {
+        Some(b) => {
+            let (user, password) = b.credentials.clone();
+            let mut opts = MqttOptions::new(
+                m.client_id.clone(),
+                b.internal.ip().to_string(),
+                b.internal.port(),
+            );
+            opts.set_credentials(user, password);
+            opts
+        }
+        None => {
+            let mut opts = MqttOptions::new(m.client_id.clone(), m.host.clone(), m.port);
+            if let Some((user, pass)) = &m.credentials {
+                opts.set_credentials(user.clone(), pass.clone());
+            }
+            if let Some(t) = &m.tls {
+                opts.set_transport(tls::transport(t)?);
+            }
+            opts
+        }
+    };
     opts.set_keep_alive(m.keep_alive);
     opts.set_clean_session(m.clean_session);
     // With a journal, a message is acknowledged once it is journaled.
     opts.set_manual_acks(config.journal.is_some());
     opts.set_max_packet_size(MAX_PACKET, 64 * 1024);
-    if let Some((user, pass)) = &m.credentials {
-        opts.set_credentials(user.clone(), pass.clone());
-    }
-    if let Some(t) = &m.tls {
-        opts.set_transport(tls::transport(t)?);
-    }
     if let Some(topic) = &m.status_topic {
         opts.set_last_will(LastWill::new(topic, OFFLINE, QoS::AtLeastOnce, true));
     }

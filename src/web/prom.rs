@@ -13,7 +13,7 @@ use actix_web::{HttpResponse, web};
 use super::State;
 use super::access::Access;
 use crate::cache::CacheStats;
-use crate::metrics::Metrics;
+use crate::metrics::{BrokerRefusal, Metrics};
 use crate::model::RejectReason;
 
 /// `/metrics`: for admins when users are configured (it counts every
@@ -66,6 +66,22 @@ impl Out {
         self.metric(name, "counter", help, c.load(Relaxed));
     }
 
+    /// A counter with a `reason` label.
+    fn by_reason<'a>(
+        &mut self,
+        name: &str,
+        help: &str,
+        rows: impl Iterator<Item = (&'a str, u64)>,
+    ) {
+        let _ = writeln!(
+            self.0,
+            "# HELP datalog_rrd_{name} {help}\n# TYPE datalog_rrd_{name} counter"
+        );
+        for (reason, value) in rows {
+            let _ = writeln!(self.0, "datalog_rrd_{name}{{reason=\"{reason}\"}} {value}");
+        }
+    }
+
     /// A summary without quantiles: total seconds and count.
     fn seconds(&mut self, name: &str, help: &str, micros: u64, count: u64) {
         let _ = writeln!(
@@ -89,19 +105,13 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "Messages on excluded topics, and retained replays.",
         &m.messages_ignored,
     );
-    let _ = writeln!(
-        o.0,
-        "# HELP datalog_rrd_rejected_total Messages or samples refused, by reason.\n\
-         # TYPE datalog_rrd_rejected_total counter"
+    o.by_reason(
+        "rejected_total",
+        "Messages or samples refused, by reason.",
+        RejectReason::ALL
+            .iter()
+            .map(|&r| (r.as_str(), m.rejected(r))),
     );
-    for reason in RejectReason::ALL {
-        let _ = writeln!(
-            o.0,
-            "datalog_rrd_rejected_total{{reason=\"{}\"}} {}",
-            reason.as_str(),
-            m.rejected(reason)
-        );
-    }
     o.counter(
         "samples_accepted_total",
         "Samples taken by the cache.",
@@ -203,10 +213,12 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "Web requests refused for bad credentials.",
         &m.http_auth_failures,
     );
-    o.counter(
-        "broker_auth_failures_total",
-        "Connections the embedded broker refused: bad or no credentials, or throttled.",
-        &m.broker_auth_failures,
+    o.by_reason(
+        "broker_refused_total",
+        "Connections and messages the embedded broker refused, by reason.",
+        BrokerRefusal::ALL
+            .iter()
+            .map(|&r| (r.as_str(), m.broker_refused(r))),
     );
     o.counter(
         "clock_steps_total",

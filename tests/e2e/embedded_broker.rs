@@ -93,21 +93,164 @@ fn devices_need_their_password_and_may_use_tls() {
             "{refused} logged"
         );
     }
-    let (_, metrics) = http_get(&format!("{}/metrics", daemon.web_url()));
-    let metrics = String::from_utf8_lossy(&metrics);
-    let failures: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("datalog_rrd_broker_auth_failures_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{metrics}"));
-    // The wrong password; rumqttd refuses a CONNECT without credentials
-    // before asking us, so those two are not counted (README says so).
-    assert_eq!(failures, 1, "refusals counted");
+    // Every refusal counted, by reason: the two without credentials (plain
+    // and TLS) and the wrong password.
+    assert_eq!(refused(&daemon, "no_credentials"), 2);
+    assert_eq!(refused(&daemon, "bad_password"), 1);
     assert!(
         daemon
             .log()
             .contains("Embedded broker refused a connection")
     );
+}
+
+/// `broker_refused_total{reason}` from `/metrics`.
+fn refused(daemon: &Daemon, reason: &str) -> u64 {
+    metric(
+        daemon,
+        &format!("broker_refused_total{{reason=\"{reason}\"}}"),
+    )
+}
+
+fn received(daemon: &Daemon) -> u64 {
+    metric(daemon, "messages_received_total")
+}
+
+/// A metric's value from `/metrics`, by its name without the prefix.
+fn metric(daemon: &Daemon, name: &str) -> u64 {
+    let (_, metrics) = http_get(&format!("{}/metrics", daemon.web_url()));
+    let metrics = String::from_utf8_lossy(&metrics);
+    let line = format!("datalog_rrd_{name} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+}
+
+/// A device account publishes where its `publish` filters say, and
+/// nowhere else: not into another device's topics, not into
+/// `homeassistant/#`, not in its will. What it may not publish is
+/// acknowledged (QoS 1 and 2 complete) but never logged.
+#[test]
+fn a_device_publishes_only_where_its_account_may() {
+    let port = free_port();
+    let daemon = Daemon::start(&format!(
+        "[mqtt]\nbroker = \"embedded\"\nclient_id = \"rights-{port}\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         [[embedded_broker.users]]\nname = \"plug1\"\npassword_hash = \"{}\"\n\
+         publish = [\"tele/%u/#\", \"shared/+/state\"]\n\
+         [[embedded_broker.users]]\nname = \"bridge\"\npassword_hash = \"{}\"\n\
+         [cache]\nflush_after = \"1h\"\n",
+        hash_password("plug-pass"),
+        hash_password("bridge-pass"),
+    ));
+    let plug = |topic: &str, value: &str, qos: &str| {
+        device_publishes(
+            port,
+            topic,
+            value,
+            &["-u", "plug1", "-P", "plug-pass", "-q", qos],
+        )
+    };
+    assert!(plug("tele/plug1/power", "11.5", "1"));
+    assert!(plug("shared/kitchen/state", "1", "0"));
+    // Refused, yet acknowledged at QoS 0, 1 and 2: the device moves on.
+    assert!(plug("tele/plug2/power", "666", "1"));
+    assert!(plug("homeassistant/sensor/fake", "666", "2"));
+    assert!(plug("shared/kitchen/state/x", "666", "0"));
+    // A will the account may not publish: the connection is refused.
+    assert!(!device_publishes(
+        port,
+        "tele/plug1/power",
+        "12",
+        &[
+            "-u",
+            "plug1",
+            "-P",
+            "plug-pass",
+            "--will-topic",
+            "homeassistant/x",
+            "--will-payload",
+            "1"
+        ]
+    ));
+    // An account without a list may publish anywhere.
+    assert!(device_publishes(
+        port,
+        "tele/plug2/power",
+        "22.5",
+        &["-u", "bridge", "-P", "bridge-pass", "-q", "1"]
+    ));
+    daemon.wait_log("Samples taken", 3);
+    daemon.flush();
+    let value_of = |file: &str| {
+        fetch(
+            &daemon.data().join(format!("{file}.rrd")),
+            now_s() - 300,
+            now_s() + 120,
+        )
+        .into_iter()
+        .map(|(_, v)| v)
+        .find(|v| !v.is_nan())
+    };
+    assert_eq!(value_of("tele/plug1/power"), Some(11.5));
+    assert_eq!(value_of("shared/kitchen/state"), Some(1.0));
+    // plug2's file holds the bridge's value only, never plug1's 666.
+    assert_eq!(value_of("tele/plug2/power"), Some(22.5));
+    for refused in ["homeassistant/sensor/fake", "shared/kitchen/state/x"] {
+        assert!(
+            !daemon.data().join(format!("{refused}.rrd")).exists(),
+            "{refused} logged"
+        );
+    }
+    assert_eq!(
+        refused(&daemon, "not_permitted"),
+        4,
+        "three publishes and a will"
+    );
+    assert!(daemon.log().contains("not_permitted"), "{}", daemon.log());
+}
+
+/// `max_publish_rate` slows a chatty device down; nothing it sent is lost.
+#[test]
+fn a_chatty_device_is_slowed_not_dropped() {
+    let port = free_port();
+    let daemon = Daemon::start(&format!(
+        "[mqtt]\nbroker = \"embedded\"\nclient_id = \"rate-{port}\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         max_publish_rate = 20\npublish_burst = 5\n\
+         [cache]\nflush_after = \"1h\"\n",
+    ));
+    let received_before = received(&daemon);
+    // 45 messages on one connection (mosquitto_pub -l: a line each).
+    let lines: String = (0..45).map(|i| format!("{i}\n")).collect();
+    let started = std::time::Instant::now();
+    let mut publisher = mosquitto_pub(port, "chatty/counter", &["-l", "-q", "1"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    publisher
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    assert!(publisher.wait().unwrap().success());
+    // 5 at once, then 20 a second: the last 40 take 2 s at least.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900),
+        "took {took:?}: not paced"
+    );
+    daemon.wait_log("Samples taken", 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while received(&daemon) < received_before + 45 {
+        assert!(std::time::Instant::now() < deadline, "not all 45 received");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(refused(&daemon, "rate_limited") >= 35);
 }
 
 #[test]
@@ -158,10 +301,6 @@ fn a_flood_and_an_oversized_packet_do_not_stop_the_honest_device() {
     ));
     let honest = ["-u", "sensor", "-P", "plant-42", "-q", "1"];
     assert!(device_publishes(port, "garden/before", "1", &honest));
-    // 300 sockets that never say CONNECT.
-    let idle: Vec<std::net::TcpStream> = (0..300)
-        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
-        .collect();
     // 30 wrong passwords (throttled after 5) and a 1 MiB payload over
     // limits.max_payload_bytes (64 KiB).
     for i in 0..30 {
@@ -181,6 +320,11 @@ fn a_flood_and_an_oversized_packet_do_not_stop_the_honest_device() {
     )
     .stderr(std::process::Stdio::null())
     .status();
+    // 300 sockets that never say CONNECT: 50 held until the gate gives up
+    // on them (10 s), the others turned away at once.
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
     // The honest device, after the user's lock (at most 32 s here).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !device_publishes(port, "garden/after", "2.5", &honest) {
@@ -200,6 +344,13 @@ fn a_flood_and_an_oversized_packet_do_not_stop_the_honest_device() {
     );
     assert!(rows.iter().any(|(_, v)| *v == 2.5), "{rows:?}");
     assert!(!daemon.data().join("garden/big.rrd").exists());
+    // Each kind of refusal counted: sockets beyond max_connections, the
+    // ones that never sent a CONNECT, the guesses, the big packet.
+    assert!(refused(&daemon, "too_many_connections") >= 200);
+    assert!(refused(&daemon, "protocol") >= 1);
+    // The guesses, and the honest device's tries while its user was locked.
+    assert!(refused(&daemon, "bad_password") + refused(&daemon, "throttled") >= 30);
+    assert_eq!(refused(&daemon, "oversized"), 1);
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
     let peak_kb: u64 = status
         .lines()
