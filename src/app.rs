@@ -88,6 +88,12 @@ impl App {
         .with_context(|| format!("data directory {}", config.data_dir.display()))?;
         let clock = Clock::System;
         let recovered = recover(&config)?;
+        // Decided before the first message is stamped.
+        let clock_watch = watch_clock(&config, clock, recovered.newest_data_ms, &metrics);
+        let stamper = crate::clock::Stamper {
+            clock,
+            status: clock_watch.status.clone(),
+        };
         let journal = match &config.journal {
             Some(j) => Some(
                 Journal::open(j, recovered.journal_seq + 1, metrics.clone())
@@ -100,6 +106,7 @@ impl App {
             rrd.clone(),
             metrics.clone(),
             clock,
+            clock_watch,
             recovered,
         );
         let (config_tx, config_rx) = watch::channel(config.clone());
@@ -129,7 +136,7 @@ impl App {
             opts,
             cache.clone(),
             metrics.clone(),
-            clock,
+            stamper,
             journal,
             mqtt::Control {
                 stop_rx,
@@ -301,23 +308,77 @@ async fn reload_from(app: &mut App, path: Option<&Path>) {
 /// What a previous run left: its snapshot, then the journal records after
 /// the snapshot's sequence (a torn last record is what a crash leaves: it
 /// was never acknowledged, and is skipped).
+/// The build's time (`build.rs`): a clock reading earlier is wrong.
+const BUILT_MS: i64 = match i64::from_str_radix(env!("DATALOG_RRD_BUILT_S"), 10) {
+    Ok(s) => s * 1000,
+    Err(_) => 0,
+};
+
+/// Whether the system clock can be trusted at start, from the evidence
+/// (`[clock]`) and the data already written.
+fn watch_clock(
+    config: &Config,
+    clock: Clock,
+    newest_data_ms: i64,
+    metrics: &Metrics,
+) -> crate::clock::ClockWatch {
+    use crate::clock::{ClockStatus, ClockWatch, Trust, TrustState, boot_id};
+    let mut trust = Trust::new(
+        config.clock.trust,
+        newest_data_ms,
+        BUILT_MS,
+        config.clock.max_wait,
+        tokio::time::Instant::now(),
+    );
+    let now_ms = clock.now_ms();
+    let state = trust.decide(
+        &config.clock.evidence.read(now_ms),
+        tokio::time::Instant::now(),
+    );
+    if let TrustState::Untrusted(why) = state {
+        warn!(?why, clock = %humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(now_ms.max(0) as u64)), max_wait = ?config.clock.max_wait,
+            "The system clock is not trusted yet: samples without a time of their own wait for it (clock.trust).");
+    }
+    metrics.clock_trusted.store(
+        u64::from(state.is_usable()),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    ClockWatch {
+        trust,
+        evidence: config.clock.evidence.clone(),
+        status: std::sync::Arc::new(ClockStatus::new(state.is_usable(), boot_id())),
+        waiting: crate::clock::Waiting::default(),
+    }
+}
+
 fn recover(config: &Config) -> anyhow::Result<Recovered> {
     let snapshot = load_snapshot(config);
     let after = snapshot.as_ref().map_or(0, |s| s.journal_seq);
     let mut recovered = Recovered {
+        newest_data_ms: snapshot.as_ref().map_or(0, |s| s.taken_at_ms),
         snapshot,
         journal_seq: after,
         ..Recovered::default()
     };
+    // Payload times may run ahead of the clock by up to max_future.
+    let ahead_ms = i64::try_from(config.limits.max_future.as_millis()).unwrap_or(0);
     if let Some(j) = &config.journal {
         let mut replayed = Vec::new();
         let mut reader =
             Reader::open(&j.dir, after).with_context(|| format!("journal {}", j.dir.display()))?;
-        while let Some((_, samples)) = reader
+        while let Some((_, samples, held)) = reader
             .next_record()
             .with_context(|| format!("journal {}", j.dir.display()))?
         {
-            replayed.extend(samples);
+            match held {
+                // Stamped by an untrusted clock: no evidence, and waits.
+                Some(held) => recovered.held.push((held, samples)),
+                None => {
+                    let newest = samples.iter().map(|s| s.time_ms - ahead_ms).max();
+                    recovered.newest_data_ms = recovered.newest_data_ms.max(newest.unwrap_or(0));
+                    replayed.extend(samples);
+                }
+            }
         }
         let stats = reader.stats();
         if stats.records > 0 || stats.torn > 0 {

@@ -57,6 +57,11 @@ pub struct Metrics {
     /// size in milliseconds (negative: set back).
     pub clock_steps: AtomicU64,
     pub clock_last_step_ms: AtomicI64,
+    /// 1 while samples may be stamped with the clock (trusted, or given up
+    /// on after `clock.max_wait`); samples waiting for it; 1 once given up.
+    pub clock_trusted: AtomicU64,
+    pub clock_waiting_samples: AtomicU64,
+    pub clock_gave_up: AtomicU64,
 }
 
 impl Metrics {

@@ -21,6 +21,22 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// How a message received while the system clock was not trusted is told
+/// apart and re-timed (`clock::retime`): its samples stamped with the
+/// receive time (`received_ms`, the untrusted clock's reading) get
+/// `received_ms + (offset now - offset_ms)`, where an offset is the wall
+/// clock minus the monotonic clock. That difference only changes when the
+/// wall clock is stepped, so this undoes every step since; the monotonic
+/// clock counts from boot, so `boot` says whether it still applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldClock {
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`, hashed).
+    pub boot: u64,
+    pub received_ms: UnixMillis,
+    /// Wall minus monotonic milliseconds at receive.
+    pub offset_ms: i64,
+}
+
 /// How librrd turns successive updates into primary data points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]

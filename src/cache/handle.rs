@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::ReloadReport;
 use crate::config::Config;
-use crate::model::{Sample, SeriesMeta, UnixMillis};
+use crate::model::{HeldClock, Sample, SeriesMeta, UnixMillis};
 
 /// Counts the cache reports (janitoo's count_series / count_values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,9 @@ pub struct CacheStats {
 
 pub(super) enum CacheMsg {
     /// Samples and the journal record holding them (0: no journal).
-    Samples(u64, Vec<Sample>),
+    /// A journal record's samples; the held clock if the message came
+    /// while the clock was not trusted.
+    Samples(u64, Vec<Sample>, Option<HeldClock>),
     FlushAll(oneshot::Sender<()>),
     FlushFile(String, oneshot::Sender<()>),
     Latest(Vec<String>, oneshot::Sender<Vec<Option<(f64, UnixMillis)>>>),
@@ -57,9 +59,16 @@ impl CacheHandle {
         self.tx.send(msg).await.map_err(|_| CacheClosed)
     }
 
-    /// Adds samples; `seq` is their journal record (0 without a journal).
-    pub async fn add(&self, seq: u64, samples: Vec<Sample>) -> Result<(), CacheClosed> {
-        self.send(CacheMsg::Samples(seq, samples)).await
+    /// Adds samples; `seq` is their journal record (0 without a journal);
+    /// `held`: received while the clock was not trusted, those stamped with
+    /// the receive time wait for it.
+    pub async fn add(
+        &self,
+        seq: u64,
+        samples: Vec<Sample>,
+        held: Option<HeldClock>,
+    ) -> Result<(), CacheClosed> {
+        self.send(CacheMsg::Samples(seq, samples, held)).await
     }
 
     /// Writes every cached row, open steps included; returns once librrd

@@ -21,10 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, ClockWatch, TrustState};
 use crate::config::Config;
 use crate::metrics::{Metrics, Refusals, log_refusal};
-use crate::model::Sample;
+use crate::model::{HeldClock, Sample, UnixMillis};
 use crate::rrd::{RrdHandle, WriteReport};
 
 use self::handle::CacheMsg;
@@ -39,6 +39,11 @@ pub use self::state::{ReloadReport, RestoreReport};
 pub struct Recovered {
     pub snapshot: Option<Snapshot>,
     pub replayed: Vec<Sample>,
+    /// Records received while the clock was not trusted: they wait again.
+    pub held: Vec<(HeldClock, Vec<Sample>)>,
+    /// The newest time of data already written (snapshot, journal), as
+    /// evidence against a clock that reads earlier.
+    pub newest_data_ms: UnixMillis,
     /// The last journal record seen (covered once the cache has taken all).
     pub journal_seq: u64,
 }
@@ -49,6 +54,7 @@ pub fn spawn(
     rrd: RrdHandle,
     metrics: Arc<Metrics>,
     clock: Clock,
+    mut clock_watch: ClockWatch,
     recovered: Recovered,
 ) -> (CacheHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(1024);
@@ -64,6 +70,10 @@ pub fn spawn(
             refused = outcome.rejected.len(),
             "Journal replayed into the cache."
         );
+    }
+    for (held, samples) in recovered.held {
+        let own_time = clock_watch.waiting.hold(held, samples);
+        cache.replay(own_time, clock.now_ms());
     }
     let snapshots = (!config.cache.snapshot_every.is_zero()).then(|| {
         let journal = config
@@ -87,6 +97,7 @@ pub fn spawn(
         report_tx,
         refusals: Refusals::new(metrics.clone()),
         clock_steps: crate::clock::StepDetector::new(CLOCK_STEP_TOLERANCE),
+        clock_watch,
         metrics,
         clock,
         waiters: HashMap::new(),
@@ -135,6 +146,8 @@ struct CacheTask {
     refusals: Refusals,
     /// Rows are aligned to wall time: a step of the system clock is said.
     clock_steps: crate::clock::StepDetector,
+    /// Whether the clock is trusted, and the samples that wait until it is.
+    clock_watch: ClockWatch,
 }
 
 impl CacheTask {
@@ -199,7 +212,12 @@ impl CacheTask {
         // The last snapshot holds what could not be written (usually
         // nothing): an older one must not bring back rows now on disk.
         let now_ms = self.clock.now_ms();
-        if let Some(snapshots) = self.snapshots.as_mut() {
+        let waiting = self.clock_watch.waiting.len();
+        if waiting > 0 {
+            // As after a crash: the last snapshot and the journal, which
+            // holds the waiting samples, bring everything back.
+            warn!(waiting, "Samples still wait for the clock: left in the journal for the next start.");
+        } else if let Some(snapshots) = self.snapshots.as_mut() {
             snapshots
                 .save_now(self.cache.snapshot(now_ms, self.journal_seq))
                 .await;
@@ -217,6 +235,11 @@ impl CacheTask {
     }
 
     fn save_snapshot(&mut self) {
+        // Samples waiting for the clock are in no snapshot: the journal
+        // keeps them (a snapshot would let it forget their records).
+        if !self.clock_watch.waiting.is_empty() {
+            return;
+        }
         let Some(snapshots) = self.snapshots.as_mut() else {
             return;
         };
@@ -236,9 +259,20 @@ impl CacheTask {
 
     fn handle(&mut self, msg: CacheMsg) {
         match msg {
-            CacheMsg::Samples(seq, samples) => {
+            CacheMsg::Samples(seq, samples, held) => {
                 self.journal_seq = self.journal_seq.max(seq);
+                let samples = match held {
+                    Some(held) => self.clock_watch.waiting.hold(held, samples),
+                    None => samples,
+                };
                 self.ingest(samples);
+                // Held a moment before the clock was trusted: goes at once.
+                if self.clock_watch.status.trusted() && !self.clock_watch.waiting.is_empty() {
+                    self.release_waiting();
+                }
+                self.metrics
+                    .clock_waiting_samples
+                    .store(self.clock_watch.waiting.len() as u64, Relaxed);
             }
             CacheMsg::FlushAll(reply) => self.force_all(reply),
             CacheMsg::FlushFile(path, reply) => self.force_file(&path, reply),
@@ -265,8 +299,53 @@ impl CacheTask {
         }
     }
 
-    /// Says once when the system clock was stepped, with how far.
+    /// Decides again whether the clock is trusted; once it is (or once
+    /// `clock.max_wait` has passed), what waited is re-timed and taken.
+    fn decide_trust(&mut self) {
+        let now_ms = self.clock.now_ms();
+        let watch = &mut self.clock_watch;
+        let before = watch.trust.state();
+        let evidence = watch.evidence.read(now_ms);
+        let state = watch.trust.decide(&evidence, tokio::time::Instant::now());
+        if state != before {
+            watch.status.set_trusted(state.is_usable());
+            self.metrics
+                .clock_trusted
+                .store(u64::from(state.is_usable()), Relaxed);
+            match state {
+                TrustState::Trusted => info!("The system clock is trusted now."),
+                TrustState::GaveUp => {
+                    self.metrics.clock_gave_up.store(1, Relaxed);
+                    warn!(waited = ?watch.trust.max_wait(), "The system clock was never trusted: writing with the best time there is (clock.max_wait).");
+                }
+                TrustState::Untrusted(why) => info!(?why, "The system clock is not trusted."),
+            }
+        }
+        if state.is_usable() && !self.clock_watch.waiting.is_empty() {
+            self.release_waiting();
+        }
+    }
+
+    /// Re-times every waiting sample and takes it.
+    fn release_waiting(&mut self) {
+        let now_ms = self.clock.now_ms();
+        let (samples, moved_ms) = self
+            .clock_watch
+            .waiting
+            .release(self.clock_watch.status.boot(), self.clock.offset_ms(now_ms));
+        info!(
+            samples = samples.len(),
+            moved_s = moved_ms as f64 / 1000.0,
+            "Samples that waited for the clock taken, at their re-timed times."
+        );
+        self.metrics.clock_waiting_samples.store(0, Relaxed);
+        self.ingest(samples);
+    }
+
+    /// Says once when the system clock was stepped, with how far; then
+    /// decides again whether it is trusted.
     fn watch_clock(&mut self) {
+        self.decide_trust();
         let Some(step_ms) = self
             .clock_steps
             .observe(self.clock.now_ms(), tokio::time::Instant::now())

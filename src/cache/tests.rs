@@ -40,6 +40,7 @@ fn start_with(
         RrdHandle::from_sender(tx),
         Arc::new(Metrics::default()),
         clock,
+        crate::clock::ClockWatch::always_trusted(),
         Recovered {
             snapshot: restored,
             ..Recovered::default()
@@ -82,7 +83,7 @@ fn answer(batch: &WriteBatch, reply: &mpsc::UnboundedSender<WriteReport>, writte
 /// Adds samples and waits until the task has taken them (a stats round
 /// trip), so that time advanced afterwards counts from their arrival.
 async fn add(cache: &CacheHandle, samples: Vec<Sample>) {
-    cache.add(0, samples).await.unwrap();
+    cache.add(0, samples, None).await.unwrap();
     cache.stats().await.unwrap();
 }
 
@@ -405,6 +406,7 @@ async fn forgotten_series_are_reported_to_the_index() {
         RrdHandle::from_sender(tx),
         Arc::new(Metrics::default()),
         Clock::anchored(T0_MS),
+        crate::clock::ClockWatch::always_trusted(),
         Recovered::default(),
     );
     add(&cache, vec![sample("quiet", 0, 1.0)]).await;
@@ -422,4 +424,82 @@ async fn forgotten_series_are_reported_to_the_index() {
     }
     assert_eq!(stale, Some(vec!["quiet".to_owned()]));
     assert_eq!(cache.stats().await.unwrap().series, 0);
+}
+
+/// Samples stamped by an untrusted clock wait, in no file, until the
+/// clock is trusted (here: a sync flag appears), then go at their true
+/// time: the step of the wall clock since they came undone.
+#[tokio::test(start_paused = true)]
+async fn samples_wait_for_the_clock_and_go_at_their_true_time() {
+    use crate::clock::{
+        ClockStatus, ClockWatch, EvidenceSources, Trust, TrustPolicy, Waiting,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data_dir = \"{}\"\n[cache]\nflush_after = \"1m\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
+         snapshot_every = \"0s\"\n[journal]\nenabled = false\n",
+        dir.path().display()
+    );
+    let config = Arc::new(Config::parse(&text, "t").unwrap());
+    let evidence = EvidenceSources {
+        sync_flag: dir.path().join("synchronized"),
+        sync_services: Vec::new(),
+        kernel_status: false,
+    };
+    let clock = Clock::anchored(T0_MS);
+    let now = tokio::time::Instant::now();
+    let mut trust = Trust::new(TrustPolicy::WaitForSync, 0, 0, Duration::from_secs(3600), now);
+    assert!(!trust.decide(&evidence.read(T0_MS), now).is_usable());
+    let status = Arc::new(ClockStatus::new(false, 42));
+    let watch = ClockWatch {
+        trust,
+        evidence: evidence.clone(),
+        status: status.clone(),
+        waiting: Waiting::default(),
+    };
+    let (tx, rrd_rx) = std_mpsc::channel();
+    let metrics = Arc::new(Metrics::default());
+    let (cache, _task) = spawn(
+        config,
+        RrdHandle::from_sender(tx),
+        metrics.clone(),
+        clock,
+        watch,
+        Recovered::default(),
+    );
+    // Received at a fake time 3 days behind, since stepped to the truth.
+    let fake_ms = T0_MS - 3 * 86_400_000;
+    let held = HeldClock {
+        boot: 42,
+        received_ms: fake_ms,
+        offset_ms: clock.offset_ms(T0_MS) - 3 * 86_400_000,
+    };
+    let at_fake = Sample {
+        series: "a".into(),
+        time_ms: fake_ms,
+        value: 7.5,
+    };
+    // A sample with a time of its own goes on at once.
+    let own = sample("b", 0, 1.0);
+    cache
+        .add(1, vec![at_fake, own], Some(held))
+        .await
+        .unwrap();
+    let stats = cache.stats().await.unwrap();
+    assert_eq!(stats.series, 1, "only the sample with its own time");
+    assert_eq!(metrics.clock_waiting_samples.load(Relaxed), 1);
+    tokio::time::advance(Duration::from_secs(120)).await;
+    let (batch, reply) = next_write(&rrd_rx).await.expect("b written");
+    assert_eq!(batch.rows.len(), 1);
+    answer(&batch, &reply, true);
+    assert!(next_write(&rrd_rx).await.is_none(), "a written while waiting");
+
+    // The sync: at the next check, trusted; "a" goes at its true time.
+    std::fs::write(&evidence.sync_flag, "").unwrap();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    cache.stats().await.unwrap();
+    assert!(status.trusted());
+    assert_eq!(metrics.clock_waiting_samples.load(Relaxed), 0);
+    let latest = cache.latest(vec!["a".into()]).await.unwrap();
+    assert_eq!(latest, vec![Some((7.5, T0_MS))]);
 }

@@ -49,6 +49,7 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Present when the journal is enabled.
     pub journal: Option<JournalConfig>,
+    pub clock: ClockConfig,
     pub limits: Limits,
     /// Present when the web UI is enabled.
     pub web: Option<WebConfig>,
@@ -219,6 +220,16 @@ pub struct BrokerUser {
     /// Topic filters it may publish to, `%u` standing for its name; `None`:
     /// any topic.
     pub publish: Option<Vec<String>>,
+}
+
+/// `[clock]`: when samples may be stamped with the system clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClockConfig {
+    pub trust: crate::clock::TrustPolicy,
+    pub evidence: crate::clock::EvidenceSources,
+    /// Past this without trust, what waited is written with the best time
+    /// there is.
+    pub max_wait: Duration,
 }
 
 /// The user name the daemon's own client connects to the embedded broker
@@ -439,6 +450,7 @@ pub(crate) struct Sections {
     pub embedded_broker: raw::RawEmbeddedBroker,
     pub cache: raw::RawCache,
     pub journal: raw::RawJournal,
+    pub clock: raw::RawClock,
     pub limits: raw::RawLimits,
     pub web: raw::RawWeb,
     /// `None` for a template that did not deserialise (already reported).
@@ -455,6 +467,7 @@ impl Sections {
         let embedded_broker = section(&mut table, "embedded_broker", errors);
         let cache = section(&mut table, "cache", errors);
         let journal = section(&mut table, "journal", errors);
+        let clock = section(&mut table, "clock", errors);
         let limits = section(&mut table, "limits", errors);
         let web = section(&mut table, "web", errors);
         let mut templates: Vec<Option<raw::RawTemplate>> = match table.remove("template") {
@@ -490,6 +503,7 @@ impl Sections {
             embedded_broker,
             cache,
             journal,
+            clock,
             limits,
             web,
             templates,

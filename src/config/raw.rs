@@ -163,6 +163,42 @@ pub(crate) enum RawSync {
     Never,
 }
 
+/// `[clock]`: whether the system clock can be trusted (`clock::Trust`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawClock {
+    pub trust: RawTrust,
+    pub sync_flag: PathBuf,
+    pub sync_services: Vec<PathBuf>,
+    pub kernel_status: bool,
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawTrust {
+    Auto,
+    Always,
+    WaitForSync,
+}
+
+impl Default for RawClock {
+    fn default() -> Self {
+        RawClock {
+            trust: RawTrust::Auto,
+            sync_flag: "/run/systemd/timesync/synchronized".into(),
+            sync_services: vec![
+                "/run/systemd/timesync".into(),
+                "/run/chrony".into(),
+                "/run/ntpd.pid".into(),
+            ],
+            kernel_status: true,
+            max_wait: secs(3600),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawJournal {

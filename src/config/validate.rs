@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{
-    RawCache, RawEmbeddedBroker, RawJournal, RawLimits, RawMqtt, RawRra, RawSync, RawTemplate,
+    RawCache, RawClock, RawEmbeddedBroker, RawJournal, RawLimits, RawMqtt, RawRra, RawSync, RawTemplate, RawTrust,
 };
 use super::{
-    BrokerTls, CacheConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits,
+    BrokerTls, CacheConfig, ClockConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits,
     MqttConfig, Sections, SyncPolicy, Template, TlsConfig,
 };
 use crate::model::RraSpec;
@@ -79,6 +79,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
         .journal
         .enabled
         .then(|| journal(&s.journal, &cache, &data_dir, &mut e));
+    let clock = clock(&s.clock, &mut e);
     let limits = limits(&s.limits, &mut e);
     let templates = templates(&s.templates, &mut e);
     let files = files(&s.files, &templates, &mut e);
@@ -97,6 +98,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
         embedded_broker,
         cache,
         journal,
+        clock,
         limits,
         web,
         templates,
@@ -108,6 +110,26 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
+
+fn clock(raw: &RawClock, e: &mut Errors) -> ClockConfig {
+    use crate::clock::TrustPolicy;
+    if !(Duration::from_secs(10)..=7 * DAY).contains(&raw.max_wait) {
+        e.push("clock.max_wait", "must be between 10s and 7d");
+    }
+    ClockConfig {
+        trust: match raw.trust {
+            RawTrust::Auto => TrustPolicy::Auto,
+            RawTrust::Always => TrustPolicy::Always,
+            RawTrust::WaitForSync => TrustPolicy::WaitForSync,
+        },
+        evidence: crate::clock::EvidenceSources {
+            sync_flag: raw.sync_flag.clone(),
+            sync_services: raw.sync_services.clone(),
+            kernel_status: raw.kernel_status,
+        },
+        max_wait: raw.max_wait,
+    }
+}
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn embedded_broker(raw: &RawEmbeddedBroker, e: &mut Errors) -> EmbeddedBrokerConfig {

@@ -15,9 +15,12 @@
 //! - a value that is a decimal with at most three digits after the point
 //!   (what sensors send: `21.5`, `1013`, `3.215`) is its scaled integer, a
 //!   varint; any other one its `f32` when that is exact, else its `f64`.
-//!   Each is checked to read back bit for bit.
+//!   Each is checked to read back bit for bit;
+//! - last, an `Option<HeldClock>`: one byte (none) unless the message came
+//!   while the system clock was not trusted (fourth format; the third has
+//!   no such field).
 //!
-//! A one-sample record then takes about 14 bytes, down from 29 in the second
+//! A one-sample record then takes about 15 bytes, down from 29 in the second
 //! format and 58 in the first (the name in every sample): on an SD card,
 //! bytes not worn. Segments of both earlier formats are still read.
 //!
@@ -44,12 +47,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Sample;
+use crate::model::{HeldClock, Sample};
 
 /// The first bytes of a segment in the current format. Read as a record
 /// length of the first format, they exceed [`RECORD_MAX_BYTES`], so the
 /// formats cannot be mistaken for each other.
-const MAGIC: &[u8; 8] = b"DLRRDJ3\n";
+const MAGIC: &[u8; 8] = b"DLRRDJ4\n";
+/// The third format: as the fourth, without the held clock.
+const MAGIC_PACKED: &[u8; 8] = b"DLRRDJ3\n";
 /// The second format (names once per segment, nothing else packed).
 const MAGIC_NAMED: &[u8; 8] = b"DLRRDJ2\n";
 
@@ -201,18 +206,18 @@ impl JournalWriter {
     }
 
     /// Appends one record (buffered) and returns its sequence number.
-    pub fn append(&mut self, samples: &[Sample]) -> io::Result<u64> {
+    pub fn append(&mut self, samples: &[Sample], held: Option<HeldClock>) -> io::Result<u64> {
         if self.torn {
             self.rotate()?;
         }
         let seq = self.next_seq;
-        let (mut body, mut last) = self.encode(seq, samples)?;
+        let (mut body, mut last) = self.encode(seq, samples, held)?;
         if self.segment_bytes > MAGIC.len() as u64
             && self.segment_bytes + body.len() as u64 + FRAME_MAX_BYTES > SEGMENT_MAX_BYTES
         {
             self.rotate()?;
             // The new segment knows no names yet, and steps from 0.
-            (body, last) = self.encode(seq, samples)?;
+            (body, last) = self.encode(seq, samples, held)?;
         }
         self.allocate_for(body.len() as u64 + FRAME_MAX_BYTES);
         let framed = match self.write_record(&body) {
@@ -231,7 +236,12 @@ impl JournalWriter {
 
     /// The record's body and the steps the next one starts from; numbers
     /// the series the segment has not seen.
-    fn encode(&mut self, seq: u64, samples: &[Sample]) -> io::Result<(Vec<u8>, Steps)> {
+    fn encode(
+        &mut self,
+        seq: u64,
+        samples: &[Sample],
+        held: Option<HeldClock>,
+    ) -> io::Result<(Vec<u8>, Steps)> {
         let mut new_series = Vec::new();
         let mut last_time_ms = self.last.time_ms;
         let packed = samples
@@ -261,7 +271,7 @@ impl JournalWriter {
             new_series,
             samples: packed,
         };
-        let body = postcard::to_stdvec(&record).map_err(io::Error::other)?;
+        let body = postcard::to_stdvec(&(record, held)).map_err(io::Error::other)?;
         let last = Steps {
             seq,
             time_ms: last_time_ms,
@@ -405,6 +415,9 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
+/// A record read back: its sequence, samples, and held clock.
+pub type Record = (u64, Vec<Sample>, Option<HeldClock>);
+
 /// Records after a sequence, read one at a time across segments, in
 /// order: what replay at start reads, and what a forwarder would follow.
 /// A segment ending in a torn or corrupt record (the tail a crash leaves)
@@ -433,7 +446,7 @@ impl Reader {
     }
 
     /// The next record after the reader's sequence; `None` at the end.
-    pub fn next_record(&mut self) -> io::Result<Option<(u64, Vec<Sample>)>> {
+    pub fn next_record(&mut self) -> io::Result<Option<Record>> {
         loop {
             let segment = match &mut self.current {
                 Some(segment) if !segment.at_end() => segment,
@@ -447,7 +460,7 @@ impl Reader {
                     continue;
                 }
             };
-            let Some((seq, samples)) = segment.next_record() else {
+            let Some((seq, samples, held)) = segment.next_record() else {
                 self.stats.torn += 1;
                 self.current = None;
                 continue;
@@ -459,7 +472,7 @@ impl Reader {
             }
             self.stats.records += 1;
             self.stats.samples += samples.len() as u64;
-            return Ok(Some((seq, samples)));
+            return Ok(Some((seq, samples, held)));
         }
     }
 
@@ -482,21 +495,26 @@ enum SegmentFormat {
     First,
     /// Names numbered once per segment.
     Named { names: Vec<String> },
-    /// The current one: names numbered, steps, packed values.
-    Packed { names: Vec<String>, last: Steps },
+    /// The third and fourth: names numbered, steps, packed values, and in
+    /// the fourth the held clock.
+    Packed {
+        names: Vec<String>,
+        last: Steps,
+        with_clock: bool,
+    },
 }
 
 impl Segment {
     fn new(bytes: Vec<u8>) -> Segment {
+        let packed = |with_clock| SegmentFormat::Packed {
+            names: Vec::new(),
+            last: Steps::default(),
+            with_clock,
+        };
         let (at, format) = if bytes.starts_with(MAGIC) {
-            let last = Steps::default();
-            (
-                MAGIC.len(),
-                SegmentFormat::Packed {
-                    names: Vec::new(),
-                    last,
-                },
-            )
+            (MAGIC.len(), packed(true))
+        } else if bytes.starts_with(MAGIC_PACKED) {
+            (MAGIC_PACKED.len(), packed(false))
         } else if bytes.starts_with(MAGIC_NAMED) {
             (
                 MAGIC_NAMED.len(),
@@ -521,14 +539,17 @@ impl Segment {
     }
 
     /// The next record, or `None` if it is torn or corrupt.
-    fn next_record(&mut self) -> Option<(u64, Vec<Sample>)> {
+    fn next_record(&mut self) -> Option<Record> {
         let rest = &self.bytes[self.at..];
         let (len, body) = match self.format {
             SegmentFormat::Packed { .. } => read_packed_frame(rest)?,
             _ => read_fixed_frame(rest)?,
         };
         let record = match &mut self.format {
-            SegmentFormat::First => postcard::from_bytes(body).ok()?,
+            SegmentFormat::First => {
+                let (seq, samples) = postcard::from_bytes(body).ok()?;
+                (seq, samples, None)
+            }
             SegmentFormat::Named { names } => {
                 let record: NamedRecord = postcard::from_bytes(body).ok()?;
                 names.extend(record.new_series);
@@ -543,10 +564,18 @@ impl Segment {
                         })
                     })
                     .collect::<Option<Vec<_>>>()?;
-                (record.seq, samples)
+                (record.seq, samples, None)
             }
-            SegmentFormat::Packed { names, last } => {
-                let record: PackedRecord<String> = postcard::from_bytes(body).ok()?;
+            SegmentFormat::Packed {
+                names,
+                last,
+                with_clock,
+            } => {
+                let (record, held): (PackedRecord<String>, Option<HeldClock>) = if *with_clock {
+                    postcard::from_bytes(body).ok()?
+                } else {
+                    (postcard::from_bytes(body).ok()?, None)
+                };
                 names.extend(record.new_series);
                 if record.seq_step == 0 {
                     return None;
@@ -566,7 +595,7 @@ impl Segment {
                     })
                     .collect::<Option<Vec<_>>>()?;
                 *last = Steps { seq, time_ms };
-                (seq, samples)
+                (seq, samples, held)
             }
         };
         self.at += len;
@@ -627,7 +656,7 @@ mod tests {
         }
     }
 
-    fn all(dir: &Path, after: u64) -> (Vec<(u64, Vec<Sample>)>, ReplayStats) {
+    fn all(dir: &Path, after: u64) -> (Vec<Record>, ReplayStats) {
         let mut reader = Reader::open(dir, after).unwrap();
         let mut got = Vec::new();
         while let Some(record) = reader.next_record().unwrap() {
@@ -641,7 +670,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = JournalWriter::open(dir.path(), 1).unwrap();
         for i in 0..5 {
-            assert_eq!(w.append(&[s("a", i as f64), s("b", -1.0)]).unwrap(), i + 1);
+            assert_eq!(w.append(&[s("a", i as f64), s("b", -1.0)], None).unwrap(), i + 1);
         }
         w.flush().unwrap();
         let (got, stats) = all(dir.path(), 2);
@@ -664,7 +693,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = JournalWriter::open(dir.path(), 1).unwrap();
         for i in 0..3 {
-            w.append(&[s("a", i as f64)]).unwrap();
+            w.append(&[s("a", i as f64)], None).unwrap();
         }
         w.close().unwrap();
         drop(w);
@@ -682,10 +711,64 @@ mod tests {
         assert_eq!(all(dir.path(), 0).1.torn, 1);
         // A new run writes a new segment, after the torn one.
         let mut w = JournalWriter::open(dir.path(), 4).unwrap();
-        w.append(&[s("a", 9.0)]).unwrap();
+        w.append(&[s("a", 9.0)], None).unwrap();
         w.flush().unwrap();
         let (got, _) = all(dir.path(), 0);
         assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn a_held_clock_comes_back_with_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::open(dir.path(), 1).unwrap();
+        let held = HeldClock {
+            boot: 0xfeed,
+            received_ms: 1_763_633_700_000,
+            offset_ms: 1_763_633_000_000,
+        };
+        w.append(&[s("a", 1.0)], Some(held)).unwrap();
+        w.append(&[s("a", 2.0)], None).unwrap();
+        w.close().unwrap();
+        let (got, stats) = all(dir.path(), 0);
+        assert_eq!(stats.torn, 0);
+        assert_eq!(
+            got,
+            vec![
+                (1, vec![s("a", 1.0)], Some(held)),
+                (2, vec![s("a", 2.0)], None)
+            ]
+        );
+    }
+
+    #[test]
+    fn third_format_segments_still_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = MAGIC_PACKED.to_vec();
+        for (step, value) in [(1u64, 1.5), (1, 2.5)] {
+            let record = PackedRecord {
+                seq_step: step,
+                new_series: if value == 1.5 { vec!["old/series"] } else { vec![] },
+                samples: vec![PackedSample {
+                    series: 0,
+                    time_step_ms: if value == 1.5 { 1_763_633_700_000 } else { 0 },
+                    value: PackedValue::pack(value),
+                }],
+            };
+            let body = postcard::to_stdvec(&record).unwrap();
+            old.extend(postcard::to_stdvec(&(body.len() as u32)).unwrap());
+            old.extend(crc32fast::hash(&body).to_le_bytes());
+            old.extend(body);
+        }
+        fs::write(dir.path().join(format!("{:020}-1.{EXTENSION}", 1)), &old).unwrap();
+        let (got, stats) = all(dir.path(), 0);
+        assert_eq!(stats.torn, 0);
+        assert_eq!(
+            got,
+            vec![
+                (1, vec![s("old/series", 1.5)], None),
+                (2, vec![s("old/series", 2.5)], None),
+            ]
+        );
     }
 
     #[test]
@@ -693,7 +776,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = JournalWriter::open(dir.path(), 1).unwrap();
         for i in 0..3 {
-            w.append(&[s("a", i as f64)]).unwrap();
+            w.append(&[s("a", i as f64)], None).unwrap();
         }
         w.flush().unwrap();
         let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
@@ -723,7 +806,7 @@ mod tests {
         let mut w = JournalWriter::open(dir.path(), 1).unwrap();
         let big = "x".repeat(60_000);
         for i in 0..40 {
-            w.append(&[s(&format!("{i}/{big}"), 1.0)]).unwrap();
+            w.append(&[s(&format!("{i}/{big}"), 1.0)], None).unwrap();
         }
         w.flush().unwrap();
         let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
@@ -743,7 +826,7 @@ mod tests {
         for first in [1, 11, 21] {
             let mut w = JournalWriter::open(dir.path(), first).unwrap();
             for _ in 0..10 {
-                w.append(&[s("a", 1.0)]).unwrap();
+                w.append(&[s("a", 1.0)], None).unwrap();
             }
             w.flush().unwrap();
         }
@@ -773,7 +856,7 @@ mod tests {
         // Each name new, so each record carries its 60 kB.
         let big = "x".repeat(60_000);
         for i in 0..300 {
-            w.append(&[s(&format!("{i}/{big}"), 1.0), s("small", 2.0)])
+            w.append(&[s(&format!("{i}/{big}"), 1.0), s("small", 2.0)], None)
                 .unwrap();
         }
         w.flush().unwrap();
@@ -794,19 +877,23 @@ mod tests {
             time_ms: 1_763_633_700_000 + ms,
             ..s(name, v)
         };
-        w.append(&[at(0, 21.5)]).unwrap();
+        w.append(&[at(0, 21.5)], None).unwrap();
         let first = w.written_bytes();
-        w.append(&[at(10_000, 21.63)]).unwrap();
+        w.append(&[at(10_000, 21.63)], None).unwrap();
         let second = w.written_bytes() - first;
         // Length 1, CRC 4, seq step 1, no new name 1, one sample 1, id 1,
-        // time step 3, value 3 (hundredths: tag and 2 bytes).
-        assert_eq!(second, 15, "a repeated series costs {second} bytes");
+        // time step 3, value 3 (hundredths: tag and 2 bytes), no held
+        // clock 1.
+        assert_eq!(second, 16, "a repeated series costs {second} bytes");
         assert!(first - MAGIC.len() as u64 > name.len() as u64);
         w.flush().unwrap();
         let (got, _) = all(dir.path(), 0);
         assert_eq!(
             got,
-            vec![(1, vec![at(0, 21.5)]), (2, vec![at(10_000, 21.63)])]
+            vec![
+                (1, vec![at(0, 21.5)], None),
+                (2, vec![at(10_000, 21.63)], None)
+            ]
         );
     }
 
@@ -846,7 +933,7 @@ mod tests {
                 value: v,
             };
             expected.push(sample.clone());
-            w.append(&[sample]).unwrap();
+            w.append(&[sample], None).unwrap();
         }
         w.flush().unwrap();
         let (got, _) = all(dir.path(), 0);
@@ -883,7 +970,7 @@ mod tests {
         }
         fs::write(dir.path().join(format!("{:020}-1.{EXTENSION}", 1)), &old).unwrap();
         let mut w = JournalWriter::open(dir.path(), 3).unwrap();
-        w.append(&[s("new/series", 3.0), s("old/series", 3.5)])
+        w.append(&[s("new/series", 3.0), s("old/series", 3.5)], None)
             .unwrap();
         w.flush().unwrap();
         let (got, stats) = all(dir.path(), 0);
@@ -891,9 +978,9 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (1, vec![s("old/series", 1.0)]),
-                (2, vec![s("old/series", 2.0)]),
-                (3, vec![s("new/series", 3.0), s("old/series", 3.5)]),
+                (1, vec![s("old/series", 1.0)], None),
+                (2, vec![s("old/series", 2.0)], None),
+                (3, vec![s("new/series", 3.0), s("old/series", 3.5)], None),
             ]
         );
     }
@@ -917,7 +1004,7 @@ mod tests {
                     Sample { series: format!("s{}", i % 7), time_ms: 1_763_633_700_000 + i64::from(i) * 997, value: f64::from(i) * 0.25 },
                     Sample { series: "t".into(), time_ms: 1_763_633_700_000 - i64::from(i), value: -f64::from(i) / 3.0 },
                 ];
-                let seq = w.append(&samples).unwrap();
+                let seq = w.append(&samples, None).unwrap();
                 written.push((seq, samples));
             }
             w.close().unwrap();
@@ -972,16 +1059,16 @@ mod tests {
         }
         fs::write(dir.path().join(format!("{:020}-1.{EXTENSION}", 1)), &old).unwrap();
         let mut w = JournalWriter::open(dir.path(), 3).unwrap();
-        w.append(&[s("old/series", 3.5)]).unwrap();
+        w.append(&[s("old/series", 3.5)], None).unwrap();
         w.flush().unwrap();
         let (got, stats) = all(dir.path(), 0);
         assert_eq!(stats.torn, 0);
         assert_eq!(
             got,
             vec![
-                (1, vec![s("old/series", 1.1)]),
-                (2, vec![s("old/series", 2.1)]),
-                (3, vec![s("old/series", 3.5)]),
+                (1, vec![s("old/series", 1.1)], None),
+                (2, vec![s("old/series", 2.1)], None),
+                (3, vec![s("old/series", 3.5)], None),
             ]
         );
     }
@@ -994,7 +1081,7 @@ mod tests {
         for (series, seq_step) in [(7, 1), (0, 0)] {
             let dir = tempfile::tempdir().unwrap();
             let mut w = JournalWriter::open(dir.path(), 1).unwrap();
-            w.append(&[s("a", 1.0)]).unwrap();
+            w.append(&[s("a", 1.0)], None).unwrap();
             w.flush().unwrap();
             drop(w);
             let (_, path) = segments(dir.path()).unwrap().pop().unwrap();

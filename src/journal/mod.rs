@@ -27,7 +27,7 @@ pub use self::format::Reader;
 use self::format::{JournalWriter, truncate};
 use crate::config::{JournalConfig, SyncPolicy};
 use crate::metrics::Metrics;
-use crate::model::Sample;
+use crate::model::{HeldClock, Sample};
 
 /// The journal being written.
 pub struct Journal {
@@ -56,8 +56,9 @@ impl Journal {
 
     /// Appends one record (buffered until [`Self::commit`]) and returns its
     /// sequence number.
-    pub fn append(&mut self, samples: &[Sample]) -> io::Result<u64> {
-        let seq = self.writer.append(samples)?;
+    /// `held`: the message came while the system clock was not trusted.
+    pub fn append(&mut self, samples: &[Sample], held: Option<HeldClock>) -> io::Result<u64> {
+        let seq = self.writer.append(samples, held)?;
         self.metrics
             .journal_bytes
             .store(self.writer.written_bytes(), Relaxed);
@@ -159,14 +160,14 @@ mod tests {
             time_ms: 1_763_633_700_000,
             value: v,
         };
-        assert_eq!(journal.append(&[sample(1.0)]).unwrap(), 1);
-        assert_eq!(journal.append(&[sample(2.0)]).unwrap(), 2);
+        assert_eq!(journal.append(&[sample(1.0)], None).unwrap(), 1);
+        assert_eq!(journal.append(&[sample(2.0)], None).unwrap(), 2);
         journal.commit().unwrap();
         journal.sync_in_background();
         assert!(metrics.journal_bytes.load(Relaxed) > 0);
 
         let mut reader = Reader::open(&config.dir, 1).unwrap();
-        assert_eq!(reader.next_record().unwrap(), Some((2, vec![sample(2.0)])));
+        assert_eq!(reader.next_record().unwrap(), Some((2, vec![sample(2.0)], None)));
         assert_eq!(reader.next_record().unwrap(), None);
         assert_eq!((reader.stats().skipped, reader.stats().last_seq), (1, 2));
 
@@ -174,7 +175,7 @@ mod tests {
         // deletes it, never the one being written.
         journal.close().unwrap();
         let mut next = Journal::open(&config, 3, metrics).unwrap();
-        next.append(&[sample(3.0)]).unwrap();
+        next.append(&[sample(3.0)], None).unwrap();
         next.commit().unwrap();
         let release = Release::new(dir.path(), &config);
         assert_eq!(release.upto(2).unwrap(), 1);

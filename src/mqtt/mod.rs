@@ -25,7 +25,6 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::cache::CacheHandle;
-use crate::clock::Clock;
 use crate::config::{Config, MqttConfig};
 use crate::events::Events;
 use crate::journal::Journal;
@@ -98,7 +97,7 @@ pub async fn run(
     opts: MqttOptions,
     cache: CacheHandle,
     metrics: Arc<Metrics>,
-    clock: Clock,
+    clock: crate::clock::Stamper,
     journal: Option<Journal>,
     control: Control,
 ) {

@@ -18,12 +18,12 @@ use tracing::{debug, error, warn};
 use super::decode::{DecodeLimits, decode};
 use super::discovery;
 use crate::cache::{CacheClosed, CacheHandle};
-use crate::clock::Clock;
+use crate::clock::Stamper;
 use crate::config::Config;
 use crate::events::{self, Events};
 use crate::journal::Journal;
 use crate::metrics::{Metrics, RateLimiter, Refusals, log_refusal};
-use crate::model::{RejectReason, Sample};
+use crate::model::{HeldClock, RejectReason, Sample};
 
 /// Acks held for one journal flush at most: small, because the broker
 /// stops sending after its in-flight window (mosquitto: 20 by default).
@@ -35,7 +35,7 @@ pub(super) struct Source {
     client: AsyncClient,
     cache: CacheHandle,
     metrics: Arc<Metrics>,
-    clock: Clock,
+    clock: Stamper,
     limits: DecodeLimits,
     exclude: Vec<String>,
     refusals: Refusals,
@@ -66,7 +66,7 @@ impl Source {
         client: AsyncClient,
         cache: CacheHandle,
         metrics: Arc<Metrics>,
-        clock: Clock,
+        clock: Stamper,
         journal: Option<Journal>,
         events: Arc<Events>,
     ) -> Self {
@@ -151,8 +151,10 @@ impl Source {
                 self.ack(p);
             }
             Ok(samples) => {
-                let journaled = self.journal_append(&samples, now_ms);
-                self.cache.add(journaled.unwrap_or(0), samples).await?;
+                // Stamped with an untrusted clock: said so, to wait for it.
+                let held = self.clock.held(now_ms);
+                let journaled = self.journal_append(&samples, held, now_ms);
+                self.cache.add(journaled.unwrap_or(0), samples, held).await?;
                 // Not in the journal: no ack, so the broker sends it again.
                 if journaled.is_some() {
                     self.ack(p);
@@ -282,11 +284,16 @@ impl Source {
     /// The record's sequence number (0 without a journal), buffered; it
     /// reaches the kernel at the next `commit`. `None` when the journal
     /// cannot be written.
-    fn journal_append(&mut self, samples: &[Sample], now_ms: i64) -> Option<u64> {
+    fn journal_append(
+        &mut self,
+        samples: &[Sample],
+        held: Option<HeldClock>,
+        now_ms: i64,
+    ) -> Option<u64> {
         let Some(j) = self.journal.as_mut() else {
             return Some(0);
         };
-        match j.append(samples) {
+        match j.append(samples, held) {
             Ok(seq) => Some(seq),
             Err(e) => {
                 self.journal_failed(&e, now_ms);

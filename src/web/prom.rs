@@ -44,6 +44,9 @@ pub(crate) async fn healthz(state: web::Data<State>) -> HttpResponse {
         "mqtt_connected": mqtt,
         "clock_steps": state.metrics.clock_steps.load(Relaxed),
         "clock_last_step_s": state.metrics.clock_last_step_ms.load(Relaxed) as f64 / 1000.0,
+        "clock_trusted": state.metrics.clock_trusted.load(Relaxed) == 1,
+        "clock_waiting_samples": state.metrics.clock_waiting_samples.load(Relaxed),
+        "clock_gave_up": state.metrics.clock_gave_up.load(Relaxed) == 1,
     });
     if cache_ok && rrd_ok {
         HttpResponse::Ok().json(body)
@@ -230,6 +233,24 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "gauge",
         "The last step of the system clock (negative: set back), 0 if none.",
         m.clock_last_step_ms.load(Relaxed) as f64 / 1000.0,
+    );
+    o.metric(
+        "clock_trusted",
+        "gauge",
+        "1 while samples are stamped with the system clock, 0 while they wait for it.",
+        m.clock_trusted.load(Relaxed),
+    );
+    o.metric(
+        "clock_waiting_samples",
+        "gauge",
+        "Samples waiting for the system clock to be trusted.",
+        m.clock_waiting_samples.load(Relaxed),
+    );
+    o.metric(
+        "clock_gave_up",
+        "gauge",
+        "1 once clock.max_wait passed without a trusted clock.",
+        m.clock_gave_up.load(Relaxed),
     );
     o.0
 }

@@ -47,6 +47,7 @@ fn fixture(extra_config: &str) -> Fixture {
         rrd.clone(),
         metrics.clone(),
         Clock::System,
+        crate::clock::ClockWatch::always_trusted(),
         Recovered::default(),
     );
     let web_config = config.web.clone().unwrap();
@@ -84,7 +85,7 @@ impl Fixture {
                 })
             })
             .collect();
-        self.state.cache.add(0, samples).await.unwrap();
+        self.state.cache.add(0, samples, None).await.unwrap();
         self.state.cache.flush_all().await.unwrap();
         for _ in 0..100 {
             if self.state.rrd.index().len() >= series.len() {
@@ -302,6 +303,7 @@ async fn dashboard_views_are_cached_until_one_of_their_files_changes() {
                 time_ms: now_ms(),
                 value: 42.0,
             }],
+            None,
         )
         .await
         .unwrap();
@@ -325,6 +327,7 @@ async fn exports_flush_the_file_first_and_bound_their_rows() {
                 time_ms: now,
                 value: 99.5,
             }],
+            None,
         )
         .await
         .unwrap();

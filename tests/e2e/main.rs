@@ -5,6 +5,7 @@
 mod broker_auth;
 mod browser;
 mod cli;
+mod clock;
 mod embedded_broker;
 mod families;
 mod fidelity;

@@ -150,7 +150,7 @@ async fn daemon(hash: &str, series: &[&str], mixed: bool, base_ms: i64) -> Fixtu
             });
         }
     }
-    f.state.cache.add(0, samples).await.unwrap();
+    f.state.cache.add(0, samples, None).await.unwrap();
     f.state.cache.flush_all().await.unwrap();
     // The same events in every daemon: events are not files.
     for (device, text) in [

@@ -1,16 +1,111 @@
 //! Wall-clock time in Unix milliseconds, and the tokio instant at which a
-//! given wall time comes.
+//! given wall time comes; whether that wall clock can be trusted
+//! (`trust.rs`, from `evidence.rs`).
 //!
 //! Rows are aligned to UTC, so the cache needs wall time; its timers need
 //! tokio instants. `System` reads the real clock (no drift over months of
 //! uptime). `Anchored` derives wall time from tokio's clock, so tests that
 //! pause and advance tokio time move the wall clock with it.
 
+mod evidence;
+mod trust;
+mod waiting;
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use crate::model::UnixMillis;
+pub use self::evidence::{EvidenceSources, boot_id};
+pub use self::trust::{Trust, TrustPolicy, TrustState};
+pub use self::waiting::Waiting;
+use crate::model::{HeldClock, UnixMillis};
+
+/// Whether samples may be stamped with the wall clock now: set by the
+/// cache task (which decides, `Trust`), read by the MQTT source at every
+/// message. One writer, relaxed: a message stamped a moment before the
+/// change is held and re-timed, which moves it by nothing.
+#[derive(Debug)]
+pub struct ClockStatus {
+    trusted: AtomicBool,
+    boot: u64,
+}
+
+impl ClockStatus {
+    pub fn new(trusted: bool, boot: u64) -> ClockStatus {
+        ClockStatus {
+            trusted: AtomicBool::new(trusted),
+            boot,
+        }
+    }
+
+    pub fn set_trusted(&self, trusted: bool) {
+        self.trusted.store(trusted, Relaxed);
+    }
+
+    pub fn trusted(&self) -> bool {
+        self.trusted.load(Relaxed)
+    }
+
+    pub fn boot(&self) -> u64 {
+        self.boot
+    }
+
+}
+
+/// The clock the MQTT source stamps messages with, and whether it may.
+#[derive(Debug, Clone)]
+pub struct Stamper {
+    pub clock: Clock,
+    pub status: std::sync::Arc<ClockStatus>,
+}
+
+impl Stamper {
+    pub fn now_ms(&self) -> UnixMillis {
+        self.clock.now_ms()
+    }
+
+    /// For a message received at `received_ms`: `None` when the clock is
+    /// trusted, else what re-times it later.
+    pub fn held(&self, received_ms: UnixMillis) -> Option<HeldClock> {
+        (!self.status.trusted()).then(|| HeldClock {
+            boot: self.status.boot,
+            received_ms,
+            offset_ms: self.clock.offset_ms(received_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+impl ClockWatch {
+    /// A clock always trusted (`clock.trust = "always"`).
+    pub fn always_trusted() -> ClockWatch {
+        let now = Instant::now();
+        let mut trust = Trust::new(TrustPolicy::Always, 0, 0, Duration::from_secs(3600), now);
+        let evidence = EvidenceSources {
+            sync_flag: "/nonexistent".into(),
+            sync_services: Vec::new(),
+            kernel_status: false,
+        };
+        trust.decide(&evidence.read(0), now);
+        ClockWatch {
+            trust,
+            evidence,
+            status: std::sync::Arc::new(ClockStatus::new(true, 0)),
+            waiting: Waiting::default(),
+        }
+    }
+}
+
+/// The cache task's part: the trust decided again from the evidence, and
+/// what waits for it.
+#[derive(Debug)]
+pub struct ClockWatch {
+    pub trust: Trust,
+    pub evidence: EvidenceSources,
+    pub status: std::sync::Arc<ClockStatus>,
+    pub waiting: Waiting,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub enum Clock {
@@ -39,6 +134,17 @@ impl Clock {
                 .map_or(0, |d| d.as_millis() as i64),
             #[cfg(test)]
             Clock::Anchored { wall_ms, at } => wall_ms + at.elapsed().as_millis() as i64,
+        }
+    }
+
+    /// Wall minus monotonic milliseconds, given the wall clock's reading
+    /// `wall_ms` now: it changes only when the wall clock is stepped.
+    pub fn offset_ms(&self, wall_ms: UnixMillis) -> i64 {
+        match self {
+            Clock::System => wall_ms - evidence::monotonic_ms(),
+            // Moves with tokio time like the wall clock: never stepped.
+            #[cfg(test)]
+            Clock::Anchored { wall_ms: anchor, .. } => *anchor + (wall_ms - self.now_ms()),
         }
     }
 

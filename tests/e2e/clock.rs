@@ -1,0 +1,174 @@
+//! A Raspberry Pi has no clock: under libfaketime (the Debian package
+//! `faketime`: the wall clock moved by a file the test rewrites, the
+//! monotonic clock left real), the daemon starts 3 days behind, as
+//! `fake-hwclock` leaves a Pi after a power cut; samples published then
+//! wait, and land at their true time once the clock is stepped (or a
+//! time-sync service says it synced), even across a `kill -9`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::*;
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+const LOG: &str = "info,datalog_rrd=debug,rumqttd=error";
+
+/// The daemon's environment under libfaketime, the offset read from
+/// `offset_file` (re-read every second).
+fn faketime_env(offset_file: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("LD_PRELOAD", LIBFAKETIME.into()),
+        ("FAKETIME_TIMESTAMP_FILE", offset_file.display().to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+        ("FAKETIME_CACHE_DURATION", "1".into()),
+    ]
+}
+
+fn start_faked(dir: tempfile::TempDir, config: &str, offset_file: &Path) -> Daemon {
+    let env = faketime_env(offset_file);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Daemon::start_in_env(dir, config, LOG, &env)
+}
+
+fn gauge(daemon: &Daemon, name: &str) -> u64 {
+    let (_, metrics) = http_get(&format!("{}/metrics", daemon.web_url()));
+    let metrics = String::from_utf8_lossy(&metrics);
+    let line = format!("datalog_rrd_{name} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+/// `pi/a` 2.5 and `pi/b` 3.5 are in their files within a few minutes of
+/// now, and nothing in either around the fake time 3 days ago.
+fn assert_at_true_time(data: &Path) {
+    let now = now_s();
+    for (file, value) in [("pi/a", 2.5), ("pi/b", 3.5)] {
+        let path = data.join(format!("{file}.rrd"));
+        let rows = fetch(&path, now - 300, now + 120);
+        assert!(
+            rows.iter().any(|(_, v)| *v == value),
+            "{file}: {value} not at the true time: {rows:?}"
+        );
+        let fake = now - 3 * 86_400;
+        let at_fake = fetch(&path, fake - 600, fake + 600);
+        assert!(at_fake.is_empty(), "{file} written at the fake time: {at_fake:?}");
+    }
+}
+
+/// The configuration: the evidence the machine would give is replaced by
+/// files of the test's (no time-sync service unless `services`; the
+/// kernel's NTP status not read, as this machine's may say either).
+fn config(port: u16, dir: &Path, services: bool) -> String {
+    let services = if services {
+        format!("\"{}\"", dir.join("timesync").display())
+    } else {
+        String::new()
+    };
+    format!(
+        "{}[clock]\nkernel_status = false\nsync_services = [{services}]\nsync_flag = \"{}\"\n",
+        external(port, "1h"),
+        dir.join("timesync/synchronized").display()
+    )
+}
+
+/// A first run at the true time leaves its data (and a snapshot taken
+/// now); the second starts 3 days behind and must not trust its clock.
+fn run_at_true_time_then_start_behind(broker: &Mosquitto) -> (Daemon, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let offset_file = dir.path().join("faketime");
+    let config = config(broker.port, dir.path(), false);
+    let mut first = Daemon::start_in(dir, &config, LOG);
+    broker.publish("pi/before", "1");
+    first.wait_log("Samples taken", 1);
+    assert!(first.stop(Duration::from_secs(20)).success());
+    let dir = first.kill9();
+    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
+    std::fs::write(&offset_file, "-3d\n").unwrap();
+    let behind = start_faked(dir, &config, &offset_file);
+    assert!(
+        behind.log().contains("not trusted yet"),
+        "{}",
+        behind.log()
+    );
+    assert_eq!(gauge(&behind, "clock_trusted"), 0);
+    broker.publish("pi/a", "2.5");
+    broker.publish("pi/b", "3.5");
+    wait_for(Duration::from_secs(10), "the samples to wait", || {
+        (gauge(&behind, "clock_waiting_samples") == 2).then_some(())
+    });
+    (behind, offset_file)
+}
+
+#[test]
+fn samples_wait_for_the_clock_step_and_land_at_their_true_time() {
+    let broker = Mosquitto::start();
+    let (behind, offset_file) = run_at_true_time_then_start_behind(&broker);
+    // Nothing written while waiting, even when asked to flush.
+    behind.flush();
+    assert!(!behind.data().join("pi/a.rrd").exists());
+    // NTP steps the clock to the true time.
+    std::fs::write(&offset_file, "+0\n").unwrap();
+    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
+        (gauge(&behind, "clock_trusted") == 1).then_some(())
+    });
+    assert_eq!(gauge(&behind, "clock_waiting_samples"), 0);
+    behind.flush();
+    assert_at_true_time(&behind.data());
+    assert!(behind.log().contains("The system clock is trusted now"));
+    // Moved by the step: 3 days (259,200 s, and the second of the step).
+    assert!(behind.log().contains("moved_s=2592"), "{}", behind.log());
+}
+
+#[test]
+fn samples_waiting_for_the_clock_survive_a_kill_9() {
+    let broker = Mosquitto::start();
+    let (behind, offset_file) = run_at_true_time_then_start_behind(&broker);
+    // Killed before the step: the samples are only in the journal.
+    let dir = behind.kill9();
+    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
+    std::fs::write(&offset_file, "+0\n").unwrap();
+    let config = config(broker.port, dir.path(), false);
+    let after = start_faked(dir, &config, &offset_file);
+    wait_for(Duration::from_secs(20), "the waiting samples", || {
+        after
+            .log()
+            .contains("Samples that waited for the clock taken")
+            .then_some(())
+    });
+    after.flush();
+    assert_at_true_time(&after.data());
+    assert!(after.log().contains("moved_s=2592"), "{}", after.log());
+}
+
+/// A time-sync service runs and has not synced: the samples wait, even
+/// once the clock reads right, until its flag appears.
+#[test]
+fn samples_wait_for_the_sync_service_flag() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("timesync")).unwrap();
+    let offset_file = dir.path().join("faketime");
+    std::fs::write(&offset_file, "-3d\n").unwrap();
+    let config = config(broker.port, dir.path(), true);
+    let flag = dir.path().join("timesync/synchronized");
+    let daemon = start_faked(dir, &config, &offset_file);
+    broker.publish("pi/a", "2.5");
+    broker.publish("pi/b", "3.5");
+    wait_for(Duration::from_secs(10), "the samples to wait", || {
+        (gauge(&daemon, "clock_waiting_samples") == 2).then_some(())
+    });
+    // The clock is stepped, but the service has not said it synced: the
+    // next check (every 10 s) keeps waiting.
+    std::fs::write(&offset_file, "+0\n").unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(gauge(&daemon, "clock_waiting_samples"), 2);
+    std::fs::write(&flag, "").unwrap();
+    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
+        (gauge(&daemon, "clock_trusted") == 1).then_some(())
+    });
+    daemon.flush();
+    assert_at_true_time(&daemon.data());
+}
