@@ -169,6 +169,14 @@ impl FileBuffer {
         self.spec = spec;
     }
 
+    /// The end of the last step written or being written, in
+    /// milliseconds: a sample at or before it is late.
+    pub fn done_upto_ms(&self) -> Option<UnixMillis> {
+        self.frozen_upto
+            .max(self.written_upto)
+            .map(|d| d.saturating_mul(1000))
+    }
+
     /// Adds one sample of DS `ds`. Refused as late when its step is already
     /// written or being written.
     pub fn add(

@@ -216,7 +216,10 @@ impl CacheTask {
         if waiting > 0 {
             // As after a crash: the last snapshot and the journal, which
             // holds the waiting samples, bring everything back.
-            warn!(waiting, "Samples still wait for the clock: left in the journal for the next start.");
+            warn!(
+                waiting,
+                "Samples still wait for the clock: left in the journal for the next start."
+            );
         } else if let Some(snapshots) = self.snapshots.as_mut() {
             snapshots
                 .save_now(self.cache.snapshot(now_ms, self.journal_seq))
@@ -307,7 +310,9 @@ impl CacheTask {
         let before = watch.trust.state();
         let evidence = watch.evidence.read(now_ms);
         let state = watch.trust.decide(&evidence, tokio::time::Instant::now());
-        if state != before {
+        // `before` may already be the distrust a step set: the status
+        // says what the source was last told.
+        if state != before || state.is_usable() != watch.status.trusted() {
             watch.status.set_trusted(state.is_usable());
             self.metrics
                 .clock_trusted
@@ -329,40 +334,58 @@ impl CacheTask {
     /// Re-times every waiting sample and takes it.
     fn release_waiting(&mut self) {
         let now_ms = self.clock.now_ms();
-        let (samples, moved_ms) = self
-            .clock_watch
+        let watch = &mut self.clock_watch;
+        let (samples, moved_ms) = watch
             .waiting
-            .release(self.clock_watch.status.boot(), self.clock.offset_ms(now_ms));
+            .release(watch.status.boot(), self.clock.offset_ms(now_ms));
         info!(
             samples = samples.len(),
             moved_s = moved_ms as f64 / 1000.0,
             "Samples that waited for the clock taken, at their re-timed times."
         );
         self.metrics.clock_waiting_samples.store(0, Relaxed);
-        self.ingest(samples);
+        let outcome = self.cache.release(samples, now_ms);
+        self.count(outcome, now_ms);
     }
 
-    /// Says once when the system clock was stepped, with how far; then
+    /// Says once when the system clock was stepped, with how far (set
+    /// back: samples wait until it reads again what it read before); then
     /// decides again whether it is trusted.
     fn watch_clock(&mut self) {
-        self.decide_trust();
-        let Some(step_ms) = self
+        let now_ms = self.clock.now_ms();
+        if let Some(step_ms) = self
             .clock_steps
-            .observe(self.clock.now_ms(), tokio::time::Instant::now())
-        else {
-            return;
-        };
-        self.metrics.clock_steps.fetch_add(1, Relaxed);
-        self.metrics.clock_last_step_ms.store(step_ms, Relaxed);
-        warn!(
-            step_s = step_ms as f64 / 1000.0,
-            "The system clock was stepped: samples stamped with the receive time jump with it."
-        );
+            .observe(now_ms, tokio::time::Instant::now())
+        {
+            self.metrics.clock_steps.fetch_add(1, Relaxed);
+            self.metrics.clock_last_step_ms.store(step_ms, Relaxed);
+            if step_ms < 0 {
+                let before_ms = now_ms - step_ms;
+                warn!(
+                    step_s = step_ms as f64 / 1000.0,
+                    "The system clock was set back: samples without a time of their own wait until it reads again what it read before."
+                );
+                self.clock_watch
+                    .trust
+                    .set_back(before_ms, tokio::time::Instant::now());
+            } else {
+                warn!(
+                    step_s = step_ms as f64 / 1000.0,
+                    "The system clock was stepped forward."
+                );
+            }
+        }
+        self.decide_trust();
     }
 
     fn ingest(&mut self, samples: Vec<Sample>) {
         let now_ms = self.clock.now_ms();
         let outcome = self.cache.ingest(samples, now_ms);
+        self.count(outcome, now_ms);
+    }
+
+    /// Counts and logs what the cache took and refused.
+    fn count(&mut self, outcome: state::IngestOutcome, now_ms: UnixMillis) {
         debug!(
             accepted = outcome.accepted,
             refused = outcome.rejected.len(),

@@ -55,6 +55,17 @@ pub(crate) struct Cache {
     meta: HashMap<String, SeriesMeta>,
 }
 
+/// How samples come to the cache, which decides what is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Just received: times checked against now.
+    Live,
+    /// From the journal at start.
+    Replayed,
+    /// After waiting for the clock.
+    Released,
+}
+
 impl Cache {
     pub fn new(config: Arc<Config>) -> Self {
         let mut cache = Cache {
@@ -174,22 +185,31 @@ impl Cache {
     /// `limits.max_future` after `now_ms`, not older than their file's
     /// finest archive reaches.
     pub fn ingest(&mut self, samples: Vec<Sample>, now_ms: UnixMillis) -> IngestOutcome {
-        self.ingest_checked(samples, now_ms, true)
+        self.ingest_as(samples, now_ms, Arrival::Live)
     }
 
     /// Adds samples the journal gives back at start. They passed the time
     /// checks when they were received and were acknowledged then: a long
     /// outage must not make them "too old" now.
     pub fn replay(&mut self, samples: Vec<Sample>, now_ms: UnixMillis) -> IngestOutcome {
-        self.ingest_checked(samples, now_ms, false)
+        self.ingest_as(samples, now_ms, Arrival::Replayed)
     }
 
-    fn ingest_checked(
+    /// Adds samples that waited for the clock to be trusted, re-timed. They
+    /// were acknowledged long ago: not checked against now, and one whose
+    /// step is already written (the clock was set back, or never trusted)
+    /// goes into the next step rather than be refused as late.
+    pub fn release(&mut self, samples: Vec<Sample>, now_ms: UnixMillis) -> IngestOutcome {
+        self.ingest_as(samples, now_ms, Arrival::Released)
+    }
+
+    fn ingest_as(
         &mut self,
         samples: Vec<Sample>,
         now_ms: UnixMillis,
-        check_times: bool,
+        arrival: Arrival,
     ) -> IngestOutcome {
+        let check_times = arrival == Arrival::Live;
         let mut outcome = IngestOutcome::default();
         let max_future_ms =
             i64::try_from(self.config.limits.max_future.as_millis()).unwrap_or(i64::MAX);
@@ -226,6 +246,11 @@ impl Cache {
             if too_old(buffer.finest_reach_ms) {
                 outcome.rejected.push((RejectReason::TooOld, s.series));
                 continue;
+            }
+            if arrival == Arrival::Released
+                && let Some(done_ms) = buffer.done_upto_ms()
+            {
+                s.time_ms = s.time_ms.max(done_ms + 1);
             }
             let was_waiting = buffer.pending_since_ms.is_some();
             match buffer.add(slot.ds, s.time_ms, s.value, now_ms) {

@@ -431,9 +431,7 @@ async fn forgotten_series_are_reported_to_the_index() {
 /// time: the step of the wall clock since they came undone.
 #[tokio::test(start_paused = true)]
 async fn samples_wait_for_the_clock_and_go_at_their_true_time() {
-    use crate::clock::{
-        ClockStatus, ClockWatch, EvidenceSources, Trust, TrustPolicy, Waiting,
-    };
+    use crate::clock::{ClockStatus, ClockWatch, EvidenceSources, Trust, TrustPolicy, Waiting};
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "data_dir = \"{}\"\n[cache]\nflush_after = \"1m\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
@@ -448,7 +446,13 @@ async fn samples_wait_for_the_clock_and_go_at_their_true_time() {
     };
     let clock = Clock::anchored(T0_MS);
     let now = tokio::time::Instant::now();
-    let mut trust = Trust::new(TrustPolicy::WaitForSync, 0, 0, Duration::from_secs(3600), now);
+    let mut trust = Trust::new(
+        TrustPolicy::WaitForSync,
+        0,
+        0,
+        Duration::from_secs(3600),
+        now,
+    );
     assert!(!trust.decide(&evidence.read(T0_MS), now).is_usable());
     let status = Arc::new(ClockStatus::new(false, 42));
     let watch = ClockWatch {
@@ -481,10 +485,7 @@ async fn samples_wait_for_the_clock_and_go_at_their_true_time() {
     };
     // A sample with a time of its own goes on at once.
     let own = sample("b", 0, 1.0);
-    cache
-        .add(1, vec![at_fake, own], Some(held))
-        .await
-        .unwrap();
+    cache.add(1, vec![at_fake, own], Some(held)).await.unwrap();
     let stats = cache.stats().await.unwrap();
     assert_eq!(stats.series, 1, "only the sample with its own time");
     assert_eq!(metrics.clock_waiting_samples.load(Relaxed), 1);
@@ -492,7 +493,10 @@ async fn samples_wait_for_the_clock_and_go_at_their_true_time() {
     let (batch, reply) = next_write(&rrd_rx).await.expect("b written");
     assert_eq!(batch.rows.len(), 1);
     answer(&batch, &reply, true);
-    assert!(next_write(&rrd_rx).await.is_none(), "a written while waiting");
+    assert!(
+        next_write(&rrd_rx).await.is_none(),
+        "a written while waiting"
+    );
 
     // The sync: at the next check, trusted; "a" goes at its true time.
     std::fs::write(&evidence.sync_flag, "").unwrap();

@@ -50,7 +50,6 @@ impl ClockStatus {
     pub fn boot(&self) -> u64 {
         self.boot
     }
-
 }
 
 /// The clock the MQTT source stamps messages with, and whether it may.
@@ -144,7 +143,9 @@ impl Clock {
             Clock::System => wall_ms - evidence::monotonic_ms(),
             // Moves with tokio time like the wall clock: never stepped.
             #[cfg(test)]
-            Clock::Anchored { wall_ms: anchor, .. } => *anchor + (wall_ms - self.now_ms()),
+            Clock::Anchored {
+                wall_ms: anchor, ..
+            } => *anchor + (wall_ms - self.now_ms()),
         }
     }
 

@@ -42,9 +42,18 @@ pub struct Evidence {
 pub enum Distrust {
     NotSynced,
     /// Earlier than the newest data already written.
-    BehindData { newest_ms: UnixMillis },
+    BehindData {
+        newest_ms: UnixMillis,
+    },
     /// Earlier than the binary was built.
-    BeforeBuild { built_ms: UnixMillis },
+    BeforeBuild {
+        built_ms: UnixMillis,
+    },
+    /// Set back while running: until it reads `until_ms` again (the time
+    /// it read before the step), rows up to then are already written.
+    SetBack {
+        until_ms: UnixMillis,
+    },
 }
 
 /// The trust state, decided again at each new piece of evidence. Once
@@ -60,6 +69,8 @@ pub struct Trust {
     max_wait: Duration,
     /// When distrust was first seen; `None` once trusted.
     distrusted_since: Option<Instant>,
+    /// After the clock was set back: the time it read before.
+    set_back_until_ms: Option<UnixMillis>,
     state: TrustState,
 }
 
@@ -93,6 +104,7 @@ impl Trust {
             built_ms,
             max_wait,
             distrusted_since: Some(now),
+            set_back_until_ms: None,
             state: TrustState::Untrusted(Distrust::NotSynced),
         }
     }
@@ -105,13 +117,34 @@ impl Trust {
         self.max_wait
     }
 
+    /// The clock was set back while running, from `before_ms`: it is not
+    /// trusted again until it reads that time, whatever the sync evidence
+    /// (`always` excepted). The samples stamped meanwhile would fall at or
+    /// before rows already written.
+    pub fn set_back(&mut self, before_ms: UnixMillis, now: Instant) {
+        if self.policy == TrustPolicy::Always {
+            return;
+        }
+        self.newest_data_ms = self.newest_data_ms.max(before_ms);
+        self.set_back_until_ms = Some(before_ms);
+        self.distrusted_since = Some(now);
+        self.state = TrustState::Untrusted(Distrust::SetBack {
+            until_ms: before_ms,
+        });
+    }
+
     /// Decides again with `evidence`; returns the new state.
     pub fn decide(&mut self, evidence: &Evidence, now: Instant) -> TrustState {
         if self.state.is_usable() {
             return self.state;
         }
+        let set_back = self
+            .set_back_until_ms
+            .filter(|&until_ms| evidence.now_ms < until_ms);
+        self.set_back_until_ms = set_back;
         let distrust = match self.policy {
             TrustPolicy::Always => None,
+            _ if set_back.is_some() => set_back.map(|until_ms| Distrust::SetBack { until_ms }),
             _ if evidence.synced => None,
             TrustPolicy::WaitForSync => Some(Distrust::NotSynced),
             TrustPolicy::Auto if evidence.sync_service => Some(Distrust::NotSynced),
@@ -261,6 +294,28 @@ mod tests {
             t.decide(&offline, start + Duration::from_secs(3600)),
             TrustState::GaveUp
         );
+    }
+
+    #[test]
+    fn a_clock_set_back_is_distrusted_until_it_reads_that_time_again() {
+        let (mut t, start) = trust(TrustPolicy::Auto, NOW - DAY_MS);
+        assert!(t.decide(&evidence(NOW, false, true), start).is_usable());
+        // Set back 10 minutes: untrusted, even though synced.
+        t.set_back(NOW, start);
+        let back = NOW - 600_000;
+        assert_eq!(
+            t.decide(&evidence(back + 300_000, false, true), start),
+            TrustState::Untrusted(Distrust::SetBack { until_ms: NOW })
+        );
+        assert_eq!(
+            t.decide(&evidence(NOW + 1, false, true), start),
+            TrustState::Trusted
+        );
+        // `always` ignores it.
+        let (mut t, start) = trust(TrustPolicy::Always, 0);
+        t.decide(&evidence(NOW, false, false), start);
+        t.set_back(NOW, start);
+        assert!(t.state().is_usable());
     }
 
     #[test]

@@ -34,7 +34,11 @@ impl Waiting {
         let mut largest = 0i64;
         for (held, samples) in self.messages.drain(..) {
             let shift = retime_shift_ms(&held, boot, now_offset_ms);
-            largest = if shift.abs() > largest.abs() { shift } else { largest };
+            largest = if shift.abs() > largest.abs() {
+                shift
+            } else {
+                largest
+            };
             released.extend(samples.into_iter().map(|mut s| {
                 s.time_ms = s.time_ms.saturating_add(shift);
                 s
@@ -76,7 +80,11 @@ mod tests {
         };
         // Two messages 10 s apart at the fake time; the second has a
         // sample with a time of its own, which goes on at once.
-        assert!(waiting.hold(held(fake, 5_000), vec![sample("a", fake)]).is_empty());
+        assert!(
+            waiting
+                .hold(held(fake, 5_000), vec![sample("a", fake)])
+                .is_empty()
+        );
         let own = waiting.hold(
             held(fake + 10_000, 15_000),
             vec![sample("a", fake + 10_000), sample("b", 1_795_000_000_000)],
@@ -85,7 +93,7 @@ mod tests {
         assert_eq!(waiting.len(), 2);
         // The clock is stepped 3 days forward: the true time is 3 days on.
         let step = 3 * 86_400_000;
-        let (released, largest) = waiting.release(1, fake + step - 5_000 + 0);
+        let (released, largest) = waiting.release(1, fake + step - 5_000);
         assert_eq!(
             released,
             vec![sample("a", fake + step), sample("a", fake + 10_000 + step)]

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{
-    RawCache, RawClock, RawEmbeddedBroker, RawJournal, RawLimits, RawMqtt, RawRra, RawSync, RawTemplate, RawTrust,
+    RawCache, RawClock, RawEmbeddedBroker, RawJournal, RawLimits, RawMqtt, RawRra, RawSync,
+    RawTemplate, RawTrust,
 };
 use super::{
-    BrokerTls, CacheConfig, ClockConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError, Limits,
-    MqttConfig, Sections, SyncPolicy, Template, TlsConfig,
+    BrokerTls, CacheConfig, ClockConfig, Config, EmbeddedBrokerConfig, JournalConfig, KeyError,
+    Limits, MqttConfig, Sections, SyncPolicy, Template, TlsConfig,
 };
 use crate::model::RraSpec;
 

@@ -670,7 +670,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = JournalWriter::open(dir.path(), 1).unwrap();
         for i in 0..5 {
-            assert_eq!(w.append(&[s("a", i as f64), s("b", -1.0)], None).unwrap(), i + 1);
+            assert_eq!(
+                w.append(&[s("a", i as f64), s("b", -1.0)], None).unwrap(),
+                i + 1
+            );
         }
         w.flush().unwrap();
         let (got, stats) = all(dir.path(), 2);
@@ -747,7 +750,11 @@ mod tests {
         for (step, value) in [(1u64, 1.5), (1, 2.5)] {
             let record = PackedRecord {
                 seq_step: step,
-                new_series: if value == 1.5 { vec!["old/series"] } else { vec![] },
+                new_series: if value == 1.5 {
+                    vec!["old/series"]
+                } else {
+                    vec![]
+                },
                 samples: vec![PackedSample {
                     series: 0,
                     time_step_ms: if value == 1.5 { 1_763_633_700_000 } else { 0 },

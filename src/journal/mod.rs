@@ -167,7 +167,10 @@ mod tests {
         assert!(metrics.journal_bytes.load(Relaxed) > 0);
 
         let mut reader = Reader::open(&config.dir, 1).unwrap();
-        assert_eq!(reader.next_record().unwrap(), Some((2, vec![sample(2.0)], None)));
+        assert_eq!(
+            reader.next_record().unwrap(),
+            Some((2, vec![sample(2.0)], None))
+        );
         assert_eq!(reader.next_record().unwrap(), None);
         assert_eq!((reader.stats().skipped, reader.stats().last_seq), (1, 2));
 

@@ -154,7 +154,9 @@ impl Source {
                 // Stamped with an untrusted clock: said so, to wait for it.
                 let held = self.clock.held(now_ms);
                 let journaled = self.journal_append(&samples, held, now_ms);
-                self.cache.add(journaled.unwrap_or(0), samples, held).await?;
+                self.cache
+                    .add(journaled.unwrap_or(0), samples, held)
+                    .await?;
                 // Not in the journal: no ack, so the broker sends it again.
                 if journaled.is_some() {
                     self.ack(p);

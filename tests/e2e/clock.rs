@@ -54,7 +54,10 @@ fn assert_at_true_time(data: &Path) {
         );
         let fake = now - 3 * 86_400;
         let at_fake = fetch(&path, fake - 600, fake + 600);
-        assert!(at_fake.is_empty(), "{file} written at the fake time: {at_fake:?}");
+        assert!(
+            at_fake.is_empty(),
+            "{file} written at the fake time: {at_fake:?}"
+        );
     }
 }
 
@@ -88,11 +91,7 @@ fn run_at_true_time_then_start_behind(broker: &Mosquitto) -> (Daemon, std::path:
     std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
     std::fs::write(&offset_file, "-3d\n").unwrap();
     let behind = start_faked(dir, &config, &offset_file);
-    assert!(
-        behind.log().contains("not trusted yet"),
-        "{}",
-        behind.log()
-    );
+    assert!(behind.log().contains("not trusted yet"), "{}", behind.log());
     assert_eq!(gauge(&behind, "clock_trusted"), 0);
     broker.publish("pi/a", "2.5");
     broker.publish("pi/b", "3.5");
@@ -171,4 +170,91 @@ fn samples_wait_for_the_sync_service_flag() {
     });
     daemon.flush();
     assert_at_true_time(&daemon.data());
+}
+
+/// `rejected_total{reason="late"}`: samples refused for falling at or
+/// before rows already written.
+fn late(daemon: &Daemon) -> u64 {
+    gauge(daemon, "rejected_total{reason=\"late\"}")
+}
+
+/// The last value and update time `rrdtool lastupdate` reports.
+fn last_update(path: &Path) -> (i64, f64) {
+    let out = std::process::Command::new("rrdtool")
+        .arg("lastupdate")
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    let (time, value) = line.split_once(':').unwrap_or_else(|| panic!("{text}"));
+    (time.trim().parse().unwrap(), value.trim().parse().unwrap())
+}
+
+/// A running daemon whose clock is then set back by `back`: what it
+/// published before is written; the samples published after wait.
+fn set_back_while_running(broker: &Mosquitto, back: &str) -> (Daemon, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let offset_file = dir.path().join("faketime");
+    std::fs::write(&offset_file, "+0\n").unwrap();
+    let config = config(broker.port, dir.path(), false);
+    let daemon = start_faked(dir, &config, &offset_file);
+    broker.publish("pi/a", "1.5");
+    daemon.wait_log("Samples taken", 1);
+    daemon.flush();
+    std::fs::write(&offset_file, format!("{back}\n")).unwrap();
+    wait_for(Duration::from_secs(20), "the step to be seen", || {
+        daemon
+            .log()
+            .contains("The system clock was set back")
+            .then_some(())
+    });
+    broker.publish("pi/a", "2.5");
+    broker.publish("pi/b", "3.5");
+    wait_for(Duration::from_secs(10), "the samples to wait", || {
+        (gauge(&daemon, "clock_waiting_samples") == 2).then_some(())
+    });
+    (daemon, offset_file)
+}
+
+/// Set back 10 minutes (a bad time server), then put right: the samples
+/// of the meantime go at their true time, none refused as late.
+#[test]
+fn a_clock_set_back_and_put_right_loses_nothing() {
+    let broker = Mosquitto::start();
+    let (daemon, offset_file) = set_back_while_running(&broker, "-10m");
+    std::fs::write(&offset_file, "+0\n").unwrap();
+    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
+        (gauge(&daemon, "clock_trusted") == 1).then_some(())
+    });
+    daemon.flush();
+    let now = now_s();
+    let (when, value) = last_update(&daemon.data().join("pi/a.rrd"));
+    assert_eq!(value, 2.5, "{}", daemon.log());
+    // At its true time, or the step after if that one was written.
+    assert!(
+        (now - 60..=now + 120).contains(&when),
+        "at {when}, now {now}"
+    );
+    let b = fetch(&daemon.data().join("pi/b.rrd"), now - 300, now + 120);
+    assert!(b.iter().any(|(_, v)| *v == 3.5), "{b:?}");
+    assert_eq!(late(&daemon), 0, "{}", daemon.log());
+}
+
+/// Set back 20 s and left so: the samples of the overlap wait until the
+/// clock reads again what it read before, then go just after the rows
+/// already written; none refused as late.
+#[test]
+fn a_clock_set_back_and_left_so_writes_the_overlap_after_what_was_written() {
+    let broker = Mosquitto::start();
+    let (daemon, _offset_file) = set_back_while_running(&broker, "-20s");
+    let written_before = last_update(&daemon.data().join("pi/a.rrd")).0;
+    wait_for(Duration::from_secs(40), "the clock to catch up", || {
+        (gauge(&daemon, "clock_waiting_samples") == 0).then_some(())
+    });
+    daemon.flush();
+    let (when, value) = last_update(&daemon.data().join("pi/a.rrd"));
+    assert_eq!(value, 2.5);
+    assert!(when > written_before, "{when} after {written_before}");
+    assert_eq!(late(&daemon), 0, "{}", daemon.log());
 }

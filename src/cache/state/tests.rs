@@ -469,3 +469,36 @@ fn samples_older_than_the_finest_archive_are_refused_but_not_when_replayed() {
     );
     assert_eq!((outcome.accepted, outcome.rejected.len()), (2, 0));
 }
+
+/// A sample that waited for the clock and falls in a step already written
+/// goes into the next step; a live one there is refused as late.
+#[test]
+fn a_released_sample_in_a_written_step_goes_into_the_next() {
+    let mut cache = Cache::new(config(""));
+    assert_eq!(
+        cache
+            .ingest(vec![sample("a", T0_MS + 1_000, 1.0)], T0_MS + 1_000)
+            .accepted,
+        1
+    );
+    let (batches, _) = cache.pump(T0_MS + 400_000);
+    let t0 = T0_MS / 1000;
+    assert_eq!(batches[0].rows.last().map(|r| r.time_s), Some(t0 + 60));
+    cache.on_written(
+        batches[0].file,
+        Some(t0 + 60),
+        Some(t0 + 60),
+        T0_MS + 400_000,
+    );
+    let live = cache.ingest(vec![sample("a", T0_MS + 30_000, 2.0)], T0_MS + 400_000);
+    assert_eq!(live.rejected, vec![(RejectReason::Late, "a".into())]);
+    let released = cache.release(vec![sample("a", T0_MS + 30_000, 2.0)], T0_MS + 400_000);
+    assert_eq!((released.accepted, released.rejected.len()), (1, 0));
+    let (batches, _) = cache.pump(T0_MS + 1_000_000);
+    let rows: Vec<(i64, Option<f64>)> = batches[0]
+        .rows
+        .iter()
+        .map(|r| (r.time_s, r.values[0]))
+        .collect();
+    assert_eq!(rows, vec![(t0 + 120, Some(2.0))]);
+}
