@@ -360,8 +360,17 @@ fn recover(config: &Config) -> anyhow::Result<Recovered> {
         journal_seq: after,
         ..Recovered::default()
     };
-    // Payload times may run ahead of the clock by up to max_future.
+    // Payload times may run ahead of the clock by up to max_future, and a
+    // file's last update by one step more (a forced flush writes the open
+    // step at its end).
     let ahead_ms = i64::try_from(config.limits.max_future.as_millis()).unwrap_or(0);
+    let (index, _) = crate::rrd::index::Index::load(&config.data_dir);
+    let newest_file_ms = index
+        .entries()
+        .iter()
+        .filter_map(|e| Some((e.last_update? - i64::from(e.step_secs)) * 1000 - ahead_ms))
+        .max();
+    recovered.newest_data_ms = recovered.newest_data_ms.max(newest_file_ms.unwrap_or(0));
     if let Some(j) = &config.journal {
         let mut replayed = Vec::new();
         let mut reader =

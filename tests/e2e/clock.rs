@@ -258,3 +258,33 @@ fn a_clock_set_back_and_left_so_writes_the_overlap_after_what_was_written() {
     assert!(when > written_before, "{when} after {written_before}");
     assert_eq!(late(&daemon), 0, "{}", daemon.log());
 }
+
+/// Without journal and snapshots, the files' last updates (the index) are
+/// the evidence that the clock is behind.
+#[test]
+fn the_files_last_updates_are_evidence_too() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let offset_file = dir.path().join("faketime");
+    let config = format!(
+        "{}[journal]\nenabled = false\n",
+        config(broker.port, dir.path(), false).replace(
+            "[cache]\n",
+            "[cache]\nsnapshot_every = \"0s\"\n"
+        )
+    );
+    let mut first = Daemon::start_in(dir, &config, LOG);
+    broker.publish("pi/before", "1");
+    first.wait_log("Samples taken", 1);
+    assert!(first.stop(Duration::from_secs(20)).success());
+    let dir = first.kill9();
+    assert!(!dir.path().join("data/datalog-rrd.snapshot").exists());
+    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
+    std::fs::write(&offset_file, "-3d\n").unwrap();
+    let behind = start_faked(dir, &config, &offset_file);
+    assert!(behind.log().contains("BehindData"), "{}", behind.log());
+    std::fs::write(&offset_file, "+0\n").unwrap();
+    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
+        (gauge(&behind, "clock_trusted") == 1).then_some(())
+    });
+}
