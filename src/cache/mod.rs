@@ -335,9 +335,10 @@ impl CacheTask {
     fn release_waiting(&mut self) {
         let now_ms = self.clock.now_ms();
         let watch = &mut self.clock_watch;
-        let (samples, moved_ms) = watch
-            .waiting
-            .release(watch.status.boot(), self.clock.offset_ms(now_ms));
+        let (samples, moved_ms) =
+            watch
+                .waiting
+                .release(watch.status.boot(), now_ms, self.clock.offset_ms(now_ms));
         info!(
             samples = samples.len(),
             moved_s = moved_ms as f64 / 1000.0,

@@ -172,12 +172,16 @@ impl Trust {
 }
 
 /// How far to move the samples `held` stamped with the receive time, now
-/// that the wall clock is `now_offset_ms` ahead of the monotonic clock on
-/// boot `boot`: every step since they came. From another boot (a reboot
-/// before the clock was trusted) the monotonic clock says nothing: not
-/// moved, their guess is the best time there is.
-pub fn retime_shift_ms(held: &HeldClock, boot: u64, now_offset_ms: i64) -> i64 {
-    if held.boot == boot {
+/// that the wall clock reads `now_ms`, `now_offset_ms` ahead of the
+/// monotonic clock, on boot `boot`: every step since they came. From
+/// another boot (a reboot before the clock was trusted) the monotonic
+/// clock says nothing: not moved, their guess is the best time there is.
+/// Another boot is told by its id, and, where the id cannot be read (0),
+/// by a monotonic reading earlier than theirs.
+pub fn retime_shift_ms(held: &HeldClock, boot: u64, now_ms: i64, now_offset_ms: i64) -> i64 {
+    let held_monotonic_ms = held.received_ms.saturating_sub(held.offset_ms);
+    let now_monotonic_ms = now_ms.saturating_sub(now_offset_ms);
+    if held.boot == boot && now_monotonic_ms >= held_monotonic_ms {
         now_offset_ms.saturating_sub(held.offset_ms)
     } else {
         0
@@ -330,10 +334,13 @@ mod tests {
         // Later: NTP stepped the clock 3 days forward; 90 s went by.
         let now_ms = NOW + 90_000;
         let now_offset = now_ms - 1_090_000;
-        let shift = retime_shift_ms(&held, 7, now_offset);
+        let shift = retime_shift_ms(&held, 7, now_ms, now_offset);
         assert_eq!(held.received_ms + shift, NOW, "the true receive time");
-        // No step: no shift. Another boot: no shift either.
-        assert_eq!(retime_shift_ms(&held, 7, held.offset_ms), 0);
-        assert_eq!(retime_shift_ms(&held, 8, now_offset), 0);
+        // No step: no shift. Another boot: no shift either, whether its
+        // id says so or the monotonic clock went back.
+        let unstepped_ms = held.received_ms + 90_000;
+        assert_eq!(retime_shift_ms(&held, 7, unstepped_ms, held.offset_ms), 0);
+        assert_eq!(retime_shift_ms(&held, 8, now_ms, now_offset), 0);
+        assert_eq!(retime_shift_ms(&held, 7, now_ms, now_ms - 500_000), 0);
     }
 }

@@ -26,14 +26,14 @@ impl Waiting {
         own_time
     }
 
-    /// Every waiting sample, re-timed for boot `boot` whose wall clock is
-    /// now `now_offset_ms` ahead of the monotonic one. Also returns the
-    /// largest move, in milliseconds, to say in the log.
-    pub fn release(&mut self, boot: u64, now_offset_ms: i64) -> (Vec<Sample>, i64) {
+    /// Every waiting sample, re-timed for boot `boot` whose wall clock
+    /// reads `now_ms`, `now_offset_ms` ahead of the monotonic one. Also
+    /// returns the largest move, in milliseconds, to say in the log.
+    pub fn release(&mut self, boot: u64, now_ms: i64, now_offset_ms: i64) -> (Vec<Sample>, i64) {
         let mut released = Vec::with_capacity(self.samples);
         let mut largest = 0i64;
         for (held, samples) in self.messages.drain(..) {
-            let shift = retime_shift_ms(&held, boot, now_offset_ms);
+            let shift = retime_shift_ms(&held, boot, now_ms, now_offset_ms);
             largest = if shift.abs() > largest.abs() {
                 shift
             } else {
@@ -93,7 +93,8 @@ mod tests {
         assert_eq!(waiting.len(), 2);
         // The clock is stepped 3 days forward: the true time is 3 days on.
         let step = 3 * 86_400_000;
-        let (released, largest) = waiting.release(1, fake + step - 5_000);
+        // 20 s after boot on the monotonic clock.
+        let (released, largest) = waiting.release(1, fake + step + 15_000, fake + step - 5_000);
         assert_eq!(
             released,
             vec![sample("a", fake + step), sample("a", fake + 10_000 + step)]

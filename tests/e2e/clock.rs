@@ -268,10 +268,8 @@ fn the_files_last_updates_are_evidence_too() {
     let offset_file = dir.path().join("faketime");
     let config = format!(
         "{}[journal]\nenabled = false\n",
-        config(broker.port, dir.path(), false).replace(
-            "[cache]\n",
-            "[cache]\nsnapshot_every = \"0s\"\n"
-        )
+        config(broker.port, dir.path(), false)
+            .replace("[cache]\n", "[cache]\nsnapshot_every = \"0s\"\n")
     );
     let mut first = Daemon::start_in(dir, &config, LOG);
     broker.publish("pi/before", "1");
