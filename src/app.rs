@@ -63,7 +63,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let mut embedded = None;
         if let Some(b) = &config.embedded_broker {
-            match broker::start(b, &config.limits, metrics.clone()) {
+            match broker::start(b, &config.limits, &config.mqtt.client_id, metrics.clone()) {
                 Ok(started) => {
                     info!(listen = %b.listen, tls = ?b.tls.as_ref().map(|t| t.listen), users = b.users.len(),
                         "Embedded MQTT broker started.");
@@ -365,12 +365,13 @@ fn recover(config: &Config) -> anyhow::Result<Recovered> {
     // step at its end).
     let ahead_ms = i64::try_from(config.limits.max_future.as_millis()).unwrap_or(0);
     let (index, _) = crate::rrd::index::Index::load(&config.data_dir);
-    let newest_file_ms = index
-        .entries()
-        .iter()
-        .filter_map(|e| Some((e.last_update? - i64::from(e.step_secs)) * 1000 - ahead_ms))
-        .max();
-    recovered.newest_data_ms = recovered.newest_data_ms.max(newest_file_ms.unwrap_or(0));
+    for entry in index.entries() {
+        if let Some(last_update) = entry.last_update {
+            let newest_ms = (last_update - i64::from(entry.step_secs)) * 1000 - ahead_ms;
+            recovered.newest_data_ms = recovered.newest_data_ms.max(newest_ms);
+            recovered.last_updates.insert(entry.path, last_update);
+        }
+    }
     if let Some(j) = &config.journal {
         let mut replayed = Vec::new();
         let mut reader =

@@ -48,9 +48,9 @@ use crate::password::{Logins, Verdict};
 
 /// How long a new connection has to finish TLS and send its CONNECT.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
-/// Packets from rumqttd to a device: what it accepted, plus its own
-/// framing, with room to spare.
-const DOWNSTREAM_PACKET_MAX: usize = 1 << 20;
+/// Packets from rumqttd to a device may exceed what a device may send by
+/// a topic and rumqttd's framing.
+const DOWNSTREAM_EXTRA_BYTES: usize = 70_000;
 
 /// What every connection of both listeners shares.
 pub struct Gate {
@@ -61,6 +61,9 @@ pub struct Gate {
     /// rumqttd's loopback listener, and the CONNECT login it wants.
     upstream: SocketAddr,
     upstream_login: Login,
+    /// The daemon's own client's id: a device taking it would make
+    /// rumqttd drop the daemon's session.
+    reserved_client_id: String,
     max_packet_bytes: usize,
     max_publish_rate: u32,
     publish_burst: u32,
@@ -74,6 +77,7 @@ impl Gate {
         logins: Option<Arc<Logins>>,
         upstream: SocketAddr,
         upstream_login: Login,
+        reserved_client_id: &str,
         max_packet_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Gate {
@@ -89,6 +93,7 @@ impl Gate {
                 .collect(),
             upstream,
             upstream_login,
+            reserved_client_id: reserved_client_id.to_owned(),
             max_packet_bytes,
             max_publish_rate: config.max_publish_rate,
             publish_burst: config.publish_burst,
@@ -195,6 +200,15 @@ impl Gate {
                 return;
             }
         };
+        if connect.client_id == self.reserved_client_id {
+            self.refuse(
+                BrokerRefusal::NotPermitted,
+                Some(peer),
+                &format!("client id {:?} is the daemon's", connect.client_id),
+            );
+            connack(&mut writer, ConnectReturnCode::BadClientId).await;
+            return;
+        }
         if let Some(will) = &connect.last_will
             && !rights.allows(&will.topic)
         {
@@ -238,7 +252,12 @@ impl Gate {
             &rights,
             peer,
         );
-        let to_device = to_device(upstream_reader, writer, acks_rx);
+        let to_device = to_device(
+            upstream_reader,
+            writer,
+            acks_rx,
+            self.max_packet_bytes + DOWNSTREAM_EXTRA_BYTES,
+        );
         // Either side ending ends both: rumqttd sees the device go (and
         // sends its will), the device sees rumqttd close it.
         tokio::select! {
@@ -409,8 +428,12 @@ struct Inbound<R, W> {
 
 /// Copies rumqttd's packets to the device, whole, and slips the gate's
 /// own acknowledgements in between them.
-async fn to_device<R, W>(mut upstream: R, mut device: W, mut acks: mpsc::Receiver<Packet>)
-where
+async fn to_device<R, W>(
+    mut upstream: R,
+    mut device: W,
+    mut acks: mpsc::Receiver<Packet>,
+    max_packet_bytes: usize,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
@@ -422,7 +445,7 @@ where
                 if !matches!(read, Ok(n) if n > 0) {
                     return;
                 }
-                let Ok(whole) = whole_frames(&from_broker, DOWNSTREAM_PACKET_MAX) else {
+                let Ok(whole) = whole_frames(&from_broker, max_packet_bytes) else {
                     return;
                 };
                 if whole > 0 {

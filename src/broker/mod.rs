@@ -56,6 +56,7 @@ pub struct Started {
 pub fn start(
     config: &EmbeddedBrokerConfig,
     limits: &Limits,
+    daemon_client_id: &str,
     metrics: Arc<Metrics>,
 ) -> Result<Started, BrokerError> {
     let bind = |addr| {
@@ -90,6 +91,7 @@ pub fn start(
         logins,
         internal,
         rumqttc::Login::new(credentials.0.clone(), credentials.1.clone()),
+        daemon_client_id,
         limits.max_payload_bytes,
         metrics,
     ));

@@ -41,9 +41,11 @@ pub struct Recovered {
     pub replayed: Vec<Sample>,
     /// Records received while the clock was not trusted: they wait again.
     pub held: Vec<(HeldClock, Vec<Sample>)>,
-    /// The newest time of data already written (snapshot, journal), as
-    /// evidence against a clock that reads earlier.
+    /// The newest time of data already written (snapshot, journal, files),
+    /// as evidence against a clock that reads earlier.
     pub newest_data_ms: UnixMillis,
+    /// Each file's last update, from the index (rel path → Unix seconds).
+    pub last_updates: HashMap<String, i64>,
     /// The last journal record seen (covered once the cache has taken all).
     pub journal_seq: u64,
 }
@@ -60,6 +62,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(1024);
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     let mut cache = Cache::new(config.clone());
+    cache.know_last_updates(recovered.last_updates);
     if let Some(snapshot) = &recovered.snapshot {
         log_restore(&cache.restore(snapshot, clock.now_ms()));
     }
@@ -98,6 +101,7 @@ pub fn spawn(
         refusals: Refusals::new(metrics.clone()),
         clock_steps: crate::clock::StepDetector::new(CLOCK_STEP_TOLERANCE),
         clock_watch,
+        journal_enabled: config.journal.is_some(),
         metrics,
         clock,
         waiters: HashMap::new(),
@@ -148,6 +152,9 @@ struct CacheTask {
     clock_steps: crate::clock::StepDetector,
     /// Whether the clock is trusted, and the samples that wait until it is.
     clock_watch: ClockWatch,
+    /// Samples waiting for the clock at a stop stay in the journal; without
+    /// one they are written with the best time there is.
+    journal_enabled: bool,
 }
 
 impl CacheTask {
@@ -196,6 +203,13 @@ impl CacheTask {
             }
         }
         // Input closed: write everything, wait for librrd's answers.
+        if !self.journal_enabled && !self.clock_watch.waiting.is_empty() {
+            warn!(
+                waiting = self.clock_watch.waiting.len(),
+                "Stopping without a journal: samples waiting for the clock are written with the best time there is."
+            );
+            self.release_waiting();
+        }
         let (done_tx, done_rx) = oneshot::channel();
         self.force_all(done_tx);
         let mut done_rx = std::pin::pin!(done_rx);

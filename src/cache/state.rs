@@ -53,6 +53,9 @@ pub(crate) struct Cache {
     pinned: Vec<bool>,
     /// What discovery said of each series (`describe.rs`).
     meta: HashMap<String, SeriesMeta>,
+    /// Files' last updates from the index at start, for the buffers made
+    /// for them later (taken out as they are).
+    last_updates: HashMap<String, i64>,
 }
 
 /// How samples come to the cache, which decides what is checked.
@@ -84,6 +87,7 @@ impl Cache {
             }),
             pinned: Vec::new(),
             meta: HashMap::new(),
+            last_updates: HashMap::new(),
         };
         for spec in &config.files {
             let id = cache.add_file(Arc::new(spec.clone()), true);
@@ -94,8 +98,23 @@ impl Cache {
         cache
     }
 
+    /// The files' last updates as the index says at start (rel path →
+    /// Unix seconds): what is at or before them is late before librrd is
+    /// asked, and samples that waited for the clock go after them.
+    pub fn know_last_updates(&mut self, mut last_updates: HashMap<String, i64>) {
+        for buffer in &mut self.files {
+            if let Some(t) = last_updates.remove(&buffer.spec.rel_path) {
+                buffer.set_written_upto(t);
+            }
+        }
+        self.last_updates = last_updates;
+    }
+
     fn add_file(&mut self, spec: Arc<FileSpec>, pinned: bool) -> FileId {
-        let buffer = FileBuffer::new(spec);
+        let mut buffer = FileBuffer::new(spec);
+        if let Some(t) = self.last_updates.remove(&buffer.spec.rel_path) {
+            buffer.set_written_upto(t);
+        }
         let id = match self.vacant.pop() {
             Some(id) => {
                 self.files[id] = buffer;

@@ -279,10 +279,18 @@ fn the_files_last_updates_are_evidence_too() {
     assert!(!dir.path().join("data/datalog-rrd.snapshot").exists());
     std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
     std::fs::write(&offset_file, "-3d\n").unwrap();
-    let behind = start_faked(dir, &config, &offset_file);
+    let mut behind = start_faked(dir, &config, &offset_file);
     assert!(behind.log().contains("BehindData"), "{}", behind.log());
-    std::fs::write(&offset_file, "+0\n").unwrap();
-    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
-        (gauge(&behind, "clock_trusted") == 1).then_some(())
+    // Stopped while a sample waits, without a journal to keep it: written
+    // with the best time there is, after what the file already holds.
+    broker.publish("pi/before", "2");
+    wait_for(Duration::from_secs(10), "the sample to wait", || {
+        (gauge(&behind, "clock_waiting_samples") == 1).then_some(())
     });
+    let written_before = last_update(&behind.data().join("pi/before.rrd")).0;
+    assert!(behind.stop(Duration::from_secs(20)).success());
+    let (when, value) = last_update(&behind.dir.path().join("data/pi/before.rrd"));
+    let log = std::fs::read_to_string(behind.dir.path().join("daemon.log")).unwrap();
+    assert_eq!(value, 2.0, "{log}");
+    assert!(when > written_before);
 }

@@ -175,6 +175,21 @@ fn a_device_publishes_only_where_its_account_may() {
             "1"
         ]
     ));
+    // The daemon's own client id is not for devices: rumqttd would drop
+    // the daemon's session for it.
+    assert!(!device_publishes(
+        port,
+        "tele/plug1/power",
+        "13",
+        &[
+            "-u",
+            "plug1",
+            "-P",
+            "plug-pass",
+            "-i",
+            &format!("rights-{port}")
+        ]
+    ));
     // An account without a list may publish anywhere.
     assert!(device_publishes(
         port,
@@ -206,8 +221,8 @@ fn a_device_publishes_only_where_its_account_may() {
     }
     assert_eq!(
         refused(&daemon, "not_permitted"),
-        4,
-        "three publishes and a will"
+        5,
+        "three publishes, a will, a client id"
     );
     assert!(daemon.log().contains("not_permitted"), "{}", daemon.log());
 }
