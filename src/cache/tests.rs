@@ -27,12 +27,7 @@ fn start_with(
     restored: Option<Snapshot>,
     dir: tempfile::TempDir,
 ) -> Harness {
-    let text = format!(
-        "data_dir = \"{}\"\n[cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
-         snapshot_every = \"{snapshot_every}\"\n[journal]\nenabled = false\n",
-        dir.path().display()
-    );
-    let config = Arc::new(Config::parse(&text, "t").unwrap());
+    let config = test_config(&dir, flush_after, snapshot_every, "");
     let (tx, rrd_rx) = std_mpsc::channel();
     let clock = Clock::anchored(T0_MS);
     let (cache, task) = spawn(
@@ -52,6 +47,22 @@ fn start_with(
         rrd_rx,
         dir,
     }
+}
+
+/// A config writing into `dir`, without a journal; `cache_extra`: more
+/// `[cache]` lines.
+fn test_config(
+    dir: &tempfile::TempDir,
+    flush_after: &str,
+    snapshot_every: &str,
+    cache_extra: &str,
+) -> Arc<Config> {
+    let text = format!(
+        "data_dir = \"{}\"\n[cache]\nflush_after = \"{flush_after}\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
+         snapshot_every = \"{snapshot_every}\"\n{cache_extra}[journal]\nenabled = false\n",
+        dir.path().display()
+    );
+    Arc::new(Config::parse(&text, "t").unwrap())
 }
 
 /// The next write the cache sends, letting its task run first. Bounded: a
@@ -394,12 +405,7 @@ async fn rows_of_a_file_whose_layout_changed_are_reported_not_misplaced() {
 #[tokio::test(start_paused = true)]
 async fn forgotten_series_are_reported_to_the_index() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "data_dir = \"{}\"\n[cache]\nflush_after = \"1s\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
-         snapshot_every = \"0s\"\ndead_after = \"1h\"\n[journal]\nenabled = false\n",
-        dir.path().display()
-    );
-    let config = Arc::new(Config::parse(&text, "t").unwrap());
+    let config = test_config(&dir, "1s", "0s", "dead_after = \"1h\"\n");
     let (tx, rrd_rx) = std_mpsc::channel();
     let (cache, _task) = spawn(
         config,
@@ -433,12 +439,7 @@ async fn forgotten_series_are_reported_to_the_index() {
 async fn samples_wait_for_the_clock_and_go_at_their_true_time() {
     use crate::clock::{ClockStatus, ClockWatch, EvidenceSources, Trust, TrustPolicy, Waiting};
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "data_dir = \"{}\"\n[cache]\nflush_after = \"1m\"\nflush_jitter = \"0s\"\nstats_every = \"1h\"\n\
-         snapshot_every = \"0s\"\n[journal]\nenabled = false\n",
-        dir.path().display()
-    );
-    let config = Arc::new(Config::parse(&text, "t").unwrap());
+    let config = test_config(&dir, "1m", "0s", "");
     let evidence = EvidenceSources {
         sync_flag: dir.path().join("synchronized"),
         sync_services: Vec::new(),

@@ -30,17 +30,6 @@ fn start_faked(dir: tempfile::TempDir, config: &str, offset_file: &Path) -> Daem
     Daemon::start_in_env(dir, config, LOG, &env)
 }
 
-fn gauge(daemon: &Daemon, name: &str) -> u64 {
-    let (_, metrics) = http_get(&format!("{}/metrics", daemon.web_url()));
-    let metrics = String::from_utf8_lossy(&metrics);
-    let line = format!("datalog_rrd_{name} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-}
-
 /// `pi/a` 2.5 and `pi/b` 3.5 are in their files within a few minutes of
 /// now, and nothing in either around the fake time 3 days ago.
 fn assert_at_true_time(data: &Path) {
@@ -92,11 +81,11 @@ fn run_at_true_time_then_start_behind(broker: &Mosquitto) -> (Daemon, std::path:
     std::fs::write(&offset_file, "-3d\n").unwrap();
     let behind = start_faked(dir, &config, &offset_file);
     assert!(behind.log().contains("not trusted yet"), "{}", behind.log());
-    assert_eq!(gauge(&behind, "clock_trusted"), 0);
+    assert_eq!(metric(&behind, "clock_trusted"), 0);
     broker.publish("pi/a", "2.5");
     broker.publish("pi/b", "3.5");
     wait_for(Duration::from_secs(10), "the samples to wait", || {
-        (gauge(&behind, "clock_waiting_samples") == 2).then_some(())
+        (metric(&behind, "clock_waiting_samples") == 2).then_some(())
     });
     (behind, offset_file)
 }
@@ -111,9 +100,9 @@ fn samples_wait_for_the_clock_step_and_land_at_their_true_time() {
     // NTP steps the clock to the true time.
     std::fs::write(&offset_file, "+0\n").unwrap();
     wait_for(Duration::from_secs(20), "the clock to be trusted", || {
-        (gauge(&behind, "clock_trusted") == 1).then_some(())
+        (metric(&behind, "clock_trusted") == 1).then_some(())
     });
-    assert_eq!(gauge(&behind, "clock_waiting_samples"), 0);
+    assert_eq!(metric(&behind, "clock_waiting_samples"), 0);
     behind.flush();
     assert_at_true_time(&behind.data());
     assert!(behind.log().contains("The system clock is trusted now"));
@@ -157,16 +146,16 @@ fn samples_wait_for_the_sync_service_flag() {
     broker.publish("pi/a", "2.5");
     broker.publish("pi/b", "3.5");
     wait_for(Duration::from_secs(10), "the samples to wait", || {
-        (gauge(&daemon, "clock_waiting_samples") == 2).then_some(())
+        (metric(&daemon, "clock_waiting_samples") == 2).then_some(())
     });
     // The clock is stepped, but the service has not said it synced: the
     // next check (every 10 s) keeps waiting.
     std::fs::write(&offset_file, "+0\n").unwrap();
     std::thread::sleep(Duration::from_secs(12));
-    assert_eq!(gauge(&daemon, "clock_waiting_samples"), 2);
+    assert_eq!(metric(&daemon, "clock_waiting_samples"), 2);
     std::fs::write(&flag, "").unwrap();
     wait_for(Duration::from_secs(20), "the clock to be trusted", || {
-        (gauge(&daemon, "clock_trusted") == 1).then_some(())
+        (metric(&daemon, "clock_trusted") == 1).then_some(())
     });
     daemon.flush();
     assert_at_true_time(&daemon.data());
@@ -175,7 +164,7 @@ fn samples_wait_for_the_sync_service_flag() {
 /// `rejected_total{reason="late"}`: samples refused for falling at or
 /// before rows already written.
 fn late(daemon: &Daemon) -> u64 {
-    gauge(daemon, "rejected_total{reason=\"late\"}")
+    metric(daemon, "rejected_total{reason=\"late\"}")
 }
 
 /// The last value and update time `rrdtool lastupdate` reports.
@@ -212,7 +201,7 @@ fn set_back_while_running(broker: &Mosquitto, back: &str) -> (Daemon, std::path:
     broker.publish("pi/a", "2.5");
     broker.publish("pi/b", "3.5");
     wait_for(Duration::from_secs(10), "the samples to wait", || {
-        (gauge(&daemon, "clock_waiting_samples") == 2).then_some(())
+        (metric(&daemon, "clock_waiting_samples") == 2).then_some(())
     });
     (daemon, offset_file)
 }
@@ -225,7 +214,7 @@ fn a_clock_set_back_and_put_right_loses_nothing() {
     let (daemon, offset_file) = set_back_while_running(&broker, "-10m");
     std::fs::write(&offset_file, "+0\n").unwrap();
     wait_for(Duration::from_secs(20), "the clock to be trusted", || {
-        (gauge(&daemon, "clock_trusted") == 1).then_some(())
+        (metric(&daemon, "clock_trusted") == 1).then_some(())
     });
     daemon.flush();
     let now = now_s();
@@ -250,7 +239,7 @@ fn a_clock_set_back_and_left_so_writes_the_overlap_after_what_was_written() {
     let (daemon, _offset_file) = set_back_while_running(&broker, "-20s");
     let written_before = last_update(&daemon.data().join("pi/a.rrd")).0;
     wait_for(Duration::from_secs(40), "the clock to catch up", || {
-        (gauge(&daemon, "clock_waiting_samples") == 0).then_some(())
+        (metric(&daemon, "clock_waiting_samples") == 0).then_some(())
     });
     daemon.flush();
     let (when, value) = last_update(&daemon.data().join("pi/a.rrd"));
@@ -285,7 +274,7 @@ fn the_files_last_updates_are_evidence_too() {
     // with the best time there is, after what the file already holds.
     broker.publish("pi/before", "2");
     wait_for(Duration::from_secs(10), "the sample to wait", || {
-        (gauge(&behind, "clock_waiting_samples") == 1).then_some(())
+        (metric(&behind, "clock_waiting_samples") == 1).then_some(())
     });
     let written_before = last_update(&behind.data().join("pi/before.rrd")).0;
     assert!(behind.stop(Duration::from_secs(20)).success());

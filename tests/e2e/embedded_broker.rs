@@ -116,18 +116,6 @@ fn received(daemon: &Daemon) -> u64 {
     metric(daemon, "messages_received_total")
 }
 
-/// A metric's value from `/metrics`, by its name without the prefix.
-fn metric(daemon: &Daemon, name: &str) -> u64 {
-    let (_, metrics) = http_get(&format!("{}/metrics", daemon.web_url()));
-    let metrics = String::from_utf8_lossy(&metrics);
-    let line = format!("datalog_rrd_{name} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in {metrics}"))
-}
-
 /// A device account publishes where its `publish` filters say, and
 /// nowhere else: not into another device's topics, not into
 /// `homeassistant/#`, not in its will. What it may not publish is

@@ -362,6 +362,19 @@ impl Drop for Daemon {
     }
 }
 
+/// A metric's value from the daemon's `/metrics`, by its name without the
+/// `datalog_rrd_` prefix (labels included: `rejected_total{reason="late"}`).
+pub fn metric(daemon: &Daemon, name: &str) -> u64 {
+    let (_, metrics) = http_get(&format!("{}/metrics", daemon.web_url()));
+    let metrics = String::from_utf8_lossy(&metrics);
+    let line = format!("datalog_rrd_{name} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
 /// `(time, value)` rows of the first DS that `rrdtool fetch` prints with a
 /// known value, between `start` and `end`.
 pub fn fetch(path: &Path, start: i64, end: i64) -> Vec<(i64, f64)> {
