@@ -283,3 +283,34 @@ fn the_files_last_updates_are_evidence_too() {
     assert_eq!(value, 2.0, "{log}");
     assert!(when > written_before);
 }
+
+/// Never trusted (an offline Pi): after `clock.max_wait` what waited is
+/// written with the best time there is, after what the file holds, and
+/// `/metrics` says the daemon gave up.
+#[test]
+fn an_offline_pi_writes_after_max_wait() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let offset_file = dir.path().join("faketime");
+    let config = format!(
+        "{}max_wait = \"10s\"\n",
+        config(broker.port, dir.path(), false)
+    );
+    let mut first = Daemon::start_in(dir, &config, LOG);
+    broker.publish("pi/a", "1");
+    first.wait_log("Samples taken", 1);
+    assert!(first.stop(Duration::from_secs(20)).success());
+    let dir = first.kill9();
+    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
+    std::fs::write(&offset_file, "-3d\n").unwrap();
+    let behind = start_faked(dir, &config, &offset_file);
+    broker.publish("pi/a", "2.5");
+    wait_for(Duration::from_secs(30), "max_wait to pass", || {
+        (metric(&behind, "clock_gave_up") == 1).then_some(())
+    });
+    assert_eq!(metric(&behind, "clock_waiting_samples"), 0);
+    assert!(behind.log().contains("never trusted"), "{}", behind.log());
+    behind.flush();
+    assert_eq!(last_update(&behind.data().join("pi/a.rrd")).1, 2.5);
+    assert_eq!(late(&behind), 0);
+}
