@@ -367,7 +367,11 @@ fn recover(config: &Config) -> anyhow::Result<Recovered> {
     let (index, _) = crate::rrd::index::Index::load(&config.data_dir);
     for entry in index.entries() {
         if let Some(last_update) = entry.last_update {
-            let newest_ms = (last_update - i64::from(entry.step_secs)) * 1000 - ahead_ms;
+            // Saturating: the index is a file anyone could have edited.
+            let newest_ms = last_update
+                .saturating_sub(i64::from(entry.step_secs))
+                .saturating_mul(1000)
+                .saturating_sub(ahead_ms);
             recovered.newest_data_ms = recovered.newest_data_ms.max(newest_ms);
             recovered.last_updates.insert(entry.path, last_update);
         }
@@ -384,7 +388,10 @@ fn recover(config: &Config) -> anyhow::Result<Recovered> {
                 // Stamped by an untrusted clock: no evidence, and waits.
                 Some(held) => recovered.held.push((held, samples)),
                 None => {
-                    let newest = samples.iter().map(|s| s.time_ms - ahead_ms).max();
+                    let newest = samples
+                        .iter()
+                        .map(|s| s.time_ms.saturating_sub(ahead_ms))
+                        .max();
                     recovered.newest_data_ms = recovered.newest_data_ms.max(newest.unwrap_or(0));
                     replayed.extend(samples);
                 }

@@ -269,7 +269,7 @@ impl Cache {
             if arrival == Arrival::Released
                 && let Some(done_ms) = buffer.done_upto_ms()
             {
-                s.time_ms = s.time_ms.max(done_ms + 1);
+                s.time_ms = s.time_ms.max(done_ms.saturating_add(1));
             }
             let was_waiting = buffer.pending_since_ms.is_some();
             match buffer.add(slot.ds, s.time_ms, s.value, now_ms) {
