@@ -108,6 +108,10 @@ pub(crate) struct FileBuffer {
     frozen_upto: Option<i64>,
     /// End of the last row librrd accepted from this buffer.
     written_upto: Option<i64>,
+    /// The end of a step a forced flush wrote before it ended (a graph
+    /// asked for the file): samples still coming for that step go into
+    /// the next one, instead of being refused as late.
+    written_open: Option<i64>,
     held: Vec<Option<Held>>,
     /// The latest sample of each DS (by sample time), for the web UI.
     latest: Vec<Option<Held>>,
@@ -131,6 +135,7 @@ impl FileBuffer {
             rows: VecDeque::new(),
             frozen_upto: None,
             written_upto: None,
+            written_open: None,
             held: vec![None; n],
             latest: vec![None; n],
             pending_since_ms: None,
@@ -186,8 +191,12 @@ impl FileBuffer {
         value: f64,
         now_ms: UnixMillis,
     ) -> Result<(), RejectReason> {
-        let end = row_end(self.spec.step_secs, time_ms);
+        let mut end = row_end(self.spec.step_secs, time_ms);
         let done = self.frozen_upto.max(self.written_upto);
+        // Its step was written early, for a graph: the next step takes it.
+        if self.written_open == Some(end) && done.is_some_and(|d| end <= d) {
+            end = end.saturating_add(i64::from(self.spec.step_secs));
+        }
         if done.is_some_and(|d| end <= d) {
             return Err(RejectReason::Late);
         }
@@ -275,6 +284,9 @@ impl FileBuffer {
             prev = Some(end);
         }
         self.frozen_upto = Some(last);
+        if last > now_s {
+            self.written_open = Some(last);
+        }
         Some(out)
     }
 

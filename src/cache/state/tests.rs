@@ -502,3 +502,36 @@ fn a_released_sample_in_a_written_step_goes_into_the_next() {
         .collect();
     assert_eq!(rows, vec![(t0 + 120, Some(2.0))]);
 }
+
+/// A graph asks for a file mid-step: its open step is written early. The
+/// samples still coming for that step go into the next one, not refused.
+#[test]
+fn a_step_written_early_for_a_graph_passes_its_later_samples_on() {
+    use crate::cache::scheduler::Waiter;
+    let mut cache = Cache::new(config(""));
+    let t0 = T0_MS / 1000;
+    cache.ingest(vec![sample("a", T0_MS + 1_000, 1.0)], T0_MS + 1_000);
+    assert!(cache.force_file("a", Waiter(1)).is_none());
+    let (batches, _) = cache.pump(T0_MS + 2_000);
+    assert_eq!(batches[0].rows.last().map(|r| r.time_s), Some(t0 + 60));
+    cache.on_written(batches[0].file, Some(t0 + 60), Some(t0 + 60), T0_MS + 2_000);
+    // Later in the same step: taken, into the next step.
+    let later = cache.ingest(vec![sample("a", T0_MS + 30_000, 3.0)], T0_MS + 30_000);
+    assert_eq!((later.accepted, later.rejected.len()), (1, 0));
+    let (batches, _) = cache.pump(T0_MS + 1_000_000);
+    let rows: Vec<(i64, Option<f64>)> = batches[0]
+        .rows
+        .iter()
+        .map(|r| (r.time_s, r.values[0]))
+        .collect();
+    assert_eq!(rows, vec![(t0 + 120, Some(3.0))]);
+    // A step written once it had ended still refuses what comes late.
+    cache.on_written(
+        batches[0].file,
+        Some(t0 + 120),
+        Some(t0 + 120),
+        T0_MS + 1_000_000,
+    );
+    let late = cache.ingest(vec![sample("a", T0_MS + 90_000, 4.0)], T0_MS + 1_000_000);
+    assert_eq!(late.rejected, vec![(RejectReason::Late, "a".into())]);
+}

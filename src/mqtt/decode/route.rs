@@ -95,6 +95,10 @@ pub(crate) fn route(topic: &str) -> Route {
     if levels.iter().any(|l| l.starts_with('$')) {
         return Route::NotData; // Homie attributes, broker statistics
     }
+    // MQTT forbids an empty topic; one that came anyway names no series.
+    if topic.is_empty() {
+        return Route::NotData;
+    }
     match at(0) {
         "homeassistant" => return Route::NotData,
         "zigbee2mqtt" if at(1) == "bridge" || last == "availability" => return Route::NotData,
@@ -187,7 +191,7 @@ mod tests {
             ("collectd/pi4/load/load", Route::Collectd),
             ("/values/user/0048/0004/memory_rss", Route::Janitoo),
             ("home/kitchen/temperature", Route::Generic(GENERIC)),
-            ("", Route::Generic(GENERIC)),
+            ("", Route::NotData), // MQTT forbids it; no series
         ] {
             assert_eq!(route(topic), want, "{topic}");
         }
