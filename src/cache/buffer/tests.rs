@@ -258,10 +258,10 @@ proptest! {
                 Op::Flush { taken, force } => {
                     settle(&mut b, taken, &mut in_flight, &mut written);
                     in_flight = b.take_batch(now_s, force);
-                    if let Some(last) = in_flight.as_ref().and_then(|rows| rows.last()) {
-                        if last.time_s > now_s {
-                            written_open = Some(last.time_s);
-                        }
+                    if let Some(last) = in_flight.as_ref().and_then(|rows| rows.last())
+                        && last.time_s > now_s
+                    {
+                        written_open = Some(last.time_s);
                     }
                 }
             }
