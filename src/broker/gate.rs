@@ -373,8 +373,11 @@ impl Gate {
                             inbound.upstream.write_all(&frame).await
                         }
                     }
-                    Ok(PacketType::Connect) | Err(_) => {
+                    Ok(PacketType::Connect) => {
                         return self.refuse(BrokerRefusal::Protocol, Some(peer), "second CONNECT");
+                    }
+                    Err(_) => {
+                        return self.refuse(BrokerRefusal::Protocol, Some(peer), "packet type");
                     }
                     Ok(PacketType::Disconnect) => {
                         let _ = inbound.upstream.write_all(&frame).await;
