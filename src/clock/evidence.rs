@@ -41,11 +41,15 @@ fn kernel_synced() -> bool {
 
 /// Milliseconds on the monotonic clock (since boot, not counting suspend):
 /// never stepped.
+#[allow(
+    clippy::useless_conversion,
+    reason = "time_t and c_long are i32 on armhf"
+)]
 pub fn monotonic_ms() -> i64 {
     // SAFETY: a valid clock id and a valid out pointer.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+    i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000
 }
 
 /// This boot's id, hashed (0 where the kernel does not say: then held
