@@ -30,6 +30,23 @@ fn start_faked(dir: tempfile::TempDir, config: &str, offset_file: &Path) -> Daem
     Daemon::start_in_env(dir, config, LOG, &env)
 }
 
+/// Publishes `pi/a` 2.5 and `pi/b` 3.5 and waits until both samples wait
+/// for the clock.
+fn publish_two_that_wait(broker: &Mosquitto, daemon: &Daemon) {
+    broker.publish("pi/a", "2.5");
+    broker.publish("pi/b", "3.5");
+    wait_for(Duration::from_secs(10), "the samples to wait", || {
+        (metric(daemon, "clock_waiting_samples") == 2).then_some(())
+    });
+}
+
+/// Waits for the daemon's next checks to trust the clock.
+fn wait_trusted(daemon: &Daemon) {
+    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
+        (metric(daemon, "clock_trusted") == 1).then_some(())
+    });
+}
+
 /// `pi/a` 2.5 and `pi/b` 3.5 are in their files within a few minutes of
 /// now, and nothing in either around the fake time 3 days ago.
 fn assert_at_true_time(data: &Path) {
@@ -66,27 +83,36 @@ fn config(port: u16, dir: &Path, services: bool) -> String {
     )
 }
 
+/// Runs at the true time, logs 1 on `topic` and stops; then starts again
+/// in the same `dir` 3 days behind (its `faketime` file), as a Pi after a
+/// power cut.
+fn log_then_restart_behind(
+    broker: &Mosquitto,
+    dir: tempfile::TempDir,
+    config: &str,
+    topic: &str,
+) -> Daemon {
+    let offset_file = dir.path().join("faketime");
+    let mut first = Daemon::start_in(dir, config, LOG);
+    broker.publish(topic, "1");
+    first.wait_log("Samples taken", 1);
+    assert!(first.stop(Duration::from_secs(20)).success());
+    let dir = first.kill9();
+    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
+    std::fs::write(&offset_file, "-3d\n").unwrap();
+    start_faked(dir, config, &offset_file)
+}
+
 /// A first run at the true time leaves its data (and a snapshot taken
 /// now); the second starts 3 days behind and must not trust its clock.
 fn run_at_true_time_then_start_behind(broker: &Mosquitto) -> (Daemon, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let offset_file = dir.path().join("faketime");
     let config = config(broker.port, dir.path(), false);
-    let mut first = Daemon::start_in(dir, &config, LOG);
-    broker.publish("pi/before", "1");
-    first.wait_log("Samples taken", 1);
-    assert!(first.stop(Duration::from_secs(20)).success());
-    let dir = first.kill9();
-    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
-    std::fs::write(&offset_file, "-3d\n").unwrap();
-    let behind = start_faked(dir, &config, &offset_file);
+    let behind = log_then_restart_behind(broker, dir, &config, "pi/before");
     assert!(behind.log().contains("not trusted yet"), "{}", behind.log());
     assert_eq!(metric(&behind, "clock_trusted"), 0);
-    broker.publish("pi/a", "2.5");
-    broker.publish("pi/b", "3.5");
-    wait_for(Duration::from_secs(10), "the samples to wait", || {
-        (metric(&behind, "clock_waiting_samples") == 2).then_some(())
-    });
+    publish_two_that_wait(broker, &behind);
     (behind, offset_file)
 }
 
@@ -99,9 +125,7 @@ fn samples_wait_for_the_clock_step_and_land_at_their_true_time() {
     assert!(!behind.data().join("pi/a.rrd").exists());
     // NTP steps the clock to the true time.
     std::fs::write(&offset_file, "+0\n").unwrap();
-    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
-        (metric(&behind, "clock_trusted") == 1).then_some(())
-    });
+    wait_trusted(&behind);
     assert_eq!(metric(&behind, "clock_waiting_samples"), 0);
     behind.flush();
     assert_at_true_time(&behind.data());
@@ -143,20 +167,14 @@ fn samples_wait_for_the_sync_service_flag() {
     let config = config(broker.port, dir.path(), true);
     let flag = dir.path().join("timesync/synchronized");
     let daemon = start_faked(dir, &config, &offset_file);
-    broker.publish("pi/a", "2.5");
-    broker.publish("pi/b", "3.5");
-    wait_for(Duration::from_secs(10), "the samples to wait", || {
-        (metric(&daemon, "clock_waiting_samples") == 2).then_some(())
-    });
+    publish_two_that_wait(&broker, &daemon);
     // The clock is stepped, but the service has not said it synced: the
     // next check (every 10 s) keeps waiting.
     std::fs::write(&offset_file, "+0\n").unwrap();
     std::thread::sleep(Duration::from_secs(12));
     assert_eq!(metric(&daemon, "clock_waiting_samples"), 2);
     std::fs::write(&flag, "").unwrap();
-    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
-        (metric(&daemon, "clock_trusted") == 1).then_some(())
-    });
+    wait_trusted(&daemon);
     daemon.flush();
     assert_at_true_time(&daemon.data());
 }
@@ -198,11 +216,7 @@ fn set_back_while_running(broker: &Mosquitto, back: &str) -> (Daemon, std::path:
             .contains("The system clock was set back")
             .then_some(())
     });
-    broker.publish("pi/a", "2.5");
-    broker.publish("pi/b", "3.5");
-    wait_for(Duration::from_secs(10), "the samples to wait", || {
-        (metric(&daemon, "clock_waiting_samples") == 2).then_some(())
-    });
+    publish_two_that_wait(broker, &daemon);
     (daemon, offset_file)
 }
 
@@ -213,9 +227,7 @@ fn a_clock_set_back_and_put_right_loses_nothing() {
     let broker = Mosquitto::start();
     let (daemon, offset_file) = set_back_while_running(&broker, "-10m");
     std::fs::write(&offset_file, "+0\n").unwrap();
-    wait_for(Duration::from_secs(20), "the clock to be trusted", || {
-        (metric(&daemon, "clock_trusted") == 1).then_some(())
-    });
+    wait_trusted(&daemon);
     daemon.flush();
     let now = now_s();
     let (when, value) = last_update(&daemon.data().join("pi/a.rrd"));
@@ -254,21 +266,13 @@ fn a_clock_set_back_and_left_so_writes_the_overlap_after_what_was_written() {
 fn the_files_last_updates_are_evidence_too() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
-    let offset_file = dir.path().join("faketime");
     let config = format!(
         "{}[journal]\nenabled = false\n",
         config(broker.port, dir.path(), false)
             .replace("[cache]\n", "[cache]\nsnapshot_every = \"0s\"\n")
     );
-    let mut first = Daemon::start_in(dir, &config, LOG);
-    broker.publish("pi/before", "1");
-    first.wait_log("Samples taken", 1);
-    assert!(first.stop(Duration::from_secs(20)).success());
-    let dir = first.kill9();
-    assert!(!dir.path().join("data/datalog-rrd.snapshot").exists());
-    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
-    std::fs::write(&offset_file, "-3d\n").unwrap();
-    let mut behind = start_faked(dir, &config, &offset_file);
+    let mut behind = log_then_restart_behind(&broker, dir, &config, "pi/before");
+    assert!(!behind.data().join("datalog-rrd.snapshot").exists());
     assert!(behind.log().contains("BehindData"), "{}", behind.log());
     // Stopped while a sample waits, without a journal to keep it: written
     // with the best time there is, after what the file already holds.
@@ -291,19 +295,11 @@ fn the_files_last_updates_are_evidence_too() {
 fn an_offline_pi_writes_after_max_wait() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
-    let offset_file = dir.path().join("faketime");
     let config = format!(
         "{}max_wait = \"10s\"\n",
         config(broker.port, dir.path(), false)
     );
-    let mut first = Daemon::start_in(dir, &config, LOG);
-    broker.publish("pi/a", "1");
-    first.wait_log("Samples taken", 1);
-    assert!(first.stop(Duration::from_secs(20)).success());
-    let dir = first.kill9();
-    std::fs::remove_file(dir.path().join("daemon.log")).unwrap();
-    std::fs::write(&offset_file, "-3d\n").unwrap();
-    let behind = start_faked(dir, &config, &offset_file);
+    let behind = log_then_restart_behind(&broker, dir, &config, "pi/a");
     broker.publish("pi/a", "2.5");
     wait_for(Duration::from_secs(30), "max_wait to pass", || {
         (metric(&behind, "clock_gave_up") == 1).then_some(())

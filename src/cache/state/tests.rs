@@ -11,6 +11,11 @@ fn config(extra: &str) -> Arc<Config> {
     Arc::new(Config::parse(&text, "test").unwrap())
 }
 
+/// A batch's rows as (step end, first DS's value).
+fn first_values(batch: &crate::rrd::WriteBatch) -> Vec<(i64, Option<f64>)> {
+    batch.rows.iter().map(|r| (r.time_s, r.values[0])).collect()
+}
+
 fn sample(series: &str, time_ms: i64, value: f64) -> Sample {
     Sample {
         series: series.into(),
@@ -114,11 +119,7 @@ fn files_are_due_flush_after_their_first_row() {
     assert_eq!(batches.len(), 1);
     // The steps between the two samples repeat the first (hold is 10 min).
     let t0 = T0_MS / 1000;
-    let rows: Vec<(i64, Option<f64>)> = batches[0]
-        .rows
-        .iter()
-        .map(|r| (r.time_s, r.values[0]))
-        .collect();
+    let rows = first_values(&batches[0]);
     assert_eq!(
         rows,
         vec![
@@ -495,11 +496,7 @@ fn a_released_sample_in_a_written_step_goes_into_the_next() {
     let released = cache.release(vec![sample("a", T0_MS + 30_000, 2.0)], T0_MS + 400_000);
     assert_eq!((released.accepted, released.rejected.len()), (1, 0));
     let (batches, _) = cache.pump(T0_MS + 1_000_000);
-    let rows: Vec<(i64, Option<f64>)> = batches[0]
-        .rows
-        .iter()
-        .map(|r| (r.time_s, r.values[0]))
-        .collect();
+    let rows = first_values(&batches[0]);
     assert_eq!(rows, vec![(t0 + 120, Some(2.0))]);
 }
 
@@ -519,11 +516,7 @@ fn a_step_written_early_for_a_graph_passes_its_later_samples_on() {
     let later = cache.ingest(vec![sample("a", T0_MS + 30_000, 3.0)], T0_MS + 30_000);
     assert_eq!((later.accepted, later.rejected.len()), (1, 0));
     let (batches, _) = cache.pump(T0_MS + 1_000_000);
-    let rows: Vec<(i64, Option<f64>)> = batches[0]
-        .rows
-        .iter()
-        .map(|r| (r.time_s, r.values[0]))
-        .collect();
+    let rows = first_values(&batches[0]);
     assert_eq!(rows, vec![(t0 + 120, Some(3.0))]);
     // A step written once it had ended still refuses what comes late.
     cache.on_written(
