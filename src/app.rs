@@ -87,7 +87,7 @@ impl App {
         )
         .with_context(|| format!("data directory {}", config.data_dir.display()))?;
         let clock = Clock::System;
-        let recovered = recover(&config)?;
+        let recovered = recover(&config, &rrd.index())?;
         // Decided before the first message is stamped.
         let clock_watch = watch_clock(&config, clock, recovered.newest_data_ms, &metrics);
         let stamper = crate::clock::Stamper {
@@ -351,7 +351,9 @@ fn watch_clock(
     }
 }
 
-fn recover(config: &Config) -> anyhow::Result<Recovered> {
+/// What a previous run left: the snapshot, the journal records after it,
+/// and from `index` (as the RRD thread loaded it) the files' last updates.
+fn recover(config: &Config, index: &[crate::rrd::index::IndexEntry]) -> anyhow::Result<Recovered> {
     let snapshot = load_snapshot(config);
     let after = snapshot.as_ref().map_or(0, |s| s.journal_seq);
     let mut recovered = Recovered {
@@ -364,8 +366,7 @@ fn recover(config: &Config) -> anyhow::Result<Recovered> {
     // file's last update by one step more (a forced flush writes the open
     // step at its end).
     let ahead_ms = i64::try_from(config.limits.max_future.as_millis()).unwrap_or(0);
-    let (index, _) = crate::rrd::index::Index::load(&config.data_dir);
-    for entry in index.entries() {
+    for entry in index {
         if let Some(last_update) = entry.last_update {
             // Saturating: the index is a file anyone could have edited.
             let newest_ms = last_update
@@ -373,7 +374,9 @@ fn recover(config: &Config) -> anyhow::Result<Recovered> {
                 .saturating_mul(1000)
                 .saturating_sub(ahead_ms);
             recovered.newest_data_ms = recovered.newest_data_ms.max(newest_ms);
-            recovered.last_updates.insert(entry.path, last_update);
+            recovered
+                .last_updates
+                .insert(entry.path.clone(), last_update);
         }
     }
     if let Some(j) = &config.journal {

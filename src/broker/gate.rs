@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rumqttc::{
-    ConnAck, ConnectReturnCode, FixedHeader, Login, Packet, PacketType, PubAck, PubComp, PubRec,
-    PubRel, Publish, QoS,
+    ConnAck, Connect, ConnectReturnCode, FixedHeader, Login, Packet, PacketType, PubAck, PubComp,
+    PubRec, PubRel, Publish, QoS,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -161,8 +161,8 @@ impl Gate {
             read_frame(&mut reader, &mut inbox, self.max_packet_bytes),
         )
         .await;
-        let frame = match first {
-            Ok(Ok(Some((_, frame)))) => frame,
+        let (header, frame) = match first {
+            Ok(Ok(Some(packet))) => packet,
             // Closed before a CONNECT: a port scan, a health check.
             Ok(Ok(None)) => return,
             Ok(Err(FrameError::TooBig)) => {
@@ -178,47 +178,48 @@ impl Gate {
                 return self.refuse(BrokerRefusal::Protocol, Some(peer), "no CONNECT in time");
             }
         };
-        let mut connect = match Packet::read(&mut BytesMut::from(&frame[..]), usize::MAX) {
-            Ok(Packet::Connect(connect)) => connect,
-            _ => {
-                // Not MQTT 3.1.1: say so in its own terms, then close.
-                self.refuse(
-                    BrokerRefusal::Protocol,
-                    Some(peer),
+        let connect = match header.packet_type() {
+            Ok(PacketType::Connect) => Connect::read(header, frame).ok(),
+            _ => None,
+        };
+        let Some(mut connect) = connect else {
+            // Not MQTT 3.1.1: say so in its own terms, then close.
+            let (reason, code) = (
+                BrokerRefusal::Protocol,
+                ConnectReturnCode::RefusedProtocolVersion,
+            );
+            return self
+                .turn_away(
+                    &mut writer,
+                    peer,
+                    reason,
+                    code,
                     "first packet not a CONNECT",
-                );
-                connack(&mut writer, ConnectReturnCode::RefusedProtocolVersion).await;
-                return;
-            }
+                )
+                .await;
         };
         let rights = match self.admit(connect.login.as_ref(), peer).await {
             Ok(rights) => rights,
             Err((reason, code)) => {
                 let user = connect.login.as_ref().map(|l| l.username.as_str());
-                self.refuse(reason, Some(peer), &format!("user {user:?}"));
-                connack(&mut writer, code).await;
-                return;
+                let what = format!("user {user:?}");
+                return self.turn_away(&mut writer, peer, reason, code, &what).await;
             }
         };
         if connect.client_id == self.reserved_client_id {
-            self.refuse(
-                BrokerRefusal::NotPermitted,
-                Some(peer),
-                &format!("client id {:?} is the daemon's", connect.client_id),
-            );
-            connack(&mut writer, ConnectReturnCode::BadClientId).await;
-            return;
+            let what = format!("client id {:?} is the daemon's", connect.client_id);
+            let (reason, code) = (BrokerRefusal::NotPermitted, ConnectReturnCode::BadClientId);
+            return self.turn_away(&mut writer, peer, reason, code, &what).await;
         }
         if let Some(will) = &connect.last_will
             && !rights.allows(&will.topic)
         {
-            self.refuse(
+            let what = format!("will to {:?}", will.topic);
+            let (reason, code) = (
                 BrokerRefusal::NotPermitted,
-                Some(peer),
-                &format!("will to {:?}", will.topic),
+                ConnectReturnCode::NotAuthorized,
             );
-            connack(&mut writer, ConnectReturnCode::NotAuthorized).await;
-            return;
+            return self.turn_away(&mut writer, peer, reason, code, &what).await;
         }
         let upstream = match TcpStream::connect(self.upstream).await {
             Ok(upstream) => upstream,
@@ -398,6 +399,19 @@ impl Gate {
                 Ok(_) => {}
             }
         }
+    }
+
+    /// Refuses a CONNECT: counted, logged, answered with `code`, closed.
+    async fn turn_away<W: AsyncWrite + Unpin>(
+        &self,
+        writer: &mut W,
+        peer: SocketAddr,
+        reason: BrokerRefusal,
+        code: ConnectReturnCode,
+        what: &str,
+    ) {
+        self.refuse(reason, Some(peer), what);
+        connack(writer, code).await;
     }
 
     /// Counts a refusal and logs it (at most once a minute per reason).

@@ -174,12 +174,21 @@ impl FileBuffer {
         self.spec = spec;
     }
 
-    /// The end of the last step written or being written, in
-    /// milliseconds: a sample at or before it is late.
-    pub fn done_upto_ms(&self) -> Option<UnixMillis> {
-        self.frozen_upto
-            .max(self.written_upto)
-            .map(|d| d.saturating_mul(1000))
+    /// Adds a sample that waited for the clock to be trusted: one whose
+    /// step is already written (or being written) goes just after the last
+    /// such step, rather than be refused as late.
+    pub fn add_waited(
+        &mut self,
+        ds: usize,
+        time_ms: UnixMillis,
+        value: f64,
+        now_ms: UnixMillis,
+    ) -> Result<(), RejectReason> {
+        let done_ms = self.frozen_upto.max(self.written_upto);
+        let time_ms = done_ms.map_or(time_ms, |d| {
+            time_ms.max(d.saturating_mul(1000).saturating_add(1))
+        });
+        self.add(ds, time_ms, value, now_ms)
     }
 
     /// Adds one sample of DS `ds`. Refused as late when its step is already

@@ -278,11 +278,11 @@ impl CacheTask {
         match msg {
             CacheMsg::Samples(seq, samples, held) => {
                 self.journal_seq = self.journal_seq.max(seq);
-                let samples = match held {
-                    Some(held) => self.clock_watch.waiting.hold(held, samples),
-                    None => samples,
+                let Some(held) = held else {
+                    return self.ingest(samples);
                 };
-                self.ingest(samples);
+                let own_time = self.clock_watch.waiting.hold(held, samples);
+                self.ingest(own_time);
                 // Held a moment before the clock was trusted: goes at once.
                 if self.clock_watch.status.trusted() && !self.clock_watch.waiting.is_empty() {
                     self.release_waiting();

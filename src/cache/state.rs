@@ -266,13 +266,12 @@ impl Cache {
                 outcome.rejected.push((RejectReason::TooOld, s.series));
                 continue;
             }
-            if arrival == Arrival::Released
-                && let Some(done_ms) = buffer.done_upto_ms()
-            {
-                s.time_ms = s.time_ms.max(done_ms.saturating_add(1));
-            }
             let was_waiting = buffer.pending_since_ms.is_some();
-            match buffer.add(slot.ds, s.time_ms, s.value, now_ms) {
+            let added = match arrival {
+                Arrival::Released => buffer.add_waited(slot.ds, s.time_ms, s.value, now_ms),
+                _ => buffer.add(slot.ds, s.time_ms, s.value, now_ms),
+            };
+            match added {
                 Ok(()) => {
                     outcome.accepted += 1;
                     // A file's first waiting row sets its due time.

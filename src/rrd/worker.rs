@@ -88,7 +88,7 @@ impl Worker {
                 "Index unreadable; rebuilding it as files are written."
             );
         }
-        Worker {
+        let worker = Worker {
             data_dir,
             last_update: HashMap::new(),
             index,
@@ -99,11 +99,14 @@ impl Worker {
             in_future: HashSet::new(),
             checked: HashMap::new(),
             index_tx,
-        }
+        };
+        // Published before the thread runs: the start reads the files' last
+        // updates from it (clock evidence, late samples).
+        worker.publish_index();
+        worker
     }
 
     pub fn run(mut self, rx: Receiver<RrdCommand>) {
-        self.publish_index();
         loop {
             let wait = self.index_wait();
             match rx.recv_timeout(wait) {
