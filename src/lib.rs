@@ -1,56 +1,55 @@
 //! datalog-rrd: an MQTT datalogger writing round-robin databases.
 //!
 //! ```text
-//!  MQTT broker ──► mqtt (client loop, decode) ──samples──► cache (rows per step, timers)
-//!                                                              │ batches, one per file
-//!                                                              ▼
-//!                          index.txt / index.json ◄── rrd (one thread owns librrd) ──► *.rrd
+//!  devices ─► broker (embedded, optional) ─► MQTT broker
+//!                                               │
+//!               mqtt (client loop, decode) ◄────┘
+//!                 │ samples (journaled first)
+//!                 ▼
+//!               cache (rows per step, timers) ──batches, one per file──► rrd (one thread owns librrd) ──► *.rrd, index
+//!                                                                          ▲
+//!               web (/rrd pages, graphs, exports, /metrics) ──flush, read──┘
 //! ```
 //!
-//! Each stage owns its state and talks to the next through a channel; see
-//! `ARCHITECTURE.md` for the data flow and the shutdown order.
+//! The tree says the same (`ls src`):
+//! - `stages/`: one folder per stage of the data flow above (`broker`,
+//!   `mqtt`, `cache`, `rrd`, `web`; a new source of samples, such as a
+//!   poller, is a new stage beside `mqtt` that hands samples to the cache);
+//!   each owns its state and talks to the others through handles and
+//!   channels;
+//! - `shared/`: what the stages share and own no task of: the
+//!   configuration (`config`), the domain types (`model`), the clock and
+//!   its trust (`clock`), the journal, the counters (`metrics`), passwords,
+//!   events, and atomic files and the data directory's lock. Nothing in
+//!   `shared/` imports a stage (`scripts/check-cycles` checks it);
+//! - `app/`: the running daemon's wiring: start in data-flow order,
+//!   signals, reload, shutdown, systemd;
+//! - `cli/`: the subcommands `main.rs` maps to, and logging.
+//!
+//! Every module is named at the crate root (`crate::cache`, `crate::config`)
+//! so that a path says what it reaches, not which folder holds it. See
+//! `ARCHITECTURE.md` for the data flow, the shutdown order, and where a new
+//! stage, page or config section goes.
 
-// Every stage is private to the crate: the binary, the fuzz targets and
+// Every module is private to the crate: the binary, the fuzz targets and
 // the benchmarks use the few entry points below, so the compiler can tell
 // what nothing uses.
 mod app;
-mod atomic_file;
-mod broker;
-mod cache;
-mod clock;
-mod config;
-mod data_lock;
-mod events;
-mod janitoo_import;
-mod journal;
-mod logging;
-mod metrics;
-mod migrate;
-mod model;
-mod mqtt;
-mod password;
-mod reload;
-mod rrd;
-mod service;
-mod web;
+pub mod cli;
+mod shared;
+mod stages;
 
-// What the binary runs.
-pub use app::run;
-pub use config::{Config, DEFAULT_CONFIG_TOML};
-pub use data_lock::DataDirLock;
-pub use janitoo_import::{Imported, import as import_janitoo};
-pub use logging::init as init_logging;
-pub use migrate::{FileOutcome, migrate_all, rename_series};
-pub use password::hash_password;
+use shared::{atomic_file, clock, config, data_lock, events, journal, metrics, model, password};
+use stages::{broker, cache, mqtt, rrd, web};
 
 /// The pure cores the fuzz targets, benchmarks and end-to-end tests drive
 /// or read. Not an API.
 #[doc(hidden)]
 pub mod cores {
     pub use crate::cache::snapshot::{Snapshot, read as read_snapshot};
-    pub use crate::janitoo_import::import as import_janitoo;
+    pub use crate::cli::import_janitoo;
+    pub use crate::model::path::{is_safe_rel_path, rel_path_for_series};
     pub use crate::mqtt::decode::{DecodeLimits, decode};
     pub use crate::mqtt::discovery::{is_discovery, parse as parse_discovery};
-    pub use crate::rrd::path::{is_safe_rel_path, rel_path_for_series};
     pub use crate::rrd::read::{GraphLine, GraphRequest, IMAGE_FORMAT, graph_elements};
 }

@@ -1,0 +1,304 @@
+//! Wiring: starts the stages in data-flow order and stops them in the order
+//! that loses nothing. Nothing here decides about data; `run.rs` is the
+//! daemon's life (ready, signals, reload, stop), `signals.rs` what drives
+//! it, `restart.rs` which reloaded keys wait for a restart, `service.rs`
+//! systemd, `config_watch.rs` the config file's changes.
+//!
+//! Start: embedded broker → RRD thread → recovery → clock → cache task →
+//! web UI → MQTT client.
+//! Stop: the web UI stops taking requests (those in progress finish); the
+//! MQTT client stops taking messages; dropping its cache handle closes the
+//! cache's input; the cache writes every row and waits for librrd's
+//! answers; dropping the last RRD handle lets the RRD thread write the
+//! index and exit. All of it under `shutdown_timeout`; a stage that
+//! panicked is reported then.
+
+mod config_watch;
+mod restart;
+mod run;
+mod service;
+mod signals;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use self::service::Notifier;
+use crate::cache::{self, CacheHandle};
+use crate::clock::{Clock, ClockWatch};
+use crate::config::Config;
+use crate::data_lock::DataDirLock;
+use crate::events::Events;
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::{broker, mqtt, rrd, web};
+
+pub use self::run::run;
+pub use self::signals::Signals;
+
+/// A running daemon.
+pub struct App {
+    cache: CacheHandle,
+    metrics: Arc<Metrics>,
+    config: Arc<Config>,
+    config_tx: watch::Sender<Arc<Config>>,
+    stop_tx: watch::Sender<bool>,
+    mqtt_task: JoinHandle<()>,
+    cache_task: JoinHandle<()>,
+    /// For the readiness and watchdog probes; dropped at shutdown before
+    /// the thread is joined.
+    rrd: rrd::RrdHandle,
+    rrd_thread: std::thread::JoinHandle<()>,
+    web: Option<web::WebServer>,
+    /// True once the MQTT client has subscribed.
+    subscribed_rx: watch::Receiver<bool>,
+    /// Held until the daemon exits: one process per data directory.
+    _data_lock: DataDirLock,
+}
+
+impl App {
+    pub fn start(config: Config) -> anyhow::Result<App> {
+        let config = Arc::new(config);
+        let data_lock = DataDirLock::acquire(&config.data_dir).map_err(anyhow::Error::msg)?;
+        // Before anything reads or writes the files.
+        for problem in rrd::move_histories(&config.data_dir, config.history_moves()) {
+            warn!(problem, "History not moved.");
+        }
+        let metrics = Arc::new(Metrics::default());
+        let embedded = start_broker(&config, &metrics)?;
+        let opts = mqtt::options(&config, embedded.as_ref()).context("MQTT settings")?;
+        let (rrd, rrd_thread) = rrd::spawn(
+            config.data_dir.clone(),
+            config.limits.max_future,
+            metrics.clone(),
+        )
+        .with_context(|| format!("data directory {}", config.data_dir.display()))?;
+        let clock = Clock::System;
+        let recovered = cache::recover(&config, &rrd.index())?;
+        // Decided before the first message is stamped.
+        let clock_watch = ClockWatch::start(
+            &config.clock,
+            clock,
+            recovered.newest_data_ms,
+            metrics.clone(),
+        );
+        let stamper = clock_watch.stamper();
+        let journal = match &config.journal {
+            Some(j) => Some(
+                Journal::open(j, recovered.journal_seq + 1, metrics.clone())
+                    .with_context(|| format!("journal {}", j.dir.display()))?,
+            ),
+            None => None,
+        };
+        let (cache, cache_task) = cache::spawn(
+            config.clone(),
+            rrd.clone(),
+            metrics.clone(),
+            clock,
+            clock_watch,
+            recovered,
+        );
+        let (config_tx, config_rx) = watch::channel(config.clone());
+        let events = Arc::new(Events::load(&config.data_dir));
+        let web = match &config.web {
+            Some(w) => {
+                let deps = web::WebDeps {
+                    rrd: rrd.clone(),
+                    cache: cache.clone(),
+                    metrics: metrics.clone(),
+                    clock,
+                    journal_enabled: config.journal.is_some(),
+                    config: config_rx.clone(),
+                    events: events.clone(),
+                };
+                let started =
+                    web::start(w, deps).with_context(|| format!("web UI on {}", w.listen));
+                Some(started?)
+            }
+            None => None,
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (subscribed_tx, subscribed_rx) = watch::channel(false);
+        let control = mqtt::Control {
+            stop_rx,
+            subscribed_tx,
+            events,
+        };
+        let mqtt_task = tokio::spawn(mqtt::run(
+            config_rx,
+            opts,
+            cache.clone(),
+            metrics.clone(),
+            stamper,
+            journal,
+            control,
+        ));
+        info!(data_dir = %config.data_dir.display(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
+            "datalog-rrd started.");
+        Ok(App {
+            cache,
+            metrics,
+            config,
+            config_tx,
+            stop_tx,
+            mqtt_task,
+            cache_task,
+            rrd,
+            rrd_thread,
+            web,
+            subscribed_rx,
+            _data_lock: data_lock,
+        })
+    }
+
+    /// Waits until the daemon does its job: the RRD thread answers, the web
+    /// UI is bound (it is, once `start` returned) and the MQTT client has
+    /// subscribed, the latter for `broker_wait` at most. `false` when the
+    /// broker did not answer in time.
+    pub async fn wait_ready(&self, broker_wait: Duration) -> anyhow::Result<bool> {
+        self.rrd.ping().await.context("the RRD thread stopped")?;
+        let mut subscribed = self.subscribed_rx.clone();
+        match tokio::time::timeout(broker_wait, subscribed.wait_for(|s| *s)).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(_)) => anyhow::bail!("the MQTT client stopped"),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Pings systemd's watchdog while the cache and the RRD thread answer,
+    /// and keeps the unit's status line fresh (see `service`).
+    pub fn spawn_watchdog(&self, notifier: Notifier) -> JoinHandle<()> {
+        tokio::spawn(notifier.watch(self.cache.clone(), self.rrd.clone(), self.metrics.clone()))
+    }
+
+    /// Writes every cached row now, without waiting (SIGUSR1).
+    pub fn flush_all(&self) {
+        let cache = self.cache.clone();
+        tokio::spawn(async move {
+            info!("SIGUSR1: writing every cached row.");
+            if cache.flush_all().await.is_ok() {
+                info!("Flush finished.");
+            }
+        });
+    }
+
+    /// Applies a new, valid configuration to the running daemon: templates,
+    /// files, topics, limits and cache timings follow at once; connection
+    /// settings and paths are reported as needing a restart.
+    pub async fn reload(&mut self, new: Config) {
+        for key in restart::restart_needed(&self.config, &new) {
+            warn!(
+                key,
+                "Changed in the configuration file; takes effect after a restart."
+            );
+        }
+        let new = Arc::new(new);
+        let Ok(report) = self.cache.reload(new.clone()).await else {
+            return;
+        };
+        for kept in &report.kept {
+            warn!(
+                file = kept.name,
+                why = kept.reason,
+                "File keeps its layout."
+            );
+        }
+        for relayout in &report.relayout {
+            info!(
+                file = relayout.name,
+                change = relayout.reason,
+                "File takes its new layout at its next write, history kept."
+            );
+        }
+        info!(
+            added_files = report.added,
+            updated_files = report.updated,
+            "Configuration reloaded."
+        );
+        let _ = self.config_tx.send(new.clone());
+        self.config = new;
+    }
+
+    /// Stops taking messages and writes everything cached. `Err` when the
+    /// deadline passed first (rows still in memory are then lost), or when
+    /// a stage had panicked.
+    pub async fn shutdown(self, deadline: Duration) -> anyhow::Result<()> {
+        let App {
+            cache,
+            stop_tx,
+            mqtt_task,
+            cache_task,
+            rrd,
+            rrd_thread,
+            web,
+            ..
+        } = self;
+        drop(rrd);
+        let drain = async move {
+            let mut panicked = Vec::new();
+            if let Some(web) = web
+                && !web.stop().await
+            {
+                panicked.push("web UI");
+            }
+            let _ = stop_tx.send(true);
+            drop(cache);
+            if mqtt_task.await.is_err() {
+                panicked.push("MQTT client");
+            }
+            if cache_task.await.is_err() {
+                panicked.push("cache");
+            }
+            let joined = tokio::task::spawn_blocking(move || rrd_thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                panicked.push("RRD thread");
+            }
+            panicked
+        };
+        let Ok(panicked) = tokio::time::timeout(deadline, drain).await else {
+            error!(deadline = ?deadline, "Shutdown deadline passed; rows still cached are lost.");
+            anyhow::bail!("shutdown took longer than {deadline:?}")
+        };
+        if panicked.is_empty() {
+            info!("Stopped cleanly.");
+            return Ok(());
+        }
+        for stage in &panicked {
+            error!(
+                stage,
+                "A stage had panicked (see its message above); what it held is lost."
+            );
+        }
+        anyhow::bail!("a stage had panicked: {}", panicked.join(", "))
+    }
+}
+
+/// The embedded broker, if configured. When its port is taken, most likely
+/// by the machine's own broker (Debian's mosquitto service, the one the
+/// devices publish to), the daemon connects to that one instead.
+fn start_broker(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Option<broker::Started>> {
+    let Some(b) = &config.embedded_broker else {
+        return Ok(None);
+    };
+    match broker::start(b, &config.limits, &config.mqtt.client_id, metrics.clone()) {
+        Ok(started) => {
+            info!(listen = %b.listen, tls = ?b.tls.as_ref().map(|t| t.listen), users = b.users.len(),
+                "Embedded MQTT broker started.");
+            Ok(Some(started))
+        }
+        Err(broker::BrokerError::Bind { addr, source })
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            warn!(listen = %addr, "Port taken, by another MQTT broker it seems: connecting to it instead of starting the embedded one.");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,151 @@
+//! The write-ahead journal: every accepted message's samples, appended
+//! before the message is acknowledged, so that a crash loses nothing the
+//! daemon acknowledged. This module owns its whole life, behind a small
+//! interface:
+//!
+//! - [`Journal`]: append a record, commit (flush, or fsync with
+//!   `sync = "always"`), fsync in the background (`sync = "interval"`),
+//!   close; its bytes counted in `/metrics`. The MQTT source holds it.
+//! - [`Reader`]: the records after a sequence, one at a time (replay at
+//!   start; later, forwarders).
+//! - [`Release`]: lets the journal forget what a snapshot covers, once the
+//!   data directory is synced. The snapshot writer holds it.
+//!
+//! The format on disk is `format.rs`; `write.rs` appends, `read.rs` reads
+//! back, `segments.rs` names, lists and deletes the files.
+
+mod format;
+mod read;
+mod segments;
+mod write;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use tokio::task::JoinHandle;
+use tracing::error;
+
+pub use self::read::Reader;
+use self::segments::truncate;
+use self::write::JournalWriter;
+use crate::config::{JournalConfig, SyncPolicy};
+use crate::metrics::Metrics;
+use crate::model::{HeldClock, Sample};
+
+/// The journal being written.
+pub struct Journal {
+    writer: JournalWriter,
+    sync: SyncPolicy,
+    /// The background fsync in progress (`sync = "interval"`).
+    syncing: Option<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Journal {
+    /// Starts a new segment whose first record will be `next_seq` (after
+    /// what the [`Reader`] saw at start).
+    pub fn open(
+        config: &JournalConfig,
+        next_seq: u64,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<Journal> {
+        Ok(Journal {
+            writer: JournalWriter::open(&config.dir, next_seq)?,
+            sync: config.sync,
+            syncing: None,
+            metrics,
+        })
+    }
+
+    /// Appends one record (buffered until [`Self::commit`]) and returns its
+    /// sequence number.
+    /// `held`: the message came while the system clock was not trusted.
+    pub fn append(&mut self, samples: &[Sample], held: Option<HeldClock>) -> io::Result<u64> {
+        let seq = self.writer.append(samples, held)?;
+        self.metrics
+            .journal_bytes
+            .store(self.writer.written_bytes(), Relaxed);
+        Ok(seq)
+    }
+
+    /// What was appended reaches the kernel (it then survives the daemon
+    /// being killed), and the disk too with `sync = "always"`.
+    pub fn commit(&mut self) -> io::Result<()> {
+        match self.sync {
+            SyncPolicy::Always => self.writer.sync(),
+            _ => self.writer.flush(),
+        }
+    }
+
+    /// How often [`Self::sync_in_background`] should run, if at all.
+    pub fn sync_every(&self) -> Option<std::time::Duration> {
+        match self.sync {
+            SyncPolicy::Interval(every) => Some(every),
+            _ => None,
+        }
+    }
+
+    /// `sync = "interval"`: fsync on the blocking pool, one at a time
+    /// (records are already in the kernel; this bounds a power cut).
+    pub fn sync_in_background(&mut self) {
+        if self.syncing.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        match self.writer.sync_handle() {
+            Ok(file) => {
+                self.syncing = Some(tokio::task::spawn_blocking(move || {
+                    if let Err(e) = file.sync_data() {
+                        error!(error = %e, "Cannot fsync the journal.");
+                    }
+                }))
+            }
+            Err(e) => error!(error = %e, "Cannot flush the journal."),
+        }
+    }
+
+    /// A clean stop: everything appended reaches the disk.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.writer.close()
+    }
+}
+
+/// Lets the journal forget the records a snapshot covers.
+#[derive(Debug, Clone)]
+pub struct Release {
+    data_dir: PathBuf,
+    journal_dir: PathBuf,
+}
+
+impl Release {
+    pub fn new(data_dir: &Path, config: &JournalConfig) -> Release {
+        Release {
+            data_dir: data_dir.to_owned(),
+            journal_dir: config.dir.clone(),
+        }
+    }
+
+    /// Once a snapshot covering every record up to `seq` is on disk: syncs
+    /// the data directory (librrd does not fsync: rows it took are on disk
+    /// only then), then deletes the segments wholly covered. Returns how
+    /// many.
+    pub fn upto(&self, seq: u64) -> io::Result<usize> {
+        sync_filesystem(&self.data_dir)?;
+        truncate(&self.journal_dir, seq)
+    }
+}
+
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = std::fs::File::open(dir)?;
+    // SAFETY: a valid open descriptor for the call's duration.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests;

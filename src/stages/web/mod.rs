@@ -1,0 +1,328 @@
+//! The web stage: `/rrd` pages, PNG graphs, chart data and exports,
+//! `/metrics` and `/healthz`, on actix-web with askama templates compiled
+//! into the binary.
+//!
+//! It runs on its own thread under actix's runtime and talks to the other
+//! stages only through their handles: the RRD thread draws, exports and
+//! publishes the index; the cache flushes a file before it is drawn and
+//! gives each series' latest sample. No request text reaches librrd or the
+//! file system: a file is looked up in the index, and ranges, sizes and DS
+//! names are parsed and checked in `query` first.
+
+mod access;
+mod assets;
+pub mod auth;
+mod dashboards;
+mod editor;
+mod error;
+mod events_api;
+mod export;
+mod graph;
+mod pages;
+mod prom;
+pub mod query;
+pub mod tree;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::middleware::{Condition, DefaultHeaders};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web_httpauth::middleware::HttpAuthentication;
+use tracing::{info, warn};
+
+use crate::cache::CacheHandle;
+use crate::clock::Clock;
+use crate::config::WebConfig;
+use crate::metrics::Metrics;
+use crate::rrd::RrdHandle;
+
+use crate::rrd::IndexView;
+use crate::rrd::index::IndexEntry;
+use access::Access;
+pub use error::WebError;
+
+/// How long a graph waits for its file's cached rows to reach the disk
+/// before it is drawn anyway (the RRD thread is far behind).
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// What every handler shares; one per server.
+pub(crate) struct State {
+    rrd: RrdHandle,
+    cache: CacheHandle,
+    metrics: Arc<Metrics>,
+    users: auth::Users,
+    clock: Clock,
+    /// Graphs and exports waiting for, or in, the RRD thread.
+    render_slots: tokio::sync::Semaphore,
+    pngs: Mutex<graph::PngCache>,
+    dygraphs: Option<assets::Dygraphs>,
+    journal_enabled: bool,
+    config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
+    /// `[[web.groups]]`, for sharing dashboards.
+    groups: Vec<crate::config::WebGroup>,
+    /// Dashboards made in the browser.
+    saved: editor::Saved,
+    events: Arc<crate::events::Events>,
+    /// Each user's view of the index, with the index it was filtered from:
+    /// filtered again only when the index changes.
+    visible: Mutex<std::collections::HashMap<String, (IndexView, IndexView)>>,
+}
+
+impl State {
+    /// The files `access` may see, in the index's order.
+    fn index(&self, access: &Access) -> IndexView {
+        let all = self.rrd.index();
+        if access.sees_all() {
+            return all;
+        }
+        let user = access.user.clone().unwrap_or_default();
+        let mut visible = self.visible.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((source, filtered)) = visible.get(&user)
+            && Arc::ptr_eq(source, &all)
+        {
+            return filtered.clone();
+        }
+        let filtered: IndexView = Arc::new(
+            all.iter()
+                .filter(|e| access.sees_file(e))
+                .cloned()
+                .collect(),
+        );
+        visible.insert(user, (all, filtered.clone()));
+        filtered
+    }
+
+    /// The index entry for `path` (a request path with `suffix`, such as
+    /// ".png", removed), if `access` may see it. Only files the index lists
+    /// are ever read: this is what keeps `..` and friends out of the file
+    /// system. A hidden file is answered like a missing one.
+    fn entry(&self, access: &Access, path: &str, suffix: &str) -> Result<IndexEntry, WebError> {
+        let index = self.rrd.index();
+        path.strip_suffix(suffix)
+            .and_then(|p| tree::find(&index, p))
+            .filter(|e| access.sees_file(e))
+            .cloned()
+            .ok_or_else(|| WebError::NotFound(format!("{path:?} is not a file of the index")))
+    }
+
+    /// A place in the RRD thread's queue, or 503: a flood of graph requests
+    /// must not queue without bound behind the writes.
+    fn render_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, WebError> {
+        self.render_slots.try_acquire().map_err(|_| WebError::Busy)
+    }
+
+    /// Writes the file's cached rows first, so that what is read is not
+    /// behind the data (Munin#420); gives up waiting after `FLUSH_WAIT`.
+    async fn flush(&self, rel_path: &str) {
+        let flushed = tokio::time::timeout(FLUSH_WAIT, self.cache.flush_file(rel_path.to_owned()));
+        if flushed.await.is_err() {
+            warn!(
+                file = rel_path,
+                "Cached rows not written within 5 s; reading the file as it is."
+            );
+        }
+    }
+
+    /// The events between `start_s` and `end_s` about any of `paths` (an
+    /// event about a device is about its files; one about none, about all).
+    fn marks(&self, paths: &[&str], start_s: i64, end_s: i64) -> Vec<crate::rrd::read::Mark> {
+        self.events
+            .between(start_s, end_s, |e| {
+                e.device
+                    .as_deref()
+                    .is_none_or(|d| paths.iter().any(|p| is_about(p, d)))
+            })
+            .into_iter()
+            .map(|e| crate::rrd::read::Mark {
+                time_s: e.time_s,
+                text: e.text,
+            })
+            .collect()
+    }
+
+    fn now_s(&self) -> i64 {
+        self.clock.now_ms().div_euclid(1000)
+    }
+}
+
+/// Whether the file at `path` belongs to `device` (or is it).
+fn is_about(path: &str, device: &str) -> bool {
+    path.strip_prefix(device)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// What the web stage needs from the rest of the daemon.
+pub struct WebDeps {
+    pub rrd: RrdHandle,
+    pub cache: CacheHandle,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    pub journal_enabled: bool,
+    /// The configuration as reloaded: dashboards follow it.
+    pub config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
+    /// Drawn on graphs; editors add to them.
+    pub events: Arc<crate::events::Events>,
+}
+
+/// The running server: how to stop it.
+pub struct WebServer {
+    handle: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl WebServer {
+    /// Stops taking requests, lets those in progress finish (bounded by
+    /// actix's shutdown timeout), and waits for the thread. `false` if the
+    /// thread had panicked.
+    pub async fn stop(self) -> bool {
+        self.handle.stop(true).await;
+        let joined = tokio::task::spawn_blocking(move || self.thread.join()).await;
+        matches!(joined, Ok(Ok(_)))
+    }
+}
+
+pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
+    let data_dir = deps.config.borrow().data_dir.clone();
+    let dygraphs = assets::Dygraphs::load(&config.dygraphs_dir);
+    if dygraphs.is_none() {
+        warn!(dir = %config.dygraphs_dir.display(), "dygraph.min.js not found (Debian package libjs-dygraphs): pages show PNG graphs only.");
+    }
+    State {
+        rrd: deps.rrd,
+        cache: deps.cache,
+        metrics: deps.metrics,
+        users: auth::Users::new(config.users.clone(), &config.groups),
+        clock: deps.clock,
+        render_slots: tokio::sync::Semaphore::new(config.render_queue),
+        pngs: Mutex::new(graph::PngCache::new()),
+        dygraphs,
+        journal_enabled: deps.journal_enabled,
+        groups: config.groups.clone(),
+        saved: editor::Saved::load(&data_dir, &config.groups),
+        config: deps.config,
+        events: deps.events,
+        visible: Mutex::default(),
+    }
+}
+
+/// Declares the routes behind authentication once, for the server and for
+/// the permissions test, which requests every one of them as every kind of
+/// user: a route added here cannot be left out of it.
+macro_rules! authenticated_routes {
+    ($($method:ident $pattern:literal => $handler:expr,)*) => {
+        /// The method and pattern of every route behind authentication.
+        #[cfg(test)]
+        pub(crate) const AUTHENTICATED_ROUTES: &[(&str, &str)] =
+            &[$((stringify!($method), $pattern)),*];
+
+        fn add_authenticated_routes(scope: actix_web::Scope) -> actix_web::Scope {
+            scope $(.route($pattern, web::$method().to($handler)))*
+        }
+    };
+}
+
+authenticated_routes! {
+    get "/" => redirect_to_index,
+    get "/metrics" => prom::metrics,
+    get "/rrd" => pages::index,
+    get "/rrd/" => pages::index,
+    get "/rrd/index.txt" => export::index_txt,
+    get "/rrd/index.json" => export::index_json,
+    get "/rrd/static/{name}" => assets::ours,
+    get "/rrd/dygraphs/{name}" => assets::dygraphs,
+    get "/rrd/dashboards" => dashboards::list,
+    get "/rrd/dashboards/edit" => editor::edit,
+    post "/rrd/dashboards/save" => editor::save,
+    post "/rrd/dashboards/delete" => editor::delete,
+    get "/rrd/events.json" => events_api::list,
+    post "/rrd/events/add" => events_api::add,
+    get "/rrd/device-dashboard" => dashboards::device_page,
+    get "/rrd/device-dashboard/view.png" => dashboards::device_view_png,
+    get "/rrd/dashboard/{name}" => dashboards::page,
+    get "/rrd/dashboard/{name}/{view}" => dashboards::view_png,
+    get "/rrd/file/{path:.*}" => pages::file,
+    get "/rrd/graph/{path:.*}" => graph::png,
+    get "/rrd/data/{path:.*}" => export::data,
+}
+
+async fn redirect_to_index() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", "/rrd"))
+        .finish()
+}
+
+/// Every route. `/healthz` stays open; the rest asks for a password when
+/// users are configured, and shows each user what their groups allow.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
+    let auth = state.users.enabled();
+    cfg.app_data(state)
+        .app_data(actix_web_httpauth::extractors::basic::Config::default().realm("datalog-rrd"))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
+        )
+        .app_data(
+            web::FormConfig::default()
+                .limit(64 << 10)
+                .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
+        )
+        .route("/healthz", web::get().to(prom::healthz))
+        .service(
+            add_authenticated_routes(web::scope(""))
+                .wrap(Condition::new(
+                    auth,
+                    HttpAuthentication::basic(auth::validator),
+                ))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "same-origin")),
+                ),
+        );
+}
+
+/// Binds `config.listen` and serves on a thread of its own.
+pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
+    let state = web::Data::new(state(config, deps));
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    let addr = listener.local_addr()?;
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    // actix's server is not `Send`: it is built on the thread that runs it.
+    let thread = std::thread::Builder::new()
+        .name("web".into())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server =
+                    HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())))
+                        .workers(1)
+                        .disable_signals()
+                        .shutdown_timeout(5)
+                        .client_request_timeout(Duration::from_secs(10))
+                        .max_connections(256)
+                        .listen(listener);
+                let server = match server {
+                    Ok(s) => s.run(),
+                    Err(e) => {
+                        let _ = handle_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let _ = handle_tx.send(Ok(server.handle()));
+                server.await
+            })
+        })?;
+    let handle = handle_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the web thread stopped at start"))??;
+    info!(%addr, users = config.users.len(), "Web UI listening on http://{addr}/rrd");
+    Ok(WebServer { handle, thread })
+}
+
+#[cfg(test)]
+mod tests;
