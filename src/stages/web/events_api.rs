@@ -3,11 +3,11 @@
 //! an event about a device only if they see a file of that device; one
 //! about no device, everyone sees.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::access::Access;
-use super::editor::{check_form, field, see_other};
+use super::form::{EditorForm, see_other};
 use super::query::{RangeParams, parse_time};
 use super::{State, WebError, is_about};
 use crate::events::{self, Event};
@@ -64,19 +64,17 @@ pub(crate) async fn list(
 /// and time (`YYYY-MM-DDTHH:MM` UTC, or now).
 pub(crate) async fn add(
     state: web::Data<State>,
-    access: Access,
-    req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    form: EditorForm,
 ) -> Result<HttpResponse, WebError> {
-    check_form(&state, &access, &req, &form)?;
     let now_s = state.now_s();
-    let time_s = match field(&form, "time").map(str::trim).unwrap_or("") {
+    let time_s = match form.field("time").map(str::trim).unwrap_or("") {
         "" => now_s,
         t => {
             parse_time(t).ok_or_else(|| WebError::BadQuery(format!("time: {t:?} is not a time")))?
         }
     };
-    let device = field(&form, "device")
+    let device = form
+        .field("device")
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .map(str::to_owned);
@@ -84,14 +82,14 @@ pub(crate) async fn add(
     let event = events::checked(
         Event {
             time_s,
-            text: field(&form, "text").unwrap_or_default().to_owned(),
+            text: form.field("text").unwrap_or_default().to_owned(),
             device,
         },
         now_s,
         max_future_s,
     )
     .map_err(WebError::BadQuery)?;
-    if !sees(&state, &access, &event) {
+    if !sees(&state, &form.access, &event) {
         return Err(WebError::BadQuery("device: not one of your devices".into()));
     }
     state

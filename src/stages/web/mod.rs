@@ -13,10 +13,10 @@ mod access;
 mod assets;
 pub mod auth;
 mod dashboards;
-mod editor;
 mod error;
 mod events_api;
 mod export;
+mod form;
 mod graph;
 mod pages;
 mod prom;
@@ -62,7 +62,9 @@ pub(crate) struct State {
     /// `[[web.groups]]`, for sharing dashboards.
     groups: Vec<crate::config::WebGroup>,
     /// Dashboards made in the browser.
-    saved: editor::Saved,
+    saved: dashboards::Saved,
+    /// The tokens of forms that change something.
+    form_tokens: form::FormTokens,
     events: Arc<crate::events::Events>,
     /// Each user's view of the index, with the index it was filtered from:
     /// filtered again only when the index changes.
@@ -199,7 +201,8 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         dygraphs,
         journal_enabled: deps.journal_enabled,
         groups: config.groups.clone(),
-        saved: editor::Saved::load(&data_dir, &config.groups),
+        saved: dashboards::Saved::load(&data_dir, &config.groups),
+        form_tokens: form::FormTokens::default(),
         config: deps.config,
         events: deps.events,
         visible: Mutex::default(),
@@ -232,9 +235,9 @@ authenticated_routes! {
     get "/rrd/static/{name}" => assets::ours,
     get "/rrd/dygraphs/{name}" => assets::dygraphs,
     get "/rrd/dashboards" => dashboards::list,
-    get "/rrd/dashboards/edit" => editor::edit,
-    post "/rrd/dashboards/save" => editor::save,
-    post "/rrd/dashboards/delete" => editor::delete,
+    get "/rrd/dashboards/edit" => dashboards::editor::edit,
+    post "/rrd/dashboards/save" => dashboards::editor::save,
+    post "/rrd/dashboards/delete" => dashboards::editor::delete,
     get "/rrd/events.json" => events_api::list,
     post "/rrd/events/add" => events_api::add,
     get "/rrd/device-dashboard" => dashboards::device_page,

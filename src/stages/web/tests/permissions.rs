@@ -478,7 +478,7 @@ async fn editors_make_dashboards_viewers_cannot_and_forms_need_their_token() {
     );
 
     // Stored as one document under data_dir: a restart reads it back.
-    let again = editor::Saved::load(&f.state.config.borrow().data_dir, &f.state.groups);
+    let again = dashboards::Saved::load(&f.state.config.borrow().data_dir, &f.state.groups);
     let shed = again.get("shed").expect("the dashboard survives a restart");
     assert_eq!(
         (shed.range.as_str(), shed.views[0].series[0].draw),
@@ -534,6 +534,6 @@ async fn editors_make_dashboards_viewers_cannot_and_forms_need_their_token() {
         ask(&app, "gar", "/rrd/dashboard/shed").await.status,
         StatusCode::NOT_FOUND
     );
-    let again = editor::Saved::load(&f.state.config.borrow().data_dir, &f.state.groups);
+    let again = dashboards::Saved::load(&f.state.config.borrow().data_dir, &f.state.groups);
     assert!(again.get("shed").is_none());
 }

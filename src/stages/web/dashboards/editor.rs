@@ -1,32 +1,21 @@
 //! Dashboards made in the browser by editors (and admins): a form, its
 //! parsing into the same fields a `[[dashboard]]` has, checked by the same
-//! validation (every problem with its key), and the store: one JSON
-//! document under `data_dir` (`dashboards.json`, versioned), written
-//! atomically, read at start. Dashboards from the configuration stay
-//! read-only here.
-//!
-//! Forms are protected against cross-site requests (a browser sends basic
-//! credentials along with any request to this host): each user's form
-//! carries a random token the POST must return, and a request the browser
-//! marks as cross-site (`Sec-Fetch-Site`) or whose `Origin` is another
-//! host is refused before anything is parsed.
+//! validation (every problem with its key), kept by `store.rs`. Dashboards
+//! from the configuration stay read-only here. The forms are checked
+//! against cross-site requests by extracting an [`EditorForm`].
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
-
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
-use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use serde::Deserialize;
+use tracing::info;
 
-use super::access::Access;
-use super::{State, WebError};
-use crate::config::{
-    Dashboard, KeyError, Role, StoredDashboard, StoredView, StoredViewSeries, WebGroup,
-};
+use crate::config::{StoredDashboard, StoredView, StoredViewSeries};
 use crate::model::{Cf, Draw};
+use crate::web::access::Access;
+use crate::web::form::{EditorForm, field, require_editor, see_other};
+use crate::web::pages::url_escape;
+use crate::web::{State, WebError};
 
 /// Views a form offers: those a dashboard has, plus this many empty ones.
 const EMPTY_VIEWS: usize = 2;
@@ -34,151 +23,6 @@ const EMPTY_VIEWS: usize = 2;
 const MAX_FORM_VIEWS: usize = 64;
 /// The most dashboards the store keeps: a bound on a file an editor fills.
 const MAX_SAVED: usize = 200;
-const FILE_NAME: &str = "dashboards.json";
-const VERSION: u32 = 1;
-
-/// The dashboards made in the browser: as stored, and as checked.
-pub(crate) struct Saved {
-    path: PathBuf,
-    dashboards: RwLock<Vec<(StoredDashboard, Dashboard)>>,
-    /// Held from a change to its write: two editors saving at once must not
-    /// put the older document on disk last.
-    writing: tokio::sync::Mutex<()>,
-    /// One form token per user (`""` when no users are configured).
-    tokens: Mutex<HashMap<String, String>>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Document {
-    version: u32,
-    dashboards: Vec<StoredDashboard>,
-}
-
-impl Saved {
-    /// Reads `<data_dir>/dashboards.json`. An unreadable document is set
-    /// aside (renamed `.bad`) and logged; a dashboard that no longer passes
-    /// the checks (a group removed from the config) is left out and logged.
-    pub fn load(data_dir: &std::path::Path, groups: &[WebGroup]) -> Saved {
-        let path = data_dir.join(FILE_NAME);
-        let mut dashboards = Vec::new();
-        match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Document>(&bytes) {
-                Ok(doc) if doc.version == VERSION => {
-                    for stored in doc.dashboards {
-                        match crate::config::check_dashboard(&stored, groups) {
-                            Ok(checked) => dashboards.push((stored, checked)),
-                            Err(errors) => warn!(
-                                dashboard = stored.name,
-                                problems = %describe(&errors),
-                                "Dashboard made in the browser left out."
-                            ),
-                        }
-                    }
-                }
-                Ok(doc) => set_aside(&path, &format!("version {} unknown", doc.version)),
-                Err(e) => set_aside(&path, &e.to_string()),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                warn!(path = %path.display(), error = %e, "Cannot read the dashboards made in the browser.")
-            }
-        }
-        Saved {
-            path,
-            dashboards: RwLock::new(dashboards),
-            writing: tokio::sync::Mutex::const_new(()),
-            tokens: Mutex::default(),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<Dashboard> {
-        self.read()
-            .iter()
-            .find(|(s, _)| s.name == name)
-            .map(|(_, d)| d.clone())
-    }
-
-    fn stored(&self, name: &str) -> Option<StoredDashboard> {
-        self.read()
-            .iter()
-            .find(|(s, _)| s.name == name)
-            .map(|(s, _)| s.clone())
-    }
-
-    pub fn all(&self) -> Vec<Dashboard> {
-        self.read().iter().map(|(_, d)| d.clone()).collect()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<(StoredDashboard, Dashboard)>> {
-        self.dashboards.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Applies `change` and writes the document (on the blocking pool).
-    async fn change(
-        &self,
-        change: impl FnOnce(&mut Vec<(StoredDashboard, Dashboard)>) -> Result<(), String>,
-    ) -> Result<(), WebError> {
-        let _one_writer = self.writing.lock().await;
-        let doc = {
-            let mut all = self.dashboards.write().unwrap_or_else(|e| e.into_inner());
-            let mut next = all.clone();
-            change(&mut next).map_err(WebError::BadQuery)?;
-            let doc = Document {
-                version: VERSION,
-                dashboards: next.iter().map(|(s, _)| s.clone()).collect(),
-            };
-            *all = next;
-            doc
-        };
-        let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-        let path = self.path.clone();
-        let written = web::block(move || crate::atomic_file::write_atomic(&path, &bytes)).await;
-        match written {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(WebError::Storage(e.to_string())),
-            Err(e) => Err(WebError::Storage(e.to_string())),
-        }
-    }
-
-    pub(super) fn token(&self, access: &Access) -> String {
-        let user = access.user.clone().unwrap_or_default();
-        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        tokens.entry(user).or_insert_with(random_token).clone()
-    }
-
-    pub(super) fn token_matches(&self, access: &Access, given: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        let user = access.user.clone().unwrap_or_default();
-        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        tokens
-            .get(&user)
-            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(given.as_bytes())))
-    }
-}
-
-fn set_aside(path: &std::path::Path, why: &str) {
-    let aside = path.with_extension("json.bad");
-    let moved = std::fs::rename(path, &aside);
-    warn!(path = %path.display(), why, set_aside = moved.is_ok(), "Dashboards made in the browser not readable; starting without them.");
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    // Without the OS's randomness no form can be trusted: an empty token
-    // matches nothing but an empty answer, which is refused.
-    if getrandom::fill(&mut bytes).is_err() {
-        return String::new();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn describe(errors: &[KeyError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("{}: {}", e.key, e.message))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// One view's fields in the form.
 pub(crate) struct ViewForm {
@@ -209,16 +53,6 @@ pub(crate) struct EditPage {
 #[derive(Debug, Deserialize)]
 pub(crate) struct EditParams {
     name: Option<String>,
-}
-
-fn require_editor(access: &Access) -> Result<(), WebError> {
-    if access.role >= Role::Editor {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden(
-            "making dashboards needs the editor role".into(),
-        ))
-    }
 }
 
 /// The groups `access` may share a dashboard with: its own, or any for an
@@ -321,7 +155,7 @@ fn page(
             .collect(),
         views,
         series_names,
-        token: state.saved.token(access),
+        token: state.form_tokens.token(access),
         errors,
         existing,
     }
@@ -344,58 +178,14 @@ fn series_line(s: &StoredViewSeries) -> String {
     .to_owned()
 }
 
-/// Refuses a request a browser sent on another site's behalf.
-fn same_origin(req: &HttpRequest) -> Result<(), WebError> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = header("Sec-Fetch-Site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return Err(WebError::Forbidden(format!("cross-site request ({site})")));
-    }
-    if let (Some(origin), Some(host)) = (header("Origin"), header("Host")) {
-        let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-        if origin_host != host {
-            return Err(WebError::Forbidden("request from another origin".into()));
-        }
-    }
-    Ok(())
-}
-
-/// An editor's form as sent: the role, the origin and the form's token.
-pub(super) fn check_form(
-    state: &State,
-    access: &Access,
-    req: &HttpRequest,
-    form: &[(String, String)],
-) -> Result<(), WebError> {
-    require_editor(access)?;
-    same_origin(req)?;
-    if state
-        .saved
-        .token_matches(access, field(form, "csrf").unwrap_or_default())
-    {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden(
-            "the form's token is stale: reload the form".into(),
-        ))
-    }
-}
-
-pub(super) fn field<'f>(form: &'f [(String, String)], key: &str) -> Option<&'f str> {
-    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
 /// `POST /rrd/dashboards/save`: checks, stores, and shows the dashboard.
 pub(crate) async fn save(
     state: web::Data<State>,
-    access: Access,
-    req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    form: EditorForm,
 ) -> Result<HttpResponse, WebError> {
-    check_form(&state, &access, &req, &form)?;
-    let (stored, mut errors) = parse_form(&form);
-    let shareable = shareable(&state, &access);
+    let access = &form.access;
+    let (stored, mut errors) = parse_form(&form.fields);
+    let shareable = shareable(&state, access);
     for g in &stored.groups {
         if !shareable.contains(g) {
             errors.push(format!("groups: {g:?} is not one of yours"));
@@ -432,7 +222,7 @@ pub(crate) async fn save(
         None
     };
     let Some(checked) = checked else {
-        let page = page(&state, &access, &stored, errors, replaced.is_some());
+        let page = page(&state, access, &stored, errors, replaced.is_some());
         let body = page.render().map_err(WebError::Template)?;
         return Ok(HttpResponse::BadRequest()
             .content_type("text/html; charset=utf-8")
@@ -458,21 +248,16 @@ pub(crate) async fn save(
         user = access.user.as_deref().unwrap_or(""),
         "Dashboard saved."
     );
-    Ok(see_other(&format!(
-        "/rrd/dashboard/{}",
-        super::pages::url_escape(&name)
-    )))
+    Ok(see_other(&format!("/rrd/dashboard/{}", url_escape(&name))))
 }
 
 /// `POST /rrd/dashboards/delete`.
 pub(crate) async fn delete(
     state: web::Data<State>,
-    access: Access,
-    req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    form: EditorForm,
 ) -> Result<HttpResponse, WebError> {
-    check_form(&state, &access, &req, &form)?;
-    let name = field(&form, "name").unwrap_or_default().to_owned();
+    let access = &form.access;
+    let name = form.field("name").unwrap_or_default().to_owned();
     match state.saved.get(&name) {
         Some(d) if access.sees_dashboard(&d) => {}
         _ => return Err(WebError::NotFound(format!("dashboard {name:?}"))),
@@ -491,12 +276,6 @@ pub(crate) async fn delete(
         "Dashboard deleted."
     );
     Ok(see_other("/rrd/dashboards"))
-}
-
-pub(super) fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .finish()
 }
 
 /// A validation key (`dashboard[0].view[1].title`) as the form names it.

@@ -1,0 +1,170 @@
+//! Dashboards nobody wrote: one per device (a view per unit of its
+//! series) and those `[[dashboard_rule]]`s make of the index.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::draw::{Drawn, draw};
+use super::{DashboardPage, ViewLink, checked_range, range_choices};
+use crate::rrd::index::IndexEntry;
+use crate::web::access::Access;
+use crate::web::query::GraphParams;
+use crate::web::{State, WebError, pages::url_escape};
+
+/// A device's dashboard with no configuration: one view per unit, of all
+/// the device's series in that unit (discovery and rules set units).
+fn device_views<'i>(index: &'i [IndexEntry], device: &str) -> Vec<(String, Vec<Drawn<'i>>)> {
+    let mut by_unit: BTreeMap<String, Vec<Drawn<'i>>> = Default::default();
+    for e in crate::web::tree::device_files(index, device) {
+        for (ds, d) in e.ds.iter().enumerate() {
+            let unit = d.unit.clone().unwrap_or_default();
+            by_unit.entry(unit).or_default().push(Drawn::plain(e, ds));
+        }
+    }
+    by_unit
+        .into_iter()
+        .map(|(unit, series)| {
+            let title = if unit.is_empty() {
+                "(no unit)".to_owned()
+            } else {
+                unit
+            };
+            (title, series)
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeviceParams {
+    device: String,
+    range: Option<String>,
+    view: Option<usize>,
+}
+
+/// `/rrd/device-dashboard?device=…`: the device's automatic dashboard.
+pub(crate) async fn device_page(
+    state: web::Data<State>,
+    access: Access,
+    params: web::Query<DeviceParams>,
+) -> Result<DashboardPage, WebError> {
+    let range = checked_range(params.range.clone(), "day")?;
+    let index = state.index(&access);
+    let views = device_views(&index, &params.device);
+    if views.is_empty() {
+        return Err(WebError::NotFound(format!("device {:?}", params.device)));
+    }
+    let device = url_escape(&params.device);
+    Ok(DashboardPage {
+        dygraphs: state.dygraphs.is_some(),
+        edit_link: None,
+        title: if params.device.is_empty() {
+            "(top level)".into()
+        } else {
+            params.device.clone()
+        },
+        ranges: range_choices(&range),
+        views: views
+            .iter()
+            .enumerate()
+            .map(|(i, (title, series))| {
+                ViewLink::generated(
+                    title,
+                    format!(
+                        "/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"
+                    ),
+                    series,
+                )
+            })
+            .collect(),
+        range,
+        range_link: format!("/rrd/device-dashboard?device={device}&range="),
+    })
+}
+
+/// One view of a device's automatic dashboard, as a PNG.
+pub(crate) async fn device_view_png(
+    state: web::Data<State>,
+    access: Access,
+    which: web::Query<DeviceParams>,
+    params: web::Query<GraphParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    let index = state.index(&access);
+    let views = device_views(&index, &which.device);
+    let (title, series) = which
+        .view
+        .and_then(|i| views.get(i))
+        .ok_or_else(|| WebError::NotFound(format!("view of device {:?}", which.device)))?;
+    draw(&state, &req, title, series, &params, Vec::new()).await
+}
+
+/// The views of every dashboard `[[dashboard_rule]]`s make of the index,
+/// by name (`<rule>:<captured level>`): each a title and its views.
+type Generated<'i> = BTreeMap<String, Vec<(String, Vec<Drawn<'i>>)>>;
+
+pub(super) fn generated<'i>(
+    config: &crate::config::Config,
+    index: &'i [IndexEntry],
+) -> Generated<'i> {
+    use crate::config::ViewBy;
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<Drawn<'i>>>> = Default::default();
+    for rule in &config.dashboard_rules {
+        for e in index {
+            for (ds, d) in e.ds.iter().enumerate() {
+                let Some(captured) = rule.capture(&d.series) else {
+                    continue;
+                };
+                let view = match rule.view_by {
+                    ViewBy::Kind => d.series.rsplit('/').next().unwrap_or_default().to_owned(),
+                    ViewBy::Unit => d.unit.clone().unwrap_or_else(|| "(no unit)".into()),
+                };
+                out.entry(format!("{}:{captured}", rule.name))
+                    .or_default()
+                    .entry(view)
+                    .or_default()
+                    .push(Drawn::plain(e, ds));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(name, views)| (name, views.into_iter().collect()))
+        .collect()
+}
+
+/// The page of a dashboard a `[[dashboard_rule]]` made.
+pub(super) fn generated_page(
+    state: &State,
+    access: &Access,
+    name: &str,
+    range: Option<String>,
+) -> Result<DashboardPage, WebError> {
+    let range = checked_range(range, "day")?;
+    let config = state.config.borrow().clone();
+    let index = state.index(access);
+    let all = generated(&config, &index);
+    let views = all
+        .get(name)
+        .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))?;
+    let escaped = url_escape(name);
+    Ok(DashboardPage {
+        dygraphs: state.dygraphs.is_some(),
+        edit_link: None,
+        title: name.to_owned(),
+        ranges: range_choices(&range),
+        range_link: format!("/rrd/dashboard/{escaped}?range="),
+        views: views
+            .iter()
+            .enumerate()
+            .map(|(i, (title, series))| {
+                ViewLink::generated(
+                    title,
+                    format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
+                    series,
+                )
+            })
+            .collect(),
+        range,
+    })
+}
