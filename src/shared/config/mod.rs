@@ -7,6 +7,7 @@
 //! hide one in `[mqtt]`.
 
 mod raw;
+mod sections;
 mod validate;
 
 pub use crate::clock::ClockConfig;
@@ -32,7 +33,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
+use self::sections::Sections;
 
 use crate::model::{Aggregate, DsType, FileSpec, RraSpec, SeriesMeta};
 
@@ -448,153 +449,6 @@ fn line_of(text: &str, byte: usize) -> usize {
         .count()
         + 1
 }
-
-/// The raw sections, each deserialised apart so that all of their errors
-/// are found in one pass.
-pub(crate) struct Sections {
-    pub top: raw::RawTop,
-    pub mqtt: raw::RawMqtt,
-    pub embedded_broker: raw::RawEmbeddedBroker,
-    pub cache: raw::RawCache,
-    pub journal: raw::RawJournal,
-    pub clock: raw::RawClock,
-    pub limits: raw::RawLimits,
-    pub web: raw::RawWeb,
-    /// `None` for a template that did not deserialise (already reported).
-    pub templates: Vec<Option<raw::RawTemplate>>,
-    pub files: Vec<Option<raw::RawFile>>,
-    pub rules: Vec<Option<raw::RawRule>>,
-    pub dashboards: Vec<Option<raw::RawDashboard>>,
-    pub dashboard_rules: Vec<Option<raw::RawDashboardRule>>,
-}
-
-impl Sections {
-    fn split(mut table: toml::Table, errors: &mut Vec<KeyError>) -> Sections {
-        let mqtt = section(&mut table, "mqtt", errors);
-        let embedded_broker = section(&mut table, "embedded_broker", errors);
-        let cache = section(&mut table, "cache", errors);
-        let journal = section(&mut table, "journal", errors);
-        let clock = section(&mut table, "clock", errors);
-        let limits = section(&mut table, "limits", errors);
-        let web = section(&mut table, "web", errors);
-        let mut templates: Vec<Option<raw::RawTemplate>> = match table.remove("template") {
-            None => Vec::new(),
-            Some(v) => array_items(v, "template", errors),
-        };
-        // The catch-all `default` stays last unless the file defines its
-        // own: adding one template must not silently stop every other series.
-        if !templates.iter().flatten().any(|t| t.name == "default") {
-            templates.push(Some(raw::RawTemplate::builtin_default()));
-        }
-        let files = match table.remove("file") {
-            None => Vec::new(),
-            Some(v) => array_items(v, "file", errors),
-        };
-        let rules = match table.remove("rule") {
-            None => Vec::new(),
-            Some(v) => array_items(v, "rule", errors),
-        };
-        let dashboards = match table.remove("dashboard") {
-            None => Vec::new(),
-            Some(v) => array_items(v, "dashboard", errors),
-        };
-        let dashboard_rules = match table.remove("dashboard_rule") {
-            None => Vec::new(),
-            Some(v) => array_items(v, "dashboard_rule", errors),
-        };
-        // What is left must be top-level scalars.
-        let top = deserialize(toml::Value::Table(table), TOP, errors).unwrap_or_default();
-        Sections {
-            top,
-            mqtt,
-            embedded_broker,
-            cache,
-            journal,
-            clock,
-            limits,
-            web,
-            templates,
-            files,
-            rules,
-            dashboards,
-            dashboard_rules,
-        }
-    }
-}
-
-fn section<T: DeserializeOwned + Default>(
-    table: &mut toml::Table,
-    key: &str,
-    errors: &mut Vec<KeyError>,
-) -> T {
-    match table.remove(key) {
-        None => T::default(),
-        Some(v) => deserialize(v, key, errors).unwrap_or_default(),
-    }
-}
-
-fn array_items<T: DeserializeOwned>(
-    value: toml::Value,
-    key: &str,
-    errors: &mut Vec<KeyError>,
-) -> Vec<Option<T>> {
-    match value {
-        toml::Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| deserialize(item, &format!("{key}[{i}]"), errors))
-            .collect(),
-        _ => {
-            errors.push(KeyError {
-                key: key.into(),
-                message: format!("must be an array of tables ([[{key}]])"),
-            });
-            Vec::new()
-        }
-    }
-}
-
-fn deserialize<T: DeserializeOwned>(
-    value: toml::Value,
-    key: &str,
-    errors: &mut Vec<KeyError>,
-) -> Option<T> {
-    let whole = match value.clone().try_into() {
-        Ok(t) => return Some(t),
-        Err(e) => {
-            let e: toml::de::Error = e;
-            e.message().trim().to_owned()
-        }
-    };
-    // Serde's message names the type, not always the key: try each key
-    // alone to say which ones are wrong.
-    let mut pinpointed = false;
-    if let toml::Value::Table(table) = value {
-        for (k, v) in table {
-            let single = toml::Value::Table(toml::Table::from_iter([(k.clone(), v)]));
-            if let Err(e) = single.try_into::<T>() {
-                let message = e.message().trim().to_owned();
-                if !message.starts_with("missing field") {
-                    let full_key = if key == TOP { k } else { format!("{key}.{k}") };
-                    errors.push(KeyError {
-                        key: full_key,
-                        message,
-                    });
-                    pinpointed = true;
-                }
-            }
-        }
-    }
-    if !pinpointed {
-        errors.push(KeyError {
-            key: key.into(),
-            message: whole,
-        });
-    }
-    None
-}
-
-const TOP: &str = "(top level)";
 
 #[cfg(test)]
 mod tests;

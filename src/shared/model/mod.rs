@@ -66,6 +66,18 @@ impl DsType {
         Self::ALL.into_iter().find(|t| t.as_rrd_str() == s)
     }
 
+    /// How long a value of this type is held over a gap when `wanted`:
+    /// a gauge's level may be held (a thermostat that reports only on
+    /// change); a counter's never (its held rate would invent what was
+    /// not counted).
+    pub fn hold(self, wanted: Duration) -> Duration {
+        if self == DsType::Gauge {
+            wanted
+        } else {
+            Duration::ZERO
+        }
+    }
+
     pub fn as_rrd_str(self) -> &'static str {
         match self {
             DsType::Gauge => "GAUGE",

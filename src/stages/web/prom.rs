@@ -96,8 +96,25 @@ impl Out {
     }
 }
 
+/// The whole page: a section per stage, in data-flow order.
 pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> String {
     let mut o = Out(String::with_capacity(4096));
+    ingest(&mut o, m);
+    if let Some(stats) = stats {
+        cache(&mut o, stats);
+    }
+    rrd(&mut o, m);
+    if journal {
+        self::journal(&mut o, m);
+    }
+    snapshots(&mut o, m);
+    connections(&mut o, m);
+    clock(&mut o, m);
+    o.0
+}
+
+/// What came in over MQTT and what the cache took.
+fn ingest(o: &mut Out, m: &Metrics) {
     o.counter(
         "messages_received_total",
         "MQTT messages received.",
@@ -130,16 +147,22 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "Home Assistant discovery configs and Homie attributes read.",
         &m.discovery_messages,
     );
-    if let Some(s) = stats {
-        o.metric("series", "gauge", "Series in the cache.", s.series);
-        o.metric("files", "gauge", "Files in the cache.", s.files);
-        o.metric(
-            "pending_rows",
-            "gauge",
-            "Rows waiting for their flush.",
-            s.pending_rows,
-        );
-    }
+}
+
+/// The cache's gauges, asked of the cache task at scrape time.
+fn cache(o: &mut Out, s: CacheStats) {
+    o.metric("series", "gauge", "Series in the cache.", s.series);
+    o.metric("files", "gauge", "Files in the cache.", s.files);
+    o.metric(
+        "pending_rows",
+        "gauge",
+        "Rows waiting for their flush.",
+        s.pending_rows,
+    );
+}
+
+/// What librrd wrote and drew.
+fn rrd(o: &mut Out, m: &Metrics) {
     o.counter(
         "rows_written_total",
         "Rows librrd accepted.",
@@ -173,18 +196,25 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         m.graph_render_micros.load(Relaxed),
         m.graphs_rendered.load(Relaxed),
     );
-    if journal {
-        o.counter(
-            "journal_bytes_total",
-            "Bytes appended to the journal.",
-            &m.journal_bytes,
-        );
-        o.counter(
-            "journal_errors_total",
-            "Failed journal appends.",
-            &m.journal_errors,
-        );
-    }
+}
+
+/// The journal: with snapshots and the index, what the daemon writes
+/// besides the RRD updates.
+fn journal(o: &mut Out, m: &Metrics) {
+    o.counter(
+        "journal_bytes_total",
+        "Bytes appended to the journal.",
+        &m.journal_bytes,
+    );
+    o.counter(
+        "journal_errors_total",
+        "Failed journal appends.",
+        &m.journal_errors,
+    );
+}
+
+/// Snapshots and index files written.
+fn snapshots(o: &mut Out, m: &Metrics) {
     o.counter(
         "snapshots_total",
         "Cache snapshots written.",
@@ -200,6 +230,10 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "Bytes of index files (index.json, index.txt) written.",
         &m.index_bytes,
     );
+}
+
+/// The MQTT connection, web logins and the embedded broker's refusals.
+fn connections(o: &mut Out, m: &Metrics) {
     o.metric(
         "mqtt_connected",
         "gauge",
@@ -223,6 +257,10 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
             .iter()
             .map(|&r| (r.as_str(), m.broker_refused(r))),
     );
+}
+
+/// The system clock: its steps and whether it is trusted.
+fn clock(o: &mut Out, m: &Metrics) {
     o.counter(
         "clock_steps_total",
         "Steps of the system clock seen while running.",
@@ -252,7 +290,6 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
         "1 once clock.max_wait passed without a trusted clock.",
         m.clock_gave_up.load(Relaxed),
     );
-    o.0
 }
 
 #[cfg(test)]

@@ -5,11 +5,10 @@
 //! new DS type is reported, as on reload) and takes the new label and unit.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{Cache, ReloadReport, Why};
 use crate::config::{Config, Rule, Template};
-use crate::model::{DsSpec, DsType, FileSpec, SeriesMeta};
+use crate::model::{DsSpec, FileSpec, SeriesMeta};
 
 impl Cache {
     /// Takes discovered metadata (`None`: the discovery config was
@@ -136,11 +135,7 @@ pub(super) fn auto_file_spec(
             min: meta.min.or(t.min),
             max: t.max,
             aggregate: t.aggregate,
-            hold: if ds_type == DsType::Gauge {
-                meta.hold.unwrap_or(t.hold)
-            } else {
-                Duration::ZERO
-            },
+            hold: ds_type.hold(meta.hold.unwrap_or(t.hold)),
             label: meta.label.clone(),
             unit: meta.unit.clone().or_else(|| t.unit.clone()),
             renamed_from: None,
