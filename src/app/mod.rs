@@ -87,13 +87,7 @@ impl App {
             metrics.clone(),
         );
         let stamper = clock_watch.stamper();
-        let journal = match &config.journal {
-            Some(j) => Some(
-                Journal::open(j, recovered.journal_seq + 1, metrics.clone())
-                    .with_context(|| format!("journal {}", j.dir.display()))?,
-            ),
-            None => None,
-        };
+        let journal = open_journal(&config, recovered.journal_seq + 1, &metrics)?;
         let (cache, cache_task) = cache::spawn(
             config.clone(),
             rrd.clone(),
@@ -104,23 +98,16 @@ impl App {
         );
         let (config_tx, config_rx) = watch::channel(config.clone());
         let events = Arc::new(Events::load(&config.data_dir));
-        let web = match &config.web {
-            Some(w) => {
-                let deps = web::WebDeps {
-                    rrd: rrd.clone(),
-                    cache: cache.clone(),
-                    metrics: metrics.clone(),
-                    clock,
-                    journal_enabled: config.journal.is_some(),
-                    config: config_rx.clone(),
-                    events: events.clone(),
-                };
-                let started =
-                    web::start(w, deps).with_context(|| format!("web UI on {}", w.listen));
-                Some(started?)
-            }
-            None => None,
+        let web_deps = web::WebDeps {
+            rrd: rrd.clone(),
+            cache: cache.clone(),
+            metrics: metrics.clone(),
+            clock,
+            journal_enabled: config.journal.is_some(),
+            config: config_rx.clone(),
+            events: events.clone(),
         };
+        let web = start_web(&config, web_deps)?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (subscribed_tx, subscribed_rx) = watch::channel(false);
         let control = mqtt::Control {
@@ -275,6 +262,29 @@ impl App {
         }
         anyhow::bail!("a stage had panicked: {}", panicked.join(", "))
     }
+}
+
+/// The journal, if configured, its first record `next_seq`.
+fn open_journal(
+    config: &Config,
+    next_seq: u64,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Option<Journal>> {
+    let Some(j) = &config.journal else {
+        return Ok(None);
+    };
+    let journal = Journal::open(j, next_seq, metrics.clone())
+        .with_context(|| format!("journal {}", j.dir.display()))?;
+    Ok(Some(journal))
+}
+
+/// The web UI, if configured.
+fn start_web(config: &Config, deps: web::WebDeps) -> anyhow::Result<Option<web::WebServer>> {
+    let Some(w) = &config.web else {
+        return Ok(None);
+    };
+    let server = web::start(w, deps).with_context(|| format!("web UI on {}", w.listen))?;
+    Ok(Some(server))
 }
 
 /// The embedded broker, if configured. When its port is taken, most likely

@@ -56,104 +56,130 @@ pub fn import(text: &str) -> Result<Imported, String> {
     };
     let ini =
         Ini::load_from_str_opt(text, verbatim).map_err(|e| format!("not an INI file: {e}"))?;
-    let mut out = Imported::default();
-    let mut toml = String::from(
-        "# Converted from a janitoo_datalog_rrd configuration by `datalog-rrd import-janitoo`.\n",
-    );
-    let mut mqtt = String::from("\n[mqtt]\ntopics = [\"/values/#\"]\n");
-    let mut data_dir = None;
-    let mut cache = String::new();
-    let mut steps = BTreeSet::new();
-    let mut files = String::new();
+    let mut importer = Importer::default();
     for (section, props) in ini.iter() {
-        let section = section.unwrap_or("");
-        let mut unmapped = |key: &str, why: &str| {
-            out.not_mapped.push(format!("[{section}] {key}: {why}"));
-        };
-        match section {
-            "system" => {
-                let host = props.get("broker_ip").unwrap_or("127.0.0.1");
-                let port = props.get("broker_port").unwrap_or("1883");
-                let _ = writeln!(
-                    mqtt,
-                    "broker = {}",
-                    quoted(&format!("mqtt://{host}:{port}"))
-                );
-                if let Some(user) = props.get("broker_user") {
-                    let _ = writeln!(mqtt, "username = {}", quoted(user));
-                }
-                if let Some(password) = props.get("broker_password") {
-                    let _ = writeln!(mqtt, "password = {}", quoted(password));
-                }
-                if let Some(home) = props
-                    .get("home_dir")
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty())
-                {
-                    data_dir = Some(format!("{}/public/rrd/rrds", home.trim_end_matches('/')));
-                }
-                for (k, _) in props.iter() {
-                    if k != "home_dir" && (!k.starts_with("broker_") || k == "broker_keepalive") {
-                        unmapped(k, "no equivalent");
-                    }
-                }
-            }
-            "datarrd" => {
-                for (k, v) in props.iter() {
-                    let target = match k {
-                        "cache_rrd_ttl_0" => "flush_after",
-                        "cache_pickle_ttl_0" => "snapshot_every",
-                        "cache_dead_ttl_0" => "dead_after",
-                        _ => {
-                            unmapped(k, "no equivalent");
-                            continue;
-                        }
-                    };
-                    match v.trim().parse::<u64>() {
-                        Ok(secs) => {
-                            let _ = writeln!(cache, "{target} = \"{secs}s\"");
-                        }
-                        Err(_) => unmapped(k, "not a number of seconds"),
-                    }
-                }
-            }
-            s if s.starts_with("datarrd__") => {
-                let (file, step) = file_section(s, props, &mut out.not_mapped);
-                if let Some(file) = file {
-                    files.push_str(&file);
-                    steps.insert(step);
-                    out.files += 1;
-                }
-            }
+        match section.unwrap_or("") {
+            "system" => importer.system(props),
+            "datarrd" => importer.datarrd(props),
+            s if s.starts_with("datarrd__") => importer.file(s, props),
             "" => {}
-            s => out.not_mapped.push(format!("[{s}]: no equivalent")),
+            s => importer
+                .out
+                .not_mapped
+                .push(format!("[{s}]: no equivalent")),
         }
     }
-    match &data_dir {
-        Some(dir) => {
-            let _ = write!(
-                toml,
-                "\n# janitoo's files, continued where they are.\ndata_dir = {}\n",
-                quoted(dir)
-            );
+    Ok(importer.finish())
+}
+
+/// The TOML's parts as the sections are read.
+#[derive(Default)]
+struct Importer {
+    out: Imported,
+    /// `[mqtt]`'s lines after the topics.
+    mqtt: String,
+    data_dir: Option<String>,
+    /// `[cache]`'s lines.
+    cache: String,
+    /// The steps the files use: a template each.
+    steps: BTreeSet<u64>,
+    files: String,
+}
+
+impl Importer {
+    fn unmapped(&mut self, section: &str, key: &str, why: &str) {
+        self.out
+            .not_mapped
+            .push(format!("[{section}] {key}: {why}"));
+    }
+
+    /// `[system]`: the broker and its account, and where janitoo ran.
+    fn system(&mut self, props: &ini::Properties) {
+        let host = props.get("broker_ip").unwrap_or("127.0.0.1");
+        let port = props.get("broker_port").unwrap_or("1883");
+        let broker = quoted(&format!("mqtt://{host}:{port}"));
+        let _ = writeln!(self.mqtt, "broker = {broker}");
+        if let Some(user) = props.get("broker_user") {
+            let _ = writeln!(self.mqtt, "username = {}", quoted(user));
         }
-        None if out.files > 0 => out.not_mapped.push(
-            "[system] home_dir: missing; janitoo kept its files in public/rrd/rrds under the \
-             directory it ran in: set data_dir there"
-                .into(),
-        ),
-        None => {}
+        if let Some(password) = props.get("broker_password") {
+            let _ = writeln!(self.mqtt, "password = {}", quoted(password));
+        }
+        if let Some(home) = props
+            .get("home_dir")
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        {
+            self.data_dir = Some(format!("{}/public/rrd/rrds", home.trim_end_matches('/')));
+        }
+        for (k, _) in props.iter() {
+            if k != "home_dir" && (!k.starts_with("broker_") || k == "broker_keepalive") {
+                self.unmapped("system", k, "no equivalent");
+            }
+        }
     }
-    toml.push_str(&mqtt);
-    if !cache.is_empty() {
-        let _ = write!(toml, "\n[cache]\n{cache}");
+
+    /// `[datarrd]`: the cache's three timers.
+    fn datarrd(&mut self, props: &ini::Properties) {
+        for (k, v) in props.iter() {
+            let target = match k {
+                "cache_rrd_ttl_0" => "flush_after",
+                "cache_pickle_ttl_0" => "snapshot_every",
+                "cache_dead_ttl_0" => "dead_after",
+                _ => {
+                    self.unmapped("datarrd", k, "no equivalent");
+                    continue;
+                }
+            };
+            match v.trim().parse::<u64>() {
+                Ok(secs) => {
+                    let _ = writeln!(self.cache, "{target} = \"{secs}s\"");
+                }
+                Err(_) => self.unmapped("datarrd", k, "not a number of seconds"),
+            }
+        }
     }
-    for step in &steps {
-        toml.push_str(&template(*step));
+
+    /// `[datarrd__<name>]`: one file.
+    fn file(&mut self, section: &str, props: &ini::Properties) {
+        let (file, step) = file_section(section, props, &mut self.out.not_mapped);
+        if let Some(file) = file {
+            self.files.push_str(&file);
+            self.steps.insert(step);
+            self.out.files += 1;
+        }
     }
-    toml.push_str(&files);
-    out.toml = toml;
-    Ok(out)
+
+    fn finish(mut self) -> Imported {
+        let mut toml = String::from(
+            "# Converted from a janitoo_datalog_rrd configuration by `datalog-rrd import-janitoo`.\n",
+        );
+        match &self.data_dir {
+            Some(dir) => {
+                let _ = write!(
+                    toml,
+                    "\n# janitoo's files, continued where they are.\ndata_dir = {}\n",
+                    quoted(dir)
+                );
+            }
+            None if self.out.files > 0 => self.out.not_mapped.push(
+                "[system] home_dir: missing; janitoo kept its files in public/rrd/rrds under the \
+                 directory it ran in: set data_dir there"
+                    .into(),
+            ),
+            None => {}
+        }
+        let _ = write!(toml, "\n[mqtt]\ntopics = [\"/values/#\"]\n{}", self.mqtt);
+        if !self.cache.is_empty() {
+            let _ = write!(toml, "\n[cache]\n{}", self.cache);
+        }
+        for step in &self.steps {
+            toml.push_str(&template(*step));
+        }
+        toml.push_str(&self.files);
+        self.out.toml = toml;
+        self.out
+    }
 }
 
 /// janitoo's layout for one step, its archives in its order.
@@ -203,7 +229,39 @@ fn file_section(
         report("rrd_file_0", "missing: section skipped".into());
         return (None, step);
     };
-    // janitoo reads source_config_0, 1, … and stops at the first missing.
+    let mut ds = String::new();
+    let mut names = BTreeSet::new();
+    for (n, config) in sources(props, &mut report) {
+        match ds_line(config, &mut names) {
+            Ok(line) => ds.push_str(&line),
+            Err(why) => report(&format!("source_config_{n}"), why),
+        }
+    }
+    for (k, _) in props.iter() {
+        if !(k == "rrd_file_0" || k == "rrd_step_0" || k.starts_with("source_config_")) {
+            report(k, "no equivalent".into());
+        }
+    }
+    if ds.is_empty() {
+        report(
+            "source_config_*",
+            "no usable source: section skipped".into(),
+        );
+        return (None, step);
+    }
+    let file = format!(
+        "\n[[file]]\npath = {}\ntemplate = \"janitoo_{step}s\"\nds = [\n{ds}]\n",
+        quoted(path)
+    );
+    (Some(file), step)
+}
+
+/// The sources janitoo read: `source_config_0`, 1, … up to the first
+/// missing number; later ones it never saw are reported.
+fn sources<'p>(
+    props: &'p ini::Properties,
+    report: &mut impl FnMut(&str, String),
+) -> Vec<(u32, &'p str)> {
     let mut sources: Vec<(u32, &str)> = Vec::new();
     while let Some(v) = props.get(format!("source_config_{}", sources.len())) {
         sources.push((sources.len() as u32, v));
@@ -226,54 +284,33 @@ fn file_section(
             ),
         );
     }
-    let mut ds = String::new();
-    let mut names = BTreeSet::new();
-    for (n, config) in sources {
-        let key = format!("source_config_{n}");
-        let fields: Vec<&str> = config.split('|').map(str::trim).collect();
-        let [hadd, uuid, index, rrd_type, label] = fields[..] else {
-            report(
-                &key,
-                format!("{config:?}: expected hadd|value_uuid|value_index|rrd_type|rrd_label"),
-            );
-            continue;
-        };
-        let ds_type = rrd_type.to_ascii_uppercase();
-        if !["GAUGE", "COUNTER", "DERIVE", "ABSOLUTE"].contains(&ds_type.as_str()) {
-            report(&key, format!("{rrd_type:?} is not a DS type"));
-            continue;
-        }
-        if !is_valid_ds_name(label) || !names.insert(label.to_owned()) {
-            report(
-                &key,
-                format!("{label:?} is not a usable DS name (1-19 of [A-Za-z0-9_], unique)"),
-            );
-            continue;
-        }
-        let _ = writeln!(
-            ds,
-            "  {{ name = {}, series = {}, ds_type = \"{ds_type}\" }},",
-            quoted(label),
-            quoted(&format!("janitoo/{hadd}/{uuid}/{index}"))
-        );
+    sources
+}
+
+/// `hadd|value_uuid|value_index|rrd_type|rrd_label` as a DS line, fed by
+/// the series our janitoo decoder makes of that value; `names`: the DS
+/// names taken so far in the file.
+fn ds_line(config: &str, names: &mut BTreeSet<String>) -> Result<String, String> {
+    let fields: Vec<&str> = config.split('|').map(str::trim).collect();
+    let [hadd, uuid, index, rrd_type, label] = fields[..] else {
+        return Err(format!(
+            "{config:?}: expected hadd|value_uuid|value_index|rrd_type|rrd_label"
+        ));
+    };
+    let ds_type = rrd_type.to_ascii_uppercase();
+    if !["GAUGE", "COUNTER", "DERIVE", "ABSOLUTE"].contains(&ds_type.as_str()) {
+        return Err(format!("{rrd_type:?} is not a DS type"));
     }
-    for (k, _) in props.iter() {
-        if !(k == "rrd_file_0" || k == "rrd_step_0" || k.starts_with("source_config_")) {
-            report(k, "no equivalent".into());
-        }
+    if !is_valid_ds_name(label) || !names.insert(label.to_owned()) {
+        return Err(format!(
+            "{label:?} is not a usable DS name (1-19 of [A-Za-z0-9_], unique)"
+        ));
     }
-    if ds.is_empty() {
-        report(
-            "source_config_*",
-            "no usable source: section skipped".into(),
-        );
-        return (None, step);
-    }
-    let file = format!(
-        "\n[[file]]\npath = {}\ntemplate = \"janitoo_{step}s\"\nds = [\n{ds}]\n",
-        quoted(path)
-    );
-    (Some(file), step)
+    Ok(format!(
+        "  {{ name = {}, series = {}, ds_type = \"{ds_type}\" }},\n",
+        quoted(label),
+        quoted(&format!("janitoo/{hadd}/{uuid}/{index}"))
+    ))
 }
 
 #[cfg(test)]

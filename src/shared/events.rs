@@ -1,6 +1,6 @@
 //! Events: short notes at a time ("boiler serviced", "window open"),
 //! optionally about one device, drawn on graphs as vertical rules and on
-//! charts as annotations. They come from an MQTT topic (`events.topic`,
+//! charts as annotations. They come from an MQTT topic (`mqtt.events_topic`,
 //! JSON `{"text": …, "ts": …, "device": …}`) and from editors in the web
 //! UI, and are kept in one JSON document under `data_dir` (`events.json`),
 //! written atomically before the message is acknowledged, at most

@@ -24,24 +24,22 @@
 //! Every refusal is counted in `/metrics` (`broker_refused_total{reason}`)
 //! and logged at most once a minute per reason.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use rumqttc::{
-    ConnAck, Connect, ConnectReturnCode, FixedHeader, Login, Packet, PacketType, PubAck, PubComp,
-    PubRec, PubRel, Publish, QoS,
-};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use bytes::BytesMut;
+use rumqttc::{Connect, ConnectReturnCode, Login, Packet, PacketType};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
-use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::error;
 
-use super::rights::{PublishRate, PublishRights};
+use super::frames::{FrameError, connack, read_frame};
+use super::relay::{Inbound, to_device};
+use super::rights::PublishRights;
 use crate::config::EmbeddedBrokerConfig;
 use crate::metrics::{BrokerRefusal, Metrics, Refusals, log_refusal};
 use crate::password::{Logins, Verdict};
@@ -64,9 +62,9 @@ pub struct Gate {
     /// The daemon's own client's id: a device taking it would make
     /// rumqttd drop the daemon's session.
     reserved_client_id: String,
-    max_packet_bytes: usize,
-    max_publish_rate: u32,
-    publish_burst: u32,
+    pub(super) max_packet_bytes: usize,
+    pub(super) max_publish_rate: u32,
+    pub(super) publish_burst: u32,
     connections: Arc<Semaphore>,
     refusals: Mutex<Refusals<BrokerRefusal>>,
 }
@@ -156,71 +154,18 @@ impl Gate {
     {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut inbox = BytesMut::with_capacity(1024);
-        let first = tokio::time::timeout(
-            CONNECT_WITHIN,
-            read_frame(&mut reader, &mut inbox, self.max_packet_bytes),
-        )
-        .await;
-        let (header, frame) = match first {
-            Ok(Ok(Some(packet))) => packet,
-            // Closed before a CONNECT: a port scan, a health check.
-            Ok(Ok(None)) => return,
-            Ok(Err(FrameError::TooBig)) => {
-                return self.refuse(BrokerRefusal::Oversized, Some(peer), "CONNECT");
-            }
-            Ok(Err(FrameError::Io(e))) => {
-                return self.refuse(BrokerRefusal::Protocol, Some(peer), &e.to_string());
-            }
-            Ok(Err(FrameError::Malformed)) => {
-                return self.refuse(BrokerRefusal::Protocol, Some(peer), "not MQTT");
-            }
-            Err(_) => {
-                return self.refuse(BrokerRefusal::Protocol, Some(peer), "no CONNECT in time");
-            }
+        let Some(mut connect) = self
+            .first_connect(&mut reader, &mut writer, &mut inbox, peer)
+            .await
+        else {
+            return;
         };
-        let connect = match header.packet_type() {
-            Ok(PacketType::Connect) => Connect::read(header, frame).ok(),
-            _ => None,
-        };
-        let Some(mut connect) = connect else {
-            // Not MQTT 3.1.1: say so in its own terms, then close.
-            let (reason, code) = (
-                BrokerRefusal::Protocol,
-                ConnectReturnCode::RefusedProtocolVersion,
-            );
-            return self
-                .turn_away(
-                    &mut writer,
-                    peer,
-                    reason,
-                    code,
-                    "first packet not a CONNECT",
-                )
-                .await;
-        };
-        let rights = match self.admit(connect.login.as_ref(), peer).await {
+        let rights = match self.check_connect(&connect, peer).await {
             Ok(rights) => rights,
-            Err((reason, code)) => {
-                let user = connect.login.as_ref().map(|l| l.username.as_str());
-                let what = format!("user {user:?}");
+            Err((reason, code, what)) => {
                 return self.turn_away(&mut writer, peer, reason, code, &what).await;
             }
         };
-        if connect.client_id == self.reserved_client_id {
-            let what = format!("client id {:?} is the daemon's", connect.client_id);
-            let (reason, code) = (BrokerRefusal::NotPermitted, ConnectReturnCode::BadClientId);
-            return self.turn_away(&mut writer, peer, reason, code, &what).await;
-        }
-        if let Some(will) = &connect.last_will
-            && !rights.allows(&will.topic)
-        {
-            let what = format!("will to {:?}", will.topic);
-            let (reason, code) = (
-                BrokerRefusal::NotPermitted,
-                ConnectReturnCode::NotAuthorized,
-            );
-            return self.turn_away(&mut writer, peer, reason, code, &what).await;
-        }
         let upstream = match TcpStream::connect(self.upstream).await {
             Ok(upstream) => upstream,
             Err(e) => {
@@ -243,28 +188,98 @@ impl Gate {
             return;
         }
         let (acks_tx, acks_rx) = mpsc::channel(64);
-        let device_side = self.relay_device(
-            Inbound {
-                reader,
-                inbox,
-                upstream: upstream_writer,
-                acks: acks_tx,
-            },
-            &rights,
-            peer,
-        );
-        let to_device = to_device(
-            upstream_reader,
-            writer,
-            acks_rx,
-            self.max_packet_bytes + DOWNSTREAM_EXTRA_BYTES,
-        );
+        let inbound = Inbound {
+            reader,
+            inbox,
+            upstream: upstream_writer,
+            acks: acks_tx,
+        };
+        let device_side = self.relay_device(inbound, &rights, peer);
+        let downstream_max = self.max_packet_bytes + DOWNSTREAM_EXTRA_BYTES;
+        let to_device = to_device(upstream_reader, writer, acks_rx, downstream_max);
         // Either side ending ends both: rumqttd sees the device go (and
         // sends its will), the device sees rumqttd close it.
         tokio::select! {
             () = device_side => {}
             () = to_device => {}
         }
+    }
+
+    /// The device's CONNECT, read within [`CONNECT_WITHIN`]; `None` (the
+    /// refusal counted, and answered where MQTT allows) if none came.
+    async fn first_connect<R, W>(
+        &self,
+        reader: &mut R,
+        writer: &mut W,
+        inbox: &mut BytesMut,
+        peer: SocketAddr,
+    ) -> Option<Connect>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let first = read_frame(reader, inbox, self.max_packet_bytes);
+        let (reason, what) = match tokio::time::timeout(CONNECT_WITHIN, first).await {
+            Ok(Ok(Some((header, frame)))) => {
+                if let Ok(PacketType::Connect) = header.packet_type()
+                    && let Ok(connect) = Connect::read(header, frame)
+                {
+                    return Some(connect);
+                }
+                // Not MQTT 3.1.1: say so in its own terms, then close.
+                let (reason, code) = (
+                    BrokerRefusal::Protocol,
+                    ConnectReturnCode::RefusedProtocolVersion,
+                );
+                let what = "first packet not a CONNECT";
+                self.turn_away(writer, peer, reason, code, what).await;
+                return None;
+            }
+            // Closed before a CONNECT: a port scan, a health check.
+            Ok(Ok(None)) => return None,
+            Ok(Err(FrameError::TooBig)) => (BrokerRefusal::Oversized, "CONNECT".to_owned()),
+            Ok(Err(FrameError::Io(e))) => (BrokerRefusal::Protocol, e.to_string()),
+            Ok(Err(FrameError::Malformed)) => (BrokerRefusal::Protocol, "not MQTT".to_owned()),
+            Err(_) => (BrokerRefusal::Protocol, "no CONNECT in time".to_owned()),
+        };
+        self.refuse(reason, Some(peer), &what);
+        None
+    }
+
+    /// The account's rights, if its CONNECT may go on: a login the account
+    /// list accepts, a client id that is not the daemon's, a will it may
+    /// publish. Else why not, the CONNACK code that says it, and what.
+    async fn check_connect(
+        &self,
+        connect: &Connect,
+        peer: SocketAddr,
+    ) -> Result<PublishRights, (BrokerRefusal, ConnectReturnCode, String)> {
+        let rights = self
+            .admit(connect.login.as_ref(), peer)
+            .await
+            .map_err(|(reason, code)| {
+                let user = connect.login.as_ref().map(|l| l.username.as_str());
+                (reason, code, format!("user {user:?}"))
+            })?;
+        if connect.client_id == self.reserved_client_id {
+            let what = format!("client id {:?} is the daemon's", connect.client_id);
+            return Err((
+                BrokerRefusal::NotPermitted,
+                ConnectReturnCode::BadClientId,
+                what,
+            ));
+        }
+        if let Some(will) = &connect.last_will
+            && !rights.allows(&will.topic)
+        {
+            let what = format!("will to {:?}", will.topic);
+            return Err((
+                BrokerRefusal::NotPermitted,
+                ConnectReturnCode::NotAuthorized,
+                what,
+            ));
+        }
+        Ok(rights)
     }
 
     /// The account's rights if its login is accepted, else why not and
@@ -301,106 +316,6 @@ impl Gate {
         }
     }
 
-    /// Passes the device's packets to rumqttd, each PUBLISH checked and
-    /// paced, until either side closes or the device breaks the protocol.
-    async fn relay_device<R, W>(
-        &self,
-        mut inbound: Inbound<R, W>,
-        rights: &PublishRights,
-        peer: SocketAddr,
-    ) where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        let mut rate = PublishRate::new(self.max_publish_rate, self.publish_burst, Instant::now());
-        // QoS 2 PUBLISHes refused: their PUBREL is answered here too.
-        let mut refused_qos2 = HashSet::new();
-        loop {
-            loop {
-                let (header, frame) = match take_frame(&mut inbound.inbox, self.max_packet_bytes) {
-                    Ok(Some(packet)) => packet,
-                    Ok(None) => break,
-                    Err(e) => {
-                        let reason = match e {
-                            FrameError::TooBig => BrokerRefusal::Oversized,
-                            _ => BrokerRefusal::Protocol,
-                        };
-                        return self.refuse(reason, Some(peer), "packet");
-                    }
-                };
-                let passed = match header.packet_type() {
-                    Ok(PacketType::Publish) => {
-                        let Ok(publish) = Publish::read(header, frame.clone()) else {
-                            return self.refuse(BrokerRefusal::Protocol, Some(peer), "PUBLISH");
-                        };
-                        if let Some(wait) = rate.take(Instant::now()) {
-                            self.refuse(BrokerRefusal::RateLimited, Some(peer), &publish.topic);
-                            if inbound.upstream.flush().await.is_err() {
-                                return;
-                            }
-                            tokio::time::sleep(wait).await;
-                        }
-                        if rights.allows(&publish.topic) {
-                            inbound.upstream.write_all(&frame).await
-                        } else {
-                            self.refuse(BrokerRefusal::NotPermitted, Some(peer), &publish.topic);
-                            let ack = match publish.qos {
-                                QoS::AtMostOnce => None,
-                                QoS::AtLeastOnce => Some(Packet::PubAck(PubAck::new(publish.pkid))),
-                                QoS::ExactlyOnce => {
-                                    refused_qos2.insert(publish.pkid);
-                                    Some(Packet::PubRec(PubRec::new(publish.pkid)))
-                                }
-                            };
-                            if let Some(ack) = ack
-                                && inbound.acks.send(ack).await.is_err()
-                            {
-                                return;
-                            }
-                            Ok(())
-                        }
-                    }
-                    Ok(PacketType::PubRel) => {
-                        let Ok(release) = PubRel::read(header, frame.clone()) else {
-                            return self.refuse(BrokerRefusal::Protocol, Some(peer), "PUBREL");
-                        };
-                        if refused_qos2.remove(&release.pkid) {
-                            let done = Packet::PubComp(PubComp::new(release.pkid));
-                            if inbound.acks.send(done).await.is_err() {
-                                return;
-                            }
-                            Ok(())
-                        } else {
-                            inbound.upstream.write_all(&frame).await
-                        }
-                    }
-                    Ok(PacketType::Connect) => {
-                        return self.refuse(BrokerRefusal::Protocol, Some(peer), "second CONNECT");
-                    }
-                    Err(_) => {
-                        return self.refuse(BrokerRefusal::Protocol, Some(peer), "packet type");
-                    }
-                    Ok(PacketType::Disconnect) => {
-                        let _ = inbound.upstream.write_all(&frame).await;
-                        let _ = inbound.upstream.flush().await;
-                        return;
-                    }
-                    Ok(_) => inbound.upstream.write_all(&frame).await,
-                };
-                if passed.is_err() {
-                    return;
-                }
-            }
-            if inbound.upstream.flush().await.is_err() {
-                return;
-            }
-            match inbound.reader.read_buf(&mut inbound.inbox).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    }
-
     /// Refuses a CONNECT: counted, logged, answered with `code`, closed.
     async fn turn_away<W: AsyncWrite + Unpin>(
         &self,
@@ -415,7 +330,7 @@ impl Gate {
     }
 
     /// Counts a refusal and logs it (at most once a minute per reason).
-    fn refuse(&self, reason: BrokerRefusal, peer: Option<SocketAddr>, what: &str) {
+    pub(super) fn refuse(&self, reason: BrokerRefusal, peer: Option<SocketAddr>, what: &str) {
         let now_ms = crate::clock::Clock::System.now_ms();
         let Ok(mut refusals) = self.refusals.lock() else {
             return;
@@ -430,173 +345,5 @@ impl Gate {
             ?what,
             "Embedded broker refused a connection or a message."
         );
-    }
-}
-
-/// The device-to-rumqttd half of a connection.
-struct Inbound<R, W> {
-    reader: tokio::io::ReadHalf<R>,
-    /// Bytes read from the device, not yet a whole packet.
-    inbox: BytesMut,
-    upstream: BufWriter<W>,
-    /// Acknowledgements the gate sends itself, for what it refused.
-    acks: mpsc::Sender<Packet>,
-}
-
-/// Copies rumqttd's packets to the device, whole, and slips the gate's
-/// own acknowledgements in between them.
-async fn to_device<R, W>(
-    mut upstream: R,
-    mut device: W,
-    mut acks: mpsc::Receiver<Packet>,
-    max_packet_bytes: usize,
-) where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut from_broker = BytesMut::with_capacity(4096);
-    let mut ack_bytes = BytesMut::new();
-    loop {
-        tokio::select! {
-            read = upstream.read_buf(&mut from_broker) => {
-                if !matches!(read, Ok(n) if n > 0) {
-                    return;
-                }
-                let Ok(whole) = whole_frames(&from_broker, max_packet_bytes) else {
-                    return;
-                };
-                if whole > 0 {
-                    let packets = from_broker.split_to(whole);
-                    if device.write_all(&packets).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Some(ack) = acks.recv() => {
-                ack_bytes.clear();
-                if ack.write(&mut ack_bytes, usize::MAX).is_err()
-                    || device.write_all(&ack_bytes).await.is_err()
-                {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-enum FrameError {
-    TooBig,
-    Malformed,
-    Io(std::io::Error),
-}
-
-fn frame_error(e: rumqttc::Error) -> FrameError {
-    match e {
-        rumqttc::Error::PayloadSizeLimitExceeded(_) => FrameError::TooBig,
-        _ => FrameError::Malformed,
-    }
-}
-
-/// The next whole packet at the head of `buffer`, taken off it; `None`
-/// if it is not all there yet (room is reserved for the rest).
-fn take_frame(
-    buffer: &mut BytesMut,
-    max: usize,
-) -> Result<Option<(FixedHeader, Bytes)>, FrameError> {
-    match rumqttc::check(buffer.iter(), max) {
-        Ok(header) => Ok(Some((
-            header,
-            buffer.split_to(header.frame_length()).freeze(),
-        ))),
-        Err(rumqttc::Error::InsufficientBytes(missing)) => {
-            buffer.reserve(missing);
-            Ok(None)
-        }
-        Err(e) => Err(frame_error(e)),
-    }
-}
-
-/// How many bytes at the head of `buffer` are whole packets.
-fn whole_frames(buffer: &BytesMut, max: usize) -> Result<usize, FrameError> {
-    let mut at = 0;
-    loop {
-        match rumqttc::check(buffer[at..].iter(), max) {
-            Ok(header) => at += header.frame_length(),
-            Err(rumqttc::Error::InsufficientBytes(_)) => return Ok(at),
-            Err(e) => return Err(frame_error(e)),
-        }
-    }
-}
-
-/// Reads until a whole packet is there; `None` if the peer closed first.
-async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buffer: &mut BytesMut,
-    max: usize,
-) -> Result<Option<(FixedHeader, Bytes)>, FrameError> {
-    loop {
-        if let Some(frame) = take_frame(buffer, max)? {
-            return Ok(Some(frame));
-        }
-        if reader.read_buf(buffer).await.map_err(FrameError::Io)? == 0 {
-            return Ok(None);
-        }
-    }
-}
-
-/// Answers a CONNECT with `code` and closes.
-async fn connack<W: AsyncWrite + Unpin>(writer: &mut W, code: ConnectReturnCode) {
-    let mut bytes = BytesMut::new();
-    if Packet::ConnAck(ConnAck::new(code, false))
-        .write(&mut bytes, usize::MAX)
-        .is_ok()
-    {
-        let _ = writer.write_all(&bytes).await;
-    }
-    let _ = writer.shutdown().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn publish(topic: &str, payload: &[u8]) -> BytesMut {
-        let mut bytes = BytesMut::new();
-        let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload.to_vec());
-        publish.pkid = 1;
-        Packet::Publish(publish)
-            .write(&mut bytes, usize::MAX)
-            .unwrap();
-        bytes
-    }
-
-    #[test]
-    fn packets_are_taken_whole_and_only_whole() {
-        let mut stream = publish("a/b", b"21.5");
-        let one = stream.len();
-        stream.extend_from_slice(&publish("c", b"1")[..3]);
-        assert_eq!(whole_frames(&stream, 1024).unwrap(), one);
-        let (header, frame) = take_frame(&mut stream, 1024).unwrap().unwrap();
-        assert_eq!(header.packet_type().unwrap(), PacketType::Publish);
-        assert_eq!(Publish::read(header, frame).unwrap().topic, "a/b");
-        // The second is cut short: left in the buffer for the next read.
-        assert!(take_frame(&mut stream, 1024).unwrap().is_none());
-        assert_eq!(stream.len(), 3);
-    }
-
-    #[test]
-    fn a_packet_over_the_limit_or_garbage_is_an_error() {
-        let mut big = publish("a", &[0; 2000]);
-        assert!(matches!(
-            take_frame(&mut big, 1024),
-            Err(FrameError::TooBig)
-        ));
-        // A remaining length that never ends (five continuation bytes).
-        let mut garbage = BytesMut::from(&[0x30, 0xff, 0xff, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(
-            take_frame(&mut garbage, 1 << 20),
-            Err(FrameError::Malformed)
-        ));
     }
 }

@@ -5,7 +5,9 @@
 //! nothing on disk: messages published while the daemon's client is not
 //! connected are lost.
 
+mod frames;
 mod gate;
+mod relay;
 mod rights;
 
 use std::collections::HashMap;

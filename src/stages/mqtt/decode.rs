@@ -67,48 +67,51 @@ pub fn decode(
     if payload.len() > limits.max_payload_bytes {
         return Err(RejectReason::Oversize);
     }
-    let route = route(topic);
-    if route == Route::NotData {
-        return Ok(Vec::new());
+    // What is not data is acknowledged whatever its payload: the payload is
+    // read only after the route says it is data.
+    let (rules, text) = match route(topic) {
+        Route::NotData => return Ok(Vec::new()),
+        Route::Generic(rules) => (rules, payload_text(payload)?),
+        Route::Collectd => {
+            let text = payload_text(payload)?;
+            if !text.starts_with('{') && text.contains(':') {
+                return collectd::decode(topic, text, received_ms, limits);
+            }
+            (route::GENERIC, text)
+        }
+        Route::Janitoo => return janitoo::decode(payload_text(payload)?, received_ms, limits),
+        Route::WattMinutes => {
+            return shelly::watt_minutes(topic, payload_text(payload)?, received_ms);
+        }
+        Route::ShellyRpc => {
+            return shelly::rpc(topic, payload_text(payload)?, received_ms, limits);
+        }
+    };
+    if text.starts_with('{') {
+        return decode_object(topic, text, received_ms, limits, &rules);
     }
+    let value = if text.starts_with('"') {
+        let inner: String = serde_json::from_str(text).map_err(|_| RejectReason::BadJson)?;
+        parse_scalar(inner.trim())?
+    } else {
+        parse_scalar(text)?
+    };
+    Ok(vec![Sample {
+        series: topic.to_owned(),
+        time_ms: received_ms,
+        value,
+    }])
+}
+
+/// The payload as text, trimmed; an empty one is refused.
+fn payload_text(payload: &[u8]) -> Result<&str, RejectReason> {
     let text = std::str::from_utf8(payload)
         .map_err(|_| RejectReason::NotNumeric)?
         .trim();
     if text.is_empty() {
         return Err(RejectReason::Empty);
     }
-    let rules = match route {
-        Route::NotData => return Ok(Vec::new()),
-        Route::Collectd if !text.starts_with('{') && text.contains(':') => {
-            return collectd::decode(topic, text, received_ms, limits);
-        }
-        Route::Janitoo => return janitoo::decode(text, received_ms, limits),
-        Route::WattMinutes => return shelly::watt_minutes(topic, text, received_ms),
-        Route::ShellyRpc => return shelly::rpc(topic, text, received_ms, limits),
-        Route::Generic(rules) => rules,
-        Route::Collectd => route::GENERIC,
-    };
-    match text.as_bytes().first() {
-        None => Err(RejectReason::Empty),
-        Some(b'{') => decode_object(topic, text, received_ms, limits, &rules),
-        Some(b'"') => {
-            let inner: String = serde_json::from_str(text).map_err(|_| RejectReason::BadJson)?;
-            let value = parse_scalar(inner.trim())?;
-            Ok(vec![Sample {
-                series: topic.to_owned(),
-                time_ms: received_ms,
-                value,
-            }])
-        }
-        Some(_) => {
-            let value = parse_scalar(text)?;
-            Ok(vec![Sample {
-                series: topic.to_owned(),
-                time_ms: received_ms,
-                value,
-            }])
-        }
-    }
+    Ok(text)
 }
 
 /// A number or a boolean word, as a finite `f64`.
@@ -159,6 +162,34 @@ pub(crate) fn decode_object(
     limits: &DecodeLimits,
     rules: &ObjectRules,
 ) -> Result<Vec<Sample>, RejectReason> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    walk_object(topic, received_ms, limits, rules, |seed| {
+        seed.deserialize(&mut de).and_then(|()| de.end())
+    })
+}
+
+/// The same for an object already parsed (a part of a larger message).
+pub(crate) fn decode_value(
+    topic: &str,
+    value: &Value,
+    received_ms: UnixMillis,
+    limits: &DecodeLimits,
+    rules: &ObjectRules,
+) -> Result<Vec<Sample>, RejectReason> {
+    walk_object(topic, received_ms, limits, rules, |seed| {
+        seed.deserialize(value)
+    })
+}
+
+/// Runs `walk` (a deserializer driving the seed it is given over an
+/// object), then stamps the samples with the object's time.
+fn walk_object(
+    topic: &str,
+    received_ms: UnixMillis,
+    limits: &DecodeLimits,
+    rules: &ObjectRules,
+    walk: impl FnOnce(ObjectSeed<'_>) -> Result<(), serde_json::Error>,
+) -> Result<Vec<Sample>, RejectReason> {
     let mut sink = Sink {
         prefix: String::with_capacity(topic.len() + 32),
         max_leaves: limits.max_json_leaves,
@@ -170,13 +201,10 @@ pub(crate) fn decode_object(
         too_deep: false,
     };
     sink.prefix.push_str(topic);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let walked = ObjectSeed {
+    let walked = walk(ObjectSeed {
         sink: &mut sink,
         depth: 0,
-    }
-    .deserialize(&mut de)
-    .and_then(|()| de.end());
+    });
     if let Err(e) = walked {
         return Err(if sink.too_many {
             RejectReason::TooManyLeaves

@@ -92,6 +92,9 @@ pub struct Control {
 /// Runs the client until `control.stop_rx` turns true or the cache closes.
 /// Topics, exclusions and payload limits follow `config_rx`; connection
 /// settings are those it starts with.
+// Over 80 lines: one `select!` over the client's event loop and its timers
+// (commit, fsync, config), which all act on the same loop state (source,
+// session, event loop); split, each branch would take all of it along.
 pub async fn run(
     mut config_rx: watch::Receiver<Arc<Config>>,
     opts: MqttOptions,

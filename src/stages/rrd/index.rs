@@ -66,10 +66,27 @@ pub struct IndexEntry {
     pub stale: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// `index.json` as read back.
+#[derive(Debug, Deserialize)]
 struct IndexJson {
     version: u32,
     files: Vec<IndexEntry>,
+}
+
+/// `index.json` as written, and as the web UI serves a user's part of it.
+#[derive(Debug, Serialize)]
+pub struct IndexDocument<'a> {
+    version: u32,
+    files: &'a [IndexEntry],
+}
+
+impl<'a> IndexDocument<'a> {
+    pub fn new(files: &'a [IndexEntry]) -> IndexDocument<'a> {
+        IndexDocument {
+            version: VERSION,
+            files,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -231,11 +248,8 @@ impl Index {
     }
 
     pub fn to_json(&self) -> String {
-        let j = IndexJson {
-            version: VERSION,
-            files: self.entries.values().cloned().collect(),
-        };
-        serde_json::to_string_pretty(&j).expect("index serialises")
+        let files: Vec<IndexEntry> = self.entries.values().cloned().collect();
+        serde_json::to_string_pretty(&IndexDocument::new(&files)).expect("index serialises")
     }
 
     /// Writes what changed since the last write, as `what` allows:

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use rrd::ops::info::InfoValue;
 
-use crate::model::FileSpec;
+use crate::model::{DsSpec, FileSpec};
 
 /// One DS as found in a file, in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,31 +159,7 @@ pub fn plan_change(found: &FileLayout, wanted: &FileSpec) -> Change {
                 to: want.name.clone(),
             });
         }
-        let ds = want.name.clone();
-        if have.heartbeat_secs != u64::from(want.heartbeat_secs) {
-            tunes.push(Tune::Heartbeat {
-                ds: ds.clone(),
-                secs: want.heartbeat_secs,
-            });
-        }
-        if have.min != want.min {
-            tunes.push(Tune::Min {
-                ds: ds.clone(),
-                min: want.min,
-            });
-        }
-        if have.max != want.max {
-            tunes.push(Tune::Max {
-                ds: ds.clone(),
-                max: want.max,
-            });
-        }
-        if have.ds_type != want.ds_type.as_rrd_str() {
-            tunes.push(Tune::Type {
-                ds,
-                ds_type: want.ds_type.as_rrd_str(),
-            });
-        }
+        tunes.extend(ds_tunes(have, want));
     }
     for (d, _) in found.ds.iter().zip(&matched).filter(|(_, m)| !**m) {
         rebuild.push(format!("DS {} removed", d.name));
@@ -213,6 +189,37 @@ pub fn plan_change(found: &FileLayout, wanted: &FileSpec) -> Change {
             Change::Rebuild(rebuild)
         }
     }
+}
+
+/// What `tune` changes to bring DS `have` to `want`, in place.
+fn ds_tunes(have: &FoundDs, want: &DsSpec) -> Vec<Tune> {
+    let ds = want.name.clone();
+    let mut tunes = Vec::new();
+    if have.heartbeat_secs != u64::from(want.heartbeat_secs) {
+        tunes.push(Tune::Heartbeat {
+            ds: ds.clone(),
+            secs: want.heartbeat_secs,
+        });
+    }
+    if have.min != want.min {
+        tunes.push(Tune::Min {
+            ds: ds.clone(),
+            min: want.min,
+        });
+    }
+    if have.max != want.max {
+        tunes.push(Tune::Max {
+            ds: ds.clone(),
+            max: want.max,
+        });
+    }
+    if have.ds_type != want.ds_type.as_rrd_str() {
+        tunes.push(Tune::Type {
+            ds,
+            ds_type: want.ds_type.as_rrd_str(),
+        });
+    }
+    tunes
 }
 
 #[cfg(test)]

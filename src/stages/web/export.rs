@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::access::Access;
 use super::query::{ExportParams, resolution, select_ds, utc_text};
 use super::{State, WebError};
-use crate::rrd::index::IndexEntry;
+use crate::rrd::index::IndexDocument;
 use crate::rrd::read::{Xport, XportRequest};
 
 pub(crate) async fn index_txt(state: web::Data<State>, access: Access) -> HttpResponse {
@@ -28,18 +28,9 @@ pub(crate) async fn index_txt(state: web::Data<State>, access: Access) -> HttpRe
         .body(text)
 }
 
-#[derive(Serialize)]
-struct IndexJson<'a> {
-    version: u32,
-    files: &'a [IndexEntry],
-}
-
 pub(crate) async fn index_json(state: web::Data<State>, access: Access) -> HttpResponse {
     let index = state.index(&access);
-    HttpResponse::Ok().json(IndexJson {
-        version: 1,
-        files: &index,
-    })
+    HttpResponse::Ok().json(IndexDocument::new(&index))
 }
 
 #[derive(Serialize)]
@@ -115,14 +106,7 @@ pub(crate) async fn data(
         })
         .collect();
     if csv {
-        let name = entry.path.rsplit('/').next().unwrap_or("export");
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                "Content-Disposition",
-                format!("attachment; filename=\"{name}.csv\""),
-            ))
-            .body(to_csv(&columns, &export)));
+        return Ok(csv_response(&entry.path, &columns, &export));
     }
     let body = DataJson {
         file: &entry.path,
@@ -132,19 +116,36 @@ pub(crate) async fn data(
         cf: res.cf.as_rrd_str(),
         note: "each value is the consolidated value of the step ending at its time",
         columns,
-        rows: export
-            .rows
-            .iter()
-            .map(|(t, values)| {
-                std::iter::once(Some(*t as f64))
-                    .chain(values.iter().copied())
-                    .collect()
-            })
-            .collect(),
+        rows: json_rows(&export),
     };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-cache"))
         .json(body))
+}
+
+/// An export as a CSV download named after its file.
+fn csv_response(path: &str, columns: &[Column], export: &Xport) -> HttpResponse {
+    let name = path.rsplit('/').next().unwrap_or("export");
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}.csv\""),
+        ))
+        .body(to_csv(columns, export))
+}
+
+/// `[time, value or null, …]` per row.
+fn json_rows(export: &Xport) -> Vec<Vec<Option<f64>>> {
+    export
+        .rows
+        .iter()
+        .map(|(t, values)| {
+            std::iter::once(Some(*t as f64))
+                .chain(values.iter().copied())
+                .collect()
+        })
+        .collect()
 }
 
 fn to_csv(columns: &[Column], export: &Xport) -> String {

@@ -87,72 +87,105 @@ pub(crate) async fn index(
         next_page: None,
         prev_page: None,
     };
+    let n = params.page.unwrap_or(0);
     if !q.trim().is_empty() {
-        let (found, total) = tree::search(&index, &q, PAGE_SIZE);
-        page.heading = format!("{total} files match “{q}”");
-        page.more = total - found.len();
-        // The summary counts what is shown, not every file.
-        page.files = found.len();
-        page.series = found.iter().map(|e| e.ds.len()).sum();
-        page.rows = rows(&state, &found, true).await;
+        search(&state, &mut page, &index, &q).await;
     } else if let Some(device) = &params.device {
-        let files = tree::device_files(&index, device);
-        if files.is_empty() {
-            return Err(WebError::NotFound(format!("device {device:?}")));
-        }
-        page.heading = if device.is_empty() {
-            "(top level)".into()
-        } else {
-            device.clone()
-        };
-        page.dashboard_link = Some(format!(
-            "/rrd/device-dashboard?device={}",
-            url_escape(device)
-        ));
-        // The summary counts this device's files, not all of them.
-        page.files = files.len();
-        page.series = files.iter().map(|e| e.ds.len()).sum();
-        let n = params.page.unwrap_or(0);
-        let shown: Vec<&IndexEntry> = files
-            .iter()
-            .skip(n * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .copied()
-            .collect();
-        let link = |p: usize| format!("?device={}&page={p}", url_escape(device));
-        page.next_page = ((n + 1) * PAGE_SIZE < files.len()).then(|| link(n + 1));
-        page.prev_page = (n > 0).then(|| link(n - 1));
-        page.rows = rows(&state, &shown, true).await;
+        device_files(&state, &mut page, &index, device, n).await?;
     } else if let Some(group) = &params.group {
-        let mut groups = tree::groups(&index, usize::MAX, Some(group));
-        let Some(g) = groups.first_mut() else {
-            return Err(WebError::NotFound(format!("group {group:?}")));
-        };
-        let n = params.page.unwrap_or(0);
-        let total = g.devices.len();
-        let group_files: Vec<&IndexEntry> = g
-            .devices
-            .iter()
-            .flat_map(|d| tree::device_files(&index, &d.path))
-            .collect();
-        page.files = group_files.len();
-        page.series = group_files.iter().map(|e| e.ds.len()).sum();
-        g.devices = g
-            .devices
-            .drain(..)
-            .skip(n * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .collect();
-        let link = |p: usize| format!("?group={}&page={p}", url_escape(group));
-        page.next_page = ((n + 1) * PAGE_SIZE < total).then(|| link(n + 1));
-        page.prev_page = (n > 0).then(|| link(n - 1));
-        page.heading = format!("{group}: {total} devices");
-        page.groups = groups;
+        group_devices(&mut page, &index, group, n)?;
     } else {
         page.groups = tree::groups(&index, DEVICES_PER_GROUP, None);
         page.cut = true;
     }
     Ok(page)
+}
+
+/// The files whose path or label matches `q`, the first page of them.
+async fn search(state: &State, page: &mut IndexPage, index: &[IndexEntry], q: &str) {
+    let (found, total) = tree::search(index, q, PAGE_SIZE);
+    page.heading = format!("{total} files match “{q}”");
+    page.more = total - found.len();
+    // The summary counts what is shown, not every file.
+    page.files = found.len();
+    page.series = found.iter().map(|e| e.ds.len()).sum();
+    page.rows = rows(state, &found, true).await;
+}
+
+/// One device's files, page `n` of them.
+async fn device_files(
+    state: &State,
+    page: &mut IndexPage,
+    index: &[IndexEntry],
+    device: &str,
+    n: usize,
+) -> Result<(), WebError> {
+    let files = tree::device_files(index, device);
+    if files.is_empty() {
+        return Err(WebError::NotFound(format!("device {device:?}")));
+    }
+    page.heading = if device.is_empty() {
+        "(top level)".into()
+    } else {
+        device.to_owned()
+    };
+    page.dashboard_link = Some(format!(
+        "/rrd/device-dashboard?device={}",
+        url_escape(device)
+    ));
+    // The summary counts this device's files, not all of them.
+    page.files = files.len();
+    page.series = files.iter().map(|e| e.ds.len()).sum();
+    let shown: Vec<&IndexEntry> = files
+        .iter()
+        .skip(n * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .copied()
+        .collect();
+    page.paged(n, files.len(), &format!("?device={}", url_escape(device)));
+    page.rows = rows(state, &shown, true).await;
+    Ok(())
+}
+
+/// One group's devices, page `n` of them.
+fn group_devices(
+    page: &mut IndexPage,
+    index: &[IndexEntry],
+    group: &str,
+    n: usize,
+) -> Result<(), WebError> {
+    let mut groups = tree::groups(index, usize::MAX, Some(group));
+    let Some(g) = groups.first_mut() else {
+        return Err(WebError::NotFound(format!("group {group:?}")));
+    };
+    let total = g.devices.len();
+    let group_files: Vec<&IndexEntry> = g
+        .devices
+        .iter()
+        .flat_map(|d| tree::device_files(index, &d.path))
+        .collect();
+    page.files = group_files.len();
+    page.series = group_files.iter().map(|e| e.ds.len()).sum();
+    g.devices = g
+        .devices
+        .drain(..)
+        .skip(n * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    page.paged(n, total, &format!("?group={}", url_escape(group)));
+    page.heading = format!("{group}: {total} devices");
+    page.groups = groups;
+    Ok(())
+}
+
+impl IndexPage {
+    /// Links to the pages before and after page `n` of `total` items;
+    /// `query`: the page's own query, without the page number.
+    fn paged(&mut self, n: usize, total: usize, query: &str) {
+        let link = |p: usize| format!("{query}&page={p}");
+        self.next_page = ((n + 1) * PAGE_SIZE < total).then(|| link(n + 1));
+        self.prev_page = (n > 0).then(|| link(n - 1));
+    }
 }
 
 /// Percent-encodes a path or query value for a link built in Rust: the

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::model::{RejectReason, Sample, UnixMillis};
 
 use super::route::SHELLY_GEN2;
-use super::{DecodeLimits, decode_object, parse_scalar, parse_time};
+use super::{DecodeLimits, decode_value, parse_scalar, parse_time};
 
 pub(crate) fn watt_minutes(
     topic: &str,
@@ -49,8 +49,7 @@ pub(crate) fn rpc(
             continue;
         }
         let series = format!("{prefix}/status/{component}");
-        let body = status.to_string();
-        match decode_object(&series, &body, time_ms, limits, &SHELLY_GEN2) {
+        match decode_value(&series, status, time_ms, limits, &SHELLY_GEN2) {
             Ok(s) => samples.extend(s),
             Err(RejectReason::NotNumeric) => {}
             Err(e) => return Err(e),
