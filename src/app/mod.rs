@@ -184,28 +184,10 @@ impl App {
             );
         }
         let new = Arc::new(new);
-        let Ok(report) = self.cache.reload(new.clone()).await else {
+        // The cache says what each file does with it.
+        if self.cache.reload(new.clone()).await.is_err() {
             return;
-        };
-        for kept in &report.kept {
-            warn!(
-                file = kept.name,
-                why = kept.reason,
-                "File keeps its layout."
-            );
         }
-        for relayout in &report.relayout {
-            info!(
-                file = relayout.name,
-                change = relayout.reason,
-                "File takes its new layout at its next write, history kept."
-            );
-        }
-        info!(
-            added_files = report.added,
-            updated_files = report.updated,
-            "Configuration reloaded."
-        );
         let _ = self.config_tx.send(new.clone());
         self.config = new;
     }
@@ -214,17 +196,12 @@ impl App {
     /// deadline passed first (rows still in memory are then lost), or when
     /// a stage had panicked.
     pub async fn shutdown(self, deadline: Duration) -> anyhow::Result<()> {
-        let App {
-            cache,
-            stop_tx,
-            mqtt_task,
-            cache_task,
-            rrd,
-            rrd_thread,
-            web,
-            ..
-        } = self;
-        drop(rrd);
+        // What the drain needs; the rest (the RRD handle first: the thread
+        // exits once the cache's handles are gone too) is dropped now.
+        let (web, stop_tx, cache) = (self.web, self.stop_tx, self.cache);
+        let (mqtt_task, cache_task, rrd_thread) =
+            (self.mqtt_task, self.cache_task, self.rrd_thread);
+        drop(self.rrd);
         let drain = async move {
             let mut panicked = Vec::new();
             if let Some(web) = web

@@ -17,8 +17,9 @@ use crate::config::Config;
 const READY_WAIT_FOR_BROKER: Duration = Duration::from_secs(30);
 
 /// Runs the daemon until `signals` says stop: `FlushAll` writes every
-/// cached row now; `Reload`, or a change to `config_path`, reloads the
-/// configuration. A second stop during shutdown returns at once.
+/// cached row now; `Reload` (SIGHUP), or a change to `config_path`,
+/// reloads the configuration. A second stop during shutdown returns at
+/// once.
 pub async fn run(
     config: Config,
     config_path: Option<PathBuf>,
@@ -55,7 +56,12 @@ pub async fn run(
         match signal {
             Signal::Stop => break,
             Signal::FlushAll => app.flush_all(),
-            Signal::Reload => {
+            Signal::Reload | Signal::ConfigChanged => {
+                if signal == Signal::Reload {
+                    info!("SIGHUP: reloading the configuration.");
+                } else {
+                    info!("The configuration file changed: reloading it.");
+                }
                 notifier.reloading();
                 reload_from(&mut app, config_path.as_deref()).await;
                 notifier.ready("Running");

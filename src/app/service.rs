@@ -96,6 +96,7 @@ impl Notifier {
                     send(&[NotifyState::Status(&line)]);
                 }
                 Err(stage) => {
+                    metrics.health_probes_failed.fetch_add(1, Relaxed);
                     if !failing {
                         warn!(
                             stage,

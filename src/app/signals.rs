@@ -20,8 +20,11 @@ pub enum Signal {
     Stop,
     /// SIGUSR1: write every cached row now.
     FlushAll,
-    /// SIGHUP, or a change to the config file: reload it.
+    /// SIGHUP: reload the config file.
     Reload,
+    /// The config file changed (one save, however many events it made):
+    /// reload it.
+    ConfigChanged,
 }
 
 pub struct Signals {
@@ -88,8 +91,8 @@ impl Signals {
         }
     }
 
-    /// Changes to `config_path` arrive as [`Signal::Reload`], one per
-    /// save, as long as the returned watch is kept.
+    /// Changes to `config_path` arrive as [`Signal::ConfigChanged`], one
+    /// per save, as long as the returned watch is kept.
     pub fn watch_config(&self, config_path: &Path) -> notify::Result<ConfigWatch> {
         let (watcher, mut changes) = super::config_watch::watch(config_path)?;
         let tx = self.tx.clone();
@@ -97,7 +100,7 @@ impl Signals {
             while changes.recv().await.is_some() {
                 tokio::time::sleep(SAVE_SETTLES).await;
                 while changes.try_recv().is_ok() {}
-                if tx.send(Signal::Reload).is_err() {
+                if tx.send(Signal::ConfigChanged).is_err() {
                     break;
                 }
             }

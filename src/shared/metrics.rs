@@ -45,6 +45,9 @@ pub struct Metrics {
     /// librrd to its answer, in microseconds (flush latency).
     pub flushes: AtomicU64,
     pub flush_micros: AtomicU64,
+    /// Health probes (the systemd watchdog's) that the cache or the RRD
+    /// thread did not answer in time: the watchdog was not fed.
+    pub health_probes_failed: AtomicU64,
     /// Web requests refused for bad credentials.
     pub http_auth_failures: AtomicU64,
     /// What the embedded broker's gate refused, by reason.

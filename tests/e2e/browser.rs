@@ -423,6 +423,13 @@ fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
             .click()
             .await
             .unwrap();
+        // The editor's page has an h1 too: wait for the dashboard's page
+        // to replace it before reading its heading.
+        wait_js(
+            &client,
+            "return location.pathname.endsWith('/rrd/dashboard/hall') || null;",
+        )
+        .await;
         let heading = wait()
             .for_element(Locator::Css("h1"))
             .await
@@ -431,14 +438,6 @@ fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
             .await
             .unwrap();
         assert_eq!(heading, "The hall");
-        assert!(
-            client
-                .current_url()
-                .await
-                .unwrap()
-                .path()
-                .ends_with("/rrd/dashboard/hall")
-        );
         wait()
             .for_element(Locator::Css("section.view img"))
             .await

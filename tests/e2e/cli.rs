@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::support::hash_password;
+
 fn datalog(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
         .args(args)
@@ -77,22 +79,8 @@ fn a_public_web_ui_needs_users_and_hash_password_makes_them() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("web.listen"));
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_datalog-rrd"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let hash = String::from_utf8(out.stdout).unwrap();
+    // `hash_password` runs `datalog-rrd hash-password` as a user would.
+    let hash = hash_password("correct horse");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     std::fs::write(
         &path,

@@ -248,11 +248,9 @@ fn a_chatty_device_is_slowed_not_dropped() {
         "took {took:?}: not paced"
     );
     daemon.wait_log("Samples taken", 1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while received(&daemon) < received_before + 45 {
-        assert!(std::time::Instant::now() < deadline, "not all 45 received");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(Duration::from_secs(20), "all 45 received", || {
+        (received(&daemon) >= received_before + 45).then_some(())
+    });
     assert!(refused(&daemon, "rate_limited") >= 35);
 }
 
@@ -329,14 +327,12 @@ fn a_flood_and_an_oversized_packet_do_not_stop_the_honest_device() {
         .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
         .collect();
     // The honest device, after the user's lock (at most 32 s here).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !device_publishes(port, "garden/after", "2.5", &honest) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the honest device never got in"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_every(
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        "the honest device to get in",
+        || device_publishes(port, "garden/after", "2.5", &honest).then_some(()),
+    );
     drop(idle);
     daemon.wait_log("Samples taken", 2);
     daemon.flush();

@@ -11,9 +11,8 @@
 mod stream;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use self::stream::{STEP, Series, reference, stream};
@@ -46,20 +45,6 @@ fn template(s: &Series) -> String {
         a = s.aggregate,
         h = s.hold_s,
     )
-}
-
-/// Publishes one message a line, in order, on one connection.
-fn publish_lines(port: u16, topic: &str, lines: &[String]) {
-    let mut child = mosquitto_pub(port, topic, &["-l"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for line in lines {
-        writeln!(stdin, "{line}").unwrap();
-    }
-    drop(stdin);
-    assert!(child.wait().unwrap().success(), "mosquitto_pub -l {topic}");
 }
 
 /// Samples the daemon has accepted or refused, from /metrics.

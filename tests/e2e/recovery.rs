@@ -204,18 +204,16 @@ fn publish_steadily(
 /// arrives meanwhile), bounded.
 fn rows_once_complete(daemon: &Daemon, path: &std::path::Path, t0: i64, n: i64) -> Vec<(i64, f64)> {
     let mut rows = Vec::new();
-    for _ in 0..100 {
+    // Not asserted here: the caller says what is missing.
+    poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
         daemon.flush();
         rows = if path.exists() {
             fetch(path, t0 - 60, t0 + 60 * n)
         } else {
             Vec::new()
         };
-        if rows.len() as i64 >= n {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        (rows.len() as i64 >= n).then_some(())
+    });
     rows
 }
 

@@ -178,12 +178,12 @@ fn watchdog_pings_stop_when_the_rrd_thread_hangs() {
     broker.publish("service/stuck", "2");
     // Not `flush()`: it waits for librrd's answer, which never comes. The
     // flush is asked again until the sample has arrived and hung librrd.
-    wait_for(
+    wait_for_every(
         Duration::from_secs(15),
+        Duration::from_millis(500),
         "the probe failure in the log",
         || {
             daemon.signal("USR1");
-            std::thread::sleep(Duration::from_millis(500));
             daemon
                 .log()
                 .contains("Did not answer its health probe in time")
@@ -191,8 +191,12 @@ fn watchdog_pings_stop_when_the_rrd_thread_hangs() {
         },
     );
     assert!(daemon.log().contains("stage=\"rrd\"") || daemon.log().contains("stage=rrd"));
+    // Two more probe rounds (every 0.5 s) that librrd does not answer.
     let stalled = notify.count("WATCHDOG=1");
-    std::thread::sleep(Duration::from_secs(3));
+    let failed = metric(&daemon, "health_probes_failed_total");
+    wait_for(Duration::from_secs(10), "two more failed probes", || {
+        (metric(&daemon, "health_probes_failed_total") >= failed + 2).then_some(())
+    });
     assert_eq!(
         notify.count("WATCHDOG=1"),
         stalled,

@@ -26,17 +26,38 @@ pub fn now_s() -> i64 {
 }
 
 /// Polls `f` until it returns `Some`, for at most `limit`.
-pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(limit: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_every(limit, Duration::from_millis(25), what, f)
+}
+
+/// The same for a check that costs something (a process started, a flush
+/// asked): polled every `every`.
+pub fn wait_for_every<T>(
+    limit: Duration,
+    every: Duration,
+    what: &str,
+    f: impl FnMut() -> Option<T>,
+) -> T {
+    poll_until(limit, every, f)
+        .unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// Polls `f` every `every` until it returns `Some`; `None` after `limit`
+/// (the caller says what is missing).
+pub fn poll_until<T>(
+    limit: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
-            return v;
+            return Some(v);
         }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(every);
     }
 }
 
@@ -207,6 +228,7 @@ pub fn hash_password(password: &str) -> String {
         .write_all(password.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "hash-password failed: {out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 

@@ -32,6 +32,28 @@ fn all(dir: &Path, after: u64) -> (Vec<Record>, ReplayStats) {
     (got, reader.stats().clone())
 }
 
+/// Everything read back from `dir` after `old` was written there as its
+/// first segment (records 1 and 2) and a writer of the current format
+/// appended `samples` as record 3; nothing torn.
+fn after_an_old_segment(dir: &Path, old: &[u8], samples: &[Sample]) -> Vec<Record> {
+    fs::write(dir.join(format!("{:020}-1.{EXTENSION}", 1)), old).unwrap();
+    let mut w = JournalWriter::open(dir, 3).unwrap();
+    w.append(samples, None).unwrap();
+    w.flush().unwrap();
+    let (got, stats) = all(dir, 0);
+    assert_eq!(stats.torn, 0);
+    got
+}
+
+/// A writer in `dir` that has appended three one-sample records.
+fn three_records(dir: &Path) -> JournalWriter {
+    let mut w = JournalWriter::open(dir, 1).unwrap();
+    for i in 0..3 {
+        w.append(&[s("a", i as f64)], None).unwrap();
+    }
+    w
+}
+
 #[test]
 fn records_come_back_in_order_after_the_snapshot_point() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,10 +83,7 @@ fn records_come_back_in_order_after_the_snapshot_point() {
 #[test]
 fn a_torn_or_corrupt_tail_is_ignored_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut w = JournalWriter::open(dir.path(), 1).unwrap();
-    for i in 0..3 {
-        w.append(&[s("a", i as f64)], None).unwrap();
-    }
+    let mut w = three_records(dir.path());
     w.close().unwrap();
     drop(w);
     let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
@@ -148,10 +167,7 @@ fn third_format_segments_still_replay() {
 #[test]
 fn a_segment_is_allocated_ahead_and_its_zeros_are_a_clean_end() {
     let dir = tempfile::tempdir().unwrap();
-    let mut w = JournalWriter::open(dir.path(), 1).unwrap();
-    for i in 0..3 {
-        w.append(&[s("a", i as f64)], None).unwrap();
-    }
+    let mut w = three_records(dir.path());
     w.flush().unwrap();
     let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
     // Allocated ahead, as a crash leaves it: all records, nothing torn.
@@ -342,15 +358,12 @@ fn first_format_segments_still_replay() {
         old.extend(crc32fast::hash(&body).to_le_bytes());
         old.extend(body);
     }
-    fs::write(dir.path().join(format!("{:020}-1.{EXTENSION}", 1)), &old).unwrap();
-    let mut w = JournalWriter::open(dir.path(), 3).unwrap();
-    w.append(&[s("new/series", 3.0), s("old/series", 3.5)], None)
-        .unwrap();
-    w.flush().unwrap();
-    let (got, stats) = all(dir.path(), 0);
-    assert_eq!(stats.torn, 0);
     assert_eq!(
-        got,
+        after_an_old_segment(
+            dir.path(),
+            &old,
+            &[s("new/series", 3.0), s("old/series", 3.5)]
+        ),
         vec![
             (1, vec![s("old/series", 1.0)], None),
             (2, vec![s("old/series", 2.0)], None),
@@ -431,14 +444,8 @@ fn second_format_segments_still_replay() {
         old.extend(crc32fast::hash(&body).to_le_bytes());
         old.extend(body);
     }
-    fs::write(dir.path().join(format!("{:020}-1.{EXTENSION}", 1)), &old).unwrap();
-    let mut w = JournalWriter::open(dir.path(), 3).unwrap();
-    w.append(&[s("old/series", 3.5)], None).unwrap();
-    w.flush().unwrap();
-    let (got, stats) = all(dir.path(), 0);
-    assert_eq!(stats.torn, 0);
     assert_eq!(
-        got,
+        after_an_old_segment(dir.path(), &old, &[s("old/series", 3.5)]),
         vec![
             (1, vec![s("old/series", 1.1)], None),
             (2, vec![s("old/series", 2.1)], None),

@@ -18,7 +18,8 @@ use super::rights::{PublishRate, PublishRights};
 use crate::metrics::BrokerRefusal;
 
 /// A device connection's state between its packets.
-struct Relayed<'r> {
+struct Relayed<'r, R, W> {
+    inbound: Inbound<R, W>,
     rights: &'r PublishRights,
     peer: SocketAddr,
     rate: PublishRate,
@@ -37,7 +38,7 @@ impl Gate {
     /// paced, until either side closes or the device breaks the protocol.
     pub(super) async fn relay_device<R, W>(
         &self,
-        mut inbound: Inbound<R, W>,
+        inbound: Inbound<R, W>,
         rights: &PublishRights,
         peer: SocketAddr,
     ) where
@@ -45,6 +46,7 @@ impl Gate {
         W: AsyncWrite + Unpin,
     {
         let mut relayed = Relayed {
+            inbound,
             rights,
             peer,
             rate: PublishRate::new(self.max_publish_rate, self.publish_burst, Instant::now()),
@@ -52,7 +54,8 @@ impl Gate {
         };
         loop {
             loop {
-                let (header, frame) = match take_frame(&mut inbound.inbox, self.max_packet_bytes) {
+                let inbox = &mut relayed.inbound.inbox;
+                let (header, frame) = match take_frame(inbox, self.max_packet_bytes) {
                     Ok(Some(packet)) => packet,
                     Ok(None) => break,
                     Err(e) => {
@@ -63,10 +66,11 @@ impl Gate {
                         return self.refuse(reason, Some(peer), "packet");
                     }
                 };
-                if let Next::Stop = self.packet(header, frame, &mut inbound, &mut relayed).await {
+                if let Next::Stop = relayed.packet(self, header, frame).await {
                     return;
                 }
             }
+            let inbound = &mut relayed.inbound;
             if inbound.upstream.flush().await.is_err() {
                 return;
             }
@@ -76,89 +80,73 @@ impl Gate {
             }
         }
     }
+}
 
+impl<R, W: AsyncWrite + Unpin> Relayed<'_, R, W> {
     /// One packet from the device.
-    async fn packet<R, W>(
-        &self,
-        header: FixedHeader,
-        frame: Bytes,
-        inbound: &mut Inbound<R, W>,
-        relayed: &mut Relayed<'_>,
-    ) -> Next
-    where
-        W: AsyncWrite + Unpin,
-    {
-        let peer = Some(relayed.peer);
+    async fn packet(&mut self, gate: &Gate, header: FixedHeader, frame: Bytes) -> Next {
+        let peer = Some(self.peer);
         let passed = match header.packet_type() {
             Ok(PacketType::Publish) => {
                 let Ok(publish) = Publish::read(header, frame.clone()) else {
-                    self.refuse(BrokerRefusal::Protocol, peer, "PUBLISH");
+                    gate.refuse(BrokerRefusal::Protocol, peer, "PUBLISH");
                     return Next::Stop;
                 };
-                return self.publish(publish, frame, inbound, relayed).await;
+                return self.publish(gate, publish, frame).await;
             }
             Ok(PacketType::PubRel) => {
                 let Ok(release) = PubRel::read(header, frame.clone()) else {
-                    self.refuse(BrokerRefusal::Protocol, peer, "PUBREL");
+                    gate.refuse(BrokerRefusal::Protocol, peer, "PUBREL");
                     return Next::Stop;
                 };
-                if relayed.refused_qos2.remove(&release.pkid) {
+                if self.refused_qos2.remove(&release.pkid) {
                     let done = Packet::PubComp(PubComp::new(release.pkid));
-                    return go_on(inbound.acks.send(done).await.is_ok());
+                    return go_on(self.inbound.acks.send(done).await.is_ok());
                 }
-                inbound.upstream.write_all(&frame).await
+                self.inbound.upstream.write_all(&frame).await
             }
             Ok(PacketType::Connect) => {
-                self.refuse(BrokerRefusal::Protocol, peer, "second CONNECT");
+                gate.refuse(BrokerRefusal::Protocol, peer, "second CONNECT");
                 return Next::Stop;
             }
             Err(_) => {
-                self.refuse(BrokerRefusal::Protocol, peer, "packet type");
+                gate.refuse(BrokerRefusal::Protocol, peer, "packet type");
                 return Next::Stop;
             }
             Ok(PacketType::Disconnect) => {
-                let _ = inbound.upstream.write_all(&frame).await;
-                let _ = inbound.upstream.flush().await;
+                let _ = self.inbound.upstream.write_all(&frame).await;
+                let _ = self.inbound.upstream.flush().await;
                 return Next::Stop;
             }
-            Ok(_) => inbound.upstream.write_all(&frame).await,
+            Ok(_) => self.inbound.upstream.write_all(&frame).await,
         };
         go_on(passed.is_ok())
     }
 
     /// A PUBLISH: paced by the rate cap, then passed on if the account may
     /// publish there, else acknowledged here and dropped.
-    async fn publish<R, W>(
-        &self,
-        publish: Publish,
-        frame: Bytes,
-        inbound: &mut Inbound<R, W>,
-        relayed: &mut Relayed<'_>,
-    ) -> Next
-    where
-        W: AsyncWrite + Unpin,
-    {
-        let peer = Some(relayed.peer);
-        if let Some(wait) = relayed.rate.take(Instant::now()) {
-            self.refuse(BrokerRefusal::RateLimited, peer, &publish.topic);
-            if inbound.upstream.flush().await.is_err() {
+    async fn publish(&mut self, gate: &Gate, publish: Publish, frame: Bytes) -> Next {
+        let peer = Some(self.peer);
+        if let Some(wait) = self.rate.take(Instant::now()) {
+            gate.refuse(BrokerRefusal::RateLimited, peer, &publish.topic);
+            if self.inbound.upstream.flush().await.is_err() {
                 return Next::Stop;
             }
             tokio::time::sleep(wait).await;
         }
-        if relayed.rights.allows(&publish.topic) {
-            return go_on(inbound.upstream.write_all(&frame).await.is_ok());
+        if self.rights.allows(&publish.topic) {
+            return go_on(self.inbound.upstream.write_all(&frame).await.is_ok());
         }
-        self.refuse(BrokerRefusal::NotPermitted, peer, &publish.topic);
+        gate.refuse(BrokerRefusal::NotPermitted, peer, &publish.topic);
         let ack = match publish.qos {
             QoS::AtMostOnce => return Next::Go,
             QoS::AtLeastOnce => Packet::PubAck(PubAck::new(publish.pkid)),
             QoS::ExactlyOnce => {
-                relayed.refused_qos2.insert(publish.pkid);
+                self.refused_qos2.insert(publish.pkid);
                 Packet::PubRec(PubRec::new(publish.pkid))
             }
         };
-        go_on(inbound.acks.send(ack).await.is_ok())
+        go_on(self.inbound.acks.send(ack).await.is_ok())
     }
 }
 

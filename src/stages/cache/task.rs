@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use super::handle::{CacheMsg, CacheStats};
 use super::scheduler::Waiter;
 use super::snapshot::Snapshots;
-use super::state::{Cache, IngestOutcome};
+use super::state::{Cache, IngestOutcome, ReloadReport};
 use crate::clock::{self, Clock, ClockWatch};
 use crate::metrics::{Metrics, Refusals, log_refusal};
 use crate::model::{Sample, UnixMillis};
@@ -201,7 +201,9 @@ impl CacheTask {
             }
             CacheMsg::Reload(config, reply) => {
                 self.dead_after = config.cache.dead_after;
-                let _ = reply.send(self.cache.reload(config));
+                let report = self.cache.reload(config);
+                log_reload(&report);
+                let _ = reply.send(report);
             }
         }
     }
@@ -320,4 +322,27 @@ impl CacheTask {
             "Cache status."
         );
     }
+}
+
+/// What a reload did to each file, for the operator.
+fn log_reload(report: &ReloadReport) {
+    for kept in &report.kept {
+        warn!(
+            file = kept.name,
+            why = kept.reason,
+            "File keeps its layout."
+        );
+    }
+    for relayout in &report.relayout {
+        info!(
+            file = relayout.name,
+            change = relayout.reason,
+            "File takes its new layout at its next write, history kept."
+        );
+    }
+    info!(
+        added_files = report.added,
+        updated_files = report.updated,
+        "Configuration reloaded."
+    );
 }

@@ -171,21 +171,34 @@ async fn flush_all_writes_open_rows_and_waits_for_librrd() {
     flush.await.unwrap().unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn flush_all_also_covers_rows_that_arrived_during_a_write() {
+/// A flush asked while a batch of the file is with librrd: answered only
+/// once the rows that came after that batch are written too.
+async fn a_flush_during_a_write_waits_for_the_rows_after_it(file_only: bool) {
     let h = start("1m");
     add(&h.cache, vec![sample("a", 0, 1.0)]).await;
     tokio::time::advance(Duration::from_secs(60)).await;
     let (first, r1) = next_write(&h.rrd_rx).await.unwrap();
     add(&h.cache, vec![sample("a", 61_000, 2.0)]).await;
     let cache = h.cache.clone();
-    let flush = tokio::spawn(async move { cache.flush_all().await });
+    let flush = tokio::spawn(async move {
+        if file_only {
+            cache.flush_file("a".into()).await
+        } else {
+            cache.flush_all().await
+        }
+    });
     tokio::task::yield_now().await;
     answer(&first, &r1, true);
     let (second, r2) = next_write(&h.rrd_rx).await.expect("owed forced write");
+    assert!(!flush.is_finished(), "answered after the first batch only");
     assert_eq!(second.rows.last().unwrap().values.as_slice(), &[Some(2.0)]);
     answer(&second, &r2, true);
     flush.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_all_also_covers_rows_that_arrived_during_a_write() {
+    a_flush_during_a_write_waits_for_the_rows_after_it(false).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -211,20 +224,7 @@ async fn flush_file_writes_only_that_file_and_waits_for_librrd() {
 
 #[tokio::test(start_paused = true)]
 async fn flush_file_during_a_write_waits_for_the_rows_that_came_after_it() {
-    let h = start("1m");
-    add(&h.cache, vec![sample("a", 0, 1.0)]).await;
-    tokio::time::advance(Duration::from_secs(60)).await;
-    let (first, r1) = next_write(&h.rrd_rx).await.unwrap();
-    add(&h.cache, vec![sample("a", 61_000, 2.0)]).await;
-    let cache = h.cache.clone();
-    let flush = tokio::spawn(async move { cache.flush_file("a".into()).await });
-    tokio::task::yield_now().await;
-    answer(&first, &r1, true);
-    let (second, r2) = next_write(&h.rrd_rx).await.expect("owed forced write");
-    assert!(!flush.is_finished(), "answered after the first batch only");
-    assert_eq!(second.rows.last().unwrap().values.as_slice(), &[Some(2.0)]);
-    answer(&second, &r2, true);
-    flush.await.unwrap().unwrap();
+    a_flush_during_a_write_waits_for_the_rows_after_it(true).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -299,8 +299,9 @@ async fn at_most_a_window_of_batches_is_handed_to_librrd() {
     assert_eq!(h.cache.stats().await.unwrap().pending_rows, 0);
 }
 
-/// Lets the blocking pool finish a snapshot write (real I/O, so a few real
-/// milliseconds, bounded).
+/// The snapshot at `path` once it holds `rows` rows. It is written on the
+/// blocking pool, and paused time does not move while a blocking task
+/// runs: each short sleep here ends only once the write is done.
 async fn snapshot_on_disk(path: &std::path::Path, rows: usize) -> Snapshot {
     for _ in 0..200 {
         if let Ok(Some(s)) = snapshot::read(path)
@@ -308,8 +309,7 @@ async fn snapshot_on_disk(path: &std::path::Path, rows: usize) -> Snapshot {
         {
             return s;
         }
-        tokio::task::yield_now().await;
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     panic!("no snapshot with {rows} rows at {}", path.display());
 }

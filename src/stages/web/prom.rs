@@ -246,6 +246,11 @@ fn connections(o: &mut Out, m: &Metrics) {
         &m.mqtt_connections,
     );
     o.counter(
+        "health_probes_failed_total",
+        "Health probes the cache or the RRD thread did not answer in time (the systemd watchdog was not fed).",
+        &m.health_probes_failed,
+    );
+    o.counter(
         "http_auth_failures_total",
         "Web requests refused for bad credentials.",
         &m.http_auth_failures,

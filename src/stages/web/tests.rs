@@ -71,6 +71,11 @@ fn fixture(extra_config: &str) -> Fixture {
 }
 
 impl Fixture {
+    /// Graphs librrd has drawn so far.
+    fn graphs_drawn(&self) -> u64 {
+        (self.state.metrics.graphs_rendered).load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Adds samples for `series` (10 steps back to now) and waits until
     /// their files are on disk and in the published index.
     async fn feed(&self, series: &[&str]) {
@@ -242,13 +247,7 @@ async fn graphs_are_pngs_with_validators_and_revalidate_to_304() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(
-        f.state
-            .metrics
-            .graphs_rendered
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(f.graphs_drawn(), 1);
 }
 
 /// A dashboard view (several files) is cached like a file's graph: not
@@ -261,12 +260,7 @@ async fn dashboard_views_are_cached_until_one_of_their_files_changes() {
     );
     f.feed(&["home/a", "home/b"]).await;
     let app = app!(f);
-    let drawn = || {
-        f.state
-            .metrics
-            .graphs_rendered
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let drawn = || f.graphs_drawn();
     let uri = "/rrd/dashboard/d/0.png?range=day";
     let fetch = |etag: Option<String>| {
         let mut req = atest::TestRequest::get().uri(uri);
@@ -425,13 +419,7 @@ async fn hostile_requests_get_clean_4xx() {
     assert!(!html(&body).contains("<script>alert"), "{}", text(&body));
     assert!(html(&body).contains("&#60;script&#62;") || html(&body).contains("&lt;script&gt;"));
     // Nothing above reached librrd with a bad argument.
-    assert_eq!(
-        f.state
-            .metrics
-            .graphs_rendered
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(f.graphs_drawn(), 0);
 }
 
 #[actix_web::test]

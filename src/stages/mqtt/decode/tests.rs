@@ -193,35 +193,28 @@ fn json_objects_and_timestamps() {
             ("dev/on".into(), 1.0, 1_763_633_700_000)
         ]
     );
-    assert_eq!(
-        ok("d", r#"{"timestamp": 1763633700.25, "v": 1}"#)[0].2,
-        1_763_633_700_250
-    );
-    assert_eq!(
-        ok("d", r#"{"ts": 1763633700123, "v": 1}"#)[0].2,
-        1_763_633_700_123
-    );
-    // Microseconds and nanoseconds, told apart by magnitude too.
-    assert_eq!(
-        ok("d", r#"{"ts": 1763633700123456, "v": 1}"#)[0].2,
-        1_763_633_700_123
-    );
-    assert_eq!(
-        ok("d", r#"{"ts": 1763633700123456789, "v": 1}"#)[0].2,
-        1_763_633_700_123
-    );
-    assert_eq!(
-        ok("d", r#"{"ts": "1763633700123456789", "v": 1}"#)[0].2,
-        1_763_633_700_123
-    );
-    assert_eq!(
-        ok("d", r#"{"ts": "2026-11-20T10:15:00+01:00", "v": 1}"#)[0].2,
-        1_795_166_100_000
-    );
-    assert_eq!(
-        ok("d", r#"{"ts": "2026-11-20T09:15:00Z", "v": 1}"#)[0].2,
-        1_795_166_100_000
-    );
+    // Seconds, milliseconds, microseconds and nanoseconds, told apart by
+    // magnitude, as numbers or strings; RFC 3339 with an offset.
+    for (payload, time_ms) in [
+        (r#"{"timestamp": 1763633700.25, "v": 1}"#, 1_763_633_700_250),
+        (r#"{"ts": 1763633700123, "v": 1}"#, 1_763_633_700_123),
+        (r#"{"ts": 1763633700123456, "v": 1}"#, 1_763_633_700_123),
+        (r#"{"ts": 1763633700123456789, "v": 1}"#, 1_763_633_700_123),
+        (
+            r#"{"ts": "1763633700123456789", "v": 1}"#,
+            1_763_633_700_123,
+        ),
+        (
+            r#"{"ts": "2026-11-20T10:15:00+01:00", "v": 1}"#,
+            1_795_166_100_000,
+        ),
+        (
+            r#"{"ts": "2026-11-20T09:15:00Z", "v": 1}"#,
+            1_795_166_100_000,
+        ),
+    ] {
+        assert_eq!(ok("d", payload)[0].2, time_ms, "{payload}");
+    }
     // No offset: the zone is unknown, so the time is refused rather than guessed.
     assert_eq!(
         err("d", r#"{"ts": "2026-11-20T10:15:00", "v": 1}"#),

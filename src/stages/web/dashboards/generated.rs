@@ -56,31 +56,44 @@ pub(crate) async fn device_page(
         return Err(WebError::NotFound(format!("device {:?}", params.device)));
     }
     let device = url_escape(&params.device);
-    Ok(DashboardPage {
-        dygraphs: state.dygraphs.is_some(),
+    let title = if params.device.is_empty() {
+        "(top level)"
+    } else {
+        &params.device
+    };
+    Ok(page(
+        state.dygraphs.is_some(),
+        title,
+        &views,
+        range,
+        &format!("/rrd/device-dashboard?device={device}&range="),
+        |i, range| format!("/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"),
+    ))
+}
+
+/// A dashboard page of generated views, `png_of(view, range)` each view's
+/// image, `range_link` the page for another range but for its name.
+fn page(
+    dygraphs: bool,
+    title: &str,
+    views: &[(String, Vec<Drawn<'_>>)],
+    range: String,
+    range_link: &str,
+    png_of: impl Fn(usize, &str) -> String,
+) -> DashboardPage {
+    DashboardPage {
+        dygraphs,
         edit_link: None,
-        title: if params.device.is_empty() {
-            "(top level)".into()
-        } else {
-            params.device.clone()
-        },
+        title: title.to_owned(),
         ranges: range_choices(&range),
+        range_link: range_link.to_owned(),
         views: views
             .iter()
             .enumerate()
-            .map(|(i, (title, series))| {
-                ViewLink::generated(
-                    title,
-                    format!(
-                        "/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"
-                    ),
-                    series,
-                )
-            })
+            .map(|(i, (title, series))| ViewLink::generated(title, png_of(i, &range), series))
             .collect(),
         range,
-        range_link: format!("/rrd/device-dashboard?device={device}&range="),
-    })
+    }
 }
 
 /// One view of a device's automatic dashboard, as a PNG.
@@ -148,23 +161,12 @@ pub(super) fn generated_page(
         .get(name)
         .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))?;
     let escaped = url_escape(name);
-    Ok(DashboardPage {
-        dygraphs: state.dygraphs.is_some(),
-        edit_link: None,
-        title: name.to_owned(),
-        ranges: range_choices(&range),
-        range_link: format!("/rrd/dashboard/{escaped}?range="),
-        views: views
-            .iter()
-            .enumerate()
-            .map(|(i, (title, series))| {
-                ViewLink::generated(
-                    title,
-                    format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
-                    series,
-                )
-            })
-            .collect(),
+    Ok(page(
+        state.dygraphs.is_some(),
+        name,
+        views,
         range,
-    })
+        &format!("/rrd/dashboard/{escaped}?range="),
+        |i, range| format!("/rrd/dashboard/{escaped}/{i}.png?range={range}"),
+    ))
 }
