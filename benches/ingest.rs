@@ -309,7 +309,10 @@ async fn main() {
         std::env::var("BENCH_FLUSH_AFTER").unwrap_or_else(|_| "500ms".into())
     );
     println!("QoS {}, journal {journal}", env_or("BENCH_QOS", 0));
-    let mut daemon = Daemon::start_with_log(&config, "warn,datalog_rrd::mqtt=info,datalog_rrd::stages::mqtt=info");
+    let mut daemon = Daemon::start_with_log(
+        &config,
+        "warn,datalog_rrd::mqtt=info,datalog_rrd::stages::mqtt=info",
+    );
     let pid = daemon.pid();
     let runs = [
         ("cold (creates files)", t0),

@@ -241,6 +241,7 @@ fn main() {
             legend: "year/power".into(),
             unit: None,
             style: Default::default(),
+            binary: false,
         }],
         start_s: end_s - 86_400,
         end_s,
@@ -251,6 +252,7 @@ fn main() {
         thresholds: Vec::new(),
         compact: false,
         marks: Vec::new(),
+        svg: false,
     };
     let (p50, p95) = timed(n, |i| {
         let request = GraphRequest {

@@ -39,7 +39,9 @@ pub mod cli;
 mod shared;
 mod stages;
 
-use shared::{atomic_file, clock, config, data_lock, events, journal, metrics, model, password};
+use shared::{
+    atomic_file, clock, config, data_lock, events, families, journal, metrics, model, password,
+};
 use stages::{broker, cache, mqtt, rrd, web};
 
 /// The pure cores the fuzz targets, benchmarks and end-to-end tests drive

@@ -1,7 +1,9 @@
 // datalog-rrd: the interactive chart of a file page, drawn by dygraphs
 // (Debian's libjs-dygraphs) from /rrd/data/<file>.json. The server
 // consolidates to the chart's width; zooming fetches the zoomed range again
-// at its finer resolution. Without dygraphs the page shows its PNGs only.
+// at its finer resolution. Times are shown in the daemon's time zone (the
+// page's data-tz), whatever the browser's. Without dygraphs the page shows
+// its PNGs only.
 "use strict";
 
 (function () {
@@ -10,14 +12,19 @@
   if (!section || !holder || typeof Dygraph === "undefined") {
     return;
   }
-  const url = section.dataset.url;
+  // From the page's origin, not its address: a page opened as
+  // http://user:pass@host/… would otherwise make fetch refuse the URL.
+  const url = new URL(section.dataset.url, window.location.origin).href;
+  const binary = section.dataset.binary === "true";
+  const zone = new Zone(document.body.dataset.tz || "UTC");
   const note = document.getElementById("chart-note");
   const stepBox = document.getElementById("step-plot");
   const toggles = document.getElementById("ds-toggles");
   let chart = null;
   let full = null; // [start, end] of the first load, for "reset zoom"
   let loading = 0;
-  // The PNG graphs' colours (src/rrd/read.rs), so a DS looks the same in both.
+  // The PNG graphs' colours (src/stages/rrd/read/graph.rs), so a series
+  // looks the same in both.
   const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
   function points() {
@@ -31,8 +38,8 @@
   }
 
   function labelOf(c) {
-    const name = c.label || c.series || c.ds;
-    return c.unit ? name + " (" + c.unit + ")" : name;
+    const name = c.name || c.label || c.series || c.ds;
+    return c.unit && !c.binary ? name + " (" + c.unit + ")" : name;
   }
 
   function load(start, end) {
@@ -62,22 +69,28 @@
   }
 
   function draw(data) {
+    // Shifted to the zone's wall clock and drawn as UTC: ticks fall on
+    // local hours and days, and labels read local time.
     const rows = data.rows.map(function (r) {
-      return [new Date(r[0] * 1000)].concat(r.slice(1));
+      return [new Date(zone.toWall(r[0] * 1000))].concat(r.slice(1));
     });
     const labels = ["time"].concat(data.columns.map(labelOf));
     if (full === null) {
       full = [data.start, data.end];
     }
-    if (rows.length === 0) {
+    if (rows.every(function (r) { return r.slice(1).every(function (v) { return v === null; }); })) {
       if (note) {
-        note.textContent = "No rows in this range yet.";
+        note.textContent = "No values in this range.";
       }
+      holder.dataset.rows = "0";
       return;
     }
+    const states = binary ? data.columns[0].states || ["On", "Off"] : null;
     const options = {
       labels: labels,
-      stepPlot: stepBox ? stepBox.checked : false,
+      stepPlot: binary || (stepBox ? stepBox.checked : false),
+      fillGraph: binary,
+      valueRange: binary ? [0, 1.05] : null,
       connectSeparatedPoints: false,
       labelsUTC: true,
       legend: "always",
@@ -85,10 +98,15 @@
       colors: data.columns.map(function (_, i) { return palette[i % palette.length]; }),
       // dygraphs puts the axis label in as HTML; a unit comes from
       // discovery, that is from any publisher: as text only.
-      ylabel: data.columns.length === 1 && data.columns[0].unit ? asText(data.columns[0].unit) : "",
-      title: (data.cf === "AVERAGE" ? "Average" : data.cf) + " of each " + data.step + " s step",
+      ylabel: data.columns.length === 1 && data.columns[0].unit && !binary ? asText(data.columns[0].unit) : "",
+      axes: {
+        y: binary ? {
+          ticker: function () { return [{ v: 0, label: states[1] }, { v: 1, label: states[0] }]; },
+          valueFormatter: function (v) { return v >= 0.5 ? states[0] : states[1]; },
+        } : {},
+      },
       zoomCallback: function (minX, maxX) {
-        load(minX / 1000, maxX / 1000);
+        load(zone.fromWall(minX) / 1000, zone.fromWall(maxX) / 1000);
       },
     };
     if (chart === null) {
@@ -97,9 +115,11 @@
     } else {
       chart.updateOptions(Object.assign({ file: rows, dateWindow: null }, options));
     }
-    // For tests and the curious: how many rows, how many loads so far.
+    // For tests and the curious: how many rows, how many loads so far, and
+    // the last row's time as the chart shows it (local, "YYYY-MM-DD HH:MM").
     holder.dataset.rows = String(rows.length);
     holder.dataset.loads = String(Number(holder.dataset.loads || 0) + 1);
+    holder.dataset.lastTime = rows.length ? rows[rows.length - 1][0].toISOString().slice(0, 16).replace("T", " ") : "";
   }
 
   function buildToggles(names) {
@@ -118,6 +138,37 @@
       label.appendChild(document.createTextNode(" " + name));
       toggles.appendChild(label);
     });
+  }
+
+  // A time zone's wall clock: its offset from UTC at each moment, asked of
+  // the browser's zone database, remembered by the hour.
+  function Zone(name) {
+    const offsets = new Map();
+    let format = null;
+    try {
+      format = new Intl.DateTimeFormat("en-CA", {
+        timeZone: name, hourCycle: "h23",
+        year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit",
+      });
+    } catch (e) {
+      format = null; // an unknown zone: UTC
+    }
+    function offsetAt(ms) {
+      if (!format) {
+        return 0;
+      }
+      const hour = Math.floor(ms / 3600000);
+      if (!offsets.has(hour)) {
+        const p = {};
+        format.formatToParts(new Date(hour * 3600000)).forEach(function (x) { p[x.type] = Number(x.value); });
+        const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+        offsets.set(hour, wall - hour * 3600000);
+      }
+      return offsets.get(hour);
+    }
+    this.toWall = function (ms) { return ms + offsetAt(ms); };
+    this.fromWall = function (wall) { return wall - offsetAt(wall - offsetAt(wall)); };
   }
 
   if (stepBox) {

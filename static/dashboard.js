@@ -1,5 +1,5 @@
 // datalog-rrd: a dashboard's views as interactive charts, drawn by dygraphs
-// (Debian's libjs-dygraphs) beside their PNGs. Each view names its series
+// (Debian's libjs-dygraphs); their PNGs are for browsers without scripts. Each view names its series
 // (data-series: file data URL, label, colour); their data comes from
 // /rrd/data/<file>.json, one request per series, merged on time. Zooming
 // one chart zooms the others (dygraphs' synchronizer extra), so a spike in
@@ -13,7 +13,8 @@
     return;
   }
   const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
-  // The PNGs' threshold colours (src/web/dashboards.rs).
+  const zone = wallClock(document.body.dataset.tz || "UTC");
+  // The PNGs' threshold colours (src/stages/web/dashboards/draw.rs).
   const thresholdColors = { warning: "#e69f00", critical: "#d62728" };
 
   function thresholds(holder) {
@@ -41,7 +42,10 @@
   }
 
   function fetchJson(url) {
-    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+    // From the page's origin: a page opened as http://user:pass@host/…
+    // would otherwise make fetch refuse the URL.
+    const absolute = new URL(url, window.location.origin).href;
+    return fetch(absolute, { headers: { Accept: "application/json" } }).then(function (r) {
       if (!r.ok) {
         return r.text().then(function (t) { throw new Error(t); });
       }
@@ -65,7 +69,35 @@
     });
     return Array.from(byTime.keys())
       .sort(function (a, b) { return a - b; })
-      .map(function (t) { return [new Date(t * 1000)].concat(byTime.get(t)); });
+      .map(function (t) { return [new Date(zone(t * 1000))].concat(byTime.get(t)); });
+  }
+
+  // Milliseconds → the same moment on the zone's wall clock, drawn as UTC
+  // (so ticks and labels are local whatever the browser's zone).
+  function wallClock(name) {
+    let format = null;
+    try {
+      format = new Intl.DateTimeFormat("en-CA", {
+        timeZone: name, hourCycle: "h23",
+        year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit",
+      });
+    } catch (e) {
+      format = null;
+    }
+    const offsets = new Map();
+    return function (ms) {
+      if (!format) {
+        return ms;
+      }
+      const hour = Math.floor(ms / 3600000);
+      if (!offsets.has(hour)) {
+        const p = {};
+        format.formatToParts(new Date(hour * 3600000)).forEach(function (x) { p[x.type] = Number(x.value); });
+        offsets.set(hour, Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - hour * 3600000);
+      }
+      return ms + offsets.get(hour);
+    };
   }
 
   function chart(holder) {
@@ -77,9 +109,10 @@
         const rows = merge(answers);
         holder.dataset.rows = String(rows.length);
         if (rows.length === 0) {
-          holder.textContent = "No rows in this range yet.";
+          holder.textContent = "No values in this range.";
           return null;
         }
+        const binary = series.length > 0 && series.every(function (s) { return s.states; });
         const lines = thresholds(holder);
         // The value range holds the thresholds, as the PNG's does.
         let lo = Infinity;
@@ -91,8 +124,16 @@
         });
         lines.forEach(function (t) { lo = Math.min(lo, t.value); hi = Math.max(hi, t.value); });
         const pad = (hi - lo) * 0.05 || 1;
+        const states = binary ? series[0].states : null;
         const g = new Dygraph(holder, rows, {
-          valueRange: isFinite(lo) ? [lo - pad, hi + pad] : null,
+          valueRange: binary ? [0, 1.05] : (isFinite(lo) ? [lo - pad, hi + pad] : null),
+          fillGraph: binary,
+          axes: {
+            y: binary ? {
+              ticker: function () { return [{ v: 0, label: states[1] }, { v: 1, label: states[0] }]; },
+              valueFormatter: function (v) { return v >= 0.5 ? states[0] : states[1]; },
+            } : {},
+          },
           underlayCallback: drawThresholds(lines),
           labels: ["time"].concat(series.map(function (s) { return s.label; })),
           colors: series.map(function (s, i) { return s.color || palette[i % palette.length]; }),
@@ -126,7 +167,7 @@
       if (!on || times.length === 0) {
         return;
       }
-      const t = e.time * 1000;
+      const t = zone(e.time * 1000);
       let best = times[0];
       times.forEach(function (x) { if (Math.abs(x - t) < Math.abs(best - t)) { best = x; } });
       marks.push({ series: on.label, x: best, shortText: "E", text: e.text });

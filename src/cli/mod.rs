@@ -31,6 +31,10 @@ pub fn run(config_path: Option<PathBuf>) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
+    if let Some(web) = &config.web {
+        // SAFETY: no other thread exists yet (the runtime starts below).
+        unsafe { crate::clock::local::use_zone(&web.time_zone) };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

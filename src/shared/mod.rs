@@ -13,6 +13,8 @@ pub(crate) mod config;
 pub(crate) mod data_lock;
 // Events (a time, a text, a device) kept in `events.json`, drawn on graphs.
 pub(crate) mod events;
+// What the payload families say of their series: devices, units, states.
+pub(crate) mod families;
 // The write-ahead journal: written by a source, replayed at start.
 pub(crate) mod journal;
 // Counters every stage bumps, and refusals counted and rate-limited.

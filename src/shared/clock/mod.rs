@@ -15,6 +15,7 @@
 
 mod evidence;
 mod keeper;
+pub mod local;
 mod trust;
 mod waiting;
 mod watch;

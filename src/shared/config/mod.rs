@@ -299,6 +299,9 @@ pub struct WebConfig {
     /// more are answered 503.
     pub render_queue: usize,
     pub groups: Vec<WebGroup>,
+    /// The zone pages, charts and human exports show times in: the
+    /// configured one, else the system's when the config was read.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

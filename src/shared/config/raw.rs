@@ -249,6 +249,8 @@ pub(crate) struct RawWeb {
     pub allow_public_without_auth: bool,
     pub dygraphs_dir: PathBuf,
     pub render_queue: usize,
+    /// The zone pages show times in (`Europe/Berlin`); absent: the system's.
+    pub time_zone: Option<String>,
     pub users: Vec<RawWebUser>,
     pub groups: Vec<RawWebGroup>,
 }
@@ -261,6 +263,7 @@ impl Default for RawWeb {
             allow_public_without_auth: false,
             dygraphs_dir: PathBuf::from("/usr/share/javascript/dygraphs"),
             render_queue: 16,
+            time_zone: None,
             users: Vec::new(),
             groups: Vec::new(),
         }
@@ -448,6 +451,13 @@ pub(crate) struct RawRule {
     pub unit: Option<String>,
     #[serde(default)]
     pub ds_type: Option<DsType>,
+    /// Home Assistant's device class ("occupancy", "door", "power"…): how
+    /// an on/off state is said.
+    #[serde(default)]
+    pub device_class: Option<String>,
+    /// An on/off state: the step keeps its maximum, the web UI draws a band.
+    #[serde(default)]
+    pub binary: Option<bool>,
     #[serde(default)]
     pub template: Option<String>,
     /// With `rename`: the old series' file moves to the new name at start.

@@ -177,6 +177,25 @@ pub struct DsSpec {
     /// The name this DS had in the file before (`datalog-rrd migrate`
     /// renames it in place and keeps its history).
     pub renamed_from: Option<String>,
+    /// What it is to a person, for the web UI (not part of the layout).
+    pub about: About,
+}
+
+/// What a series is to a person, beyond its label and unit: how the web UI
+/// groups, draws and says it. Not part of a file's layout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct About {
+    /// Home Assistant's device class: "temperature", "occupancy"…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_class: Option<String>,
+    /// The device it belongs to, as discovery names it ("Fridge plug").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// An on/off state (1 on, 0 off): its step keeps the maximum (a short
+    /// "on" within a step is not averaged away), it is drawn as a band and
+    /// said with its device class's words.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
 }
 
 impl DsSpec {
@@ -195,6 +214,7 @@ impl DsSpec {
             label: None,
             unit: None,
             renamed_from: None,
+            about: About::default(),
         }
     }
 
@@ -223,17 +243,47 @@ pub struct SeriesMeta {
     pub min: Option<f64>,
     /// Home Assistant's `expire_after`: how long a value holds.
     pub hold: Option<Duration>,
+    /// Home Assistant's `device_class`.
+    pub device_class: Option<String>,
+    /// The device's name (Home Assistant's `device.name`).
+    pub device: Option<String>,
+    /// An on/off state (a `binary_sensor`, a switch).
+    pub binary: Option<bool>,
 }
 
 impl SeriesMeta {
     /// `other`'s fields where it has them, ours elsewhere.
     pub fn merged(&self, other: &SeriesMeta) -> SeriesMeta {
+        let pick = |o: &Option<String>, s: &Option<String>| o.clone().or_else(|| s.clone());
         SeriesMeta {
-            label: other.label.clone().or_else(|| self.label.clone()),
-            unit: other.unit.clone().or_else(|| self.unit.clone()),
+            label: pick(&other.label, &self.label),
+            unit: pick(&other.unit, &self.unit),
             ds_type: other.ds_type.or(self.ds_type),
             min: other.min.or(self.min),
             hold: other.hold.or(self.hold),
+            device_class: pick(&other.device_class, &self.device_class),
+            device: pick(&other.device, &self.device),
+            binary: other.binary.or(self.binary),
+        }
+    }
+
+    /// What a family says of a series, as metadata that anything else
+    /// overrides.
+    pub fn from_family(known: crate::families::Known) -> SeriesMeta {
+        SeriesMeta {
+            unit: known.unit.map(str::to_owned),
+            device_class: known.device_class.map(str::to_owned),
+            binary: known.binary.then_some(true),
+            ..SeriesMeta::default()
+        }
+    }
+
+    /// The person-facing part, for a file's DS.
+    pub fn about(&self) -> About {
+        About {
+            device_class: self.device_class.clone(),
+            device: self.device.clone(),
+            binary: self.binary.unwrap_or(false),
         }
     }
 }

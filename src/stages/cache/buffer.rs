@@ -432,6 +432,11 @@ impl FileBuffer {
 
     /// Tells the buffer the file's last update when it was already on disk,
     /// so that older samples are refused here rather than by librrd.
+    /// Whether librrd has taken a row of this file (its file exists).
+    pub fn ever_written(&self) -> bool {
+        self.written_upto.is_some()
+    }
+
     pub fn set_written_upto(&mut self, last_update_s: i64) {
         self.written_upto = self.written_upto.max(Some(last_update_s));
     }

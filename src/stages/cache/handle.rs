@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ReloadReport;
+use super::state::Unwritten;
 use crate::config::Config;
 use crate::model::{HeldClock, Sample, SeriesMeta, UnixMillis};
 
@@ -28,6 +29,7 @@ pub(super) enum CacheMsg {
     Latest(Vec<String>, oneshot::Sender<Vec<Option<(f64, UnixMillis)>>>),
     Describe(Vec<(String, Option<SeriesMeta>)>),
     Stats(oneshot::Sender<CacheStats>),
+    Unwritten(oneshot::Sender<Vec<Unwritten>>),
     Reload(Arc<Config>, oneshot::Sender<ReloadReport>),
 }
 
@@ -109,5 +111,11 @@ impl CacheHandle {
 
     pub async fn stats(&self) -> Result<CacheStats, CacheClosed> {
         self.ask(CacheMsg::Stats).await
+    }
+
+    /// The files with rows that have no file on disk yet (the first
+    /// minutes of a series), and when each is due.
+    pub async fn unwritten(&self) -> Result<Vec<Unwritten>, CacheClosed> {
+        self.ask(CacheMsg::Unwritten).await
     }
 }

@@ -36,7 +36,7 @@ pub use self::handle::{CacheClosed, CacheHandle, CacheStats};
 pub use self::recover::{Recovered, recover};
 use self::snapshot::Snapshots;
 pub(crate) use self::state::Cache;
-pub use self::state::{ReloadReport, RestoreReport};
+pub use self::state::{ReloadReport, RestoreReport, Unwritten};
 use self::task::CacheTask;
 
 /// Starts the cache task with what a previous run left.

@@ -29,6 +29,16 @@ struct Slot {
     ds: usize,
 }
 
+/// A file that holds rows but was never written.
+#[derive(Debug, Clone)]
+pub struct Unwritten {
+    pub spec: Arc<FileSpec>,
+    /// The start of its first row's step.
+    pub first_s: i64,
+    /// When it is due to be written (`None`: being written now).
+    pub due_ms: Option<UnixMillis>,
+}
+
 /// What one call to `ingest` did.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct IngestOutcome {
@@ -331,6 +341,24 @@ impl Cache {
         let jitter = (fnv1a(buffer.spec.rel_path.as_bytes()) % (jitter_ms + 1)) as i64;
         let after = since + self.config.cache.flush_after.as_millis() as i64 + jitter;
         Some(after.max(first_end * 1000))
+    }
+
+    /// The files that hold rows but have none on disk yet (no file exists,
+    /// or the index did not know it), for the web UI's first minutes.
+    pub fn unwritten(&self) -> Vec<Unwritten> {
+        self.files
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.ever_written())
+            .filter_map(|(id, b)| {
+                let first_end = b.first_row_end()?;
+                Some(Unwritten {
+                    spec: b.spec.clone(),
+                    first_s: first_end - i64::from(b.spec.step_secs),
+                    due_ms: self.due_at(id),
+                })
+            })
+            .collect()
     }
 
     /// When the next file is due, if any.

@@ -199,6 +199,9 @@ impl CacheTask {
             CacheMsg::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
+            CacheMsg::Unwritten(reply) => {
+                let _ = reply.send(self.cache.unwritten());
+            }
             CacheMsg::Reload(config, reply) => {
                 self.dead_after = config.cache.dead_after;
                 let report = self.cache.reload(config);

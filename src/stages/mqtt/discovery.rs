@@ -83,7 +83,7 @@ fn home_assistant(topic: &str, text: &str) -> Result<Discovered, String> {
             let c = expand(c.as_object().ok_or("a component that is not an object")?);
             let platform = c.get("platform").and_then(Value::as_str).unwrap_or("");
             if has_state(platform) {
-                component(&c, &top, id, &mut out);
+                component(&c, &top, id, platform, &mut out);
             }
         }
     } else if has_state(levels.get(1).copied().unwrap_or("")) {
@@ -91,7 +91,7 @@ fn home_assistant(topic: &str, text: &str) -> Result<Discovered, String> {
             .get(levels.len().saturating_sub(2))
             .copied()
             .unwrap_or("");
-        component(&top, &Map::new(), object_id, &mut out);
+        component(&top, &Map::new(), object_id, levels[1], &mut out);
     }
     Ok(out)
 }
@@ -113,7 +113,16 @@ fn has_state(platform: &str) -> bool {
     .contains(&platform)
 }
 
-fn component(c: &Map<String, Value>, shared: &Map<String, Value>, id: &str, out: &mut Discovered) {
+/// Platforms whose state is on or off.
+const ON_OFF: [&str; 6] = ["binary_sensor", "switch", "light", "fan", "siren", "lock"];
+
+fn component(
+    c: &Map<String, Value>,
+    shared: &Map<String, Value>,
+    id: &str,
+    platform: &str,
+    out: &mut Discovered,
+) {
     let get = |k: &str| c.get(k).or_else(|| shared.get(k));
     let Some(state_topic) = get("state_topic").and_then(Value::as_str) else {
         return; // a button or a scene: nothing to log
@@ -169,6 +178,15 @@ fn component(c: &Map<String, Value>, shared: &Map<String, Value>, id: &str, out:
             .and_then(Value::as_u64)
             .filter(|s| *s > 0)
             .map(Duration::from_secs),
+        device_class: get("device_class")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| (platform == "lock").then(|| "lock".to_owned())),
+        device: get("device")
+            .and_then(|d| d.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        binary: ON_OFF.contains(&platform).then_some(true),
     };
     out.series.push((series, meta));
 }

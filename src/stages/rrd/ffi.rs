@@ -139,15 +139,20 @@ pub(crate) fn info(path: &Path) -> Result<HashMap<String, InfoValue>, String> {
     rrd::ops::info::info(path).map_err(|e| e.to_string())
 }
 
-/// `rrdtool graph`: the image's bytes.
+/// `rrdtool graph`: the image's bytes, and what its first `PRINT` printed.
 pub(crate) fn graph(
     format: ImageFormat,
     props: &GraphProps,
     elements: &[GraphElement],
-) -> Result<Vec<u8>, String> {
-    rrd::ops::graph::graph(format, props, elements)
-        .map(|(bytes, _)| bytes)
-        .map_err(|e| e.to_string())
+) -> Result<(Vec<u8>, Option<String>), String> {
+    let (bytes, meta) =
+        rrd::ops::graph::graph(format, props, elements).map_err(|e| e.to_string())?;
+    // graph_elements prints the axis' end first.
+    let printed = match meta.extra_info.get("print[0]") {
+        Some(InfoValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Ok((bytes, printed))
 }
 
 /// What `rrd_xport` returns.

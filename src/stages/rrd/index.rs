@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomic;
-use crate::model::{DsSpec, FileSpec};
+use crate::model::{About, DsSpec, FileSpec};
 
 const VERSION: u32 = 1;
 
@@ -26,6 +26,9 @@ pub struct IndexDs {
     /// its graph is going unknown (the longer of heartbeat and hold).
     #[serde(default)]
     pub stale_after_secs: u64,
+    /// Device class, device name, on/off (absent when unknown).
+    #[serde(default, flatten)]
+    pub about: About,
 }
 
 impl IndexDs {
@@ -36,6 +39,7 @@ impl IndexDs {
             label: d.label.clone(),
             unit: d.unit.clone(),
             stale_after_secs: stale_after_secs(d),
+            about: d.about.clone(),
         }
     }
 
@@ -45,6 +49,7 @@ impl IndexDs {
             && self.label == d.label
             && self.unit == d.unit
             && self.stale_after_secs == stale_after_secs(d)
+            && self.about == d.about
     }
 }
 
@@ -52,6 +57,8 @@ fn stale_after_secs(d: &DsSpec) -> u64 {
     d.hold.as_secs().max(d.heartbeat_secs.into())
 }
 
+/// A file of the index. (Also how the web UI shows a file whose rows are
+/// still all in the cache.)
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// Relative to the data directory, without `.rrd`.
@@ -64,9 +71,27 @@ pub struct IndexEntry {
     /// The series stopped reporting (`cache.dead_after`); the file stays.
     #[serde(default)]
     pub stale: bool,
+    /// Unix seconds where the file's data starts, for the files this
+    /// daemon created: graphs of a young file zoom to its data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
 }
 
 /// `index.json` as read back.
+impl IndexEntry {
+    pub fn of(spec: &FileSpec, last_update: Option<i64>) -> IndexEntry {
+        IndexEntry {
+            path: spec.rel_path.clone(),
+            template: spec.template.clone(),
+            step_secs: spec.step_secs,
+            ds: spec.ds.iter().map(IndexDs::of).collect(),
+            last_update,
+            stale: false,
+            since: None,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct IndexJson {
     version: u32,
@@ -174,17 +199,21 @@ impl Index {
             }
             return false;
         }
-        let entry = IndexEntry {
-            path: spec.rel_path.clone(),
-            template: spec.template.clone(),
-            step_secs: spec.step_secs,
-            ds: spec.ds.iter().map(IndexDs::of).collect(),
-            last_update,
-            stale: false,
-        };
+        let entry = IndexEntry::of(spec, last_update);
         self.entries.insert(spec.rel_path.clone(), entry);
         self.listing_changed = true;
         true
+    }
+
+    /// Where the data of the file at `rel_path` starts (it was just
+    /// created).
+    pub fn set_since(&mut self, rel_path: &str, since_s: i64) {
+        if let Some(e) = self.entries.get_mut(rel_path)
+            && e.since != Some(since_s)
+        {
+            e.since = Some(since_s);
+            self.listing_changed = true;
+        }
     }
 
     /// Moves `from`'s entry to the path `to`, its series `old_series` now

@@ -246,9 +246,8 @@ impl Worker {
             report.done_upto = Some(batch_end);
             return report;
         };
-        if last.is_none()
-            && let Err(e) = self.create(spec, &path, first_t - step)
-        {
+        let created = last.is_none();
+        if created && let Err(e) = self.create(spec, &path, first_t - step) {
             self.failed(&e, batch.rows.len());
             return report;
         }
@@ -266,6 +265,9 @@ impl Worker {
                 self.last_update
                     .insert(spec.rel_path.clone(), Some(new_last));
                 self.index_record(spec, Some(new_last));
+                if created {
+                    self.index.set_since(&spec.rel_path, first_t - step);
+                }
             }
             Some(e) => {
                 self.failed(&e, batch.rows.len());

@@ -39,6 +39,13 @@ struct Column<'a> {
     series: &'a str,
     label: Option<&'a str>,
     unit: Option<&'a str>,
+    /// What people call it (its label, or its name within its device).
+    name: String,
+    /// An on/off state: 1 on, 0 off; `states` says them in words.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    binary: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    states: Option<[&'static str; 2]>,
 }
 
 #[derive(Serialize)]
@@ -50,6 +57,9 @@ struct DataJson<'a> {
     cf: &'a str,
     /// Values are consolidated over each step (librrd's CF): say so.
     note: &'static str,
+    /// The zone people read these times in (`web.time_zone`); the times
+    /// themselves are Unix seconds.
+    time_zone: &'a str,
     columns: Vec<Column<'a>>,
     /// `[unix seconds, value or null, …]`, the time ending each step.
     rows: Vec<Vec<Option<f64>>>,
@@ -73,10 +83,13 @@ pub(crate) async fn data(
             "{path:?}: use .json, .csv or .rrd"
         )));
     };
-    let entry = state.entry(&access, &path, suffix)?;
-    let range = params
+    let entry = state.entry(&access, &path, suffix).await?;
+    let mut range = params
         .range
         .resolve(state.now_s(), entry.step_secs.into())?;
+    if params.range.is_relative() {
+        range = range.from(entry.since);
+    }
     let res = resolution(&params)?;
     let picked = select_ds(&entry, params.ds.as_deref())?;
     let request = XportRequest {
@@ -102,6 +115,12 @@ pub(crate) async fn data(
                 series: &d.series,
                 label: d.label.as_deref(),
                 unit: d.unit.as_deref(),
+                name: super::tree::series_name(&d.series, d.label.as_deref()),
+                binary: d.about.binary,
+                states: d.about.binary.then(|| {
+                    let (on, off) = crate::families::state_words(d.about.device_class.as_deref());
+                    [on, off]
+                }),
             }
         })
         .collect();
@@ -115,6 +134,7 @@ pub(crate) async fn data(
         step: export.step_s,
         cf: res.cf.as_rrd_str(),
         note: "each value is the consolidated value of the step ending at its time",
+        time_zone: &state.time_zone,
         columns,
         rows: json_rows(&export),
     };
@@ -150,14 +170,19 @@ fn json_rows(export: &Xport) -> Vec<Vec<Option<f64>>> {
 
 fn to_csv(columns: &[Column], export: &Xport) -> String {
     let mut out = String::with_capacity(32 * (export.rows.len() + 1));
-    out.push_str("time_utc,unix");
+    out.push_str("time_local,time_utc,unix");
     for c in columns {
         out.push(',');
         out.push_str(&csv_field(c.label.unwrap_or(c.series)));
     }
     out.push('\n');
     for (t, values) in &export.rows {
-        let _ = write!(out, "{},{t}", utc_text(*t));
+        let _ = write!(
+            out,
+            "{},{},{t}",
+            crate::clock::local::text_with_offset(*t),
+            utc_text(*t)
+        );
         for v in values {
             out.push(',');
             if let Some(v) = v {
@@ -190,7 +215,7 @@ async fn raw(
     access: &Access,
     path: &str,
 ) -> Result<HttpResponse, WebError> {
-    let entry = state.entry(access, path, ".rrd")?;
+    let entry = state.entry(access, path, ".rrd").await?;
     let bytes = {
         let _slot = state.render_slot()?;
         state.flush(&entry.path).await;
@@ -211,19 +236,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_has_utc_times_and_empty_unknowns_and_safe_labels() {
+    fn csv_has_local_and_utc_times_and_empty_unknowns_and_safe_labels() {
         let columns = [
             Column {
                 ds: "a",
                 series: "s/a",
                 label: Some("=cmd|' /C calc'!A0"),
                 unit: None,
+                name: String::new(),
+                binary: false,
+                states: None,
             },
             Column {
                 ds: "b",
                 series: "s/b",
                 label: Some("power, \"W\""),
                 unit: Some("W"),
+                name: String::new(),
+                binary: false,
+                states: None,
             },
         ];
         let export = Xport {
@@ -233,10 +264,13 @@ mod tests {
             columns: vec!["a".into(), "b".into()],
             rows: vec![(1_763_900_040, vec![Some(1.5), None])],
         };
+        let local = crate::clock::local::text_with_offset(1_763_900_040);
         assert_eq!(
             to_csv(&columns, &export),
-            "time_utc,unix,'=cmd|' /C calc'!A0,\"power, \"\"W\"\"\"\n\
-             2025-11-23T12:14:00Z,1763900040,1.5,\n"
+            format!(
+                "time_local,time_utc,unix,'=cmd|' /C calc'!A0,\"power, \"\"W\"\"\"\n\
+                 {local},2025-11-23T12:14:00Z,1763900040,1.5,\n"
+            )
         );
     }
 }

@@ -1,5 +1,6 @@
-//! `GET /rrd/graph/<file>.png`: a graph drawn by librrd on the RRD thread,
-//! after the file's cached rows are written.
+//! `GET /rrd/graph/<file>.png` (or `.svg`): a graph drawn by librrd on the
+//! RRD thread, after the file's cached rows are written. A young file's
+//! graph of a relative range (the last day…) starts where its data does.
 //!
 //! Images are kept in a small LRU keyed by the request (file, absolute
 //! range, size, DS). A key seen before is sent to the RRD thread with the
@@ -29,6 +30,8 @@ pub(crate) struct CachedPng {
     last_update: i64,
     etag: String,
     bytes: web::Bytes,
+    /// The local time at the axis' right end (`X-Axis-End`).
+    axis_end: Option<String>,
 }
 
 pub(crate) struct PngCache {
@@ -70,12 +73,35 @@ pub(crate) async fn png(
     params: web::Query<GraphParams>,
     req: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
-    let entry = state.entry(&access, &path, ".png")?;
-    let (key, request) = graph_request(&state, &entry, &params)?;
+    let svg = path.ends_with(".svg");
+    let suffix = if svg { ".svg" } else { ".png" };
+    let entry = state.entry(&access, &path, suffix).await?;
+    let (key, mut request) = graph_request(&state, &entry, &params)?;
+    request.svg = svg;
+    let key = format!("{key}|{suffix}");
     let _slot = state.render_slot()?;
     state.flush(&entry.path).await;
     let image = draw_unless_cached(&state, key, request).await?;
     Ok(respond(&req, image))
+}
+
+/// The title of a file's graph: what its DS are called (a single DS's
+/// label or name within its device), or the device's name and the file's.
+pub(super) fn title_of(entry: &IndexEntry) -> String {
+    match entry.ds.as_slice() {
+        [one] => {
+            let name = super::tree::series_name(&one.series, one.label.as_deref());
+            match one.label {
+                Some(_) => name,
+                None => format!("{} · {name}", super::tree::device_name(entry)),
+            }
+        }
+        _ => format!(
+            "{} · {}",
+            super::tree::device_name(entry),
+            entry.path.rsplit('/').next().unwrap_or(&entry.path)
+        ),
+    }
 }
 
 /// The request for librrd, and the key its image is cached under (what
@@ -85,9 +111,12 @@ fn graph_request(
     entry: &IndexEntry,
     params: &GraphParams,
 ) -> Result<(String, GraphRequest), WebError> {
-    let range = params
+    let mut range = params
         .range
         .resolve(state.now_s(), entry.step_secs.into())?;
+    if params.range.is_relative() {
+        range = range.from(entry.since);
+    }
     let (width, height) = graph_size(params)?;
     let picked = select_ds(entry, params.ds.as_deref())?;
     let lines: Vec<GraphLine> = picked
@@ -96,9 +125,10 @@ fn graph_request(
             let d = &entry.ds[i];
             GraphLine {
                 ds: d.name.clone(),
-                legend: d.label.clone().unwrap_or_else(|| d.series.clone()),
+                legend: super::tree::series_name(&d.series, d.label.as_deref()),
                 unit: d.unit.clone(),
                 style: LineStyle::default(),
+                binary: d.about.binary,
             }
         })
         .collect();
@@ -117,7 +147,7 @@ fn graph_request(
     );
     let request = GraphRequest {
         rel_path: entry.path.clone(),
-        title: entry.path.clone(),
+        title: title_of(entry),
         lines,
         start_s: range.start_s,
         end_s: range.end_s,
@@ -128,6 +158,7 @@ fn graph_request(
         thresholds: Vec::new(),
         compact,
         marks,
+        svg: false,
     };
     Ok((key, request))
 }
@@ -149,7 +180,11 @@ pub(super) async fn draw_unless_cached(
     match state.rrd.graph(request).await? {
         // Only answered to a request that carried a cached image's time.
         GraphReply::Unchanged => cached.ok_or(WebError::Stopping),
-        GraphReply::Png { bytes, last_update } => {
+        GraphReply::Image {
+            bytes,
+            last_update,
+            axis_end,
+        } => {
             let image = CachedPng {
                 last_update,
                 etag: format!(
@@ -157,6 +192,7 @@ pub(super) async fn draw_unless_cached(
                     fnv1a(format!("{key}|{last_update}").as_bytes())
                 ),
                 bytes: bytes.into(),
+                axis_end,
             };
             if let Ok(mut cache) = state.pngs.lock() {
                 cache.put(key, image.clone());
@@ -180,6 +216,11 @@ pub(super) fn respond(req: &HttpRequest, image: CachedPng) -> HttpResponse {
     };
     let modified =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(image.last_update.max(0) as u64);
+    if let Some(end) = &image.axis_end
+        && let Ok(value) = header::HeaderValue::from_str(end)
+    {
+        response.insert_header(("X-Axis-End", value));
+    }
     response
         .insert_header((header::ETAG, image.etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -187,7 +228,9 @@ pub(super) fn respond(req: &HttpRequest, image: CachedPng) -> HttpResponse {
     if not_modified {
         response.finish()
     } else {
-        response.content_type("image/png").body(image.bytes)
+        let svg = image.bytes.starts_with(b"<?xml") || image.bytes.starts_with(b"<svg");
+        let content_type = if svg { "image/svg+xml" } else { "image/png" };
+        response.content_type(content_type).body(image.bytes)
     }
 }
 
@@ -200,6 +243,7 @@ mod tests {
             last_update: 0,
             etag: String::new(),
             bytes: vec![0; len].into(),
+            axis_end: None,
         }
     }
 

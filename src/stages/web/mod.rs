@@ -12,6 +12,7 @@
 mod access;
 mod assets;
 pub mod auth;
+mod chrome;
 mod dashboards;
 mod error;
 mod events_api;
@@ -26,12 +27,14 @@ pub mod tree;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::middleware::{Condition, DefaultHeaders};
+use actix_web::middleware::{Condition, DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use actix_web_httpauth::middleware::HttpAuthentication;
 use tracing::{info, warn};
 
-use crate::cache::CacheHandle;
+use std::collections::HashMap;
+
+use crate::cache::{CacheHandle, Unwritten};
 use crate::clock::Clock;
 use crate::config::WebConfig;
 use crate::metrics::Metrics;
@@ -66,6 +69,8 @@ pub(crate) struct State {
     /// The tokens of forms that change something.
     form_tokens: form::FormTokens,
     events: Arc<crate::events::Events>,
+    /// The zone pages show times in (`web.time_zone`).
+    time_zone: String,
     /// Each user's view of the index, with the index it was filtered from:
     /// filtered again only when the index changes.
     visible: Mutex<std::collections::HashMap<String, (IndexView, IndexView)>>,
@@ -96,16 +101,55 @@ impl State {
     }
 
     /// The index entry for `path` (a request path with `suffix`, such as
-    /// ".png", removed), if `access` may see it. Only files the index lists
-    /// are ever read: this is what keeps `..` and friends out of the file
-    /// system. A hidden file is answered like a missing one.
-    fn entry(&self, access: &Access, path: &str, suffix: &str) -> Result<IndexEntry, WebError> {
+    /// ".png", removed), if `access` may see it: a file of the index, or
+    /// one whose rows are all in the cache yet (then the entry the index
+    /// will have). Only those files are ever read: this is what keeps `..`
+    /// and friends out of the file system. A hidden file is answered like a
+    /// missing one.
+    async fn entry(
+        &self,
+        access: &Access,
+        path: &str,
+        suffix: &str,
+    ) -> Result<IndexEntry, WebError> {
+        let not_found = || WebError::NotFound(format!("{path:?} is not a file of the index"));
+        let rel_path = path.strip_suffix(suffix).ok_or_else(not_found)?;
         let index = self.rrd.index();
-        path.strip_suffix(suffix)
-            .and_then(|p| tree::find(&index, p))
-            .filter(|e| access.sees_file(e))
-            .cloned()
-            .ok_or_else(|| WebError::NotFound(format!("{path:?} is not a file of the index")))
+        let found = match tree::find(&index, rel_path) {
+            Some(e) => Some(e.clone()),
+            None => self
+                .cache
+                .unwritten()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .find(|u| u.spec.rel_path == rel_path)
+                .map(|u| unwritten_entry(&u)),
+        };
+        found.filter(|e| access.sees_file(e)).ok_or_else(not_found)
+    }
+
+    /// The files `access` may see with, among them, those whose rows are
+    /// all still in the cache (a series' first minutes), and those by path.
+    async fn live_index(&self, access: &Access) -> (IndexView, HashMap<String, Unwritten>) {
+        let index = self.index(access);
+        let unwritten: HashMap<String, Unwritten> = self
+            .cache
+            .unwritten()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|u| tree::find(&index, &u.spec.rel_path).is_none())
+            .filter(|u| access.sees_file(&unwritten_entry(u)))
+            .map(|u| (u.spec.rel_path.clone(), u))
+            .collect();
+        if unwritten.is_empty() {
+            return (index, unwritten);
+        }
+        let mut all: Vec<IndexEntry> = index.to_vec();
+        all.extend(unwritten.values().map(unwritten_entry));
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        (Arc::new(all), unwritten)
     }
 
     /// A place in the RRD thread's queue, or 503: a flood of graph requests
@@ -146,6 +190,14 @@ impl State {
     fn now_s(&self) -> i64 {
         self.clock.now_ms().div_euclid(1000)
     }
+}
+
+/// A file whose rows are all in the cache, as the index will list it;
+/// where its data starts, for graphs to zoom to.
+fn unwritten_entry(u: &Unwritten) -> IndexEntry {
+    let mut entry = IndexEntry::of(&u.spec, None);
+    entry.since = Some(u.first_s);
+    entry
 }
 
 /// Whether the file at `path` belongs to `device` (or is it).
@@ -206,6 +258,7 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         config: deps.config,
         events: deps.events,
         visible: Mutex::default(),
+        time_zone: config.time_zone.clone(),
     }
 }
 
@@ -277,6 +330,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
         .route("/healthz", web::get().to(prom::healthz))
         .service(
             add_authenticated_routes(web::scope(""))
+                .wrap(ErrorHandlers::new().default_handler(error::html_errors))
                 .wrap(Condition::new(
                     auth,
                     HttpAuthentication::basic(auth::validator),

@@ -2,7 +2,7 @@
 //! resolution is checked here, so nothing from a request reaches librrd
 //! except numbers and names the index already holds.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::model::Cf;
@@ -35,9 +35,12 @@ fn bad(key: &'static str, message: impl Into<String>) -> QueryError {
     }
 }
 
-/// The named ranges, Munin's four.
+/// The named ranges: Munin's four, and the last hours (the first minutes
+/// of a series, what just happened).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
+    Hour,
+    SixHours,
     Day,
     Week,
     Month,
@@ -45,10 +48,19 @@ pub enum Preset {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 4] = [Preset::Day, Preset::Week, Preset::Month, Preset::Year];
+    pub const ALL: [Preset; 6] = [
+        Preset::Hour,
+        Preset::SixHours,
+        Preset::Day,
+        Preset::Week,
+        Preset::Month,
+        Preset::Year,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Preset::Hour => "hour",
+            Preset::SixHours => "6h",
             Preset::Day => "day",
             Preset::Week => "week",
             Preset::Month => "month",
@@ -56,8 +68,22 @@ impl Preset {
         }
     }
 
+    /// "last hour", "last 6 hours"…
+    pub fn title(self) -> &'static str {
+        match self {
+            Preset::Hour => "last hour",
+            Preset::SixHours => "last 6 hours",
+            Preset::Day => "last day",
+            Preset::Week => "last week",
+            Preset::Month => "last month",
+            Preset::Year => "last year",
+        }
+    }
+
     pub fn secs(self) -> i64 {
         match self {
+            Preset::Hour => 3600,
+            Preset::SixHours => 6 * 3600,
             Preset::Day => 86_400,
             Preset::Week => 7 * 86_400,
             Preset::Month => 31 * 86_400,
@@ -65,7 +91,7 @@ impl Preset {
         }
     }
 
-    fn parse(s: &str) -> Option<Preset> {
+    pub fn parse(s: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
@@ -87,7 +113,28 @@ pub struct TimeRange {
     pub end_s: i64,
 }
 
+impl TimeRange {
+    /// The range cut to start no earlier than `since` (where a young file's
+    /// data starts), so that its first minutes fill the graph instead of a
+    /// speck at its right end; at least a minute long.
+    pub fn from(self, since: Option<i64>) -> TimeRange {
+        match since {
+            Some(since) if since > self.start_s => TimeRange {
+                start_s: since.min(self.end_s - MIN_SPAN_S),
+                end_s: self.end_s,
+            },
+            _ => self,
+        }
+    }
+}
+
 impl RangeParams {
+    /// A range relative to now (a preset, or none given): one a young
+    /// file's graph may zoom to its data in.
+    pub fn is_relative(&self) -> bool {
+        self.start.as_deref().is_none_or(str::is_empty)
+    }
+
     /// The range asked for; a day to `now` by default. `align` rounds a
     /// range ending now down to that many seconds, so that repeated loads
     /// within one step draw the same image (and hit the cache).
@@ -99,8 +146,12 @@ impl RangeParams {
         let start_s = match (self.range.as_deref(), self.start.as_deref()) {
             (Some(_), Some(_)) => return Err(bad("range", "give range or start, not both")),
             (Some(r), None) => {
-                let preset = Preset::parse(r)
-                    .ok_or_else(|| bad("range", format!("{r:?}: use day, week, month or year")))?;
+                let preset = Preset::parse(r).ok_or_else(|| {
+                    bad(
+                        "range",
+                        format!("{r:?}: use hour, 6h, day, week, month or year"),
+                    )
+                })?;
                 end_s.saturating_sub(preset.secs())
             }
             (None, Some(s)) if !s.is_empty() => {
@@ -124,6 +175,8 @@ impl RangeParams {
     }
 }
 
+/// Unix seconds, RFC 3339 (with its offset), or a date and time without a
+/// zone (an HTML datetime-local field: in the web UI's time zone).
 pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = s.parse::<i64>() {
         return Some(t);
@@ -131,23 +184,13 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp());
     }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .map(|t| t.and_utc().timestamp())
+    crate::clock::local::parse_form(s)
 }
 
 /// Unix seconds as `2026-11-23T12:00:00Z`.
 pub fn utc_text(t_s: i64) -> String {
     DateTime::<Utc>::from_timestamp(t_s, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
-/// Unix seconds as an HTML datetime-local value (`2026-11-23T12:00`, UTC).
-pub fn form_text(t_s: i64) -> String {
-    DateTime::<Utc>::from_timestamp(t_s, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default()
 }
 

@@ -158,15 +158,17 @@ async fn pages_list_devices_series_and_values() {
     assert_eq!(status, StatusCode::OK);
     assert!(ct.starts_with("text/html"), "{ct}");
     let page = html(&body);
-    assert!(page.contains("3 files, 3 series"), "{page}");
+    assert!(page.contains("2 devices, 3 series"), "{page}");
     assert!(page.contains("href=\"/rrd?device=z2m/kitchen\""), "{page}");
     let (_, _, body) = get(&app, "/rrd?device=z2m/kitchen").await;
     let page = html(&body);
     assert!(page.contains("/rrd/file/z2m/kitchen/humidity"), "{page}");
     assert!(page.contains(">29<"), "latest value shown: {page}");
     // The device's own files are counted, and each shows its last day,
-    // loaded as it scrolls into view; the small graph is drawn.
-    assert!(page.contains("2 files, 2 series"), "{page}");
+    // loaded as it scrolls into view; the small graph is drawn. Names are
+    // words, not topics.
+    assert!(page.contains("1 device, 2 series"), "{page}");
+    assert!(page.contains(">Humidity</a>"), "{page}");
     let thumb = "/rrd/graph/z2m/kitchen/humidity.png?range=day&#38;width=300&#38;height=80&#38;legend=false";
     assert!(
         page.contains(&format!("<img src=\"{thumb}\" loading=\"lazy\"")),
@@ -181,25 +183,27 @@ async fn pages_list_devices_series_and_values() {
         "no thumbnails on the file page"
     );
     let (_, _, body) = get(&app, "/rrd?group=z2m").await;
-    assert!(html(&body).contains("z2m: 1 devices"));
+    assert!(html(&body).contains("<h1>z2m</h1>"), "{}", text(&body));
     assert!(
-        html(&body).contains("2 files, 2 series"),
+        html(&body).contains("1 device, 2 series"),
         "the group's files"
     );
     let (_, _, body) = get(&app, "/rrd?q=PLUG+power").await;
-    assert!(text(&body).contains("1 files match"));
+    assert!(text(&body).contains("1 series matches"));
     assert!(
-        html(&body).contains("1 files, 1 series"),
+        html(&body).contains("1 device, 1 series"),
         "the matches, not all files"
     );
+    // The file is ten minutes old: its last hour, not a year of nothing.
     let (status, _, body) = get(&app, "/rrd/file/z2m/kitchen/temperature").await;
     assert_eq!(status, StatusCode::OK);
     let page = html(&body);
-    for range in ["day", "week", "month", "year"] {
-        assert!(page.contains(&format!(
-            "/rrd/graph/z2m/kitchen/temperature.png?range={range}"
-        )));
-    }
+    assert!(page.contains("/rrd/graph/z2m/kitchen/temperature.png?range=hour"));
+    assert!(
+        !page.contains("/rrd/graph/z2m/kitchen/temperature.png?range=year"),
+        "{page}"
+    );
+    assert!(page.contains("Its data starts 10 min ago"), "{page}");
     assert!(page.contains("/rrd/data/z2m/kitchen/temperature.rrd"));
     let (_, _, body) = get(&app, "/rrd/index.txt").await;
     assert_eq!(
@@ -356,7 +360,7 @@ async fn exports_flush_the_file_first_and_bound_their_rows() {
     assert_eq!(status, StatusCode::OK);
     assert!(ct.starts_with("text/csv"));
     assert!(
-        text(&body).starts_with("time_utc,unix,home/t\n"),
+        text(&body).starts_with("time_local,time_utc,unix,home/t\n"),
         "{}",
         text(&body)
     );
@@ -695,9 +699,9 @@ async fn every_device_has_a_dashboard_with_a_chart_per_unit() {
     let (status, _, body) = get(&app, "/rrd/device-dashboard?device=z2m/kitchen").await;
     assert_eq!(status, StatusCode::OK);
     let page = html(&body);
-    // Views by unit, in order: none, %, °C.
+    // A view per quantity; a series without a unit alone, by its name.
     let titles = h2_titles(&page);
-    assert_eq!(titles, ["(no unit)", "%", "°C"], "{page}");
+    assert_eq!(titles, ["%", "Linkquality", "°C"], "{page}");
     assert!(
         page.contains("/rrd/device-dashboard/view.png?device=z2m/kitchen&#38;view=2&#38;range=day"),
         "{page}"

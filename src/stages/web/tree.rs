@@ -1,8 +1,11 @@
 //! The index as a tree of devices, for the `/rrd` page. Pure.
 //!
-//! A file's device is its parent directory (`zigbee2mqtt/living_room` for
-//! `zigbee2mqtt/living_room/temperature`), and devices are grouped by their
-//! first topic level. With 10,000 series the first page lists groups and
+//! A file's device is named by its payload family's layout where we know
+//! it (`tele/plug1` for Tasmota's `tele/plug1/SENSOR/ENERGY/Power`, one
+//! Shelly for its relays and meters: `families::device_levels`), else it
+//! is the file's directory (`zigbee2mqtt/living_room` for
+//! `zigbee2mqtt/living_room/temperature`). Devices are grouped by their
+//! first topic level, and called by the name discovery gave them. With 10,000 series the first page lists groups and
 //! their devices (a few per group, then a link to the rest); a device's page
 //! lists its series with their values; a search finds any series at once.
 
@@ -13,9 +16,78 @@ pub const DEVICES_PER_GROUP: usize = 50;
 /// Rows per page of a group's devices or of search results.
 pub const PAGE_SIZE: usize = 500;
 
-/// The directory holding a file: its device.
+/// The device of the file at `path`: its first levels, as many as its
+/// family names the device by.
 pub fn device_of(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+    let levels = crate::families::device_levels(path);
+    if levels == 0 {
+        return "";
+    }
+    match path.match_indices('/').nth(levels - 1) {
+        Some((at, _)) => &path[..at],
+        None => path,
+    }
+}
+
+/// What people call the device of `entry`: the name discovery gave it,
+/// else the device's last level as its series spells it. (`devices` and
+/// `device_title` look at all of a device's files.)
+pub fn device_name(entry: &IndexEntry) -> String {
+    if let Some(name) = entry.ds.iter().find_map(|d| d.about.device.clone()) {
+        return name;
+    }
+    let Some(series) = entry.ds.first().map(|d| d.series.as_str()) else {
+        return String::new();
+    };
+    let levels = crate::families::device_levels(series);
+    match series.split('/').nth(levels.wrapping_sub(1)) {
+        Some(last) if levels > 0 && !last.is_empty() => last.to_owned(),
+        _ => "(top level)".to_owned(),
+    }
+}
+
+/// What people call a series within its device: its label, else its
+/// levels below the device, without the families' plumbing levels
+/// (`ENERGY Power` for Tasmota's `tele/plug1/SENSOR/ENERGY/Power`).
+pub fn series_name(series: &str, label: Option<&str>) -> String {
+    if let Some(label) = label {
+        return label.to_owned();
+    }
+    let levels = crate::families::device_levels(series);
+    let below: Vec<&str> = series
+        .split('/')
+        .skip(levels)
+        .filter(|l| !matches!(*l, "SENSOR" | "STATE" | "status"))
+        .collect();
+    let name = if below.is_empty() {
+        series.rsplit('/').next().unwrap_or(series).to_owned()
+    } else {
+        below.join(" ")
+    };
+    humanised(&name)
+}
+
+/// `illuminance_lux` → `Illuminance lux`: words, the first capitalised.
+fn humanised(name: &str) -> String {
+    let words = name.replace('_', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// What people call a group of devices (a first topic level): the family
+/// that publishes under it, where it is one we know.
+pub fn group_name(group: &str) -> String {
+    match group {
+        "" => "(top level)".to_owned(),
+        "zigbee2mqtt" => "Zigbee (zigbee2mqtt)".to_owned(),
+        "tele" | "stat" => format!("Tasmota ({group})"),
+        "shellies" => "Shelly".to_owned(),
+        "homie" => "Homie".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 fn group_of(device: &str) -> &str {
@@ -25,13 +97,18 @@ fn group_of(device: &str) -> &str {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     pub path: String,
+    /// What people call it (`device_name`).
+    pub name: String,
     pub files: usize,
     pub stale: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
+    /// The first topic level (the group's address).
     pub name: String,
+    /// What people call it (`group_name`).
+    pub title: String,
     pub device_count: usize,
     pub file_count: usize,
     /// The first devices of the group (all of them on a group's page).
@@ -40,7 +117,7 @@ pub struct Group {
 
 /// Every device in path order, with its file counts. Entries come sorted
 /// by path, so one pass over the index suffices; devices are sorted after.
-pub fn devices(entries: &[IndexEntry]) -> Vec<Device> {
+pub fn devices<'a>(entries: impl IntoIterator<Item = &'a IndexEntry>) -> Vec<Device> {
     let mut out: Vec<Device> = Vec::new();
     let mut by_path = std::collections::HashMap::<&str, usize>::new();
     for e in entries {
@@ -48,11 +125,16 @@ pub fn devices(entries: &[IndexEntry]) -> Vec<Device> {
         let i = *by_path.entry(device).or_insert_with(|| {
             out.push(Device {
                 path: device.to_owned(),
+                name: device_name(e),
                 files: 0,
                 stale: 0,
             });
             out.len() - 1
         });
+        // Discovery may name the device on any of its files.
+        if let Some(named) = e.ds.iter().find_map(|d| d.about.device.as_ref()) {
+            out[i].name.clone_from(named);
+        }
         out[i].files += 1;
         out[i].stale += usize::from(e.stale);
     }
@@ -72,6 +154,7 @@ pub fn groups(entries: &[IndexEntry], per_group: usize, only: Option<&str>) -> V
         if groups.last().is_none_or(|g| g.name != name) {
             groups.push(Group {
                 name: name.to_owned(),
+                title: group_name(name),
                 device_count: 0,
                 file_count: 0,
                 devices: Vec::new(),
@@ -85,6 +168,16 @@ pub fn groups(entries: &[IndexEntry], per_group: usize, only: Option<&str>) -> V
         }
     }
     groups
+}
+
+/// What people call the device of these files (all of one device): the
+/// name discovery gave any of them, else what the first one says.
+pub fn device_title(files: &[&IndexEntry]) -> String {
+    files
+        .iter()
+        .find_map(|e| e.ds.iter().find_map(|d| d.about.device.clone()))
+        .or_else(|| files.first().map(|e| device_name(e)))
+        .unwrap_or_default()
 }
 
 /// The files directly in `device`, in path order.
@@ -161,9 +254,11 @@ mod tests {
                 label: None,
                 unit: None,
                 stale_after_secs: 600,
+                about: Default::default(),
             }],
             last_update: Some(1_763_900_000),
             stale: path.ends_with("old"),
+            since: None,
         }
     }
 

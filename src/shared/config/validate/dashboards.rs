@@ -35,8 +35,11 @@ pub(super) fn dashboards(
                 format!("duplicate dashboard {:?}", d.name),
             );
         }
-        if !["day", "week", "month", "year"].contains(&d.range.as_str()) {
-            e.push(format!("{key}.range"), "must be day, week, month or year");
+        if !["hour", "6h", "day", "week", "month", "year"].contains(&d.range.as_str()) {
+            e.push(
+                format!("{key}.range"),
+                "must be hour, 6h, day, week, month or year",
+            );
         }
         if d.view.is_empty() || d.view.len() > MAX_VIEWS {
             e.push(

@@ -65,8 +65,9 @@ pub(super) fn rules(raw: &[Option<RawRule>], templates: &[Template], e: &mut Err
                 label: r.label.clone(),
                 unit: r.unit.clone(),
                 ds_type: r.ds_type,
-                min: None,
-                hold: None,
+                device_class: r.device_class.clone(),
+                binary: r.binary,
+                ..SeriesMeta::default()
             },
         });
     }
@@ -101,7 +102,24 @@ pub(super) fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
         dygraphs_dir: raw.dygraphs_dir.clone(),
         render_queue: raw.render_queue,
         groups,
+        time_zone: time_zone(raw.time_zone.as_deref(), e),
     })
+}
+
+/// `web.time_zone`: a name of the zone database, or the system's zone.
+fn time_zone(raw: Option<&str>, e: &mut Errors) -> String {
+    use crate::clock::local;
+    match raw {
+        None => local::system_zone(),
+        Some(zone) if local::is_zone(zone) => zone.to_owned(),
+        Some(zone) => {
+            e.push(
+                "web.time_zone",
+                format!("{zone:?} is not a time zone of /usr/share/zoneinfo (e.g. \"Europe/Berlin\", \"UTC\")"),
+            );
+            "UTC".to_owned()
+        }
+    }
 }
 
 /// `[[web.users]]`: unique names, argon2 hashes, a role, known groups.
@@ -294,6 +312,7 @@ fn ds_spec(d: &RawFileDs, t: &Template) -> DsSpec {
         label: d.label.clone(),
         unit: d.unit.clone().or_else(|| t.unit.clone()),
         renamed_from: d.renamed_from.clone(),
+        about: Default::default(),
     }
 }
 

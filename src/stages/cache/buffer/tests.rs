@@ -29,6 +29,7 @@ fn spec(aggregates: &[Aggregate], hold_secs: u64) -> Arc<FileSpec> {
                 label: None,
                 unit: None,
                 renamed_from: None,
+                about: Default::default(),
             })
             .collect(),
         rras: vec![],

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{Cache, ReloadReport, Why};
 use crate::config::{Config, Rule, Template};
-use crate::model::{DsSpec, FileSpec, SeriesMeta};
+use crate::model::{Aggregate, DsSpec, FileSpec, SeriesMeta};
 
 impl Cache {
     /// Takes discovered metadata (`None`: the discovery config was
@@ -116,12 +116,24 @@ impl Cache {
 
 /// The single-DS file an automatic series gets from its template and what
 /// is known of it.
+/// What the series' payload family says (`families`) comes last: the
+/// template's unit, discovery and rules all beat it. An on/off state keeps
+/// each step's maximum, so that a detection shorter than a step is not
+/// averaged away (a 20 s motion in a 60 s step is a 1, not 0.33).
 pub(super) fn auto_file_spec(
     t: &Template,
     series: &str,
     rel_path: String,
     meta: &SeriesMeta,
 ) -> FileSpec {
+    let family = SeriesMeta::from_family(crate::families::known(series));
+    let unit = meta
+        .unit
+        .clone()
+        .or_else(|| t.unit.clone())
+        .or_else(|| family.unit.clone());
+    let meta = family.merged(meta);
+    let about = meta.about();
     let ds_type = meta.ds_type.unwrap_or(t.ds_type);
     FileSpec {
         rel_path,
@@ -134,11 +146,16 @@ pub(super) fn auto_file_spec(
             heartbeat_secs: t.heartbeat_secs,
             min: meta.min.or(t.min),
             max: t.max,
-            aggregate: t.aggregate,
+            aggregate: if about.binary {
+                Aggregate::Max
+            } else {
+                t.aggregate
+            },
             hold: ds_type.hold(meta.hold.unwrap_or(t.hold)),
             label: meta.label.clone(),
-            unit: meta.unit.clone().or_else(|| t.unit.clone()),
+            unit,
             renamed_from: None,
+            about,
         }],
         rras: t.rras.clone(),
     }

@@ -268,8 +268,8 @@ fn meta(label: &str, unit: &str, ds_type: Option<DsType>) -> SeriesMeta {
         label: Some(label.into()),
         unit: Some(unit.into()),
         ds_type,
-        min: None,
         hold: Some(Duration::from_secs(3600)),
+        ..SeriesMeta::default()
     }
 }
 
@@ -527,4 +527,34 @@ fn a_step_written_early_for_a_graph_passes_its_later_samples_on() {
     );
     let late = cache.ingest(vec![sample("a", T0_MS + 90_000, 4.0)], T0_MS + 1_000_000);
     assert_eq!(late.rejected, vec![(RejectReason::Late, "a".into())]);
+}
+
+/// An on/off state its family names (zigbee2mqtt's `occupancy`) keeps each
+/// step's maximum: 20 s of motion inside a 60 s step make the step 1, not
+/// an average of a third. Its unit comes from the family too, unless
+/// discovery says otherwise.
+#[test]
+fn a_short_detection_inside_a_step_is_kept_as_on() {
+    let mut cache = Cache::new(config(""));
+    let at = |s: i64| T0_MS + s * 1000;
+    cache.ingest(
+        vec![
+            sample("zigbee2mqtt/hall/occupancy", at(5), 0.0),
+            sample("zigbee2mqtt/hall/occupancy", at(20), 1.0),
+            sample("zigbee2mqtt/hall/occupancy", at(40), 0.0),
+            sample("zigbee2mqtt/hall/battery", at(5), 90.0),
+            sample("zigbee2mqtt/hall/battery", at(40), 100.0),
+        ],
+        at(50),
+    );
+    let spec = file_of(&cache, "zigbee2mqtt/hall/occupancy");
+    assert!(spec.ds[0].about.binary);
+    assert_eq!(spec.ds[0].about.device_class.as_deref(), Some("occupancy"));
+    assert_eq!(spec.ds[0].aggregate, crate::model::Aggregate::Max);
+    let id = cache.series["zigbee2mqtt/hall/occupancy"].file;
+    let batch = cache.take(id, at(3600), true).unwrap();
+    assert_eq!(first_values(&batch), vec![(T0_MS / 1000 + 60, Some(1.0))]);
+    let battery = file_of(&cache, "zigbee2mqtt/hall/battery");
+    assert_eq!(battery.ds[0].unit.as_deref(), Some("%"));
+    assert!(!battery.ds[0].about.binary);
 }

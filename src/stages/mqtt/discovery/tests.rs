@@ -38,8 +38,8 @@ fn example_configs_describe_the_series_our_decoder_makes() {
             label: Some("Living room temperature".into()),
             unit: Some("°C".into()),
             ds_type: Some(DsType::Gauge),
-            min: None,
             hold: Some(Duration::from_secs(3600)),
+            ..SeriesMeta::default()
         }
     );
     let (series, meta) = one(
@@ -144,4 +144,24 @@ fn removals_garbage_and_homie() {
     .unwrap();
     assert_eq!(d.series[0].0, "homie/5/station/out/t");
     assert_eq!(d.series[0].1.unit.as_deref(), Some("°C"));
+}
+
+/// A `binary_sensor` is an on/off state, said with its device class; the
+/// device's name comes along for grouping.
+#[test]
+fn binary_sensors_are_states_of_a_named_device() {
+    let (series, meta) = one(
+        "homeassistant/binary_sensor/0x00158d0002/occupancy/config",
+        r#"{"name":"Hall motion","stat_t":"zigbee2mqtt/hall","val_tpl":"{{ value_json.occupancy }}",
+            "pl_on":true,"pl_off":false,"dev_cla":"occupancy","dev":{"ids":["z2m_0x00158d0002"],"name":"Hall sensor"}}"#,
+    );
+    assert_eq!(series, "zigbee2mqtt/hall/occupancy");
+    assert_eq!(meta.binary, Some(true));
+    assert_eq!(meta.device_class.as_deref(), Some("occupancy"));
+    assert_eq!(meta.device.as_deref(), Some("Hall sensor"));
+    let (_, meta) = one(
+        "homeassistant/sensor/0x00158d0002/battery/config",
+        r#"{"name":"Hall battery","stat_t":"zigbee2mqtt/hall","val_tpl":"{{ value_json.battery }}","unit_of_meas":"%"}"#,
+    );
+    assert_eq!(meta.binary, None, "a sensor is not on/off");
 }

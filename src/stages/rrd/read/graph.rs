@@ -8,10 +8,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use rrd::ops::graph::Color;
 use rrd::ops::graph::elements::{
-    Area, AreaColor, ColorWithLegend, Def, GPrint, GraphElement, HRule, Line, VDef, VRule, Value,
-    VarName,
+    Area, AreaColor, CDef, ColorWithLegend, Def, GPrint, GraphElement, HRule, Line, Print,
+    PrintFormatMode, VDef, VRule, Value, VarName,
 };
-use rrd::ops::graph::props::{GraphProps, Labels, Size, TimeRange};
+use rrd::ops::graph::props::{
+    GraphProps, Labels, Limits, Size, TimeRange, UnitsExponent, YAxis, YAxisGrid,
+};
 
 use super::{GraphLine, GraphRequest};
 use crate::model::{Cf, Draw};
@@ -43,9 +45,31 @@ pub fn graph_elements(
         let file = path_of(line.style.file.as_deref().unwrap_or(&req.rel_path));
         line_elements(&mut elements, i, line, file, req.step_s);
     }
+    if !req.lines.is_empty() {
+        axis_end_element(&mut elements);
+    }
     mark_elements(&mut elements, req);
     threshold_elements(&mut elements, req);
     (props(req), elements)
+}
+
+/// `PRINT` (not drawn) of the last row's time as librrd's clock reads it:
+/// the local time at the right end of the axis, for the web UI to say and
+/// tests to compare.
+fn axis_end_element(elements: &mut Vec<GraphElement>) {
+    elements.push(GraphElement::CDef(CDef {
+        var_name: var("tcol".into()),
+        rpn: "v0,POP,TIME".into(),
+    }));
+    elements.push(GraphElement::VDef(VDef {
+        var_name: var("tend".into()),
+        rpn: "tcol,LAST".into(),
+    }));
+    elements.push(GraphElement::Print(Print {
+        var_name: var("tend".into()),
+        format: "%Y-%m-%d %H\\:%M".into(),
+        format_mode: Some(PrintFormatMode::StrfTime),
+    }));
 }
 
 fn props(req: &GraphRequest) -> GraphProps {
@@ -75,6 +99,28 @@ fn props(req: &GraphRequest) -> GraphProps {
     // shows, as a short level line; with slopes librrd draws nothing for
     // a point without a known neighbour.
     props.misc.slope_mode = false;
+    // Plain numbers on the axis: librrd's SI prefixes made 0.4 A read
+    // "400 m", and an on/off share "333.33m".
+    props.y_axis = YAxis {
+        units_exponent: UnitsExponent::new(0).ok(),
+        // Six significant digits, no more: 0.217, 231, 123456.
+        format: Some("%.6lg".into()),
+        ..YAxis::default()
+    };
+    if !req.lines.is_empty() && req.lines.iter().all(|l| l.binary) {
+        // On/off states: a band between 0 (off) and 1 (on), nothing else.
+        props.limits = Limits {
+            lower_limit: Some(0.0),
+            upper_limit: Some(1.0),
+            rigid: true,
+            ..Limits::default()
+        };
+        props.y_axis.grid = Some(YAxisGrid::Custom {
+            grid_step: 1,
+            label_factor: 1,
+        });
+        props.labels.vertical_label = Some("1 = on".into());
+    }
     props
 }
 
@@ -105,6 +151,9 @@ fn line_elements(
     }));
     let color = rgb(line.style.color.unwrap_or(PALETTE[i % PALETTE.len()]));
     let legend = Some(format!("{:<24}", legend_text(&line.legend)).into());
+    if line.binary {
+        return state_elements(elements, &avg, color, legend);
+    }
     elements.push(match line.style.draw {
         Draw::Line => GraphElement::Line(Line {
             width: 2.0,
@@ -140,9 +189,43 @@ fn line_elements(
         let end = if suffix == "max" { "\\l" } else { "" };
         elements.push(GraphElement::GPrint(GPrint {
             var_name: var(name),
-            format: format!("{label} %8.2lf%s{unit}{end}"),
+            format: format!("{label} %9.6lg{unit}{end}"),
         }));
     }
+}
+
+/// An on/off state (`avg` holds 0 or 1 per step, the share of steps on
+/// once consolidated): a filled band, and in the legend the share of the
+/// range it was on.
+fn state_elements(
+    elements: &mut Vec<GraphElement>,
+    avg: &str,
+    color: Color,
+    legend: Option<rrd::ops::graph::elements::Legend>,
+) {
+    elements.push(GraphElement::Area(Area {
+        value: var(avg.to_owned()),
+        color: Some(ColorWithLegend {
+            color: AreaColor::Color(color),
+            legend,
+        }),
+        stack: false,
+        skip_scale: false,
+    }));
+    let percent = format!("{avg}pct");
+    elements.push(GraphElement::CDef(CDef {
+        var_name: var(percent.clone()),
+        rpn: format!("{avg},100,*"),
+    }));
+    let share = format!("{avg}on");
+    elements.push(GraphElement::VDef(VDef {
+        var_name: var(share.clone()),
+        rpn: format!("{percent},AVERAGE"),
+    }));
+    elements.push(GraphElement::GPrint(GPrint {
+        var_name: var(share),
+        format: "on %3.0lf%% of the time\\l".into(),
+    }));
 }
 
 /// Events in the range: a vertical rule each, with its time and text in
@@ -235,12 +318,14 @@ mod tests {
                     legend: "Temperature: living".into(),
                     unit: units[0].map(Into::into),
                     style: Default::default(),
+                    binary: false,
                 },
                 GraphLine {
                     ds: "hum".into(),
                     legend: "Humidity".into(),
                     unit: units[1].map(Into::into),
                     style: Default::default(),
+                    binary: false,
                 },
             ],
             start_s: 1_700_000_000,
@@ -252,6 +337,7 @@ mod tests {
             thresholds: Vec::new(),
             compact: false,
             marks: Vec::new(),
+            svg: false,
         }
     }
 
@@ -264,7 +350,9 @@ mod tests {
         let text = args.join("\n");
         assert!(text.contains("DEF:v0=/data/home/climate.rrd:temp:AVERAGE"));
         assert!(text.contains("Temperature\\: living"), "{text}");
-        assert!(text.contains("GPRINT:v1max:max %8.2lf%s%%\\l"), "{text}");
+        // Plain numbers: no SI prefix (0.4 A read "400 m").
+        assert!(text.contains("GPRINT:v1max:max %9.6lg%%\\l"), "{text}");
+        assert!(text.contains("--units-exponent\n0"), "{text}");
         assert_eq!(gprint_text(r"a:b%c\l"), r"a\:b%%c/l");
         assert!(text.contains("--start\n1700000000"), "{text}");
         // Units differ: no vertical label.

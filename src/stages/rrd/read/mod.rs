@@ -23,6 +23,8 @@ pub struct GraphLine {
     pub legend: String,
     pub unit: Option<String>,
     pub style: LineStyle,
+    /// An on/off state: drawn as a band, its legend the share of time on.
+    pub binary: bool,
 }
 
 /// Where a line comes from and how it is drawn, beyond one file's
@@ -71,6 +73,8 @@ pub struct GraphRequest {
     pub compact: bool,
     /// Events in the range, drawn as vertical rules.
     pub marks: Vec<Mark>,
+    /// SVG instead of PNG: text a test can read, lines a phone can scale.
+    pub svg: bool,
 }
 
 /// An event on a graph: a vertical rule at its time, its text in the legend.
@@ -84,9 +88,13 @@ pub struct Mark {
 pub enum GraphReply {
     /// The file did not change since `unless_last_update`.
     Unchanged,
-    Png {
+    /// The image (PNG, or SVG when asked).
+    Image {
         bytes: Vec<u8>,
         last_update: i64,
+        /// The time at the right end of its axis, as librrd wrote it there
+        /// (local time, `YYYY-MM-DD HH:MM`).
+        axis_end: Option<String>,
     },
 }
 

@@ -39,17 +39,25 @@ impl Worker {
         }
         let started = Instant::now();
         let (props, elements) = read::graph_elements(req, &|rel| self.file_path(rel));
-        let bytes = ffi::graph(read::IMAGE_FORMAT, &props, &elements).map_err(|reason| {
-            ReadError::Librrd {
+        let format = if req.svg {
+            rrd::ops::graph::props::ImageFormat::Svg
+        } else {
+            read::IMAGE_FORMAT
+        };
+        let (bytes, axis_end) =
+            ffi::graph(format, &props, &elements).map_err(|reason| ReadError::Librrd {
                 path: path.display().to_string(),
                 reason,
-            }
-        })?;
+            })?;
         self.metrics.graphs_rendered.fetch_add(1, Relaxed);
         self.metrics
             .graph_render_micros
             .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
-        Ok(GraphReply::Png { bytes, last_update })
+        Ok(GraphReply::Image {
+            bytes,
+            last_update,
+            axis_end,
+        })
     }
 
     pub(super) fn xport(&mut self, req: &XportRequest) -> Result<Xport, ReadError> {

@@ -29,6 +29,7 @@ fn spec(path: &str, ds: &[&str]) -> Arc<FileSpec> {
                 label: None,
                 unit: None,
                 renamed_from: None,
+                about: Default::default(),
             })
             .collect(),
         rras: t.rras.clone(),
@@ -244,6 +245,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
             legend: "Temperature".into(),
             unit: Some("°C".into()),
             style: Default::default(),
+            binary: false,
         }],
         start_s: T0 - 3600,
         end_s: T0 + 3600,
@@ -254,6 +256,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
         thresholds: Vec::new(),
         compact: false,
         marks: Vec::new(),
+        svg: false,
     }
 }
 
@@ -265,11 +268,30 @@ fn draws_and_exports_files_for_the_web() {
     let rows: Vec<(i64, f64)> = (0..30).map(|i| (T0 + 60 * i, i as f64)).collect();
     w.write(&batch(&s, &rows));
 
-    let Ok(GraphReply::Png { bytes, last_update }) = w.graph(&graph_request("home/t", None)) else {
+    let Ok(GraphReply::Image {
+        bytes,
+        last_update,
+        axis_end,
+    }) = w.graph(&graph_request("home/t", None))
+    else {
         panic!("no PNG drawn");
     };
     assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
     assert_eq!(last_update, T0 + 29 * 60);
+    // The axis' right end (its last row's), in the process's local time as
+    // librrd reads it.
+    let request = graph_request("home/t", None);
+    let local = |t: i64| {
+        let t = chrono::DateTime::from_timestamp(t, 0).unwrap();
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let end = axis_end.expect("the axis' end printed");
+    assert!(
+        [local(request.end_s), local(request.end_s + 60)].contains(&end),
+        "{end}"
+    );
     assert!(matches!(
         w.graph(&graph_request("home/t", Some(last_update))),
         Ok(GraphReply::Unchanged)
@@ -286,7 +308,7 @@ fn draws_and_exports_files_for_the_web() {
     hostile.lines[0].unit = Some("%n%s%d:\\".into());
     let drawn = w.graph(&hostile);
     assert!(
-        matches!(drawn, Ok(GraphReply::Png { .. })),
+        matches!(drawn, Ok(GraphReply::Image { .. })),
         "{:?}",
         drawn.err()
     );
@@ -449,8 +471,9 @@ fn a_lone_value_still_shows_in_a_day_graph() {
             },
         ));
         let (_, meta) = rrd::ops::graph::graph(read::IMAGE_FORMAT, &props, &elements).unwrap();
+        // After the axis' end, which graph_elements prints first.
         meta.extra_info
-            .get("print[0]")
+            .get("print[1]")
             .cloned()
             .and_then(|v| v.into_string())
             .unwrap_or_default()

@@ -23,6 +23,9 @@ struct ChartSeries {
     path: String,
     label: String,
     color: Option<String>,
+    /// An on/off state, and its words for on and off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    states: Option<[&'static str; 2]>,
 }
 
 /// The series of a view, for `static/dashboard.js`; empty when none has a
@@ -43,15 +46,17 @@ pub(super) fn chart_series(series: &[Drawn<'_>]) -> String {
                     url_escape(&d.name),
                     s.style.cf.unwrap_or(crate::model::Cf::Average).as_rrd_str()
                 ),
-                label: s
-                    .label
-                    .clone()
-                    .or_else(|| d.label.clone())
-                    .unwrap_or_else(|| d.series.clone()),
+                label: s.label.clone().unwrap_or_else(|| {
+                    crate::web::tree::series_name(&d.series, d.label.as_deref())
+                }),
                 color: s
                     .style
                     .color
                     .map(|(r, g, b)| format!("#{r:02x}{g:02x}{b:02x}")),
+                states: d.about.binary.then(|| {
+                    let (on, off) = crate::families::state_words(d.about.device_class.as_deref());
+                    [on, off]
+                }),
             }
         })
         .collect();
@@ -81,6 +86,7 @@ pub(super) fn drawn<'i>(view: &View, index: &'i [IndexEntry]) -> Vec<Drawn<'i>> 
 }
 
 /// One series of a chart: its file, DS and how it is drawn.
+#[derive(Clone)]
 pub(super) struct Drawn<'i> {
     entry: &'i IndexEntry,
     ds: usize,
@@ -133,13 +139,12 @@ pub(super) async fn draw(
             let d = &s.entry.ds[s.ds];
             GraphLine {
                 ds: d.name.clone(),
-                legend: s
-                    .label
-                    .clone()
-                    .or_else(|| d.label.clone())
-                    .unwrap_or_else(|| d.series.clone()),
+                legend: s.label.clone().unwrap_or_else(|| {
+                    crate::web::tree::series_name(&d.series, d.label.as_deref())
+                }),
                 unit: d.unit.clone(),
                 style: s.style.clone(),
+                binary: d.about.binary,
             }
         })
         .collect();
@@ -156,6 +161,7 @@ pub(super) async fn draw(
         thresholds,
         compact: false,
         marks,
+        svg: false,
     };
     // Cached like a file's graph: drawn again only when one of its files,
     // its events or its thresholds' legends (crossed or not) changed.

@@ -13,6 +13,7 @@ use tracing::info;
 use crate::config::{StoredDashboard, StoredView, StoredViewSeries};
 use crate::model::{Cf, Draw};
 use crate::web::access::Access;
+use crate::web::chrome::Chrome;
 use crate::web::form::{EditorForm, field, require_editor, see_other};
 use crate::web::pages::url_escape;
 use crate::web::{State, WebError};
@@ -37,6 +38,7 @@ pub(crate) struct ViewForm {
 #[derive(Template, WebTemplate)]
 #[template(path = "editor.html")]
 pub(crate) struct EditPage {
+    chrome: Chrome,
     name: String,
     title: String,
     range: String,
@@ -143,6 +145,7 @@ fn page(
         .collect();
     series_names.sort();
     EditPage {
+        chrome: Chrome::of(state, access),
         name: stored.name.clone(),
         title: stored.title.clone().unwrap_or_default(),
         range: stored.range.clone(),

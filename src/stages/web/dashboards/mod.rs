@@ -22,13 +22,14 @@ pub(crate) use self::generated::{device_page, device_view_png};
 use self::generated::{generated, generated_page};
 pub(crate) use self::store::Saved;
 use super::access::Access;
+use super::chrome::Chrome;
 use super::pages::url_escape;
 use super::query::GraphParams;
 use super::{State, WebError};
 use crate::config::{Dashboard, Role, View};
 use crate::rrd::index::IndexEntry;
 
-const RANGES: [&str; 4] = ["day", "week", "month", "year"];
+const RANGES: [&str; 6] = ["hour", "6h", "day", "week", "month", "year"];
 
 /// The range a page asks for (`default` without one), checked.
 fn checked_range(asked: Option<String>, default: &str) -> Result<String, WebError> {
@@ -36,7 +37,9 @@ fn checked_range(asked: Option<String>, default: &str) -> Result<String, WebErro
     if RANGES.contains(&range.as_str()) {
         Ok(range)
     } else {
-        Err(WebError::BadQuery("range: day, week, month or year".into()))
+        Err(WebError::BadQuery(
+            "range: hour, 6h, day, week, month or year".into(),
+        ))
     }
 }
 
@@ -85,6 +88,7 @@ pub(crate) struct DashboardLink {
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboards.html")]
 pub(crate) struct ListPage {
+    chrome: Chrome,
     dashboards: Vec<DashboardLink>,
     /// The user may make dashboards and events.
     can_edit: bool,
@@ -133,7 +137,7 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
             }),
     );
     let devices = if can_edit {
-        super::tree::devices(&index)
+        super::tree::devices(index.iter())
             .into_iter()
             .map(|d| d.path)
             .collect()
@@ -141,6 +145,7 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
         Vec::new()
     };
     ListPage {
+        chrome: Chrome::of(&state, &access),
         token: if can_edit {
             state.form_tokens.token(&access)
         } else {
@@ -181,6 +186,7 @@ impl ViewLink {
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage {
+    chrome: Chrome,
     title: String,
     range: String,
     /// Each range and whether it is the one shown.
@@ -230,6 +236,7 @@ pub(crate) async fn page(
         })
         .collect();
     Ok(DashboardPage {
+        chrome: Chrome::of(&state, &access),
         dygraphs: state.dygraphs.is_some(),
         edit_link: (access.role >= Role::Editor && state.saved.get(&d.name).is_some())
             .then(|| format!("/rrd/dashboards/edit?name={}", d.name)),
