@@ -253,6 +253,7 @@ fn main() {
         compact: false,
         marks: Vec::new(),
         svg: false,
+        empty: false,
     };
     let (p50, p95) = timed(n, |i| {
         let request = GraphRequest {

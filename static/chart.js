@@ -91,6 +91,7 @@
       stepPlot: binary || (stepBox ? stepBox.checked : false),
       fillGraph: binary,
       valueRange: binary ? [0, 1.05] : null,
+      yAxisLabelWidth: binary ? 90 : 50,
       connectSeparatedPoints: false,
       labelsUTC: true,
       legend: "always",

@@ -128,6 +128,7 @@
         const g = new Dygraph(holder, rows, {
           valueRange: binary ? [0, 1.05] : (isFinite(lo) ? [lo - pad, hi + pad] : null),
           fillGraph: binary,
+          yAxisLabelWidth: binary ? 90 : 50,
           axes: {
             y: binary ? {
               ticker: function () { return [{ v: 0, label: states[1] }, { v: 1, label: states[0] }]; },

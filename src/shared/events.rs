@@ -82,13 +82,41 @@ impl Events {
     /// Keeps `event` (dropping the oldest beyond [`MAX_EVENTS`]) and writes
     /// the document; returns once it is on disk.
     pub async fn add(&self, event: Event) -> std::io::Result<()> {
-        let _one_writer = self.writing.lock().await;
-        let bytes = {
-            let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        self.change(|list| {
             let at = list.partition_point(|e| e.time_s <= event.time_s);
             list.insert(at, event);
             while list.len() > MAX_EVENTS {
                 list.pop_front();
+            }
+            true
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Forgets the events at `time_s` with `text` and writes the document;
+    /// `false` when there was none.
+    pub async fn remove(&self, time_s: i64, text: &str) -> std::io::Result<bool> {
+        self.change(|list| {
+            let before = list.len();
+            list.retain(|e| !(e.time_s == time_s && e.text == text));
+            list.len() != before
+        })
+        .await
+    }
+
+    /// Applies `change` to the list; when it says it changed something,
+    /// writes the document (one writer at a time, so that an older document
+    /// never lands last) and returns once it is on disk.
+    async fn change(
+        &self,
+        change: impl FnOnce(&mut VecDeque<Event>) -> bool,
+    ) -> std::io::Result<bool> {
+        let _one_writer = self.writing.lock().await;
+        let bytes = {
+            let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+            if !change(&mut list) {
+                return Ok(false);
             }
             serde_json::to_vec(&Document {
                 version: VERSION,
@@ -99,7 +127,8 @@ impl Events {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || crate::atomic_file::write_atomic(&path, &bytes))
             .await
-            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)??;
+        Ok(true)
     }
 
     /// Whether one more event may be taken at `now_s` (at most

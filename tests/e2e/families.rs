@@ -115,8 +115,11 @@ fn families_and_discovery_with_no_config() {
         energy.iter().any(|(_, v)| (*v - 10.0).abs() < 1e-9),
         "600 Wmin = 10 Wh: {energy:?}"
     );
-    // With no configuration, discovery's units make the device's
-    // dashboard: one chart for its °C series, one for the rest.
+    // Units the families are known to use, where discovery says nothing.
+    assert_eq!(ds_of(&idx, "zigbee2mqtt/living_room/humidity")["unit"], "%");
+    assert_eq!(ds_of(&idx, "shellies/plug-1/relay/0/energy")["unit"], "Wh");
+    // With no configuration, discovery's and the families' units make the
+    // device's dashboard: a chart per quantity.
     let (status, page) = http_get(&format!(
         "{}/rrd/device-dashboard?device=zigbee2mqtt/living_room",
         daemon.web_url()
@@ -128,5 +131,5 @@ fn families_and_discovery_with_no_config() {
         .skip(1)
         .filter_map(|h| h.split("</h2>").next())
         .collect();
-    assert_eq!(views, ["(no unit)", "°C"], "{page}");
+    assert_eq!(views, ["Humidity (%)", "Temperature (°C)"], "{page}");
 }

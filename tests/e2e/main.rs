@@ -11,6 +11,7 @@ mod families;
 mod fidelity;
 mod janitoo;
 mod migrate;
+mod pages;
 mod pipeline;
 mod recovery;
 mod reload;

@@ -235,7 +235,8 @@ impl DsSpec {
 /// What is known about a series beyond its samples: from discovery (Home
 /// Assistant, Homie) or from a config rule. Each field overrides the
 /// template's when set.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SeriesMeta {
     pub label: Option<String>,
     pub unit: Option<String>,

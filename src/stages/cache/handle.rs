@@ -30,6 +30,7 @@ pub(super) enum CacheMsg {
     Describe(Vec<(String, Option<SeriesMeta>)>),
     Stats(oneshot::Sender<CacheStats>),
     Unwritten(oneshot::Sender<Vec<Unwritten>>),
+    FileKnown(String, oneshot::Sender<bool>),
     Reload(Arc<Config>, oneshot::Sender<ReloadReport>),
 }
 
@@ -111,6 +112,14 @@ impl CacheHandle {
 
     pub async fn stats(&self) -> Result<CacheStats, CacheClosed> {
         self.ask(CacheMsg::Stats).await
+    }
+
+    /// Whether the cache has a file at `rel_path` (written or not).
+    pub async fn file_known(&self, rel_path: &str) -> bool {
+        let rel_path = rel_path.to_owned();
+        self.ask(|reply| CacheMsg::FileKnown(rel_path, reply))
+            .await
+            .unwrap_or(false)
     }
 
     /// The files with rows that have no file on disk yet (the first

@@ -13,6 +13,7 @@
 //! restart brings back.
 
 mod buffer;
+mod discovered;
 mod handle;
 mod recover;
 mod scheduler;
@@ -51,6 +52,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(1024);
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     let mut cache = Cache::new(config.clone());
+    cache.know_discovered(recovered.discovered);
     cache.know_last_updates(recovered.last_updates);
     if let Some(snapshot) = &recovered.snapshot {
         log_restore(&cache.restore(snapshot, clock.now_ms()));
@@ -90,6 +92,7 @@ pub fn spawn(
         clock,
         waiters: HashMap::new(),
         next_waiter: 0,
+        discovered: discovered::DiscoveredFile::new(&config.data_dir),
     };
     // Held again: they came while the clock was not trusted.
     for (held, samples) in recovered.held {

@@ -11,7 +11,7 @@ use tracing::{error, info};
 use super::snapshot::{self, Snapshot};
 use crate::config::Config;
 use crate::journal::Reader;
-use crate::model::{HeldClock, Sample, UnixMillis};
+use crate::model::{HeldClock, Sample, SeriesMeta, UnixMillis};
 use crate::rrd::index::IndexEntry;
 
 /// What a previous run left, for [`super::spawn`].
@@ -28,6 +28,8 @@ pub struct Recovered {
     pub last_updates: HashMap<String, i64>,
     /// The last journal record seen (covered once the cache has taken all).
     pub journal_seq: u64,
+    /// What discovery said of each series (`discovered.json`).
+    pub discovered: HashMap<String, SeriesMeta>,
 }
 
 /// Reads the snapshot, the journal records after it, and from `index` (as
@@ -39,6 +41,7 @@ pub fn recover(config: &Config, index: &[IndexEntry]) -> anyhow::Result<Recovere
         newest_data_ms: snapshot.as_ref().map_or(0, |s| s.taken_at_ms),
         snapshot,
         journal_seq: after,
+        discovered: super::discovered::DiscoveredFile::new(&config.data_dir).read(),
         ..Recovered::default()
     };
     // Payload times may run ahead of the clock by up to max_future, and a

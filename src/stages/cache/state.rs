@@ -142,6 +142,17 @@ impl Cache {
         id
     }
 
+    /// What discovery said of each series.
+    pub fn discovered(&self) -> &HashMap<String, SeriesMeta> {
+        &self.meta
+    }
+
+    /// What discovery said in a previous run (before any file is made).
+    pub fn know_discovered(&mut self, meta: HashMap<String, SeriesMeta>) {
+        let room = self.config.limits.max_series;
+        self.meta = meta.into_iter().take(room).collect();
+    }
+
     /// The file written to `rel_path`, if the cache has it.
     pub fn file_id(&self, rel_path: &str) -> Option<FileId> {
         self.by_path.get(rel_path).copied()

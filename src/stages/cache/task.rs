@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::discovered::{self, DiscoveredFile};
 use super::handle::{CacheMsg, CacheStats};
 use super::scheduler::Waiter;
 use super::snapshot::Snapshots;
@@ -41,6 +42,8 @@ pub(super) struct CacheTask {
     /// Samples waiting for the clock at a stop stay in the journal; without
     /// one they are written with the best time there is.
     pub journal_enabled: bool,
+    /// Where what discovery said is kept across restarts.
+    pub discovered: DiscoveredFile,
 }
 
 /// A timer that first fires one period from now.
@@ -69,6 +72,7 @@ impl CacheTask {
         // The first check at once: samples recovered from the journal may
         // wait for a clock that is trusted already.
         let mut clock_tick = tokio::time::interval(clock::CHECK_EVERY);
+        let mut discovered_tick = every(discovered::WRITE_AFTER);
         let mut msgs = Vec::with_capacity(256);
         loop {
             let due = self.cache.next_due().map(|at| self.clock.instant_at(at));
@@ -84,6 +88,9 @@ impl CacheTask {
                 _ = clock_tick.tick() => {
                     let released = self.clock_watch.check();
                     self.release(released);
+                }
+                _ = discovered_tick.tick(), if self.discovered.is_dirty() => {
+                    self.discovered.save(self.cache.discovered());
                 }
                 n = rx.recv_many(&mut msgs, 256) => {
                     if n == 0 {
@@ -134,6 +141,7 @@ impl CacheTask {
                 .save_now(self.cache.snapshot(now_ms, self.journal_seq))
                 .await;
         }
+        self.discovered.save_now(self.cache.discovered()).await;
         info!(pending_rows = self.cache.pending_rows(), "Cache drained.");
     }
 
@@ -184,6 +192,7 @@ impl CacheTask {
             CacheMsg::FlushAll(reply) => self.force_all(reply),
             CacheMsg::FlushFile(path, reply) => self.force_file(&path, reply),
             CacheMsg::Describe(updates) => {
+                self.discovered.changed();
                 let report = self.cache.describe(updates);
                 for kept in &report.kept {
                     warn!(
@@ -201,6 +210,9 @@ impl CacheTask {
             }
             CacheMsg::Unwritten(reply) => {
                 let _ = reply.send(self.cache.unwritten());
+            }
+            CacheMsg::FileKnown(rel_path, reply) => {
+                let _ = reply.send(self.cache.file_id(&rel_path).is_some());
             }
             CacheMsg::Reload(config, reply) => {
                 self.dead_after = config.cache.dead_after;

@@ -107,6 +107,14 @@ impl RrdHandle {
         self.index_rx.borrow().clone()
     }
 
+    /// The index once it is published next, or as it is after `within`.
+    pub async fn next_index(&self, within: std::time::Duration) -> IndexView {
+        let mut rx = self.index_rx.clone();
+        rx.mark_unchanged();
+        let _ = tokio::time::timeout(within, rx.changed()).await;
+        self.index()
+    }
+
     pub async fn graph(&self, request: GraphRequest) -> Result<GraphReply, ReadError> {
         self.ask(|reply| RrdCommand::Graph { request, reply }).await
     }

@@ -12,8 +12,6 @@ pub(crate) struct Chrome {
     pub role: &'static str,
     /// Sees `/metrics` and every file.
     pub admin: bool,
-    /// Makes dashboards and events.
-    pub editor: bool,
     pub time_zone: String,
 }
 
@@ -27,7 +25,6 @@ impl Chrome {
                 Role::Viewer => "viewer",
             },
             admin: access.sees_all(),
-            editor: access.role >= Role::Editor,
             time_zone: state.time_zone.clone(),
         }
     }
@@ -39,7 +36,6 @@ impl Chrome {
             user: None,
             role: "",
             admin: false,
-            editor: false,
             time_zone: time_zone.to_owned(),
         }
     }

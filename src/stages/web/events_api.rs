@@ -28,7 +28,7 @@ struct EventJson<'a> {
 }
 
 /// Whether `access` may see `event`.
-fn sees(state: &State, access: &Access, event: &Event) -> bool {
+pub(super) fn sees(state: &State, access: &Access, event: &Event) -> bool {
     match &event.device {
         None => true,
         Some(d) => access.sees_all() || state.index(access).iter().any(|e| is_about(&e.path, d)),
@@ -61,7 +61,7 @@ pub(crate) async fn list(
 }
 
 /// `POST /rrd/events/add`: text, optional device (one the editor sees)
-/// and time (`YYYY-MM-DDTHH:MM` UTC, or now).
+/// and time (`YYYY-MM-DDTHH:MM` in the web UI's time zone, or now).
 pub(crate) async fn add(
     state: web::Data<State>,
     form: EditorForm,
@@ -95,6 +95,31 @@ pub(crate) async fn add(
     state
         .events
         .add(event)
+        .await
+        .map_err(|e| WebError::Storage(e.to_string()))?;
+    Ok(see_other("/rrd/dashboards"))
+}
+
+/// `POST /rrd/events/delete`: the event at `time` (Unix seconds) with
+/// `text`, if the editor sees it.
+pub(crate) async fn delete(
+    state: web::Data<State>,
+    form: EditorForm,
+) -> Result<HttpResponse, WebError> {
+    let time_s: i64 = form
+        .field("time")
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| WebError::BadQuery("time: Unix seconds".into()))?;
+    let text = form.field("text").unwrap_or_default().to_owned();
+    let seen = state.events.between(time_s, time_s, |e| {
+        e.text == text && sees(&state, &form.access, e)
+    });
+    if seen.is_empty() {
+        return Err(WebError::NotFound(format!("event {text:?} at {time_s}")));
+    }
+    state
+        .events
+        .remove(time_s, &text)
         .await
         .map_err(|e| WebError::Storage(e.to_string()))?;
     Ok(see_other("/rrd/dashboards"))

@@ -159,6 +159,9 @@ fn graph_request(
         compact,
         marks,
         svg: false,
+        // A file quiet since before the range, or younger than its end.
+        empty: entry.last_update.is_some_and(|t| t <= range.start_s)
+            || entry.since.is_some_and(|s| s >= range.end_s),
     };
     Ok((key, request))
 }

@@ -48,6 +48,8 @@ pub use error::WebError;
 /// How long a graph waits for its file's cached rows to reach the disk
 /// before it is drawn anyway (the RRD thread is far behind).
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
+/// The RRD thread publishes new files within a second.
+const INDEX_NEW_FILE_WAIT: Duration = Duration::from_millis(1500);
 
 /// What every handler shares; one per server.
 pub(crate) struct State {
@@ -125,6 +127,16 @@ impl State {
                 .into_iter()
                 .find(|u| u.spec.rel_path == rel_path)
                 .map(|u| unwritten_entry(&u)),
+        };
+        // Written a moment ago: no longer in the cache's first minutes, in
+        // the index within a second (new files are published together).
+        let found = match found {
+            Some(e) => Some(e),
+            None if self.cache.file_known(rel_path).await => {
+                let index = self.rrd.next_index(INDEX_NEW_FILE_WAIT).await;
+                tree::find(&index, rel_path).cloned()
+            }
+            None => None,
         };
         found.filter(|e| access.sees_file(e)).ok_or_else(not_found)
     }
@@ -293,6 +305,7 @@ authenticated_routes! {
     post "/rrd/dashboards/delete" => dashboards::editor::delete,
     get "/rrd/events.json" => events_api::list,
     post "/rrd/events/add" => events_api::add,
+    post "/rrd/events/delete" => events_api::delete,
     get "/rrd/device-dashboard" => dashboards::device_page,
     get "/rrd/device-dashboard/view.png" => dashboards::device_view_png,
     get "/rrd/dashboard/{name}" => dashboards::page,

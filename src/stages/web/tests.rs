@@ -763,7 +763,7 @@ async fn dashboard_rules_make_one_dashboard_per_captured_level() {
         page.contains("href=\"/rrd/dashboard/rooms%3Akitchen\""),
         "{page}"
     );
-    let links = page.split("<h2>Note an event").next().unwrap_or_default();
+    let links = page.split("<h2>Events").next().unwrap_or_default();
     assert!(!links.contains("plug"), "no dashboard for the plug: {page}");
     let (status, _, body) = get(&app, "/rrd/dashboard/rooms%3Akitchen").await;
     assert_eq!(status, StatusCode::OK);

@@ -119,7 +119,11 @@ impl Cache {
 /// What the series' payload family says (`families`) comes last: the
 /// template's unit, discovery and rules all beat it. An on/off state keeps
 /// each step's maximum, so that a detection shorter than a step is not
-/// averaged away (a 20 s motion in a 60 s step is a 1, not 0.33).
+/// averaged away (a 20 s motion in a 60 s step is a 1, not 0.33), and
+/// holds its state at least [`STATE_HOLD`]: such sensors report on change,
+/// and check in every hour or so (zigbee devices: about 50 minutes).
+pub const STATE_HOLD: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 pub(super) fn auto_file_spec(
     t: &Template,
     series: &str,
@@ -151,7 +155,11 @@ pub(super) fn auto_file_spec(
             } else {
                 t.aggregate
             },
-            hold: ds_type.hold(meta.hold.unwrap_or(t.hold)),
+            hold: ds_type.hold(meta.hold.unwrap_or(if about.binary {
+                t.hold.max(STATE_HOLD)
+            } else {
+                t.hold
+            })),
             label: meta.label.clone(),
             unit,
             renamed_from: None,

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use rrd::ops::graph::Color;
 use rrd::ops::graph::elements::{
-    Area, AreaColor, CDef, ColorWithLegend, Def, GPrint, GraphElement, HRule, Line, Print,
+    Area, AreaColor, CDef, ColorWithLegend, Comment, Def, GPrint, GraphElement, HRule, Line, Print,
     PrintFormatMode, VDef, VRule, Value, VarName,
 };
 use rrd::ops::graph::props::{
@@ -19,7 +19,7 @@ use super::{GraphLine, GraphRequest};
 use crate::model::{Cf, Draw};
 
 /// Colours for successive DS: distinct and readable on white.
-const PALETTE: [(u8, u8, u8); 8] = [
+pub const PALETTE: [(u8, u8, u8); 8] = [
     (0x1f, 0x77, 0xb4),
     (0xd6, 0x27, 0x28),
     (0x2c, 0xa0, 0x2c),
@@ -44,6 +44,13 @@ pub fn graph_elements(
     for (i, line) in req.lines.iter().enumerate() {
         let file = path_of(line.style.file.as_deref().unwrap_or(&req.rel_path));
         line_elements(&mut elements, i, line, file, req.step_s);
+    }
+    if req.empty {
+        // Figures of nothing would read "-nan": words instead.
+        elements.retain(|e| !matches!(e, GraphElement::GPrint(_)));
+        elements.push(GraphElement::Comment(Comment {
+            text: "No values in this range\\l".into(),
+        }));
     }
     if !req.lines.is_empty() {
         axis_end_element(&mut elements);
@@ -338,6 +345,7 @@ mod tests {
             compact: false,
             marks: Vec::new(),
             svg: false,
+            empty: false,
         }
     }
 

@@ -14,7 +14,7 @@ use rrd::ops::graph::props::ImageFormat;
 
 use crate::model::Cf;
 
-pub use self::graph::graph_elements;
+pub use self::graph::{PALETTE, graph_elements};
 
 /// One DS to draw, with the text its legend shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,8 +73,11 @@ pub struct GraphRequest {
     pub compact: bool,
     /// Events in the range, drawn as vertical rules.
     pub marks: Vec<Mark>,
-    /// SVG instead of PNG: text a test can read, lines a phone can scale.
+    /// SVG instead of PNG: lines a phone can scale.
     pub svg: bool,
+    /// The file holds no value in the range: the legend says so in words
+    /// (librrd would print "-nan" for every figure).
+    pub empty: bool,
 }
 
 /// An event on a graph: a vertical rule at its time, its text in the legend.

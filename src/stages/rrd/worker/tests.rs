@@ -257,6 +257,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
         compact: false,
         marks: Vec::new(),
         svg: false,
+        empty: false,
     }
 }
 

@@ -162,6 +162,7 @@ pub(super) async fn draw(
         compact: false,
         marks,
         svg: false,
+        empty: false,
     };
     // Cached like a file's graph: drawn again only when one of its files,
     // its events or its thresholds' legends (crossed or not) changed.

@@ -33,6 +33,15 @@ pub(crate) struct ViewForm {
     critical: String,
     /// One series a line: `series | label | #rrggbb | draw | cf`.
     series: String,
+    /// The colour the next series added gets unless another is picked.
+    next_color: String,
+}
+
+/// `#rrggbb` of the palette's `n`th colour (as graphs give them).
+fn palette_color(n: usize) -> String {
+    let palette = crate::rrd::read::PALETTE;
+    let (r, g, b) = palette[n % palette.len()];
+    format!("#{r:02x}{g:02x}{b:02x}")
 }
 
 #[derive(Template, WebTemplate)]
@@ -127,6 +136,7 @@ fn page(
                 .map(series_line)
                 .collect::<Vec<_>>()
                 .join("\n"),
+            next_color: palette_color(v.series.len()),
         })
         .collect();
     for _ in 0..EMPTY_VIEWS {
@@ -136,6 +146,7 @@ fn page(
             warning: String::new(),
             critical: String::new(),
             series: String::new(),
+            next_color: palette_color(0),
         });
     }
     let mut series_names: Vec<String> = state
@@ -192,6 +203,21 @@ pub(crate) async fn save(
     for g in &stored.groups {
         if !shareable.contains(g) {
             errors.push(format!("groups: {g:?} is not one of yours"));
+        }
+    }
+    // A series the editor does not see would show as "no file yet" to
+    // them, and to others whatever their groups allow: refused, named.
+    for (i, view) in stored.view.iter().enumerate() {
+        for s in view
+            .series
+            .iter()
+            .filter(|s| !access.sees_series(&s.series))
+        {
+            errors.push(format!(
+                "view {}: {:?} is not a series you may see",
+                i + 1,
+                s.series
+            ));
         }
     }
     if state
@@ -302,7 +328,10 @@ pub(crate) fn parse_form(form: &[(String, String)]) -> (StoredDashboard, Vec<Str
         let mut lines: Vec<String> = text(&key("series")).lines().map(str::to_owned).collect();
         let added = text(&key("add"));
         if !added.is_empty() {
-            lines.push(added);
+            // The picker's label and colour, when given, with it.
+            let label = text(&key("add_label")).replace('|', "/");
+            let color = text(&key("add_color"));
+            lines.push(format!("{added} | {label} | {color}"));
         }
         let series: Vec<StoredViewSeries> = lines
             .iter()

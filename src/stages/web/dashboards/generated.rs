@@ -99,12 +99,10 @@ pub(crate) async fn device_page(
         return Err(WebError::NotFound(format!("device {:?}", params.device)));
     }
     let device = url_escape(&params.device);
-    let title = if params.device.is_empty() {
-        "(top level)"
-    } else {
-        &params.device
-    };
-    Ok(page(
+    let files = crate::web::tree::device_files(&index, &params.device);
+    let title = format!("Charts of {}", crate::web::tree::device_title(&files));
+    let title = title.as_str();
+    let mut page = page(
         Chrome::of(&state, &access),
         state.dygraphs.is_some(),
         title,
@@ -112,7 +110,9 @@ pub(crate) async fn device_page(
         range,
         &format!("/rrd/device-dashboard?device={device}&range="),
         |i, range| format!("/rrd/device-dashboard/view.png?device={device}&view={i}&range={range}"),
-    ))
+    );
+    page.device_link = Some(format!("/rrd?device={device}"));
+    Ok(page)
 }
 
 /// A dashboard page of generated views, `png_of(view, range)` each view's
@@ -128,6 +128,7 @@ fn page(
 ) -> DashboardPage {
     DashboardPage {
         chrome,
+        device_link: None,
         dygraphs,
         edit_link: None,
         title: title.to_owned(),
@@ -208,7 +209,7 @@ pub(super) fn generated_page(
         .ok_or_else(|| WebError::NotFound(format!("dashboard {name:?}")))?;
     let escaped = url_escape(name);
     Ok(page(
-        Chrome::of(&state, &access),
+        Chrome::of(state, access),
         state.dygraphs.is_some(),
         name,
         views,

@@ -94,9 +94,22 @@ pub(crate) struct ListPage {
     can_edit: bool,
     /// The form token, for an editor.
     token: String,
-    /// The devices an editor may note an event about.
-    devices: Vec<String>,
+    /// The devices an editor may note an event about: address and name.
+    devices: Vec<(String, String)>,
+    /// The events of the last 30 days the user sees, newest first.
+    events: Vec<EventRow>,
 }
+
+/// An event as the list shows it.
+pub(crate) struct EventRow {
+    time_s: i64,
+    time: String,
+    text: String,
+    device: String,
+}
+
+/// How far back the list of events goes.
+const EVENTS_LISTED_S: i64 = 30 * 86_400;
 
 pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
     let config = state.config.borrow().clone();
@@ -139,11 +152,26 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
     let devices = if can_edit {
         super::tree::devices(index.iter())
             .into_iter()
-            .map(|d| d.path)
+            .map(|d| (d.path, d.name))
             .collect()
     } else {
         Vec::new()
     };
+    let now = state.now_s();
+    let mut events: Vec<EventRow> = state
+        .events
+        .between(now - EVENTS_LISTED_S, now + 86_400, |e| {
+            super::events_api::sees(&state, &access, e)
+        })
+        .into_iter()
+        .map(|e| EventRow {
+            time_s: e.time_s,
+            time: crate::clock::local::text(e.time_s),
+            text: e.text,
+            device: e.device.unwrap_or_default(),
+        })
+        .collect();
+    events.reverse();
     ListPage {
         chrome: Chrome::of(&state, &access),
         token: if can_edit {
@@ -154,6 +182,7 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
         dashboards,
         can_edit,
         devices,
+        events,
     }
 }
 
@@ -198,6 +227,8 @@ pub(crate) struct DashboardPage {
     dygraphs: bool,
     /// The form of a dashboard made in the browser, for an editor.
     edit_link: Option<String>,
+    /// A device's charts link back to its series.
+    device_link: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,6 +269,7 @@ pub(crate) async fn page(
     Ok(DashboardPage {
         chrome: Chrome::of(&state, &access),
         dygraphs: state.dygraphs.is_some(),
+        device_link: None,
         edit_link: (access.role >= Role::Editor && state.saved.get(&d.name).is_some())
             .then(|| format!("/rrd/dashboards/edit?name={}", d.name)),
         title: d.title.clone(),

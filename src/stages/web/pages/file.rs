@@ -169,7 +169,7 @@ fn facts(
         },
         (None, Some(t)) => format!(
             "Last written {} ({} ago)",
-            local::text(t),
+            local::short_text(t, now),
             age_text((now - t).max(0))
         ),
         (None, None) => "Not written yet".to_owned(),

@@ -17,7 +17,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 pub(crate) use self::file::file;
-pub(crate) use self::rows::{SeriesRow, age_text, value_text};
+pub(crate) use self::rows::{SeriesRow, age_text};
 use super::access::Access;
 use super::chrome::Chrome;
 use super::tree::{self, DEVICES_PER_GROUP, Group, PAGE_SIZE};
