@@ -114,16 +114,19 @@ impl Cache {
     }
 }
 
+/// How long an on/off state holds between reports, at least: such sensors
+/// report on change, and check in every hour or so (zigbee devices: about
+/// 50 minutes).
+pub const STATE_HOLD: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 /// The single-DS file an automatic series gets from its template and what
 /// is known of it.
+///
 /// What the series' payload family says (`families`) comes last: the
 /// template's unit, discovery and rules all beat it. An on/off state keeps
 /// each step's maximum, so that a detection shorter than a step is not
 /// averaged away (a 20 s motion in a 60 s step is a 1, not 0.33), and
-/// holds its state at least [`STATE_HOLD`]: such sensors report on change,
-/// and check in every hour or so (zigbee devices: about 50 minutes).
-pub const STATE_HOLD: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
-
+/// holds its state at least [`STATE_HOLD`].
 pub(super) fn auto_file_spec(
     t: &Template,
     series: &str,
