@@ -63,6 +63,9 @@ fn families_and_discovery_with_no_config() {
             r#"{"uuid":"memory_rss","hadd":"0048/0004","genre":2,"index":0,"data":1834}"#,
         ),
         ("shellies/plug-1/relay/0/energy", "600"),
+        // A topic no family knows: its word says it is a state.
+        ("home/garage/door", "CLOSED"),
+        ("home/garage/temperature", "12.5"),
     ] {
         broker.publish(topic, payload);
     }
@@ -118,6 +121,16 @@ fn families_and_discovery_with_no_config() {
     // Units the families are known to use, where discovery says nothing.
     assert_eq!(ds_of(&idx, "zigbee2mqtt/living_room/humidity")["unit"], "%");
     assert_eq!(ds_of(&idx, "shellies/plug-1/relay/0/energy")["unit"], "Wh");
+    assert_eq!(ds_of(&idx, "home/garage/door")["binary"], true);
+    assert_eq!(
+        ds_of(&idx, "home/garage/temperature")["binary"],
+        serde_json::Value::Null
+    );
+    let (_, door) = http_get(&format!("{}/rrd/file/home/garage/door", daemon.web_url()));
+    assert!(
+        String::from_utf8_lossy(&door).contains("Closed"),
+        "the door's state in words"
+    );
     // With no configuration, discovery's and the families' units make the
     // device's dashboard: a chart per quantity.
     let (status, page) = http_get(&format!(

@@ -28,6 +28,7 @@ pub(super) enum CacheMsg {
     FlushFile(String, oneshot::Sender<()>),
     Latest(Vec<String>, oneshot::Sender<Vec<Option<(f64, UnixMillis)>>>),
     Describe(Vec<(String, Option<SeriesMeta>)>),
+    GuessState(String, Option<&'static str>),
     Stats(oneshot::Sender<CacheStats>),
     Unwritten(oneshot::Sender<Vec<Unwritten>>),
     FileKnown(String, oneshot::Sender<bool>),
@@ -103,6 +104,16 @@ impl CacheHandle {
         updates: Vec<(String, Option<SeriesMeta>)>,
     ) -> Result<(), CacheClosed> {
         self.send(CacheMsg::Describe(updates)).await
+    }
+
+    /// A series' payload is an on/off word: a state (with this device class),
+    /// unless discovery or a rule said otherwise; see `state/describe.rs`.
+    pub async fn guess_state(
+        &self,
+        series: String,
+        device_class: Option<&'static str>,
+    ) -> Result<(), CacheClosed> {
+        self.send(CacheMsg::GuessState(series, device_class)).await
     }
 
     /// Takes a new configuration (see `state::reload`).

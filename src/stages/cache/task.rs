@@ -192,14 +192,12 @@ impl CacheTask {
             CacheMsg::FlushAll(reply) => self.force_all(reply),
             CacheMsg::FlushFile(path, reply) => self.force_file(&path, reply),
             CacheMsg::Describe(updates) => {
-                self.discovered.changed();
                 let report = self.cache.describe(updates);
-                for kept in &report.kept {
-                    warn!(
-                        series = kept.name,
-                        why = kept.reason,
-                        "Discovery metadata not applied."
-                    );
+                self.described(report);
+            }
+            CacheMsg::GuessState(series, device_class) => {
+                if let Some(report) = self.cache.guess_state(series, device_class) {
+                    self.described(report);
                 }
             }
             CacheMsg::Latest(series, reply) => {
@@ -220,6 +218,19 @@ impl CacheTask {
                 log_reload(&report);
                 let _ = reply.send(report);
             }
+        }
+    }
+
+    /// New metadata was taken: `discovered.json` follows, and what could
+    /// not be applied is said.
+    fn described(&mut self, report: ReloadReport) {
+        self.discovered.changed();
+        for kept in &report.kept {
+            warn!(
+                series = kept.name,
+                why = kept.reason,
+                "Discovery metadata not applied."
+            );
         }
     }
 

@@ -138,6 +138,34 @@ pub fn parse_scalar(text: &str) -> Result<f64, RejectReason> {
     }
 }
 
+/// What a lone on/off word (`ON`, `"closed"`) says of its series: it is a
+/// state, whatever its topic, and `open`/`closed` are an opening's (Home
+/// Assistant's device class, whose words are Open and Closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateWord {
+    pub device_class: Option<&'static str>,
+}
+
+/// The state a payload's lone word says; `None` for anything else. Cheap
+/// enough for every message: a long payload, or one without a letter, is
+/// turned away unread.
+pub fn state_word(payload: &[u8]) -> Option<StateWord> {
+    if payload.len() > 16 || !payload.iter().any(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let text = std::str::from_utf8(payload).ok()?.trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text)
+        .trim();
+    parse_bool_word(text)?;
+    let opening = text.eq_ignore_ascii_case("open") || text.eq_ignore_ascii_case("closed");
+    Some(StateWord {
+        device_class: opening.then_some("opening"),
+    })
+}
+
 fn parse_bool_word(text: &str) -> Option<bool> {
     const TRUE: [&str; 5] = ["on", "true", "online", "yes", "open"];
     const FALSE: [&str; 5] = ["off", "false", "offline", "no", "closed"];

@@ -8,14 +8,14 @@
 //! `GROUP_MAX` are waiting, or `GROUP_WAIT` after the first — instead of
 //! once per message.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use rumqttc::{AsyncClient, Publish, QoS};
 use tracing::{debug, error, warn};
 
-use super::decode::{DecodeLimits, decode};
+use super::decode::{DecodeLimits, StateWord, decode, state_word};
 use super::discovery;
 use crate::cache::{CacheClosed, CacheHandle};
 use crate::clock::Stamper;
@@ -53,8 +53,12 @@ pub(super) struct Source {
     /// config is removed (an empty retained payload).
     described: HashMap<String, Vec<String>>,
     discovery_warn: RateLimiter,
-    /// At most this many discovery topics are remembered (`max_series`).
+    /// At most this many discovery topics are remembered (`max_series`),
+    /// and as many series told to be states.
     max_described: usize,
+    /// The series whose payload was an on/off word, told to the cache as
+    /// states once (the cache keeps it, in `discovered.json` too).
+    states: HashSet<String>,
     events: Arc<Events>,
     events_topic: Option<String>,
     max_future_s: i64,
@@ -89,6 +93,7 @@ impl Source {
             unacked: VecDeque::new(),
             discovery: false,
             described: HashMap::new(),
+            states: HashSet::new(),
             discovery_warn: RateLimiter::new(60_000),
             max_described: 0,
             events,
@@ -151,6 +156,11 @@ impl Source {
                 self.ack(p);
             }
             Ok(samples) => {
+                if let [sample] = samples.as_slice()
+                    && let Some(word) = state_word(&p.payload)
+                {
+                    self.payload_says_state(&sample.series, word).await?;
+                }
                 // Stamped with an untrusted clock: said so, to wait for it.
                 let held = self.clock.held(now_ms);
                 let journaled = self.journal_append(&samples, held, now_ms);
@@ -281,6 +291,24 @@ impl Source {
             "Discovery metadata read."
         );
         self.cache.describe(updates).await
+    }
+
+    /// Tells the cache, before the series' first sample, that a series
+    /// whose payload is an on/off word (`ON`, `closed`) is a state: its file
+    /// then keeps each step's maximum, and pages say it in words. Once per
+    /// series and run; what discovery and rules say wins over it.
+    async fn payload_says_state(
+        &mut self,
+        series: &str,
+        word: StateWord,
+    ) -> Result<(), CacheClosed> {
+        if self.states.contains(series) || self.states.len() >= self.max_described {
+            return Ok(());
+        }
+        self.states.insert(series.to_owned());
+        self.cache
+            .guess_state(series.to_owned(), word.device_class)
+            .await
     }
 
     /// The record's sequence number (0 without a journal), buffered; it

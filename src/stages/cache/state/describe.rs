@@ -56,6 +56,25 @@ impl Cache {
         report
     }
 
+    /// Takes what a series' payload says (an on/off word: a state, maybe
+    /// an opening) as metadata that what was said before wins over: a
+    /// guess fills in, it never overrides discovery. `None` when it adds
+    /// nothing.
+    pub fn guess_state(
+        &mut self,
+        series: String,
+        device_class: Option<&str>,
+    ) -> Option<ReloadReport> {
+        let said = self.meta.get(&series).cloned().unwrap_or_default();
+        let guessed = SeriesMeta {
+            binary: Some(true),
+            device_class: device_class.map(str::to_owned),
+            ..SeriesMeta::default()
+        };
+        let merged = guessed.merged(&said);
+        (merged != said).then(|| self.describe(vec![(series, Some(merged))]))
+    }
+
     /// The rule for a series as stored: matched on its name, or the rule
     /// that renamed a series to it.
     fn rule_for<'c>(config: &'c Config, series: &str) -> Option<&'c Rule> {

@@ -558,3 +558,39 @@ fn a_short_detection_inside_a_step_is_kept_as_on() {
     assert_eq!(battery.ds[0].unit.as_deref(), Some("%"));
     assert!(!battery.ds[0].about.binary);
 }
+
+/// A payload's on/off word makes its series a state (an opening's for
+/// `open`/`closed`), but only fills in: the device class discovery gave
+/// stays, and a guess that adds nothing changes nothing.
+#[test]
+fn a_word_payload_guesses_a_state_that_discovery_beats() {
+    let mut cache = Cache::new(config(""));
+    assert!(
+        cache
+            .guess_state("home/garage/door".into(), Some("opening"))
+            .is_some()
+    );
+    cache.ingest(vec![sample("home/garage/door", T0_MS, 0.0)], T0_MS);
+    let door = file_of(&cache, "home/garage/door");
+    assert!(door.ds[0].about.binary);
+    assert_eq!(door.ds[0].about.device_class.as_deref(), Some("opening"));
+    assert_eq!(door.ds[0].aggregate, crate::model::Aggregate::Max);
+    assert!(
+        cache
+            .guess_state("home/garage/door".into(), Some("opening"))
+            .is_none()
+    );
+
+    cache.describe(vec![(
+        "home/hall/window".into(),
+        Some(SeriesMeta {
+            device_class: Some("window".into()),
+            ..SeriesMeta::default()
+        }),
+    )]);
+    cache.guess_state("home/hall/window".into(), Some("opening"));
+    cache.ingest(vec![sample("home/hall/window", T0_MS, 1.0)], T0_MS);
+    let window = file_of(&cache, "home/hall/window");
+    assert!(window.ds[0].about.binary);
+    assert_eq!(window.ds[0].about.device_class.as_deref(), Some("window"));
+}

@@ -181,6 +181,34 @@ fn plain_numbers_and_words() {
 }
 
 #[test]
+fn a_lone_word_is_a_state() {
+    for (payload, device_class) in [
+        ("ON", None),
+        (" off\n", None),
+        ("TRUE", None),
+        ("\"Closed\"", Some("opening")),
+        ("open", Some("opening")),
+    ] {
+        assert_eq!(
+            state_word(payload.as_bytes()),
+            Some(StateWord { device_class }),
+            "{payload:?}"
+        );
+    }
+    for payload in [
+        "21.5",
+        "1.5e3",
+        "hello",
+        r#"{"state":"ON"}"#,
+        "\"\"",
+        "on and on and on and on",
+    ] {
+        assert_eq!(state_word(payload.as_bytes()), None, "{payload:?}");
+    }
+    assert_eq!(state_word(&[0xff, b'o', b'n']), None);
+}
+
+#[test]
 fn json_objects_and_timestamps() {
     let got = ok(
         "dev",
