@@ -1,6 +1,6 @@
 //! What the payload families we decode say about their series beyond the
 //! values: which topic levels name the device (a Shelly is one device, a
-//! Tasmota device is `tele/<name>`), the units of their well-known fields,
+//! Tasmota device is `tele/<name>`, an ESPHome node is its first level), the units of their well-known fields,
 //! and which fields are on/off states. Pure tables. Home Assistant
 //! discovery and `[[rule]]`s override them; a field not listed here gets
 //! nothing from them.
@@ -160,7 +160,13 @@ pub fn known(series: &str) -> Known {
             return state("power");
         }
         "shellies" => SHELLY_GEN1,
-        _ if shelly_gen2_device_levels(&levels).is_some() => SHELLY_GEN2,
+        _ if shelly_gen2_device_levels(series).is_some() => SHELLY_GEN2,
+        _ if esphome_device_levels(series).is_some() => {
+            return Known {
+                binary: ESPHOME_STATES.contains(&levels[1]),
+                ..Known::default()
+            };
+        }
         _ => return Known::default(),
     };
     table
@@ -174,29 +180,66 @@ pub fn known(series: &str) -> Known {
 /// one segment per level) name its device: the family's own layout where
 /// we know it, else every level but the last (the file's directory).
 pub fn device_levels(series: &str) -> usize {
-    let levels: Vec<&str> = series.split('/').collect();
-    let n = levels.len();
-    let first = levels[0];
+    // Called for every file of the index at each page: no allocation.
+    let n = series.bytes().filter(|&b| b == b'/').count() + 1;
+    let mut levels = series.split('/');
+    let first = levels.next().unwrap_or("");
+    let second = levels.next().unwrap_or("");
     match first {
-        "tele" | "stat" | "shellies" | "homie" if n >= 3 => {
-            if first == "homie" && levels[1] == "5" && n >= 4 {
-                3
-            } else {
-                2
-            }
-        }
+        "homie" if second == "5" && n >= 4 => 3,
+        "tele" | "stat" | "shellies" | "homie" if n >= 3 => 2,
         // The host, as Munin and collectd's own pages group.
         "collectd" if n >= 3 => 2,
-        _ => shelly_gen2_device_levels(&levels).unwrap_or(n.saturating_sub(1)),
+        _ => shelly_gen2_device_levels(series)
+            .or_else(|| esphome_device_levels(series))
+            .unwrap_or(n - 1),
     }
 }
 
 /// `<device…>/status/<component>:<n>/…` (Shelly Gen2): the levels before
 /// `status`. The `:` is escaped in file paths (`.3A`).
-fn shelly_gen2_device_levels(levels: &[&str]) -> Option<usize> {
-    let at = levels.iter().position(|l| *l == "status")?;
-    let component = levels.get(at + 1)?;
+fn shelly_gen2_device_levels(series: &str) -> Option<usize> {
+    let mut levels = series.split('/').enumerate();
+    let (at, _) = levels.find(|(_, l)| *l == "status")?;
+    let (_, component) = levels.next()?;
     (at > 0 && (component.contains(':') || component.contains(".3A"))).then_some(at)
+}
+
+/// The levels that name a series within its device: those below the
+/// device's, without the family's fixed words (Tasmota's `SENSOR` and
+/// `STATE`, Shelly Gen2's `status`, ESPHome's component and `state`).
+pub fn field_levels(series: &str) -> Vec<&str> {
+    if esphome_device_levels(series).is_some() {
+        return series.split('/').skip(2).take(1).collect();
+    }
+    series
+        .split('/')
+        .skip(device_levels(series))
+        .filter(|l| !matches!(*l, "SENSOR" | "STATE" | "status"))
+        .collect()
+}
+
+/// ESPHome's components, as its MQTT topics name them.
+const ESPHOME_COMPONENTS: &[&str] = &[
+    "sensor",
+    "binary_sensor",
+    "switch",
+    "light",
+    "fan",
+    "lock",
+    "number",
+    "cover",
+    "climate",
+];
+/// Those whose state is on/off.
+const ESPHOME_STATES: &[&str] = &["binary_sensor", "switch", "light", "fan", "lock"];
+
+/// `<node>/<component>/<object_id>/state` (ESPHome): the node, one level.
+fn esphome_device_levels(series: &str) -> Option<usize> {
+    let mut levels = series.split('/').skip(1);
+    let (component, _object, state) = (levels.next()?, levels.next()?, levels.next()?);
+    (levels.next().is_none() && state == "state" && ESPHOME_COMPONENTS.contains(&component))
+        .then_some(1)
 }
 
 /// The words a binary state's two values are said with, by its device
@@ -250,6 +293,9 @@ mod tests {
             ),
             ("homie/5/station/outdoor/temperature", "homie/5/station"),
             ("collectd/pi4/load/load", "collectd/pi4"),
+            ("garage-node/sensor/temperature/state", "garage-node"),
+            ("garage-node/binary_sensor/motion/state", "garage-node"),
+            ("garage-node/sensor/temperature", "garage-node/sensor"),
             ("zigbee2mqtt/hall/occupancy", "zigbee2mqtt/hall"),
             ("home/kitchen/temperature", "home/kitchen"),
             ("solo", ""),
@@ -271,6 +317,16 @@ mod tests {
         assert_eq!(known("shellies/plug/relay/0/energy").unit, Some("Wh"));
         assert!(known("shellyplus1pm-a/status/switch:0/output").binary);
         assert_eq!(known("home/kitchen/temperature"), Known::default());
+        assert!(known("garage-node/binary_sensor/motion/state").binary);
+        assert_eq!(
+            field_levels("garage-node/sensor/temperature/state"),
+            ["temperature"]
+        );
+        assert_eq!(
+            field_levels("tele/plug1/SENSOR/ENERGY/Power"),
+            ["ENERGY", "Power"]
+        );
+        assert!(!known("garage-node/sensor/temperature/state").binary);
         assert_eq!(state_words(Some("occupancy")), ("Detected", "Clear"));
         assert_eq!(state_words(None), ("On", "Off"));
     }

@@ -76,6 +76,8 @@ pub(crate) struct State {
     /// Each user's view of the index, with the index it was filtered from:
     /// filtered again only when the index changes.
     visible: Mutex<std::collections::HashMap<String, (IndexView, IndexView)>>,
+    /// The devices of the index views being served (`State::devices`).
+    device_lists: Mutex<Vec<(IndexView, Arc<Vec<tree::Device>>)>>,
 }
 
 impl State {
@@ -100,6 +102,22 @@ impl State {
         );
         visible.insert(user, (all, filtered.clone()));
         filtered
+    }
+
+    /// The devices of `index` (`tree::devices`), kept while that view is
+    /// served: the first page and the editors' device list then cost no
+    /// pass over 10,000 files, only a new index (or user) does.
+    fn devices(&self, index: &IndexView) -> Arc<Vec<tree::Device>> {
+        let mut lists = self.device_lists.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, devices)) = lists.iter().find(|(view, _)| Arc::ptr_eq(view, index)) {
+            return devices.clone();
+        }
+        let devices = Arc::new(tree::devices(index.iter()));
+        // Views no one else holds any more (an older index, a page's view
+        // with files in their first minutes) are dropped.
+        lists.retain(|(view, _)| Arc::strong_count(view) > 1);
+        lists.push((index.clone(), devices.clone()));
+        devices
     }
 
     /// The index entry for `path` (a request path with `suffix`, such as
@@ -270,6 +288,7 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         config: deps.config,
         events: deps.events,
         visible: Mutex::default(),
+        device_lists: Mutex::default(),
         time_zone: config.time_zone.clone(),
     }
 }

@@ -53,12 +53,7 @@ pub fn series_name(series: &str, label: Option<&str>) -> String {
     if let Some(label) = label {
         return label.to_owned();
     }
-    let levels = crate::families::device_levels(series);
-    let below: Vec<&str> = series
-        .split('/')
-        .skip(levels)
-        .filter(|l| !matches!(*l, "SENSOR" | "STATE" | "status"))
-        .collect();
+    let below = crate::families::field_levels(series);
     let name = if below.is_empty() {
         series.rsplit('/').next().unwrap_or(series).to_owned()
     } else {
@@ -120,17 +115,23 @@ pub struct Group {
 pub fn devices<'a>(entries: impl IntoIterator<Item = &'a IndexEntry>) -> Vec<Device> {
     let mut out: Vec<Device> = Vec::new();
     let mut by_path = std::collections::HashMap::<&str, usize>::new();
+    let mut last: Option<(&str, usize)> = None;
     for e in entries {
         let device = device_of(&e.path);
-        let i = *by_path.entry(device).or_insert_with(|| {
-            out.push(Device {
-                path: device.to_owned(),
-                name: device_name(e),
-                files: 0,
-                stale: 0,
-            });
-            out.len() - 1
-        });
+        // A device's files mostly come together: the map only when not.
+        let i = match last {
+            Some((path, i)) if path == device => i,
+            _ => *by_path.entry(device).or_insert_with(|| {
+                out.push(Device {
+                    path: device.to_owned(),
+                    name: device_name(e),
+                    files: 0,
+                    stale: 0,
+                });
+                out.len() - 1
+            }),
+        };
+        last = Some((device, i));
         // Discovery may name the device on any of its files.
         if let Some(named) = e.ds.iter().find_map(|d| d.about.device.as_ref()) {
             out[i].name.clone_from(named);
@@ -142,11 +143,11 @@ pub fn devices<'a>(entries: impl IntoIterator<Item = &'a IndexEntry>) -> Vec<Dev
     out
 }
 
-/// Devices grouped by their first level, each group showing at most
-/// `per_group` devices. `only`: just that group, every device.
-pub fn groups(entries: &[IndexEntry], per_group: usize, only: Option<&str>) -> Vec<Group> {
+/// Devices (`devices`) grouped by their first level, each group showing
+/// at most `per_group` devices. `only`: just that group, every device.
+pub fn groups(devices: &[Device], per_group: usize, only: Option<&str>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
-    for d in devices(entries) {
+    for d in devices {
         let name = group_of(&d.path);
         if only.is_some_and(|g| g != name) {
             continue;
@@ -164,7 +165,7 @@ pub fn groups(entries: &[IndexEntry], per_group: usize, only: Option<&str>) -> V
         g.device_count += 1;
         g.file_count += d.files;
         if g.devices.len() < per_group {
-            g.devices.push(d);
+            g.devices.push(d.clone());
         }
     }
     groups
@@ -278,7 +279,7 @@ mod tests {
             "tasmota/plug1/energy",
             "top",
         ]);
-        let g = groups(&idx, 10, None);
+        let g = groups(&devices(&idx), 10, None);
         let names: Vec<&str> = g.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(names, ["", "tasmota", "z2m"]);
         let z2m = &g[2];
@@ -311,14 +312,14 @@ mod tests {
         let paths: Vec<String> = (0..120).map(|i| format!("sensors/s{i:03}/t")).collect();
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
         let idx = index(&refs);
-        let g = groups(&idx, DEVICES_PER_GROUP, None);
+        let g = groups(&devices(&idx), DEVICES_PER_GROUP, None);
         assert_eq!(
             (g[0].device_count, g[0].devices.len()),
             (120, DEVICES_PER_GROUP)
         );
-        let all = groups(&idx, usize::MAX, Some("sensors"));
+        let all = groups(&devices(&idx), usize::MAX, Some("sensors"));
         assert_eq!(all[0].devices.len(), 120);
-        assert!(groups(&idx, 10, Some("nothing")).is_empty());
+        assert!(groups(&devices(&idx), 10, Some("nothing")).is_empty());
     }
 
     #[test]

@@ -150,9 +150,10 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> ListPage {
             }),
     );
     let devices = if can_edit {
-        super::tree::devices(index.iter())
-            .into_iter()
-            .map(|d| (d.path, d.name))
+        state
+            .devices(&index)
+            .iter()
+            .map(|d| (d.path.clone(), d.name.clone()))
             .collect()
     } else {
         Vec::new()

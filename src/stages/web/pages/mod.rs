@@ -78,7 +78,7 @@ pub(crate) async fn index(
         heading: "All devices".into(),
         subheading: String::new(),
         q: q.clone(),
-        devices: tree::devices(index.iter()).len(),
+        devices: 0,
         series: index.iter().map(|e| e.ds.len()).sum(),
         new_series: unwritten.values().map(|u| u.spec.ds.len()).sum(),
         first_write: first_write(&unwritten, state.now_s()),
@@ -97,9 +97,10 @@ pub(crate) async fn index(
     } else if let Some(device) = &params.device {
         device_files(&state, &mut page, &index, &unwritten, device, n).await?;
     } else if let Some(group) = &params.group {
-        group_devices(&mut page, &index, group, n)?;
+        group_devices(&mut page, &state.devices(&index), &index, group, n)?;
     } else {
-        page.groups = tree::groups(&index, DEVICES_PER_GROUP, None);
+        page.groups = tree::groups(&state.devices(&index), DEVICES_PER_GROUP, None);
+        page.devices = page.groups.iter().map(|g| g.device_count).sum();
         page.cut = true;
     }
     Ok(page)
@@ -174,11 +175,12 @@ async fn device_files(
 /// One group's devices, page `n` of them.
 fn group_devices(
     page: &mut IndexPage,
+    devices: &[tree::Device],
     index: &[IndexEntry],
     group: &str,
     n: usize,
 ) -> Result<(), WebError> {
-    let mut groups = tree::groups(index, usize::MAX, Some(group));
+    let mut groups = tree::groups(devices, usize::MAX, Some(group));
     let Some(g) = groups.first_mut() else {
         return Err(WebError::NotFound(format!("group {group:?}")));
     };
