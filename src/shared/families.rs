@@ -1,7 +1,8 @@
 //! What the payload families we decode say about their series beyond the
 //! values: which topic levels name the device (a Shelly is one device, a
-//! Tasmota device is `tele/<name>`, an ESPHome node is its first level), the units of their well-known fields,
-//! and which fields are on/off states. Pure tables. Home Assistant
+//! Tasmota device is `tele/<name>`, an ESPHome node is its first level),
+//! the units of their well-known fields, and which fields are on/off
+//! states. Pure tables. Home Assistant
 //! discovery and `[[rule]]`s override them; a field not listed here gets
 //! nothing from them.
 

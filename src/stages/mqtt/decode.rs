@@ -139,8 +139,9 @@ pub fn parse_scalar(text: &str) -> Result<f64, RejectReason> {
 }
 
 /// What a lone on/off word (`ON`, `"closed"`) says of its series: it is a
-/// state, whatever its topic, and `open`/`closed` are an opening's (Home
-/// Assistant's device class, whose words are Open and Closed).
+/// state, whatever its topic; `open`/`closed` are an opening's and
+/// `online`/`offline` a connection's (Home Assistant's device classes,
+/// said Open and Closed, Connected and Disconnected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateWord {
     pub device_class: Option<&'static str>,
@@ -160,10 +161,15 @@ pub fn state_word(payload: &[u8]) -> Option<StateWord> {
         .unwrap_or(text)
         .trim();
     parse_bool_word(text)?;
-    let opening = text.eq_ignore_ascii_case("open") || text.eq_ignore_ascii_case("closed");
-    Some(StateWord {
-        device_class: opening.then_some("opening"),
-    })
+    let is = |words: [&str; 2]| words.iter().any(|w| w.eq_ignore_ascii_case(text));
+    let device_class = if is(["open", "closed"]) {
+        Some("opening")
+    } else if is(["online", "offline"]) {
+        Some("connectivity")
+    } else {
+        None
+    };
+    Some(StateWord { device_class })
 }
 
 fn parse_bool_word(text: &str) -> Option<bool> {

@@ -188,6 +188,7 @@ fn a_lone_word_is_a_state() {
         ("TRUE", None),
         ("\"Closed\"", Some("opening")),
         ("open", Some("opening")),
+        ("Offline", Some("connectivity")),
     ] {
         assert_eq!(
             state_word(payload.as_bytes()),
