@@ -16,7 +16,7 @@
   // http://user:pass@host/… would otherwise make fetch refuse the URL.
   const url = new URL(section.dataset.url, window.location.origin).href;
   const binary = section.dataset.binary === "true";
-  const zone = new Zone(document.body.dataset.tz || "UTC");
+  const zone = wallClock(document.body.dataset.tz || "UTC"); // wallclock.js
   const note = document.getElementById("chart-note");
   const stepBox = document.getElementById("step-plot");
   const toggles = document.getElementById("ds-toggles");
@@ -139,37 +139,6 @@
       label.appendChild(document.createTextNode(" " + name));
       toggles.appendChild(label);
     });
-  }
-
-  // A time zone's wall clock: its offset from UTC at each moment, asked of
-  // the browser's zone database, remembered by the hour.
-  function Zone(name) {
-    const offsets = new Map();
-    let format = null;
-    try {
-      format = new Intl.DateTimeFormat("en-CA", {
-        timeZone: name, hourCycle: "h23",
-        year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", second: "2-digit",
-      });
-    } catch (e) {
-      format = null; // an unknown zone: UTC
-    }
-    function offsetAt(ms) {
-      if (!format) {
-        return 0;
-      }
-      const hour = Math.floor(ms / 3600000);
-      if (!offsets.has(hour)) {
-        const p = {};
-        format.formatToParts(new Date(hour * 3600000)).forEach(function (x) { p[x.type] = Number(x.value); });
-        const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-        offsets.set(hour, wall - hour * 3600000);
-      }
-      return offsets.get(hour);
-    }
-    this.toWall = function (ms) { return ms + offsetAt(ms); };
-    this.fromWall = function (wall) { return wall - offsetAt(wall - offsetAt(wall)); };
   }
 
   if (stepBox) {

@@ -13,7 +13,7 @@
     return;
   }
   const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
-  const zone = wallClock(document.body.dataset.tz || "UTC");
+  const zone = wallClock(document.body.dataset.tz || "UTC"); // wallclock.js
   // The PNGs' threshold colours (src/stages/web/dashboards/draw.rs).
   const thresholdColors = { warning: "#e69f00", critical: "#d62728" };
 
@@ -69,35 +69,7 @@
     });
     return Array.from(byTime.keys())
       .sort(function (a, b) { return a - b; })
-      .map(function (t) { return [new Date(zone(t * 1000))].concat(byTime.get(t)); });
-  }
-
-  // Milliseconds → the same moment on the zone's wall clock, drawn as UTC
-  // (so ticks and labels are local whatever the browser's zone).
-  function wallClock(name) {
-    let format = null;
-    try {
-      format = new Intl.DateTimeFormat("en-CA", {
-        timeZone: name, hourCycle: "h23",
-        year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", second: "2-digit",
-      });
-    } catch (e) {
-      format = null;
-    }
-    const offsets = new Map();
-    return function (ms) {
-      if (!format) {
-        return ms;
-      }
-      const hour = Math.floor(ms / 3600000);
-      if (!offsets.has(hour)) {
-        const p = {};
-        format.formatToParts(new Date(hour * 3600000)).forEach(function (x) { p[x.type] = Number(x.value); });
-        offsets.set(hour, Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - hour * 3600000);
-      }
-      return ms + offsets.get(hour);
-    };
+      .map(function (t) { return [new Date(zone.toWall(t * 1000))].concat(byTime.get(t)); });
   }
 
   function chart(holder) {
@@ -168,7 +140,7 @@
       if (!on || times.length === 0) {
         return;
       }
-      const t = zone(e.time * 1000);
+      const t = zone.toWall(e.time * 1000);
       let best = times[0];
       times.forEach(function (x) { if (Math.abs(x - t) < Math.abs(best - t)) { best = x; } });
       marks.push({ series: on.label, x: best, shortText: "E", text: e.text });

@@ -14,6 +14,8 @@ const STYLE_CSS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/stati
 const CHART_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/chart.js"));
 const DASHBOARD_JS: &str =
     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/dashboard.js"));
+const WALLCLOCK_JS: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/wallclock.js"));
 
 /// Changes with every release, so assets may be cached for a day.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -49,6 +51,7 @@ pub(crate) async fn ours(name: web::Path<String>) -> Result<HttpResponse, WebErr
         "style.css" => Ok(asset("text/css; charset=utf-8", STYLE_CSS.into())),
         "chart.js" => Ok(asset("text/javascript; charset=utf-8", CHART_JS.into())),
         "dashboard.js" => Ok(asset("text/javascript; charset=utf-8", DASHBOARD_JS.into())),
+        "wallclock.js" => Ok(asset("text/javascript; charset=utf-8", WALLCLOCK_JS.into())),
         other => Err(WebError::NotFound(format!("static/{other}"))),
     }
 }
