@@ -28,6 +28,17 @@ fn berlin(t_s: i64, format: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// A daemon on `broker`, its process in Berlin's zone (the browser and
+/// the test stay in UTC).
+fn in_berlin(broker: &Mosquitto) -> Daemon {
+    Daemon::start_in_env(
+        tempfile::tempdir().unwrap(),
+        &config(broker.port),
+        "info,datalog_rrd=debug,rumqttd=error",
+        &[("TZ", ZONE)],
+    )
+}
+
 fn config(port: u16) -> String {
     format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"pages-{port}\"\n\
@@ -56,12 +67,7 @@ fn motion(broker: &Mosquitto, t0: i64) {
 #[test]
 fn a_short_detection_is_on_and_said_in_words_from_the_first_minutes() {
     let broker = Mosquitto::start();
-    let daemon = Daemon::start_in_env(
-        tempfile::tempdir().unwrap(),
-        &config(broker.port),
-        "info,datalog_rrd=debug,rumqttd=error",
-        &[("TZ", ZONE)],
-    );
+    let daemon = in_berlin(&broker);
     let web = daemon.web_url();
     let t0 = (now_s() / 60 - 2) * 60;
     let sent = std::time::Instant::now();
@@ -123,12 +129,7 @@ fn a_short_detection_is_on_and_said_in_words_from_the_first_minutes() {
 #[test]
 fn every_time_on_a_page_is_local_alike() {
     let broker = Mosquitto::start();
-    let daemon = Daemon::start_in_env(
-        tempfile::tempdir().unwrap(),
-        &config(broker.port),
-        "info,datalog_rrd=debug,rumqttd=error",
-        &[("TZ", ZONE)],
-    );
+    let daemon = in_berlin(&broker);
     let web = daemon.web_url();
     let t0 = (now_s() / 60 - 30) * 60;
     let lines: Vec<String> = (0..30)
@@ -256,12 +257,7 @@ fn http_head_graph(url: &str) -> (u16, String) {
 #[test]
 fn device_charts_read_and_every_page_fits_a_phone() {
     let broker = Mosquitto::start();
-    let daemon = Daemon::start_in_env(
-        tempfile::tempdir().unwrap(),
-        &config(broker.port),
-        "info,datalog_rrd=debug,rumqttd=error",
-        &[("TZ", ZONE)],
-    );
+    let daemon = in_berlin(&broker);
     let web = daemon.web_url();
     let t0 = (now_s() / 60 - 20) * 60;
     for i in 0..20 {
