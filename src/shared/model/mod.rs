@@ -198,6 +198,17 @@ pub struct About {
     pub binary: bool,
 }
 
+impl About {
+    /// An on/off state's words, `[on, off]`, by its device class
+    /// (`families::state_words`); `None` for a measurement.
+    pub fn states(&self) -> Option<[&'static str; 2]> {
+        self.binary.then(|| {
+            let (on, off) = crate::families::state_words(self.device_class.as_deref());
+            [on, off]
+        })
+    }
+}
+
 impl DsSpec {
     /// A GAUGE DS with a 120 s heartbeat and nothing else set: for tests.
     #[cfg(test)]

@@ -117,10 +117,7 @@ pub(crate) async fn data(
                 unit: d.unit.as_deref(),
                 name: super::tree::series_name(&d.series, d.label.as_deref()),
                 binary: d.about.binary,
-                states: d.about.binary.then(|| {
-                    let (on, off) = crate::families::state_words(d.about.device_class.as_deref());
-                    [on, off]
-                }),
+                states: d.about.states(),
             }
         })
         .collect();

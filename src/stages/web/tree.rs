@@ -63,7 +63,7 @@ pub fn series_name(series: &str, label: Option<&str>) -> String {
 }
 
 /// `illuminance_lux` → `Illuminance lux`: words, the first capitalised.
-fn humanised(name: &str) -> String {
+pub(crate) fn humanised(name: &str) -> String {
     let words = name.replace('_', " ");
     let mut chars = words.chars();
     chars

@@ -53,10 +53,7 @@ pub(super) fn chart_series(series: &[Drawn<'_>]) -> String {
                     .style
                     .color
                     .map(|(r, g, b)| format!("#{r:02x}{g:02x}{b:02x}")),
-                states: d.about.binary.then(|| {
-                    let (on, off) = crate::families::state_words(d.about.device_class.as_deref());
-                    [on, off]
-                }),
+                states: d.about.states(),
             }
         })
         .collect();

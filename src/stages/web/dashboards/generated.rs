@@ -27,8 +27,8 @@ fn device_views<'i>(index: &'i [IndexEntry], device: &str) -> Vec<(String, Vec<D
     for e in crate::web::tree::device_files(index, device) {
         for (ds, d) in e.ds.iter().enumerate() {
             let name = crate::web::tree::series_name(&d.series, d.label.as_deref());
-            let title = match (&d.unit, &d.about.device_class) {
-                (Some(unit), _) if !d.about.binary => {
+            let title = match &d.unit {
+                Some(unit) if !d.about.binary => {
                     quantity_title(d.about.device_class.as_deref(), unit)
                 }
                 _ => name,
@@ -66,15 +66,7 @@ fn device_views<'i>(index: &'i [IndexEntry], device: &str) -> Vec<(String, Vec<D
 /// "Power (W)", "Temperature (°C)", or the unit alone.
 fn quantity_title(device_class: Option<&str>, unit: &str) -> String {
     match device_class {
-        Some(class) => {
-            let words = class.replace('_', " ");
-            let mut chars = words.chars();
-            let title: String = chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect())
-                .unwrap_or_default();
-            format!("{title} ({unit})")
-        }
+        Some(class) => format!("{} ({unit})", crate::web::tree::humanised(class)),
         None => unit.to_owned(),
     }
 }

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use crate::cache::Unwritten;
-use crate::families::state_words;
 use crate::rrd::index::{IndexDs, IndexEntry};
 use crate::web::State;
 use crate::web::pages::url_escape;
@@ -100,11 +99,10 @@ fn first_write_text(u: &Unwritten, now_s: i64) -> String {
 
 /// A value as the DS is read: an on/off state in its words, else a number.
 pub(crate) fn value_text(d: &IndexDs, v: f64) -> String {
-    if d.about.binary {
-        let (on, off) = state_words(d.about.device_class.as_deref());
-        return if v >= 0.5 { on } else { off }.to_owned();
+    match d.about.states() {
+        Some([on, off]) => if v >= 0.5 { on } else { off }.to_owned(),
+        None => format_value(v),
     }
-    format_value(v)
 }
 
 /// A value with at most 4 decimals and no trailing zeros.
