@@ -139,6 +139,8 @@ fn sigterm_writes_cached_rows_and_exits_zero() {
 fn reconnects_and_resubscribes_after_a_broker_restart() {
     let broker = Mosquitto::start();
     let daemon = Daemon::start(&external(broker.port, "1h"));
+    // Subscribed before the broker goes: else the count below is one short.
+    daemon.wait_log("Subscribed", 1);
     let (port, dir) = broker.stop();
     daemon.wait_log("MQTT connection lost", 1);
     let broker = Mosquitto::start_on(port, dir);
