@@ -42,7 +42,7 @@ mod stages;
 use shared::{
     atomic_file, clock, config, data_lock, events, families, journal, metrics, model, password,
 };
-use stages::{broker, cache, mqtt, rrd, web};
+use stages::{broker, cache, mqtt, poll, rrd, web};
 
 /// The pure cores the fuzz targets, benchmarks and end-to-end tests drive
 /// or read. Not an API.
@@ -53,5 +53,9 @@ pub mod cores {
     pub use crate::model::path::{is_safe_rel_path, rel_path_for_series};
     pub use crate::mqtt::decode::{DecodeLimits, decode};
     pub use crate::mqtt::discovery::{is_discovery, parse as parse_discovery};
+    pub use crate::poll::munin::protocol::{
+        parse_config as parse_munin_config, parse_fetch as parse_munin_fetch,
+    };
+    pub use crate::poll::prometheus::parse::parse as parse_exposition;
     pub use crate::rrd::read::{GraphLine, GraphRequest, IMAGE_FORMAT, graph_elements};
 }

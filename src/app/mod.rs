@@ -5,9 +5,11 @@
 //! systemd, `config_watch.rs` the config file's changes.
 //!
 //! Start: embedded broker → RRD thread → recovery → clock → cache task →
-//! web UI → MQTT client.
+//! intake (journal + cache, shared by every source) → web UI → poll jobs →
+//! MQTT client.
 //! Stop: the web UI stops taking requests (those in progress finish); the
-//! MQTT client stops taking messages; dropping its cache handle closes the
+//! poll jobs finish their rounds in progress and stop; the MQTT client
+//! stops taking messages and closes the journal; dropping its cache handle closes the
 //! cache's input; the cache writes every row and waits for librrd's
 //! answers; dropping the last RRD handle lets the RRD thread write the
 //! index and exit. All of it under `shutdown_timeout`; a stage that
@@ -35,7 +37,7 @@ use crate::data_lock::DataDirLock;
 use crate::events::Events;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
-use crate::{broker, mqtt, rrd, web};
+use crate::{broker, mqtt, poll, rrd, web};
 
 pub use self::run::run;
 pub use self::signals::Signals;
@@ -48,6 +50,7 @@ pub struct App {
     config_tx: watch::Sender<Arc<Config>>,
     stop_tx: watch::Sender<bool>,
     mqtt_task: JoinHandle<()>,
+    poll_task: JoinHandle<()>,
     cache_task: JoinHandle<()>,
     /// For the readiness and watchdog probes; dropped at shutdown before
     /// the thread is joined.
@@ -97,6 +100,9 @@ impl App {
             recovered,
         );
         let (config_tx, config_rx) = watch::channel(config.clone());
+        // Every source hands samples over through it: MQTT, polls, pushes.
+        let intake = cache::Intake::new(journal, cache.clone());
+        let jobs = poll::JobsStatus::default();
         let events = Arc::new(Events::load(&config.data_dir));
         let web_deps = web::WebDeps {
             rrd: rrd.clone(),
@@ -106,9 +112,19 @@ impl App {
             journal_enabled: config.journal.is_some(),
             config: config_rx.clone(),
             events: events.clone(),
+            jobs: jobs.clone(),
         };
         let web = start_web(&config, web_deps)?;
         let (stop_tx, stop_rx) = watch::channel(false);
+        let poll_task = tokio::spawn(poll::run(
+            config_rx.clone(),
+            poll::PollDeps {
+                intake: intake.clone(),
+                stamper: stamper.clone(),
+                status: jobs,
+            },
+            stop_rx.clone(),
+        ));
         let (subscribed_tx, subscribed_rx) = watch::channel(false);
         let control = mqtt::Control {
             stop_rx,
@@ -118,10 +134,9 @@ impl App {
         let mqtt_task = tokio::spawn(mqtt::run(
             config_rx,
             opts,
-            cache.clone(),
+            intake,
             metrics.clone(),
             stamper,
-            journal,
             control,
         ));
         info!(data_dir = %config.data_dir.display(), broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
@@ -133,6 +148,7 @@ impl App {
             config_tx,
             stop_tx,
             mqtt_task,
+            poll_task,
             cache_task,
             rrd,
             rrd_thread,
@@ -199,8 +215,12 @@ impl App {
         // What the drain needs; the rest (the RRD handle first: the thread
         // exits once the cache's handles are gone too) is dropped now.
         let (web, stop_tx, cache) = (self.web, self.stop_tx, self.cache);
-        let (mqtt_task, cache_task, rrd_thread) =
-            (self.mqtt_task, self.cache_task, self.rrd_thread);
+        let (mqtt_task, poll_task, cache_task, rrd_thread) = (
+            self.mqtt_task,
+            self.poll_task,
+            self.cache_task,
+            self.rrd_thread,
+        );
         drop(self.rrd);
         let drain = async move {
             let mut panicked = Vec::new();
@@ -211,6 +231,10 @@ impl App {
             }
             let _ = stop_tx.send(true);
             drop(cache);
+            // Pollers first: the MQTT client closes the journal they share.
+            if poll_task.await.is_err() {
+                panicked.push("poll jobs");
+            }
             if mqtt_task.await.is_err() {
                 panicked.push("MQTT client");
             }

@@ -6,6 +6,7 @@
 //! deserialised on its own for the same reason: a typo in `[cache]` does not
 //! hide one in `[mqtt]`.
 
+pub mod poll;
 mod raw;
 mod sections;
 mod validate;
@@ -27,6 +28,11 @@ pub fn check_dashboard(
     validate::dashboard(stored, &names)
 }
 pub use validate::is_valid_ds_name;
+
+/// A job made in the browser, checked exactly as a `[[poll]]` is.
+pub fn check_poll(raw: &poll::RawPoll) -> Result<poll::PollJob, Vec<KeyError>> {
+    validate::poll_job(raw)
+}
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -67,6 +73,8 @@ pub struct Config {
     pub dashboards: Vec<Dashboard>,
     /// Dashboards made from the index by rules (`[[dashboard_rule]]`).
     pub dashboard_rules: Vec<DashboardRule>,
+    /// Jobs that fetch values on a schedule (`[[poll]]`).
+    pub polls: Vec<poll::PollJob>,
 }
 
 /// A validated `[[dashboard_rule]]`.

@@ -393,6 +393,45 @@ fn default_rras() -> Vec<RawRra> {
 }
 
 impl RawTemplate {
+    /// The layout of a poll job's files: one row per poll (step = the
+    /// job's interval, a missed poll is a gap, not a held value), then
+    /// Munin's own archives (30 minutes for 9 days, 2 hours for 45 days, a
+    /// day for 450 days), so that a Munin user finds the reach they know.
+    pub fn for_poll(name: String, prefix: &str, interval: Duration) -> Self {
+        let day = 86_400;
+        let all = OneOrMany::Many(vec![Cf::Average, Cf::Min, Cf::Max]);
+        let rra = std::iter::once(RawRra {
+            cf: OneOrMany::One(Cf::Average),
+            every: interval,
+            keep: secs(2 * day),
+            xff: default_xff(),
+        })
+        .chain(
+            [(1800, 9 * day), (7200, 45 * day), (day, 450 * day)]
+                .into_iter()
+                .map(|(every, keep)| RawRra {
+                    cf: all.clone(),
+                    every: secs(every),
+                    keep: secs(keep),
+                    xff: default_xff(),
+                }),
+        )
+        .collect();
+        RawTemplate {
+            name,
+            topics: vec![format!("{prefix}/#")],
+            step: interval,
+            ds_type: default_ds_type(),
+            heartbeat: Some(interval * 2),
+            min: None,
+            max: None,
+            aggregate: Aggregate::Last,
+            hold: Duration::ZERO,
+            unit: None,
+            rra,
+        }
+    }
+
     /// The template used when a config declares none.
     pub fn builtin_default() -> Self {
         RawTemplate {
@@ -546,4 +585,44 @@ pub enum ViewBy {
     Kind,
     /// The series' unit.
     Unit,
+}
+
+/// `[[poll]]`: a job that fetches values on a schedule (and, stored in
+/// `jobs.json`, one made in the browser: hence `Serialize`).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoll {
+    pub name: String,
+    pub kind: super::poll::PollKind,
+    pub target: String,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub interval: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Prometheus: label matchers, `label = "regex"`, all of which a
+    /// sample's labels must match.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }

@@ -54,6 +54,7 @@ sections! {
         rules from "rule": raw::RawRule,
         dashboards from "dashboard": raw::RawDashboard,
         dashboard_rules from "dashboard_rule": raw::RawDashboardRule,
+        polls from "poll": raw::RawPoll,
     }
 }
 

@@ -183,7 +183,7 @@ pub struct DsSpec {
 
 /// What a series is to a person, beyond its label and unit: how the web UI
 /// groups, draws and says it. Not part of a file's layout.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct About {
     /// Home Assistant's device class: "temperature", "occupancy"…
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +196,32 @@ pub struct About {
     /// said with its device class's words.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub binary: bool,
+    /// The chart its source draws it in (a Munin plugin's graph).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Box<Chart>>,
+}
+
+/// How a series' own source draws it: Munin's graph of a plugin, with its
+/// fields' styles and thresholds. The web UI makes of these a dashboard
+/// per device, one view per chart, as numeter's auto-configured views did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Chart {
+    /// The chart's id within its device (the plugin or multigraph name).
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub draw: Draw,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colour: Option<(u8, u8, u8)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<f64>,
+    /// Its place among the chart's series (`graph_order`).
+    #[serde(default)]
+    pub order: u16,
 }
 
 impl About {
@@ -261,6 +287,9 @@ pub struct SeriesMeta {
     pub device: Option<String>,
     /// An on/off state (a `binary_sensor`, a switch).
     pub binary: Option<bool>,
+    pub max: Option<f64>,
+    /// The chart its source draws it in.
+    pub chart: Option<Chart>,
 }
 
 impl SeriesMeta {
@@ -276,6 +305,8 @@ impl SeriesMeta {
             device_class: pick(&other.device_class, &self.device_class),
             device: pick(&other.device, &self.device),
             binary: other.binary.or(self.binary),
+            max: other.max.or(self.max),
+            chart: other.chart.clone().or_else(|| self.chart.clone()),
         }
     }
 
@@ -296,6 +327,7 @@ impl SeriesMeta {
             device_class: self.device_class.clone(),
             device: self.device.clone(),
             binary: self.binary.unwrap_or(false),
+            chart: self.chart.clone().map(Box::new),
         }
     }
 }

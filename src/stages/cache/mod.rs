@@ -7,6 +7,9 @@
 //! everything when its input closes (shutdown), waiting for librrd's answer
 //! before it returns: a row leaves memory only once librrd has it.
 //!
+//! Sources reach it through an [`Intake`], which journals a batch before
+//! handing it over, in one order for all of them.
+//!
 //! `state.rs` is the whole cache as plain data (with the per-file
 //! `buffer.rs` and the write `scheduler.rs`), `task.rs` the loop that owns
 //! it, `handle.rs` what others hold, `snapshot.rs` and `recover.rs` what a
@@ -15,6 +18,7 @@
 mod buffer;
 mod discovered;
 mod handle;
+mod intake;
 mod recover;
 mod scheduler;
 pub mod snapshot;
@@ -34,6 +38,7 @@ use crate::metrics::{Metrics, Refusals};
 use crate::rrd::RrdHandle;
 
 pub use self::handle::{CacheClosed, CacheHandle, CacheStats};
+pub use self::intake::{Intake, Journaled};
 pub use self::recover::{Recovered, recover};
 use self::snapshot::Snapshots;
 pub(crate) use self::state::Cache;

@@ -187,6 +187,7 @@ fn component(
             .and_then(Value::as_str)
             .map(str::to_owned),
         binary: ON_OFF.contains(&platform).then_some(true),
+        ..SeriesMeta::default()
     };
     out.series.push((series, meta));
 }

@@ -24,10 +24,9 @@ use rumqttc::{
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::cache::CacheHandle;
+use crate::cache::Intake;
 use crate::config::{Config, MqttConfig};
 use crate::events::Events;
-use crate::journal::Journal;
 use crate::metrics::Metrics;
 
 /// The largest packet MQTT allows. rumqttc drops the connection on a packet
@@ -98,10 +97,9 @@ pub struct Control {
 pub async fn run(
     mut config_rx: watch::Receiver<Arc<Config>>,
     opts: MqttOptions,
-    cache: CacheHandle,
+    intake: Intake,
     metrics: Arc<Metrics>,
     clock: crate::clock::Stamper,
-    journal: Option<Journal>,
     control: Control,
 ) {
     let Control {
@@ -111,16 +109,15 @@ pub async fn run(
     } = control;
     let config = config_rx.borrow_and_update().clone();
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
-    let sync_every = journal.as_ref().and_then(Journal::sync_every);
+    let sync_every = intake.sync_every().await;
     let mut sync_tick =
         tokio::time::interval(sync_every.unwrap_or(std::time::Duration::from_secs(3600)));
     let mut source = Source::new(
         &config,
         client.clone(),
-        cache,
+        intake,
         metrics.clone(),
         clock,
-        journal,
         events,
     );
     let mut session = Session::new(&config, client, metrics, subscribed_tx);
@@ -129,11 +126,11 @@ pub async fn run(
             event = eventloop.poll() => event,
             _ = stop.changed() => break,
             _ = crate::clock::sleep_until(source.flush_by) => {
-                source.commit();
+                source.commit().await;
                 continue;
             }
             _ = sync_tick.tick(), if sync_every.is_some() => {
-                source.sync_in_background();
+                source.sync_in_background().await;
                 continue;
             }
             Ok(()) = config_rx.changed() => {
@@ -174,7 +171,7 @@ pub async fn run(
         )
         .await;
     }
-    source.close();
+    source.close().await;
     info!("MQTT client stopped.");
 }
 

@@ -17,13 +17,12 @@ use tracing::{debug, error, warn};
 
 use super::decode::{DecodeLimits, StateWord, decode, state_word};
 use super::discovery;
-use crate::cache::{CacheClosed, CacheHandle};
+use crate::cache::{CacheClosed, Intake, Journaled};
 use crate::clock::Stamper;
 use crate::config::Config;
 use crate::events::{self, Events};
-use crate::journal::Journal;
 use crate::metrics::{Metrics, RateLimiter, Refusals, log_refusal};
-use crate::model::{HeldClock, RejectReason, Sample};
+use crate::model::RejectReason;
 
 /// Acks held for one journal flush at most: small, because the broker
 /// stops sending after its in-flight window (mosquitto: 20 by default).
@@ -33,13 +32,13 @@ const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 pub(super) struct Source {
     client: AsyncClient,
-    cache: CacheHandle,
+    /// The journal and the cache, shared with the other sources.
+    intake: Intake,
     metrics: Arc<Metrics>,
     clock: Stamper,
     limits: DecodeLimits,
     exclude: Vec<String>,
     refusals: Refusals,
-    journal: Option<Journal>,
     journal_warn: RateLimiter,
     /// Journaled messages whose records are not flushed yet, in order.
     waiting: VecDeque<Publish>,
@@ -68,15 +67,14 @@ impl Source {
     pub fn new(
         config: &Config,
         client: AsyncClient,
-        cache: CacheHandle,
+        intake: Intake,
         metrics: Arc<Metrics>,
         clock: Stamper,
-        journal: Option<Journal>,
         events: Arc<Events>,
     ) -> Self {
         let mut source = Source {
             client,
-            cache,
+            intake,
             refusals: Refusals::new(metrics.clone()),
             metrics,
             clock,
@@ -86,7 +84,6 @@ impl Source {
                 max_json_depth: 0,
             },
             exclude: Vec::new(),
-            journal,
             journal_warn: RateLimiter::new(60_000),
             waiting: VecDeque::new(),
             flush_by: None,
@@ -130,20 +127,20 @@ impl Source {
         // Discovery configs are retained on purpose: read them all the same.
         if self.discovery && discovery::is_discovery(&p.topic) {
             self.on_discovery(&p).await?;
-            self.ack(p);
+            self.ack(p).await;
             return Ok(());
         }
         // A retained message replayed on subscribe is old state: stamping it
         // with the receive time would log it at the wrong time.
         if p.retain || self.exclude.iter().any(|f| rumqttc::matches(&p.topic, f)) {
             self.metrics.messages_ignored.fetch_add(1, Relaxed);
-            self.ack(p);
+            self.ack(p).await;
             return Ok(());
         }
         if self.events_topic.as_deref() == Some(p.topic.as_str()) {
             // Not on disk: no ack, so the broker sends it again.
             if self.on_event(&p).await {
-                self.ack(p);
+                self.ack(p).await;
             }
             return Ok(());
         }
@@ -153,7 +150,7 @@ impl Source {
             Ok(samples) if samples.is_empty() => {
                 self.metrics.messages_ignored.fetch_add(1, Relaxed);
                 debug!(topic = p.topic, "Message is not data; ignored.");
-                self.ack(p);
+                self.ack(p).await;
             }
             Ok(samples) => {
                 if let [sample] = samples.as_slice()
@@ -163,13 +160,11 @@ impl Source {
                 }
                 // Stamped with an untrusted clock: said so, to wait for it.
                 let held = self.clock.held(now_ms);
-                let journaled = self.journal_append(&samples, held, now_ms);
-                self.cache
-                    .add(journaled.unwrap_or(0), samples, held)
-                    .await?;
-                // Not in the journal: no ack, so the broker sends it again.
-                if journaled.is_some() {
-                    self.ack(p);
+                match self.intake.add(samples, held).await? {
+                    Journaled::Yes | Journaled::NoJournal => self.ack(p).await,
+                    // Not in the journal: no ack, so the broker sends it
+                    // again.
+                    Journaled::Failed(e) => self.journal_failed(&e, now_ms),
                 }
             }
             Err(reason) => {
@@ -182,7 +177,7 @@ impl Source {
                 );
                 // Acknowledged all the same: a bad publisher must not wedge
                 // the session with a message that will never decode.
-                self.ack(p);
+                self.ack(p).await;
             }
         }
         Ok(())
@@ -290,7 +285,7 @@ impl Source {
             series = updates.len(),
             "Discovery metadata read."
         );
-        self.cache.describe(updates).await
+        self.intake.cache().describe(updates).await
     }
 
     /// Tells the cache, before the series' first sample, that a series
@@ -306,30 +301,10 @@ impl Source {
             return Ok(());
         }
         self.states.insert(series.to_owned());
-        self.cache
+        self.intake
+            .cache()
             .guess_state(series.to_owned(), word.device_class)
             .await
-    }
-
-    /// The record's sequence number (0 without a journal), buffered; it
-    /// reaches the kernel at the next `commit`. `None` when the journal
-    /// cannot be written.
-    fn journal_append(
-        &mut self,
-        samples: &[Sample],
-        held: Option<HeldClock>,
-        now_ms: i64,
-    ) -> Option<u64> {
-        let Some(j) = self.journal.as_mut() else {
-            return Some(0);
-        };
-        match j.append(samples, held) {
-            Ok(seq) => Some(seq),
-            Err(e) => {
-                self.journal_failed(&e, now_ms);
-                None
-            }
-        }
     }
 
     fn journal_failed(&mut self, e: &std::io::Error, now_ms: i64) {
@@ -341,8 +316,8 @@ impl Source {
     }
 
     /// Queues the ack of `p` behind the messages waiting for the journal.
-    fn ack(&mut self, p: Publish) {
-        if self.journal.is_none() || p.qos == QoS::AtMostOnce {
+    async fn ack(&mut self, p: Publish) {
+        if !self.intake.has_journal() || p.qos == QoS::AtMostOnce {
             return; // rumqttc acknowledged it already, or nothing to do
         }
         // Only qos and packet id matter for the ack: keeping the payload
@@ -353,20 +328,19 @@ impl Source {
         self.flush_by
             .get_or_insert_with(|| tokio::time::Instant::now() + GROUP_WAIT);
         if self.waiting.len() >= GROUP_MAX {
-            self.commit();
+            self.commit().await;
         }
     }
 
     /// Flushes the journal (fsyncs it with `sync = "always"`) and releases
     /// the acks that waited for it, in order. If the journal cannot be
     /// written they are dropped: the broker will send those messages again.
-    pub fn commit(&mut self) {
+    pub async fn commit(&mut self) {
         self.flush_by = None;
         if self.waiting.is_empty() {
             return;
         }
-        let result = self.journal.as_mut().map_or(Ok(()), Journal::commit);
-        match result {
+        match self.intake.commit().await {
             Ok(()) => {
                 self.unacked.extend(self.waiting.drain(..));
                 self.retry_acks();
@@ -399,18 +373,14 @@ impl Source {
     }
 
     /// `sync = "interval"`: the journal fsynced in the background.
-    pub fn sync_in_background(&mut self) {
-        if let Some(j) = self.journal.as_mut() {
-            j.sync_in_background();
-        }
+    pub async fn sync_in_background(&mut self) {
+        self.intake.sync_in_background().await;
     }
 
     /// A clean stop: everything journaled reaches the disk.
-    pub fn close(&mut self) {
-        self.commit();
-        if let Some(j) = self.journal.as_mut()
-            && let Err(e) = j.close()
-        {
+    pub async fn close(&mut self) {
+        self.commit().await;
+        if let Err(e) = self.intake.close().await {
             error!(error = %e, "Cannot fsync the journal at stop.");
         }
     }

@@ -71,6 +71,7 @@ pub(crate) struct State {
     /// The tokens of forms that change something.
     form_tokens: form::FormTokens,
     events: Arc<crate::events::Events>,
+    jobs: crate::poll::JobsStatus,
     /// The zone pages show times in (`web.time_zone`).
     time_zone: String,
     /// Each user's view of the index, with the index it was filtered from:
@@ -247,6 +248,8 @@ pub struct WebDeps {
     pub config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
     /// Drawn on graphs; editors add to them.
     pub events: Arc<crate::events::Events>,
+    /// What each poll job did last (`/metrics`, the jobs page).
+    pub jobs: crate::poll::JobsStatus,
 }
 
 /// The running server: how to stop it.
@@ -287,6 +290,7 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         form_tokens: form::FormTokens::default(),
         config: deps.config,
         events: deps.events,
+        jobs: deps.jobs,
         visible: Mutex::default(),
         device_lists: Mutex::default(),
         time_zone: config.time_zone.clone(),

@@ -27,7 +27,7 @@ pub(crate) async fn metrics(state: web::Data<State>, access: Access) -> HttpResp
     let stats = state.cache.stats().await.ok();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(&state.metrics, stats, state.journal_enabled))
+        .body(render(&state.metrics, stats, state.journal_enabled) + &jobs(&state.jobs))
 }
 
 /// 200 while the cache and the RRD thread run; the MQTT connection is
@@ -111,6 +111,103 @@ pub(crate) fn render(m: &Metrics, stats: Option<CacheStats>, journal: bool) -> S
     connections(&mut o, m);
     clock(&mut o, m);
     o.0
+}
+
+/// Per poll job: its last success, duration and samples, its errors by
+/// kind, its skipped rounds.
+pub(crate) fn jobs(jobs: &crate::poll::JobsStatus) -> String {
+    use crate::poll::PollErrorKind;
+    let all = jobs.snapshot();
+    let mut o = String::new();
+    if all.is_empty() {
+        return o;
+    }
+    let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(
+            o,
+            "# HELP datalog_rrd_poll_{name} {help}\n# TYPE datalog_rrd_poll_{name} {kind}"
+        );
+    };
+    // Job names are `[A-Za-z0-9_-]`: nothing to escape.
+    type Value = fn(&crate::poll::JobStatus) -> Option<f64>;
+    let gauges: [(&str, &str, &str, Value); 6] = [
+        (
+            "last_success_timestamp_seconds",
+            "gauge",
+            "When the job last had an answer.",
+            |s| s.last_success_ms.map(|t| t as f64 / 1000.0),
+        ),
+        (
+            "last_duration_seconds",
+            "gauge",
+            "How long the job's last round took.",
+            |s| s.last_duration_ms.map(|d| d as f64 / 1000.0),
+        ),
+        (
+            "last_samples",
+            "gauge",
+            "Samples the job's last round gave.",
+            |s| Some(s.last_samples as f64),
+        ),
+        (
+            "samples_total",
+            "counter",
+            "Samples the job has given.",
+            |s| Some(s.samples_total as f64),
+        ),
+        ("rounds_total", "counter", "Rounds the job has run.", |s| {
+            Some(s.rounds_total as f64)
+        }),
+        (
+            "failing",
+            "gauge",
+            "Failed rounds in a row (0: the target answers).",
+            |s| Some(f64::from(s.failing)),
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        family(&mut o, name, kind, help);
+        for (job, s) in &all {
+            if let Some(v) = value(s) {
+                let _ = writeln!(o, "datalog_rrd_poll_{name}{{job=\"{job}\"}} {v}");
+            }
+        }
+    }
+    family(
+        &mut o,
+        "errors_total",
+        "counter",
+        "Failed rounds or parts of rounds, by kind.",
+    );
+    for (job, s) in &all {
+        for kind in PollErrorKind::ALL {
+            let n = s.errors.get(&kind).copied().unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "datalog_rrd_poll_errors_total{{job=\"{job}\",kind=\"{}\"}} {n}",
+                kind.as_str()
+            );
+        }
+    }
+    family(
+        &mut o,
+        "skipped_rounds_total",
+        "counter",
+        "Rounds not run: the previous one still ran (busy), or the target was failing (backoff).",
+    );
+    for (job, s) in &all {
+        let _ = writeln!(
+            o,
+            "datalog_rrd_poll_skipped_rounds_total{{job=\"{job}\",reason=\"busy\"}} {}",
+            s.skipped_busy
+        );
+        let _ = writeln!(
+            o,
+            "datalog_rrd_poll_skipped_rounds_total{{job=\"{job}\",reason=\"backoff\"}} {}",
+            s.skipped_backoff
+        );
+    }
+    o
 }
 
 /// What came in over MQTT and what the cache took.

@@ -61,6 +61,7 @@ fn fixture(extra_config: &str) -> Fixture {
             journal_enabled: false,
             events: Arc::new(crate::events::Events::load(&config.data_dir)),
             config: tokio::sync::watch::channel(config.clone()).1,
+            jobs: Default::default(),
         },
     ));
     Fixture {

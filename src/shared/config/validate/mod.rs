@@ -15,6 +15,7 @@ use super::{
 mod broker;
 mod dashboards;
 mod mqtt;
+mod poll;
 mod sections;
 mod templates;
 
@@ -22,6 +23,15 @@ use self::broker::embedded_broker;
 use self::mqtt::mqtt;
 use self::sections::{files, rules, web};
 use self::templates::templates;
+
+/// One job made in the browser, checked exactly as a `[[poll]]` is.
+pub(crate) fn poll_job(raw: &super::poll::RawPoll) -> Result<super::poll::PollJob, Vec<KeyError>> {
+    let mut errors = Vec::new();
+    match poll::poll(raw, "poll", &mut Errors(&mut errors)) {
+        Some(job) if errors.is_empty() => Ok(job),
+        _ => Err(errors),
+    }
+}
 
 /// One dashboard made in the browser, checked exactly as a `[[dashboard]]`
 /// is (`groups`: the `[[web.groups]]` it may be shared with).
@@ -79,7 +89,8 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
         .then(|| journal(&s.journal, &cache, &data_dir, &mut e));
     let clock = clock(&s.clock, &mut e);
     let limits = limits(&s.limits, &mut e);
-    let templates = templates(&s.templates, &mut e);
+    let polls = poll::polls(&s.polls, &mut e);
+    let templates = templates(&s.templates, &polls, &mut e);
     let files = files(&s.files, &templates, &mut e);
     let rules = rules(&s.rules, &templates, &mut e);
     let dashboards = {
@@ -104,6 +115,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
         rules,
         dashboards,
         dashboard_rules,
+        polls,
     }
 }
 

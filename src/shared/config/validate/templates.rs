@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::{Errors, whole_secs};
 use crate::config::Template;
+use crate::config::poll::PollJob;
 use crate::config::raw::{RawRra, RawTemplate};
 use crate::model::RraSpec;
 
@@ -16,12 +17,26 @@ const MAX_RRA_ROWS: u64 = 10_000_000;
 /// The templates that are valid, each name once. The built-in catch-all
 /// `default` comes last unless the file defines its own: adding one
 /// template must not silently stop every other series.
-pub(super) fn templates(raw: &[Option<RawTemplate>], e: &mut Errors) -> Vec<Template> {
+///
+/// Each poll job's own template (`RawTemplate::for_poll`) comes first:
+/// its files' step is its interval, whatever catch-all the file has. A
+/// `[[rule]]` naming another template still wins.
+pub(super) fn templates(
+    raw: &[Option<RawTemplate>],
+    polls: &[PollJob],
+    e: &mut Errors,
+) -> Vec<Template> {
     let builtin =
         (!raw.iter().flatten().any(|t| t.name == "default")).then(RawTemplate::builtin_default);
+    let for_polls: Vec<RawTemplate> = polls
+        .iter()
+        .map(|p| RawTemplate::for_poll(p.template_name(), &p.prefix, p.interval))
+        .collect();
     let mut names = HashSet::new();
-    raw.iter()
-        .map(Option::as_ref)
+    for_polls
+        .iter()
+        .map(Some)
+        .chain(raw.iter().map(Option::as_ref))
         .chain(builtin.as_ref().map(Some))
         .enumerate()
         .filter_map(|(i, t)| {

@@ -171,7 +171,7 @@ pub(super) fn auto_file_spec(
             ds_type,
             heartbeat_secs: t.heartbeat_secs,
             min: meta.min.or(t.min),
-            max: t.max,
+            max: meta.max.or(t.max),
             aggregate: if about.binary {
                 Aggregate::Max
             } else {

@@ -145,7 +145,7 @@ mod tests {
             about: About {
                 binary: true,
                 device_class: Some("occupancy".into()),
-                device: None,
+                ..About::default()
             },
             ..IndexDs::default()
         };
