@@ -13,6 +13,7 @@ mod janitoo;
 mod migrate;
 mod pages;
 mod pipeline;
+mod poll;
 mod recovery;
 mod reload;
 mod service;

@@ -1,0 +1,329 @@
+//! Poll jobs against real servers from Debian packages on loopback:
+//! munin-node with plugins of the test's own, prometheus-node-exporter,
+//! and targets that refuse, hang or talk nonsense.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+/// munin-node 2.0 on a free loopback port with the plugins the test
+/// writes: it reads only `/etc/munin/plugins`, so that directory is
+/// bind-mounted over in a private mount namespace (needs root).
+struct MuninNode {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl MuninNode {
+    fn start(plugins: &[(&str, &str)]) -> MuninNode {
+        let dir = tempfile::tempdir().unwrap();
+        let (plugin_dir, conf_dir) = (dir.path().join("plugins"), dir.path().join("conf.d"));
+        std::fs::create_dir(&plugin_dir).unwrap();
+        std::fs::create_dir(&conf_dir).unwrap();
+        for (name, script) in plugins {
+            let path = plugin_dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+            Command::new("chmod")
+                .arg("755")
+                .arg(&path)
+                .status()
+                .unwrap();
+        }
+        // The test's temp dir is root's: its plugins run as root.
+        std::fs::write(conf_dir.join("test"), "[*]\nuser root\n").unwrap();
+        let port = free_port();
+        let config = dir.path().join("munin-node.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "log_level 4\nlog_file {d}/munin-node.log\npid_file {d}/munin-node.pid\n\
+                 background 0\nsetsid 0\nuser root\ngroup root\nallow ^127\\.0\\.0\\.1$\n\
+                 host 127.0.0.1\nport {port}\ntimeout 60\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let script = format!(
+            "mount --bind {p} /etc/munin/plugins && mount --bind {c} /etc/munin/plugin-conf.d \
+             && exec munin-node --config {conf} --foreground",
+            p = plugin_dir.display(),
+            c = conf_dir.display(),
+            conf = config.display()
+        );
+        let child = Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux) and munin-node, as root");
+        wait_for(Duration::from_secs(20), "munin-node to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        MuninNode {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for MuninNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `rrdtool info` of `path`.
+fn rrd_info(path: &Path) -> String {
+    let out = Command::new("rrdtool")
+        .arg("info")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The index entry (as `index.json` has it) of the file at `rel`.
+fn index_entry(data: &Path, rel: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(data.join("index.json")).ok()?;
+    let index: serde_json::Value = serde_json::from_str(&text).ok()?;
+    index["files"]
+        .as_array()?
+        .iter()
+        .find(|f| f["path"] == rel)
+        .cloned()
+}
+
+const TEMPERATURE: &str = r#"if [ "$1" = config ]; then
+echo 'graph_title Room temperature'
+echo 'graph_vlabel °C'
+echo 'graph_category sensors'
+echo 'room.label Living room'
+echo 'room.draw AREA'
+echo 'room.colour 00cc00'
+echo 'room.warning 25'
+echo 'room.critical 30'
+exit 0; fi
+echo 'room.value 21.5'"#;
+
+/// A counter that grows 1000 a second: its rate is 1000.
+const TRAFFIC: &str = r#"if [ "$1" = config ]; then
+echo 'graph_title Traffic'
+echo 'bytes.label bytes'
+echo 'bytes.type DERIVE'
+echo 'bytes.min 0'
+exit 0; fi
+echo "bytes.value $(( $(date +%s) * 1000 ))""#;
+
+const MULTI: &str = r#"if [ "$1" = config ]; then
+echo 'multigraph multi_disk'
+echo 'graph_title Disks'
+echo 'used.label used'
+echo 'multigraph multi_disk.sda'
+echo 'graph_title sda'
+echo 'reads.label reads'
+exit 0; fi
+echo 'multigraph multi_disk'
+echo 'used.value 1e+05'
+echo 'multigraph multi_disk.sda'
+echo 'reads.value 7'"#;
+
+/// Hangs while fetching, as a plugin stuck on a dead NFS mount does (one
+/// that hangs on `config` holds munin-node's own greeting: munin-node's
+/// `timeout` is the cure for that, not the poller).
+const HANG: &str = r#"if [ "$1" = config ]; then
+echo 'graph_title Hang'
+echo 'x.label x'
+exit 0; fi
+sleep 50
+echo 'x.value 1'"#;
+
+#[test]
+fn munin_plugins_land_in_files_with_their_config() {
+    let node = MuninNode::start(&[
+        ("temperature", TEMPERATURE),
+        ("traffic", TRAFFIC),
+        ("multi", MULTI),
+        ("hang", HANG),
+    ]);
+    let broker = Mosquitto::start();
+    let config = format!(
+        "{}[[poll]]\nname = \"node\"\nkind = \"munin\"\ntarget = \"127.0.0.1:{}\"\n\
+         interval = \"10s\"\ntimeout = \"4s\"\n",
+        external(broker.port, "1s"),
+        node.port
+    );
+    let daemon = Daemon::start(&config);
+    let data = daemon.data();
+    let prefix = "munin/127.2E0.2E0.2E1";
+    let room = data.join(format!("{prefix}/temperature/room.rrd"));
+    let bytes = data.join(format!("{prefix}/traffic/bytes.rrd"));
+    // MQTT keeps flowing while the hanging plugin holds its job.
+    broker.publish("sensors/kitchen/temp", "19.5");
+    // Two rounds: the counter's rate needs two values.
+    wait_for(Duration::from_secs(60), "two munin rounds", || {
+        daemon.flush();
+        if !bytes.exists() {
+            return None;
+        }
+        let rows = fetch(&bytes, now_s() - 120, now_s());
+        rows.iter()
+            .any(|(_, v)| (*v - 1000.0).abs() < 100.0)
+            .then_some(())
+    });
+    let temps = fetch(&room, now_s() - 120, now_s());
+    assert!(temps.iter().all(|(_, v)| *v == 21.5), "{temps:?}");
+    let info = rrd_info(&room);
+    assert!(info.contains("step = 10"), "{info}");
+    assert!(info.contains("ds[value].type = \"GAUGE\""), "{info}");
+    let info = rrd_info(&bytes);
+    assert!(info.contains("ds[value].type = \"DERIVE\""), "{info}");
+    assert!(info.contains("ds[value].min = 0.0"), "{info}");
+    // Scientific notation is a number; multigraphs nest.
+    let used = data.join(format!("{prefix}/multi_disk/used.rrd"));
+    assert!(
+        fetch(&used, now_s() - 120, now_s())
+            .iter()
+            .any(|(_, v)| *v == 1e5)
+    );
+    assert!(
+        data.join(format!("{prefix}/multi_disk/sda/reads.rrd"))
+            .exists()
+    );
+    assert!(data.join("sensors/kitchen/temp.rrd").exists());
+    // Label, unit, device and chart as config said.
+    let entry = wait_for(Duration::from_secs(20), "the index", || {
+        index_entry(&data, &format!("{prefix}/temperature/room"))
+    });
+    let ds = &entry["ds"][0];
+    assert_eq!(ds["label"], "Living room", "{entry}");
+    assert_eq!(ds["unit"], "°C", "{entry}");
+    assert_eq!(ds["device"], hostname(), "{entry}");
+    let chart = &ds["chart"];
+    assert_eq!(chart["title"], "Room temperature", "{entry}");
+    assert_eq!(chart["draw"], "area", "{entry}");
+    assert_eq!(chart["warning"], 25.0, "{entry}");
+    assert_eq!(chart["critical"], 30.0, "{entry}");
+    // The hanging plugin: a timeout counted, nothing of it written, and
+    // the others' values were not held up by it.
+    assert!(metric(&daemon, "poll_errors_total{job=\"node\",kind=\"timeout\"}") >= 1);
+    assert!(!data.join(format!("{prefix}/hang/x.rrd")).exists());
+    assert!(metric(&daemon, "poll_last_samples{job=\"node\"}") >= 4);
+}
+
+fn hostname() -> String {
+    let out = Command::new("hostname").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_node_exporter_profile_logs_the_usual_series() {
+    let port = free_port();
+    let mut exporter = Command::new("prometheus-node-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus-node-exporter");
+    wait_for(Duration::from_secs(20), "node exporter", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let broker = Mosquitto::start();
+    let config = format!(
+        "{}[[poll]]\nname = \"pi\"\nkind = \"prometheus\"\ntarget = \"http://127.0.0.1:{port}/metrics\"\n\
+         profile = \"node\"\ninterval = \"10s\"\n",
+        external(broker.port, "1s"),
+    );
+    let daemon = Daemon::start(&config);
+    let data = daemon.data();
+    let prefix = format!("prometheus/127.2E0.2E0.2E1");
+    let load = data.join(format!("{prefix}/node_load1.rrd"));
+    let idle = data.join(format!("{prefix}/node_cpu_seconds_total/0/idle.rrd"));
+    wait_for(Duration::from_secs(60), "the exporter's series", || {
+        daemon.flush();
+        (load.exists() && idle.exists()).then_some(())
+    });
+    assert!(rrd_info(&load).contains("ds[value].type = \"GAUGE\""));
+    let info = rrd_info(&idle);
+    assert!(info.contains("ds[value].type = \"DERIVE\""), "{info}");
+    assert!(info.contains("ds[value].min = 0.0"), "{info}");
+    // A dozen-odd series, not the hundreds the exporter has.
+    let files = files_under(&data.join(&prefix));
+    assert!(files.len() < 60, "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("go_")), "{files:?}");
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+}
+
+#[test]
+fn failing_targets_back_off_and_hold_up_nothing() {
+    // Refuses: a port nobody listens on.
+    let refused = free_port();
+    // Hangs: accepts, never answers.
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    // Talks nonsense: a greeting that is not munin's.
+    let garbage = TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in garbage.incoming().flatten().take(50) {
+            let _ = s.write_all(b"HTTP/1.0 400 nonsense\r\n\r\n");
+        }
+    });
+    let broker = Mosquitto::start();
+    let job = |name: &str, kind: &str, port: u16| {
+        format!(
+            "[[poll]]\nname = \"{name}\"\nkind = \"{kind}\"\ntarget = \"127.0.0.1:{port}\"\n\
+             interval = \"10s\"\ntimeout = \"2s\"\n"
+        )
+    };
+    let config = format!(
+        "{}{}{}{}",
+        external(broker.port, "1s"),
+        job("refused", "munin", refused),
+        job(
+            "hanging",
+            "prometheus",
+            hanging.local_addr().unwrap().port()
+        ),
+        job("garbage", "munin", garbage_port),
+    );
+    let daemon = Daemon::start(&config);
+    for name in ["refused", "hanging", "garbage"] {
+        wait_for(Duration::from_secs(30), "a failed round", || {
+            let (_, body) = http_get(&format!("{}/metrics", daemon.web_url()));
+            String::from_utf8_lossy(&body)
+                .contains(&format!("datalog_rrd_poll_failing{{job=\"{name}\"}} 1"))
+                .then_some(())
+        });
+    }
+    let kind = |job: &str, kind: &str| {
+        metric(
+            &daemon,
+            &format!("poll_errors_total{{job=\"{job}\",kind=\"{kind}\"}}"),
+        )
+    };
+    assert_eq!(kind("refused", "connect"), 1);
+    assert_eq!(kind("hanging", "timeout"), 1);
+    assert_eq!(kind("garbage", "protocol"), 1);
+    // Said once per outage, with the reason.
+    let log = daemon.log();
+    assert_eq!(log.matches("does not answer").count(), 3, "{log}");
+    assert!(log.contains("not a munin node"), "{log}");
+    // MQTT flows all the while.
+    broker.publish("sensors/hall/temp", "18");
+    wait_for(Duration::from_secs(20), "the MQTT value", || {
+        daemon.flush();
+        daemon
+            .data()
+            .join("sensors/hall/temp.rrd")
+            .exists()
+            .then_some(())
+    });
+    drop(hanging);
+}
