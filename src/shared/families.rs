@@ -189,8 +189,9 @@ pub fn device_levels(series: &str) -> usize {
     match first {
         "homie" if second == "5" && n >= 4 => 3,
         "tele" | "stat" | "shellies" | "homie" if n >= 3 => 2,
-        // The host, as Munin and collectd's own pages group.
-        "collectd" if n >= 3 => 2,
+        // The host, as Munin and collectd's own pages group (poll jobs'
+        // default prefixes are `munin/<host>` and `prometheus/<host>`).
+        "collectd" | "munin" | "prometheus" if n >= 3 => 2,
         _ => shelly_gen2_device_levels(series)
             .or_else(|| esphome_device_levels(series))
             .unwrap_or(n - 1),

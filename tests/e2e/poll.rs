@@ -210,6 +210,24 @@ fn munin_plugins_land_in_files_with_their_config() {
     assert_eq!(chart["draw"], "area", "{entry}");
     assert_eq!(chart["warning"], 25.0, "{entry}");
     assert_eq!(chart["critical"], 30.0, "{entry}");
+    // The node's dashboard: a view per plugin, titled as munin titles it,
+    // drawn with the plugin's styles and thresholds.
+    // The device is the job's prefix; the node's name titles it.
+    let host = "munin/127.2E0.2E0.2E1";
+    let dashboard = format!("{}/rrd/device-dashboard?device={host}", daemon.web_url());
+    let (status, page) = http_get(&dashboard);
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200, "{page}");
+    for title in ["Room temperature", "Traffic", "Disks", &format!("Charts of {}", hostname())] {
+        assert!(page.contains(title), "{title} not in {page}");
+    }
+    for view in 0..3 {
+        let (status, png) = http_get(&format!(
+            "{}/rrd/device-dashboard/view.png?device={host}&view={view}&range=hour",
+            daemon.web_url()
+        ));
+        assert_eq!((status, &png[1..4]), (200, &b"PNG"[..]));
+    }
     // The hanging plugin: a timeout counted, nothing of it written, and
     // the others' values were not held up by it.
     assert!(metric(&daemon, "poll_errors_total{job=\"node\",kind=\"timeout\"}") >= 1);

@@ -92,6 +92,22 @@ pub(super) struct Drawn<'i> {
 }
 
 impl<'i> Drawn<'i> {
+    /// DS `ds` of `entry`, drawn as its source's chart says (a Munin
+    /// plugin's draw style and colour), or with the defaults.
+    pub(super) fn as_charted(entry: &'i IndexEntry, ds: usize) -> Self {
+        let mut drawn = Drawn::plain(entry, ds);
+        if let Some(chart) = &entry.ds[ds].about.chart {
+            drawn.style.draw = chart.draw;
+            drawn.style.color = chart.colour;
+        }
+        drawn
+    }
+
+    /// The chart hint of its series, if its source gave one.
+    pub(super) fn chart(&self) -> Option<&crate::model::Chart> {
+        self.entry.ds[self.ds].about.chart.as_deref()
+    }
+
     /// DS `ds` of `entry`, drawn with the defaults.
     pub(super) fn plain(entry: &'i IndexEntry, ds: usize) -> Self {
         Drawn {
@@ -173,7 +189,11 @@ pub(super) async fn draw(
 
 /// The view's thresholds as rules; a legend names the series whose last
 /// value crosses one.
-pub(super) async fn thresholds(state: &State, view: &View, series: &[Drawn<'_>]) -> Vec<Threshold> {
+pub(super) async fn thresholds(
+    state: &State,
+    (warning, critical): (Option<f64>, Option<f64>),
+    series: &[Drawn<'_>],
+) -> Vec<Threshold> {
     let names: Vec<String> = series
         .iter()
         .map(|s| s.entry.ds[s.ds].series.clone())
@@ -190,8 +210,8 @@ pub(super) async fn thresholds(state: &State, view: &View, series: &[Drawn<'_>])
             .collect()
     };
     [
-        ("warning", view.warning, WARNING),
-        ("critical", view.critical, CRITICAL),
+        ("warning", warning, WARNING),
+        ("critical", critical, CRITICAL),
     ]
     .into_iter()
     .filter_map(|(what, value, color)| {

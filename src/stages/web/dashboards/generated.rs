@@ -22,10 +22,23 @@ const MAX_VIEW_SERIES: usize = 8;
 /// unit and a device class: Voltage 231 V never flattens Current 0.23 A),
 /// a series with no unit alone, an on/off state alone; at most
 /// `MAX_VIEW_SERIES` to a view.
+///
+/// Series whose source names their chart (a Munin plugin's graph) are
+/// drawn as it does instead: one view per chart, its title, its fields in
+/// `graph_order` with their draw styles and colours (and its thresholds,
+/// `chart_limits`), as numeter's views made of munin's config.
 fn device_views<'i>(index: &'i [IndexEntry], device: &str) -> Vec<(String, Vec<Drawn<'i>>)> {
     let mut by_quantity: BTreeMap<(String, String), Vec<Drawn<'i>>> = Default::default();
+    let mut charts: BTreeMap<(String, String), Vec<Drawn<'i>>> = Default::default();
     for e in crate::web::tree::device_files(index, device) {
         for (ds, d) in e.ds.iter().enumerate() {
+            if let Some(chart) = &d.about.chart {
+                charts
+                    .entry((chart.title.clone(), chart.id.clone()))
+                    .or_default()
+                    .push(Drawn::as_charted(e, ds));
+                continue;
+            }
             let name = crate::web::tree::series_name(&d.series, d.label.as_deref());
             let title = match &d.unit {
                 Some(unit) if !d.about.binary => {
@@ -49,6 +62,10 @@ fn device_views<'i>(index: &'i [IndexEntry], device: &str) -> Vec<(String, Vec<D
         }
     }
     let mut views = Vec::new();
+    for ((title, _), mut series) in charts {
+        series.sort_by_key(|s| s.chart().map_or(0, |c| c.order));
+        views.push((title, series));
+    }
     for ((title, _), series) in by_quantity {
         let parts = series.len().div_ceil(MAX_VIEW_SERIES);
         for (i, chunk) in series.chunks(MAX_VIEW_SERIES).enumerate() {
@@ -149,7 +166,21 @@ pub(crate) async fn device_view_png(
         .view
         .and_then(|i| views.get(i))
         .ok_or_else(|| WebError::NotFound(format!("view of device {:?}", which.device)))?;
-    draw(&state, &req, title, series, &params, Vec::new()).await
+    let limits = chart_limits(series);
+    let thresholds = super::draw::thresholds(&state, limits, series).await;
+    draw(&state, &req, title, series, &params, thresholds).await
+}
+
+/// A chart's warning and critical lines: its fields' (Munin sets them
+/// per field; a view has one of each, the lowest of its fields').
+fn chart_limits(series: &[Drawn<'_>]) -> (Option<f64>, Option<f64>) {
+    let lowest = |pick: fn(&crate::model::Chart) -> Option<f64>| {
+        series
+            .iter()
+            .filter_map(|s| s.chart().and_then(pick))
+            .min_by(f64::total_cmp)
+    };
+    (lowest(|c| c.warning), lowest(|c| c.critical))
 }
 
 /// The views of every dashboard `[[dashboard_rule]]`s make of the index,

@@ -308,6 +308,6 @@ pub(crate) async fn view_png(
         .and_then(|i| d.views.get(i))
         .ok_or_else(|| WebError::NotFound(format!("view {file:?} of {name:?}")))?;
     let series = drawn(view, &index);
-    let thresholds = thresholds(&state, view, &series).await;
+    let thresholds = thresholds(&state, (view.warning, view.critical), &series).await;
     draw(&state, &req, &view.title, &series, &params, thresholds).await
 }
