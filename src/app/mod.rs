@@ -113,6 +113,8 @@ impl App {
             config: config_rx.clone(),
             events: events.clone(),
             jobs: jobs.clone(),
+            intake: intake.clone(),
+            stamper: stamper.clone(),
         };
         let web = start_web(&config, web_deps)?;
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -14,6 +14,7 @@ mod migrate;
 mod pages;
 mod pipeline;
 mod poll;
+mod push;
 mod recovery;
 mod reload;
 mod service;

@@ -218,7 +218,12 @@ fn munin_plugins_land_in_files_with_their_config() {
     let (status, page) = http_get(&dashboard);
     let page = String::from_utf8_lossy(&page);
     assert_eq!(status, 200, "{page}");
-    for title in ["Room temperature", "Traffic", "Disks", &format!("Charts of {}", hostname())] {
+    for title in [
+        "Room temperature",
+        "Traffic",
+        "Disks",
+        &format!("Charts of {}", hostname()),
+    ] {
         assert!(page.contains(title), "{title} not in {page}");
     }
     for view in 0..3 {

@@ -310,6 +310,26 @@ pub struct WebConfig {
     /// The zone pages, charts and human exports show times in: the
     /// configured one, else the system's when the config was read.
     pub time_zone: String,
+    /// `[[web.bots]]`: who may push values to `/rrd/api/values`.
+    pub bots: Vec<Bot>,
+}
+
+/// A validated `[[web.bots]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bot {
+    pub name: String,
+    pub token_hash: String,
+    /// Topic filters with `%u` already replaced by its name; `None`: any.
+    pub publish: Option<Vec<String>>,
+}
+
+impl Bot {
+    /// Whether it may push values of `series`.
+    pub fn may_push(&self, series: &str) -> bool {
+        self.publish
+            .as_ref()
+            .is_none_or(|filters| filters.iter().any(|f| rumqttc::matches(series, f)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -253,6 +253,19 @@ pub(crate) struct RawWeb {
     pub time_zone: Option<String>,
     pub users: Vec<RawWebUser>,
     pub groups: Vec<RawWebGroup>,
+    pub bots: Vec<RawBot>,
+}
+
+/// `[[web.bots]]`: a script or device that pushes values over HTTP.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBot {
+    pub name: String,
+    /// The argon2 hash of its token's secret (`datalog-rrd hash-password`).
+    pub token_hash: String,
+    /// Series (MQTT topic filters, `%u`: its name) it may push; absent:
+    /// any.
+    pub publish: Option<Vec<String>>,
 }
 
 impl Default for RawWeb {
@@ -266,6 +279,7 @@ impl Default for RawWeb {
             time_zone: None,
             users: Vec::new(),
             groups: Vec::new(),
+            bots: Vec::new(),
         }
     }
 }

@@ -402,10 +402,12 @@ pub enum RejectReason {
     TooOld,
     /// An event beyond `events::MAX_PER_MINUTE`.
     EventRate,
+    /// Pushed over HTTP by a bot to a series outside its `publish`.
+    NotAllowed,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 15] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::Oversize,
         RejectReason::Empty,
         RejectReason::NotNumeric,
@@ -421,6 +423,7 @@ impl RejectReason {
         RejectReason::Future,
         RejectReason::TooOld,
         RejectReason::EventRate,
+        RejectReason::NotAllowed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -440,6 +443,7 @@ impl RejectReason {
             RejectReason::Future => "future",
             RejectReason::TooOld => "older_than_archives",
             RejectReason::EventRate => "event_rate",
+            RejectReason::NotAllowed => "not_allowed",
         }
     }
 

@@ -21,6 +21,7 @@ mod form;
 mod graph;
 mod pages;
 mod prom;
+mod push;
 pub mod query;
 pub mod tree;
 
@@ -72,6 +73,8 @@ pub(crate) struct State {
     form_tokens: form::FormTokens,
     events: Arc<crate::events::Events>,
     jobs: crate::poll::JobsStatus,
+    /// `/rrd/api/values`, when `[[web.bots]]` exist.
+    push: Option<push::Push>,
     /// The zone pages show times in (`web.time_zone`).
     time_zone: String,
     /// Each user's view of the index, with the index it was filtered from:
@@ -250,6 +253,9 @@ pub struct WebDeps {
     pub events: Arc<crate::events::Events>,
     /// What each poll job did last (`/metrics`, the jobs page).
     pub jobs: crate::poll::JobsStatus,
+    /// Where pushed values go, as every source's.
+    pub intake: crate::cache::Intake,
+    pub stamper: crate::clock::Stamper,
 }
 
 /// The running server: how to stop it.
@@ -275,10 +281,17 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
     if dygraphs.is_none() {
         warn!(dir = %config.dygraphs_dir.display(), "dygraph.min.js not found (Debian package libjs-dygraphs): pages show PNG graphs only.");
     }
+    let push = push::Push::new(
+        config.bots.clone(),
+        deps.intake,
+        deps.stamper,
+        deps.metrics.clone(),
+    );
     State {
         rrd: deps.rrd,
         cache: deps.cache,
         metrics: deps.metrics,
+        push,
         users: auth::Users::new(config.users.clone(), &config.groups),
         clock: deps.clock,
         render_slots: tokio::sync::Semaphore::new(config.render_queue),
@@ -348,6 +361,8 @@ async fn redirect_to_index() -> HttpResponse {
 /// users are configured, and shows each user what their groups allow.
 pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
     let auth = state.users.enabled();
+    // One byte over the limit, so that the handler counts the refusal.
+    let push_limit = state.config.borrow().limits.max_payload_bytes + 1;
     cfg.app_data(state)
         .app_data(actix_web_httpauth::extractors::basic::Config::default().realm("datalog-rrd"))
         .app_data(
@@ -364,6 +379,12 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
                 .error_handler(|e, _| WebError::BadQuery(e.to_string()).into()),
         )
         .route("/healthz", web::get().to(prom::healthz))
+        // Bots authenticate with their own tokens, not as web users.
+        .service(
+            web::resource("/rrd/api/values")
+                .app_data(web::PayloadConfig::new(push_limit))
+                .route(web::post().to(push::values)),
+        )
         .service(
             add_authenticated_routes(web::scope(""))
                 .wrap(ErrorHandlers::new().default_handler(error::html_errors))

@@ -42,12 +42,14 @@ fn fixture(extra_config: &str) -> Fixture {
         metrics.clone(),
     )
     .unwrap();
+    let clock_watch = crate::clock::ClockWatch::always_trusted(Clock::System, metrics.clone());
+    let stamper = clock_watch.stamper();
     let (cache, _task) = cache::spawn(
         config.clone(),
         rrd.clone(),
         metrics.clone(),
         Clock::System,
-        crate::clock::ClockWatch::always_trusted(Clock::System, metrics.clone()),
+        clock_watch,
         Recovered::default(),
     );
     let web_config = config.web.clone().unwrap();
@@ -55,13 +57,15 @@ fn fixture(extra_config: &str) -> Fixture {
         &web_config,
         WebDeps {
             rrd,
-            cache,
+            cache: cache.clone(),
             metrics,
             clock: Clock::System,
             journal_enabled: false,
             events: Arc::new(crate::events::Events::load(&config.data_dir)),
             config: tokio::sync::watch::channel(config.clone()).1,
             jobs: Default::default(),
+            intake: crate::cache::Intake::new(None, cache.clone()),
+            stamper,
         },
     ));
     Fixture {

@@ -103,7 +103,53 @@ pub(super) fn web(raw: &RawWeb, e: &mut Errors) -> Option<WebConfig> {
         render_queue: raw.render_queue,
         groups,
         time_zone: time_zone(raw.time_zone.as_deref(), e),
+        bots: bots(raw, e),
     })
+}
+
+/// `[[web.bots]]`: unique names without ':' (a token is `<name>:<secret>`),
+/// argon2 hashes, valid filters.
+fn bots(raw: &RawWeb, e: &mut Errors) -> Vec<crate::config::Bot> {
+    let mut names = HashSet::new();
+    raw.bots
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let key = format!("web.bots[{i}]");
+            if b.name.is_empty() || b.name.contains(':') || b.name.contains(char::is_whitespace) {
+                e.push(
+                    format!("{key}.name"),
+                    "must be non-empty, without ':' or spaces",
+                );
+            } else if !names.insert(b.name.clone()) {
+                e.push(format!("{key}.name"), format!("duplicate bot {:?}", b.name));
+            }
+            if let Err(why) = crate::password::check_hash(&b.token_hash) {
+                e.push(format!("{key}.token_hash"), why);
+            }
+            let publish = b.publish.as_ref().map(|filters| {
+                filters
+                    .iter()
+                    .enumerate()
+                    .map(|(j, f)| {
+                        let f = f.replace("%u", &b.name);
+                        if f.is_empty() || !rumqttc::valid_filter(&f) {
+                            e.push(
+                                format!("{key}.publish[{j}]"),
+                                format!("{f:?} is not a valid MQTT topic filter"),
+                            );
+                        }
+                        f
+                    })
+                    .collect()
+            });
+            crate::config::Bot {
+                name: b.name.clone(),
+                token_hash: b.token_hash.clone(),
+                publish,
+            }
+        })
+        .collect()
 }
 
 /// `web.time_zone`: a name of the zone database, or the system's zone.
