@@ -233,6 +233,12 @@ fn munin_plugins_land_in_files_with_their_config() {
         ));
         assert_eq!((status, &png[1..4]), (200, &b"PNG"[..]));
     }
+    // The jobs page says how the job does.
+    let (status, jobs) = http_get(&format!("{}/rrd/jobs", daemon.web_url()));
+    let jobs = String::from_utf8_lossy(&jobs);
+    assert_eq!(status, 200, "{jobs}");
+    assert!(jobs.contains("node") && jobs.contains("answering"), "{jobs}");
+    assert!(jobs.contains("plugin hang"), "{jobs}");
     // The hanging plugin: a timeout counted, nothing of it written, and
     // the others' values were not held up by it.
     assert!(metric(&daemon, "poll_errors_total{job=\"node\",kind=\"timeout\"}") >= 1);

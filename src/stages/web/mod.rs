@@ -19,6 +19,7 @@ mod events_api;
 mod export;
 mod form;
 mod graph;
+mod jobs;
 mod pages;
 mod prom;
 mod push;
@@ -339,6 +340,7 @@ authenticated_routes! {
     get "/rrd/dashboards/edit" => dashboards::editor::edit,
     post "/rrd/dashboards/save" => dashboards::editor::save,
     post "/rrd/dashboards/delete" => dashboards::editor::delete,
+    get "/rrd/jobs" => jobs::list,
     get "/rrd/events.json" => events_api::list,
     post "/rrd/events/add" => events_api::add,
     post "/rrd/events/delete" => events_api::delete,

@@ -76,7 +76,8 @@ fn uris(pattern: &str, files: &[&str]) -> Vec<String> {
     let devices = ["z2m/kitchen", "z2m/garage", "mixed"];
     let dashboards = ["house", "garage-only", "rooms:kitchen", "rooms:garage"];
     match pattern {
-        "/" | "/metrics" | "/rrd/index.txt" | "/rrd/index.json" | "/rrd/dashboards" => {
+        "/" | "/metrics" | "/rrd/index.txt" | "/rrd/index.json" | "/rrd/dashboards"
+        | "/rrd/jobs" => {
             vec![pattern.to_owned()]
         }
         "/rrd" | "/rrd/" => {
@@ -308,6 +309,17 @@ async fn no_response_reveals_a_file_outside_the_users_groups() {
         ask(&full_app, "kit", "/metrics").await.status,
         StatusCode::FORBIDDEN
     );
+    // The poll jobs page, and pushing values (bots only), likewise.
+    assert_eq!(
+        ask(&full_app, "root", "/rrd/jobs").await.status,
+        StatusCode::OK
+    );
+    for user in ["kit", "gar"] {
+        assert_eq!(
+            ask(&full_app, user, "/rrd/jobs").await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
     let own = ask(&full_app, "kit", "/rrd/graph/z2m/kitchen/temperature.png").await;
     assert_eq!(
         (own.status, own.content_type.as_str()),
