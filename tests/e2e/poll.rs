@@ -183,7 +183,7 @@ fn munin_plugins_land_in_files_with_their_config() {
     assert!(info.contains("step = 10"), "{info}");
     assert!(info.contains("ds[value].type = \"GAUGE\""), "{info}");
     let info = rrd_info(&bytes);
-    assert!(info.contains("ds[value].type = \"DERIVE\""), "{info}");
+    assert!(info.contains("ds[value].type = \"DDERIVE\""), "{info}");
     assert!(info.contains("ds[value].min = 0.0"), "{info}");
     // Scientific notation is a number; multigraphs nest.
     let used = data.join(format!("{prefix}/multi_disk/used.rrd"));
@@ -280,8 +280,18 @@ fn the_node_exporter_profile_logs_the_usual_series() {
     });
     assert!(rrd_info(&load).contains("ds[value].type = \"GAUGE\""));
     let info = rrd_info(&idle);
-    assert!(info.contains("ds[value].type = \"DERIVE\""), "{info}");
+    assert!(info.contains("ds[value].type = \"DDERIVE\""), "{info}");
     assert!(info.contains("ds[value].min = 0.0"), "{info}");
+    // Float counters are written (librrd's DERIVE would refuse them): a
+    // CPU's idle seconds per second, between 0 and 1 (and a bit).
+    let rates = wait_for(Duration::from_secs(60), "an idle rate", || {
+        daemon.flush();
+        let rows = fetch(&idle, now_s() - 120, now_s());
+        (!rows.is_empty()).then_some(rows)
+    });
+    assert!(rates.iter().all(|(_, v)| (0.0..=1.5).contains(v)), "{rates:?}");
+    let log = daemon.log();
+    assert!(!log.contains("not written"), "{log}");
     // A dozen-odd series, not the hundreds the exporter has.
     let files = files_under(&data.join(&prefix));
     assert!(files.len() < 60, "{files:?}");

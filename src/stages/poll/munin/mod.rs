@@ -150,7 +150,7 @@ impl<'j> Round<'j> {
                 let meta = SeriesMeta {
                     label: Some(f.label.clone().unwrap_or_else(|| f.name.clone())),
                     unit: unit(g.vlabel.as_deref()),
-                    ds_type: Some(f.ds_type.unwrap_or(DsType::Gauge)),
+                    ds_type: Some(float_type(f.ds_type.unwrap_or(DsType::Gauge))),
                     min: f.min,
                     max: f.max,
                     device: Some(self.node.to_owned()),
@@ -191,6 +191,18 @@ impl<'j> Round<'j> {
 
     fn series(&self, graph: &str, field: &str) -> String {
         format!("{}/{}/{field}", self.job.prefix, graph.replace('.', "/"))
+    }
+}
+
+/// The type that takes what the field sends: librrd's COUNTER and DERIVE
+/// refuse a value with a fraction ("not a simple signed integer"), which a
+/// scaled field (`cdef x,1000,/`) or a plugin printing `12.5` sends; their
+/// D variants take any number and count the same.
+fn float_type(t: DsType) -> DsType {
+    match t {
+        DsType::Counter => DsType::Dcounter,
+        DsType::Derive => DsType::Dderive,
+        other => other,
     }
 }
 

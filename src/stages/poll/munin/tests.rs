@@ -34,7 +34,7 @@ fn fields_become_series_with_what_config_says() {
     );
     let (series, down) = &polled.meta[0];
     assert_eq!(series, "munin/127.0.0.1/if_eth0/down");
-    assert_eq!(down.ds_type, Some(DsType::Derive));
+    assert_eq!(down.ds_type, Some(DsType::Dderive));
     assert_eq!(down.min, Some(0.0));
     assert_eq!(down.label.as_deref(), Some("received"));
     assert_eq!(down.unit.as_deref(), Some("bits/second"));

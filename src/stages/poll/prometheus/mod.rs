@@ -3,8 +3,10 @@
 //! exposition parsed (`parse.rs`), the wanted samples kept (`select.rs`),
 //! each a series `<prefix>/<metric>/<label values in label-name order>`.
 //!
-//! Types: a counter is logged as DERIVE with min 0 (a rate, and a reset is
-//! not a negative spike), a gauge as GAUGE. Summaries and histograms give
+//! Types: a counter is logged as DDERIVE with min 0 (a rate, and a reset
+//! is not a negative spike; the D variant because exposition values are
+//! floats, `node_cpu_seconds_total 10517.13`, which librrd's DERIVE
+//! refuses), a gauge as GAUGE. Summaries and histograms give
 //! their `_sum` and `_count` (counters) unless `include` asks for their
 //! buckets or quantiles by name.
 
@@ -89,7 +91,7 @@ fn meta(job: &PollJob, s: &PromSample) -> SeriesMeta {
         label: Some(label),
         unit: unit(&s.name, counter),
         ds_type: Some(if counter {
-            DsType::Derive
+            DsType::Dderive
         } else {
             DsType::Gauge
         }),

@@ -47,7 +47,7 @@ fn the_node_profile_picks_the_usual_series() {
     );
     let meta = |i: usize| &polled.meta[i].1;
     assert_eq!(meta(0).ds_type, Some(DsType::Gauge));
-    assert_eq!(meta(1).ds_type, Some(DsType::Derive));
+    assert_eq!(meta(1).ds_type, Some(DsType::Dderive));
     assert_eq!(meta(1).min, Some(0.0));
     assert_eq!(meta(1).unit, None);
     assert_eq!(meta(2).unit.as_deref(), Some("B"));
@@ -72,7 +72,7 @@ fn without_a_selection_everything_but_buckets_and_unknowns() {
         .iter()
         .find(|(s, _)| s.ends_with("_sum"))
         .unwrap();
-    assert_eq!(sum.1.ds_type, Some(DsType::Derive));
+    assert_eq!(sum.1.ds_type, Some(DsType::Dderive));
 }
 
 #[test]
