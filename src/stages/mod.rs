@@ -6,7 +6,7 @@
 //! 2. `mqtt`: the client that subscribes, decodes each message into samples
 //!    (pure decoders, one file per payload family), journals and
 //!    acknowledges them, and hands them to the cache;
-//! 2b. `poll`: jobs that fetch values on a schedule (munin-node,
+//!    Beside it, `poll`: jobs that fetch values on a schedule (munin-node,
 //!    Prometheus exporters) and hand them over exactly as `mqtt` does;
 //! 3. `cache`: rows per file and step, the timers that decide when a file
 //!    is written, snapshots and recovery;

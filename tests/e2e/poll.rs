@@ -237,7 +237,10 @@ fn munin_plugins_land_in_files_with_their_config() {
     let (status, jobs) = http_get(&format!("{}/rrd/jobs", daemon.web_url()));
     let jobs = String::from_utf8_lossy(&jobs);
     assert_eq!(status, 200, "{jobs}");
-    assert!(jobs.contains("node") && jobs.contains("answering"), "{jobs}");
+    assert!(
+        jobs.contains("node") && jobs.contains("answering"),
+        "{jobs}"
+    );
     assert!(jobs.contains("plugin hang"), "{jobs}");
     // The hanging plugin: a timeout counted, nothing of it written, and
     // the others' values were not held up by it.
@@ -271,7 +274,7 @@ fn the_node_exporter_profile_logs_the_usual_series() {
     );
     let daemon = Daemon::start(&config);
     let data = daemon.data();
-    let prefix = format!("prometheus/127.2E0.2E0.2E1");
+    let prefix = "prometheus/127.2E0.2E0.2E1";
     let load = data.join(format!("{prefix}/node_load1.rrd"));
     let idle = data.join(format!("{prefix}/node_cpu_seconds_total/0/idle.rrd"));
     wait_for(Duration::from_secs(60), "the exporter's series", || {
@@ -289,11 +292,14 @@ fn the_node_exporter_profile_logs_the_usual_series() {
         let rows = fetch(&idle, now_s() - 120, now_s());
         (!rows.is_empty()).then_some(rows)
     });
-    assert!(rates.iter().all(|(_, v)| (0.0..=1.5).contains(v)), "{rates:?}");
+    assert!(
+        rates.iter().all(|(_, v)| (0.0..=1.5).contains(v)),
+        "{rates:?}"
+    );
     let log = daemon.log();
     assert!(!log.contains("not written"), "{log}");
     // A dozen-odd series, not the hundreds the exporter has.
-    let files = files_under(&data.join(&prefix));
+    let files = files_under(&data.join(prefix));
     assert!(files.len() < 60, "{files:?}");
     assert!(!files.iter().any(|f| f.contains("go_")), "{files:?}");
     let _ = exporter.kill();

@@ -29,7 +29,9 @@ pub fn check_dashboard(
 }
 pub use validate::is_valid_ds_name;
 
-/// A job made in the browser, checked exactly as a `[[poll]]` is.
+/// A job as a `[[poll]]` of its own is checked (tests build jobs with it;
+/// jobs made in the browser will be checked with it).
+#[cfg(test)]
 pub fn check_poll(raw: &poll::RawPoll) -> Result<poll::PollJob, Vec<KeyError>> {
     validate::poll_job(raw)
 }

@@ -19,8 +19,6 @@ pub enum PollKind {
 }
 
 impl PollKind {
-    pub const ALL: [PollKind; 2] = [PollKind::Munin, PollKind::Prometheus];
-
     pub fn as_str(self) -> &'static str {
         match self {
             PollKind::Munin => "munin",

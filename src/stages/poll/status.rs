@@ -13,10 +13,9 @@ use super::PollErrorKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// `[[poll]]` in the configuration file: read-only in the browser.
+    /// `[[poll]]` in the configuration file. (Jobs made in the browser
+    /// are not built yet.)
     Config,
-    /// Made in the browser (`jobs.json`).
-    Browser,
 }
 
 /// One job's state.

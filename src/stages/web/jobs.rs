@@ -2,9 +2,9 @@
 //! (duration and samples), errors, skipped rounds, next run — for admins
 //! (a job's target and errors say how the network is laid out).
 
+use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
-use actix_web::web;
 
 use super::access::Access;
 use super::chrome::Chrome;
@@ -52,7 +52,9 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> Result<Jobs
 }
 
 fn row(name: String, s: &JobStatus) -> JobRow {
-    let time = |ms: Option<i64>| ms.map_or_else(|| "never".to_owned(), |t| local::text(t.div_euclid(1000)));
+    let time = |ms: Option<i64>| {
+        ms.map_or_else(|| "never".to_owned(), |t| local::text(t.div_euclid(1000)))
+    };
     let (state, state_class) = if s.paused {
         ("paused", "paused")
     } else if s.failing > 0 {
@@ -70,7 +72,8 @@ fn row(name: String, s: &JobStatus) -> JobRow {
         name,
         kind: s.kind.as_str(),
         target: s.target.clone(),
-        interval: humantime::format_duration(std::time::Duration::from_secs(s.interval_s)).to_string(),
+        interval: humantime::format_duration(std::time::Duration::from_secs(s.interval_s))
+            .to_string(),
         state,
         state_class,
         last_success: time(s.last_success_ms),
@@ -79,7 +82,11 @@ fn row(name: String, s: &JobStatus) -> JobRow {
             |d| format!("{} ms, {} samples", d, s.last_samples),
         ),
         samples: format!("{} in {} rounds", s.samples_total, s.rounds_total),
-        next_run: if s.paused { "paused".to_owned() } else { time(s.next_run_ms) },
+        next_run: if s.paused {
+            "paused".to_owned()
+        } else {
+            time(s.next_run_ms)
+        },
         skipped,
         last_error: s.last_error.as_ref().map(|(t, kind, message)| {
             let failing = if s.failing > 1 {
@@ -87,7 +94,11 @@ fn row(name: String, s: &JobStatus) -> JobRow {
             } else {
                 String::new()
             };
-            format!("{} — {}: {message}{failing}", local::text(t.div_euclid(1000)), kind.as_str())
+            format!(
+                "{} — {}: {message}{failing}",
+                local::text(t.div_euclid(1000)),
+                kind.as_str()
+            )
         }),
     }
 }

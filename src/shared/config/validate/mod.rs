@@ -24,7 +24,8 @@ use self::mqtt::mqtt;
 use self::sections::{files, rules, web};
 use self::templates::templates;
 
-/// One job made in the browser, checked exactly as a `[[poll]]` is.
+/// One job, checked exactly as a `[[poll]]` is.
+#[cfg(test)]
 pub(crate) fn poll_job(raw: &super::poll::RawPoll) -> Result<super::poll::PollJob, Vec<KeyError>> {
     let mut errors = Vec::new();
     match poll::poll(raw, "poll", &mut Errors(&mut errors)) {
