@@ -55,7 +55,8 @@ fn stub_node(plugins: usize) -> u16 {
                                 "graph_title {p}\ngraph_vlabel units\ngraph_category bench\n"
                             ));
                             for (f, t) in FIELDS {
-                                answer.push_str(&format!("{f}.label {f}\n{f}.type {t}\n{f}.min 0\n"));
+                                answer
+                                    .push_str(&format!("{f}.label {f}\n{f}.type {t}\n{f}.min 0\n"));
                             }
                             answer.push_str(".\n");
                         }
@@ -86,7 +87,12 @@ fn proc_stats(pid: u32) -> (f64, u64) {
         .rsplit_once(')')
         .map(|(_, r)| r.split_whitespace().collect())
         .unwrap_or_default();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let hwm_kb = status
         .lines()
@@ -134,8 +140,8 @@ fn main() {
     } else {
         eprintln!("prometheus-node-exporter not installed: the munin stub alone.");
     }
-    let daemon = Daemon::start_with_log(&format!("{base}{jobs}"), "warn");
-    let idle = Daemon::start_with_log(&base, "warn");
+    let daemon = Daemon::start_with_log(&format!("{base}{jobs}"), "info");
+    let idle = Daemon::start_with_log(&base, "info");
     let rounds_done = |d: &Daemon| job_metric(d, "rounds_total", "munin") as usize;
     wait_for(Duration::from_secs(120), "the first round", || {
         (rounds_done(&daemon) >= 1).then_some(())

@@ -42,6 +42,13 @@ enum Command {
         /// janitoo_datalog_rrd configuration file (INI).
         file: PathBuf,
     },
+    /// Continue Munin's files: print a configuration (on standard output)
+    /// whose [[file]]s are Munin's own, fed by [[poll]] jobs of its nodes;
+    /// what cannot be mapped is listed on standard error.
+    ImportMunin {
+        /// Munin's data directory (dbdir), e.g. /var/lib/munin.
+        dir: PathBuf,
+    },
     /// Bring every file to the layout its template or [[file]] now wants
     /// (step, DS, archives, heartbeat, bounds), keeping its history; the
     /// old file of each rebuild is kept as <name>.rrd.bak. Stop the daemon
@@ -79,6 +86,7 @@ fn main() -> ExitCode {
         Command::PrintDefaultConfig => cli::print_default_config(),
         Command::HashPassword => cli::hash_password(),
         Command::ImportJanitoo { file } => cli::import_janitoo_file(&file),
+        Command::ImportMunin { dir } => cli::import_munin_dir(&dir),
         Command::Migrate { config, dry_run } => cli::migrate(config.as_deref(), dry_run),
         Command::Rename { config, old, new } => cli::rename(config.as_deref(), &old, &new),
         Command::Manpage => cli::manpage(Cli::command()),

@@ -6,6 +6,7 @@
 mod janitoo_import;
 mod logging;
 mod migrate;
+mod munin_import;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -123,6 +124,52 @@ pub fn import_janitoo_file(file: &Path) -> ExitCode {
             bad_input()
         }
     }
+}
+
+/// `import-munin DIR`: the TOML on standard output, the report on
+/// standard error.
+pub fn import_munin_dir(dir: &Path) -> ExitCode {
+    let datafile = match std::fs::read_to_string(dir.join("datafile")) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!(
+                "{}: cannot read Munin's datafile ({e}); is this Munin's dbdir (/var/lib/munin)?",
+                dir.join("datafile").display()
+            );
+            return bad_input();
+        }
+    };
+    let mut files = Vec::new();
+    let groups = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            eprintln!("{}: {e}", dir.display());
+            return bad_input();
+        }
+    };
+    for group in groups.flatten().filter(|g| g.path().is_dir()) {
+        let Ok(entries) = std::fs::read_dir(group.path()) else {
+            continue;
+        };
+        for f in entries.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".rrd") {
+                files.push(format!("{}/{name}", group.file_name().to_string_lossy()));
+            }
+        }
+    }
+    files.sort();
+    let dir_text = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    let imported = munin_import::import(&dir_text.to_string_lossy(), &files, &datafile);
+    print!("{}", imported.toml);
+    eprintln!(
+        "{} file(s) of {} node(s) mapped.",
+        imported.files, imported.nodes
+    );
+    for line in &imported.not_mapped {
+        eprintln!("not mapped: {line}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// `migrate [-c FILE] [--dry-run]`: one line per file, then whether

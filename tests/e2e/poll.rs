@@ -372,3 +372,113 @@ fn failing_targets_back_off_and_hold_up_nothing() {
     });
     drop(hanging);
 }
+
+/// `rrdtool create` as munin-update makes a file (step 300, DS `42`,
+/// AVERAGE, MIN and MAX of 1, 6, 24 and 288 steps), with a value every
+/// five minutes over the day before `end`.
+fn munin_file(path: &Path, ds_type: &str, end: i64, value: f64) {
+    let start = end - 86_400;
+    let mut args: Vec<String> = vec![
+        "create".into(),
+        path.display().to_string(),
+        "--start".into(),
+        (start - 300).to_string(),
+        "--step".into(),
+        "300".into(),
+        format!("DS:42:{ds_type}:600:U:U"),
+    ];
+    for (steps, rows) in [(1, 576), (6, 432), (24, 540), (288, 450)] {
+        for cf in ["AVERAGE", "MIN", "MAX"] {
+            args.push(format!("RRA:{cf}:0.5:{steps}:{rows}"));
+        }
+    }
+    assert!(
+        Command::new("rrdtool")
+            .args(&args)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let updates: Vec<String> = (0..288)
+        .map(|i| format!("{}:{value}", start + i * 300))
+        .collect();
+    for chunk in updates.chunks(50) {
+        let status = Command::new("rrdtool")
+            .arg("update")
+            .arg(path)
+            .args(chunk)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+#[test]
+fn munin_users_keep_their_history() {
+    let node = MuninNode::start(&[("temperature", TEMPERATURE)]);
+    let host = hostname();
+    let dir = tempfile::tempdir().unwrap();
+    let munin = dir.path().join("munin");
+    std::fs::create_dir_all(munin.join("home")).unwrap();
+    std::fs::write(
+        munin.join("datafile"),
+        format!("version 2.0.73\nhome;{host}:temperature.room.label Living room\n"),
+    )
+    .unwrap();
+    let file = munin.join(format!("home/{host}-temperature-room-g.rrd"));
+    let history_end = now_s() - 900;
+    munin_file(&file, "GAUGE", history_end, 15.0);
+    let before = rrd_info(&file);
+    let out = Command::new(daemon_binary())
+        .arg("import-munin")
+        .arg(&munin)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("1 file(s) of 1 node(s) mapped"), "{report}");
+    let imported = String::from_utf8_lossy(&out.stdout)
+        // The node is the test's munin-node, polled often enough for a test.
+        .replace(
+            &format!("target = \"{host}\""),
+            &format!("target = \"127.0.0.1:{}\"", node.port),
+        )
+        .replace("interval = \"5m\"", "interval = \"10s\"\ntimeout = \"4s\"");
+    let broker = Mosquitto::start();
+    let daemon = Daemon::start(&format!("{imported}{}", external(broker.port, "1s")));
+    // The poll lands in Munin's file: its last value is the node's.
+    wait_for(
+        Duration::from_secs(60),
+        "the polled value in Munin's file",
+        || {
+            daemon.flush();
+            rrd_info(&file)
+                .contains("ds[42].last_ds = \"21.5\"")
+                .then_some(())
+        },
+    );
+    // The same file: its layout as munin made it, its history kept.
+    let after = rrd_info(&file);
+    let layout = |info: &str| -> Vec<String> {
+        info.lines()
+            .filter(|l| {
+                l.starts_with("step")
+                    || l.contains(".cf")
+                    || l.contains(".rows")
+                    || l.contains("].type")
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(layout(&before), layout(&after));
+    let history = fetch(&file, history_end - 3600, history_end);
+    assert!(
+        history.len() >= 10 && history.iter().all(|(_, v)| *v == 15.0),
+        "{history:?}"
+    );
+    let log = daemon.log();
+    assert!(
+        !log.contains("rebuilt") && !log.contains("not written"),
+        "{log}"
+    );
+}
