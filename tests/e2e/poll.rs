@@ -482,3 +482,57 @@ fn munin_users_keep_their_history() {
         "{log}"
     );
 }
+
+/// Opens `net.ipv4.ping_group_range` to every group (as systemd does on a
+/// normal boot) while it lives, then puts the old range back.
+struct PingGroups(String);
+
+impl PingGroups {
+    fn open() -> PingGroups {
+        const PATH: &str = "/proc/sys/net/ipv4/ping_group_range";
+        let old = std::fs::read_to_string(PATH).expect("Linux");
+        let status = Command::new("sysctl")
+            .args(["-qw", "net.ipv4.ping_group_range=0 2147483647"])
+            .status()
+            .expect("sysctl, as root");
+        assert!(status.success());
+        PingGroups(old.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+impl Drop for PingGroups {
+    fn drop(&mut self) {
+        let _ = Command::new("sysctl")
+            .arg("-qw")
+            .arg(format!("net.ipv4.ping_group_range={}", self.0))
+            .status();
+    }
+}
+
+#[test]
+fn ping_logs_round_trip_times_and_loss() {
+    let _groups = PingGroups::open();
+    let broker = Mosquitto::start();
+    let config = format!(
+        "{}[[poll]]\nname = \"lo\"\nkind = \"ping\"\ntarget = \"127.0.0.1\"\n\
+         interval = \"10s\"\npackets = 3\n",
+        external(broker.port, "1s"),
+    );
+    let daemon = Daemon::start(&config);
+    let dir = daemon.data().join("ping/127.2E0.2E0.2E1");
+    wait_for(Duration::from_secs(60), "a ping round", || {
+        daemon.flush();
+        (dir.join("rtt_avg.rrd").exists() && dir.join("loss.rrd").exists()).then_some(())
+    });
+    let loss = rrd_info(&dir.join("loss.rrd"));
+    assert!(loss.contains("ds[value].last_ds = \"0\""), "{loss}");
+    let rtt = rrd_info(&dir.join("rtt_avg.rrd"));
+    let last: f64 = rtt
+        .lines()
+        .find_map(|l| l.strip_prefix("ds[value].last_ds = \""))
+        .and_then(|v| v.trim_end_matches('"').parse().ok())
+        .unwrap();
+    assert!((0.0..50.0).contains(&last), "{rtt}");
+    // (Loss is not tested end to end: this sandbox answers ICMP for any
+    // address; `ping::summary` is tested for it.)
+}

@@ -16,6 +16,8 @@ pub enum PollKind {
     Munin,
     /// A Prometheus / OpenMetrics text exposition over HTTP.
     Prometheus,
+    /// ICMP echo: round-trip times and loss.
+    Ping,
 }
 
 impl PollKind {
@@ -23,6 +25,7 @@ impl PollKind {
         match self {
             PollKind::Munin => "munin",
             PollKind::Prometheus => "prometheus",
+            PollKind::Ping => "ping",
         }
     }
 
@@ -31,6 +34,7 @@ impl PollKind {
         match self {
             PollKind::Munin => 4949,
             PollKind::Prometheus => 9100,
+            PollKind::Ping => 0,
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct PollJob {
     pub profile: Option<String>,
     pub credentials: Option<(String, String)>,
     pub paused: bool,
+    /// Ping: echo requests per round.
+    pub packets: u32,
 }
 
 impl PollJob {

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::schedule::Schedule;
 use super::status::JobsStatus;
-use super::{PollError, Polled, munin, prometheus};
+use super::{PollError, Polled, munin, ping, prometheus};
 use crate::cache::{CacheClosed, Intake, Journaled};
 use crate::clock::Stamper;
 use crate::config::poll::{PollJob, PollKind};
@@ -99,6 +99,7 @@ impl JobTask {
             match self.job.kind {
                 PollKind::Munin => munin::poll(&self.job, started_ms, deadline).await,
                 PollKind::Prometheus => prometheus::poll(&self.job, started_ms, deadline).await,
+                PollKind::Ping => ping::poll(&self.job, started_ms, deadline).await,
             }
         };
         // The clients keep to the deadline themselves; this is the net

@@ -7,14 +7,15 @@
 //! - `job.rs`: one job's task: wait, poll within its timeout, hand over,
 //!   say how it went.
 //! - `status.rs`: what each job did last, for the jobs page and `/metrics`.
-//! - `munin/`, `prometheus/`: the protocols, each a pure parser and a
-//!   small client.
+//! - `munin/`, `prometheus/`, `ping.rs`: the protocols, each a pure core
+//!   and a small client.
 //!
 //! This file is the supervisor: it starts a task per job, and on reload
 //! stops, starts or keeps each one (an unchanged job keeps its schedule).
 
 mod job;
 pub mod munin;
+mod ping;
 pub mod prometheus;
 mod schedule;
 pub mod status;
@@ -241,6 +242,7 @@ fn fresh_status(job: &PollJob, origin: Origin) -> JobStatus {
         crate::config::poll::PollKind::Prometheus => {
             format!("http://{}{}", job.address(), job.path)
         }
+        crate::config::poll::PollKind::Ping => job.host.clone(),
         _ => job.address(),
     };
     JobStatus::new(job.kind, target, job.interval.as_secs(), origin)

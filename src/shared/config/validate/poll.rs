@@ -7,6 +7,8 @@ use std::time::Duration;
 use super::Errors;
 use crate::config::poll::{Patterns, PollJob, PollKind, RawPoll, Selection};
 
+/// Echo requests per ping round, as `ping -c 5`.
+const DEFAULT_PACKETS: u32 = 5;
 /// The default interval, as munin's.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// An interval must divide this, so that the job's archives (30 minutes,
@@ -103,7 +105,7 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
     if let Some(profile) = &raw.profile {
         let known: &[&str] = match raw.kind {
             PollKind::Prometheus => &PROMETHEUS_PROFILES,
-            PollKind::Munin => &[],
+            PollKind::Munin | PollKind::Ping => &[],
         };
         if !known.contains(&profile.as_str()) {
             e.push(
@@ -113,6 +115,12 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
         }
     }
     let credentials = credentials(raw, key, e);
+    let packets = raw.packets.unwrap_or(DEFAULT_PACKETS);
+    if raw.kind != PollKind::Ping && raw.packets.is_some() {
+        e.push(format!("{key}.packets"), "only ping jobs send packets");
+    } else if !(1..=100).contains(&packets) {
+        e.push(format!("{key}.packets"), "must be between 1 and 100");
+    }
     (e.0.len() == errors_before).then(|| PollJob {
         name: raw.name.clone(),
         kind: raw.kind,
@@ -127,6 +135,7 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
         profile: raw.profile.clone(),
         credentials,
         paused: raw.paused,
+        packets,
     })
 }
 
@@ -153,12 +162,17 @@ pub(crate) fn target(kind: PollKind, text: &str) -> Result<(String, u16, String)
             None if after.is_empty() => (host, None),
             None => return Err("expected ':port' after ']'".into()),
         }
+    } else if kind == PollKind::Ping && rest.matches(':').count() > 1 {
+        (rest, None) // a bare IPv6 address
     } else {
         match rest.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (rest, None),
         }
     };
+    if kind == PollKind::Ping && port.is_some() {
+        return Err("a ping target is a host, without a port".into());
+    }
     let port = match port {
         Some(p) => p
             .parse::<u16>()
@@ -250,6 +264,7 @@ mod tests {
             username: None,
             password_file: None,
             paused: false,
+            packets: None,
         }
     }
 
@@ -275,6 +290,9 @@ mod tests {
         assert!(target(PollKind::Munin, "pi:x").is_err());
         assert!(target(PollKind::Munin, "a b").is_err());
         assert!(target(PollKind::Munin, "").is_err());
+        assert_eq!(t(PollKind::Ping, "::1").0, "::1");
+        assert_eq!(t(PollKind::Ping, "router.lan").0, "router.lan");
+        assert!(target(PollKind::Ping, "router:80").is_err());
     }
 
     #[test]
