@@ -191,7 +191,7 @@ pub fn device_levels(series: &str) -> usize {
         "tele" | "stat" | "shellies" | "homie" if n >= 3 => 2,
         // The host, as Munin and collectd's own pages group (poll jobs'
         // default prefixes are `munin/<host>` and `prometheus/<host>`).
-        "collectd" | "munin" | "prometheus" | "ping" if n >= 3 => 2,
+        "collectd" | "munin" | "prometheus" | "ping" | "snmp" if n >= 3 => 2,
         _ => shelly_gen2_device_levels(series)
             .or_else(|| esphome_device_levels(series))
             .unwrap_or(n - 1),

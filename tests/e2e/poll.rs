@@ -536,3 +536,109 @@ fn ping_logs_round_trip_times_and_loss() {
     // (Loss is not tested end to end: this sandbox answers ICMP for any
     // address; `ping::summary` is tested for it.)
 }
+
+/// snmpd on a free loopback UDP port with a v2c community and a v3 user
+/// (SHA, AES), its state in a temp dir.
+struct Snmpd {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Snmpd {
+    fn start() -> Snmpd {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.path().join("snmpd.conf");
+        std::fs::write(
+            &conf,
+            "rocommunity e2etest 127.0.0.1\n\
+             createUser e2euser SHA \"authpass123\" AES \"privpass123\"\n\
+             rouser e2euser priv\n",
+        )
+        .unwrap();
+        let child = Command::new("snmpd")
+            .args(["-f", "-Lo", "-C", "-c"])
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.path().join("snmpd.pid"))
+            .arg(format!("udp:127.0.0.1:{port}"))
+            .env("SNMP_PERSISTENT_DIR", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("snmpd");
+        wait_for(Duration::from_secs(20), "snmpd to answer", || {
+            Command::new("snmpget")
+                .args(["-v2c", "-c", "e2etest", "-t", "1", "-r", "0"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("1.3.6.1.2.1.1.3.0")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+        });
+        Snmpd {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Snmpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn snmp_interface_counters_land_as_rates() {
+    let agent = Snmpd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("snmp.password");
+    std::fs::write(&secret, "authpass123\nprivpass123\n").unwrap();
+    let broker = Mosquitto::start();
+    let config = format!(
+        "{}[[poll]]\nname = \"router\"\nkind = \"snmp\"\ntarget = \"127.0.0.1:{port}\"\n\
+         community = \"e2etest\"\nprofile = \"if\"\ninterval = \"10s\"\n\
+         [[poll]]\nname = \"router-v3\"\nkind = \"snmp\"\ntarget = \"127.0.0.1:{port}\"\n\
+         prefix = \"snmp3/router\"\nusername = \"e2euser\"\npassword_file = \"{}\"\n\
+         oids = [\"1.3.6.1.2.1.1.3.0\"]\ninterval = \"10s\"\n",
+        external(broker.port, "1s"),
+        secret.display(),
+        port = agent.port,
+    );
+    let daemon = Daemon::start(&config);
+    let data = daemon.data();
+    let lo_in = data.join("snmp/127.2E0.2E0.2E1/if/lo/in.rrd");
+    // Two rounds: a counter's rate needs two values.
+    let rates = wait_for(Duration::from_secs(60), "a rate of lo's traffic", || {
+        daemon.flush();
+        let rows = lo_in
+            .exists()
+            .then(|| fetch(&lo_in, now_s() - 120, now_s()))?;
+        (!rows.is_empty()).then_some(rows)
+    });
+    assert!(rates.iter().all(|(_, v)| *v >= 0.0), "{rates:?}");
+    let info = rrd_info(&lo_in);
+    assert!(info.contains("ds[value].type = \"DDERIVE\""), "{info}");
+    assert!(data.join("snmp/127.2E0.2E0.2E1/if/lo/out.rrd").exists());
+    // v3 authPriv: the agent's uptime, in seconds.
+    let uptime = data.join("snmp3/router/1.2E3.2E6.2E1.2E2.2E1.2E1.2E3.2E0.rrd");
+    wait_for(Duration::from_secs(30), "the v3 value", || {
+        daemon.flush();
+        uptime.exists().then_some(())
+    });
+    let info = rrd_info(&uptime);
+    assert!(!info.contains("last_ds = \"U\""), "{info}");
+    let log = daemon.log();
+    assert!(
+        !log.contains("not written") && !log.contains("does not answer"),
+        "{log}"
+    );
+}

@@ -18,6 +18,8 @@ pub enum PollKind {
     Prometheus,
     /// ICMP echo: round-trip times and loss.
     Ping,
+    /// SNMP v2c or v3 (UDP 161): OIDs, or the interface table.
+    Snmp,
 }
 
 impl PollKind {
@@ -26,6 +28,7 @@ impl PollKind {
             PollKind::Munin => "munin",
             PollKind::Prometheus => "prometheus",
             PollKind::Ping => "ping",
+            PollKind::Snmp => "snmp",
         }
     }
 
@@ -35,6 +38,7 @@ impl PollKind {
             PollKind::Munin => 4949,
             PollKind::Prometheus => 9100,
             PollKind::Ping => 0,
+            PollKind::Snmp => 161,
         }
     }
 }
@@ -109,6 +113,10 @@ pub struct PollJob {
     pub paused: bool,
     /// Ping: echo requests per round.
     pub packets: u32,
+    /// SNMP v2c's community (v3 when `credentials` are given).
+    pub community: String,
+    /// SNMP: dotted OIDs to GET.
+    pub oids: Vec<String>,
 }
 
 impl PollJob {

@@ -642,4 +642,10 @@ pub struct RawPoll {
     /// Ping: echo requests per round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packets: Option<u32>,
+    /// SNMP v2c: the community (`public` when absent and no `username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
+    /// SNMP: OIDs to GET, dotted (`1.3.6.1.2.1.1.3.0`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oids: Vec<String>,
 }

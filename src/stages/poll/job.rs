@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::schedule::Schedule;
 use super::status::JobsStatus;
-use super::{PollError, Polled, munin, ping, prometheus};
+use super::{PollError, Polled, munin, ping, prometheus, snmp};
 use crate::cache::{CacheClosed, Intake, Journaled};
 use crate::clock::Stamper;
 use crate::config::poll::{PollJob, PollKind};
@@ -100,6 +100,7 @@ impl JobTask {
                 PollKind::Munin => munin::poll(&self.job, started_ms, deadline).await,
                 PollKind::Prometheus => prometheus::poll(&self.job, started_ms, deadline).await,
                 PollKind::Ping => ping::poll(&self.job, started_ms, deadline).await,
+                PollKind::Snmp => snmp::poll(&self.job, started_ms, deadline).await,
             }
         };
         // The clients keep to the deadline themselves; this is the net
@@ -155,8 +156,10 @@ impl JobTask {
     ) {
         let job = &self.job.name;
         match (error, answered) {
-            (Some(e), false) if failing_before == 0 => warn!(job, target = self.job.address(),
-                error = %e, "Poll job's target does not answer; polling less often until it does (said once per outage)."),
+            (Some(e), false) if failing_before == 0 => {
+                warn!(job, kind = %self.job.kind, host = self.job.host,
+                error = %e, "Poll job's target does not answer; polling less often until it does (said once per outage).")
+            }
             (Some(_), false) => {}
             (Some(e), true) => {
                 if let Some(held_back) = partial_warn.allow(now_ms) {

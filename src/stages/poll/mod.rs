@@ -18,6 +18,7 @@ pub mod munin;
 mod ping;
 pub mod prometheus;
 mod schedule;
+mod snmp;
 pub mod status;
 
 use std::collections::HashMap;
@@ -223,8 +224,8 @@ fn follow(
             slots: slots.clone(),
             stop: stop_rx,
         };
-        info!(job = name, kind = %job.kind, target = job.address(), interval = ?job.interval,
-            "Poll job started.");
+        info!(job = name, kind = %job.kind, target = fresh_status(job, origin).target,
+            interval = ?job.interval, "Poll job started.");
         running.insert(
             name.to_owned(),
             Running {
@@ -270,8 +271,13 @@ impl JobStatus {
 /// A job as `[[poll]]` with only `name`, `kind` and `target` makes it.
 #[cfg(test)]
 pub(crate) fn test_job(kind: crate::config::poll::PollKind, target: &str) -> PollJob {
+    let extra = if kind == crate::config::poll::PollKind::Snmp {
+        "\nprofile = \"if\""
+    } else {
+        ""
+    };
     let raw: crate::config::poll::RawPoll = toml::from_str(&format!(
-        "name = \"job\"\nkind = \"{kind}\"\ntarget = \"{target}\"\ninterval = \"1m\"\ntimeout = \"5s\""
+        "name = \"job\"\nkind = \"{kind}\"\ntarget = \"{target}\"\ninterval = \"1m\"\ntimeout = \"5s\"{extra}"
     ))
     .expect("a valid job");
     crate::config::check_poll(&raw).expect("a valid job")

@@ -39,14 +39,16 @@ pub async fn poll(job: &PollJob, started_ms: UnixMillis, deadline: Instant) -> P
         .build();
     let client = match Client::new(&config) {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             return Polled::failed(PollError::new(
                 PollErrorKind::Connect,
-                format!(
-                    "cannot open an ICMP socket ({e}): allow the daemon's group in \
-                     net.ipv4.ping_group_range (sysctl; systemd opens it on boot)"
-                ),
+                "ICMP sockets are not allowed to this user: add its group to \
+                 net.ipv4.ping_group_range (sysctl -w net.ipv4.ping_group_range=\"0 2147483647\", \
+                 as systemd sets it at boot; keep it in /etc/sysctl.d/)",
             ));
+        }
+        Err(e) => {
+            return Polled::failed(PollError::io("cannot open an ICMP socket", &e));
         }
     };
     let mut pinger = client

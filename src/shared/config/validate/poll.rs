@@ -16,6 +16,8 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 const INTERVAL_UNIT: u64 = 1800;
 /// What `prometheus` profiles are built in (`poll::prometheus::profile`).
 const PROMETHEUS_PROFILES: [&str; 1] = ["node"];
+/// What `snmp` profiles are built in (`poll::snmp`).
+const SNMP_PROFILES: [&str; 1] = ["if"];
 
 /// The valid jobs, each name once.
 pub(super) fn polls(raw: &[Option<RawPoll>], e: &mut Errors) -> Vec<PollJob> {
@@ -105,6 +107,7 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
     if let Some(profile) = &raw.profile {
         let known: &[&str] = match raw.kind {
             PollKind::Prometheus => &PROMETHEUS_PROFILES,
+            PollKind::Snmp => &SNMP_PROFILES,
             PollKind::Munin | PollKind::Ping => &[],
         };
         if !known.contains(&profile.as_str()) {
@@ -121,6 +124,35 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
     } else if !(1..=100).contains(&packets) {
         e.push(format!("{key}.packets"), "must be between 1 and 100");
     }
+    if raw.kind == PollKind::Snmp {
+        for (i, oid) in raw.oids.iter().enumerate() {
+            let arcs: Vec<&str> = oid.split('.').collect();
+            if arcs.len() < 2 || arcs.len() > 128 || arcs.iter().any(|a| a.parse::<u32>().is_err())
+            {
+                e.push(
+                    format!("{key}.oids[{i}]"),
+                    format!("{oid:?} is not a dotted OID"),
+                );
+            }
+        }
+        if raw.oids.is_empty() && raw.profile.is_none() {
+            e.push(
+                format!("{key}.oids"),
+                "an snmp job needs oids, or profile = \"if\"",
+            );
+        }
+        if raw.community.is_some() && raw.username.is_some() {
+            e.push(
+                format!("{key}.community"),
+                "give a community (v2c) or a username (v3), not both",
+            );
+        }
+    } else if raw.community.is_some() || !raw.oids.is_empty() {
+        e.push(
+            format!("{key}.oids"),
+            "only snmp jobs have a community and oids",
+        );
+    }
     (e.0.len() == errors_before).then(|| PollJob {
         name: raw.name.clone(),
         kind: raw.kind,
@@ -136,6 +168,8 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
         credentials,
         paused: raw.paused,
         packets,
+        community: raw.community.clone().unwrap_or_else(|| "public".into()),
+        oids: raw.oids.clone(),
     })
 }
 
@@ -265,6 +299,8 @@ mod tests {
             password_file: None,
             paused: false,
             packets: None,
+            community: None,
+            oids: Vec::new(),
         }
     }
 
