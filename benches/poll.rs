@@ -21,7 +21,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Mosquitto, env_or, external, free_port, http_get, wait_for};
+use support::{Daemon, Mosquitto, env_or, external, free_port, http_get, proc_stats, wait_for};
 
 const FIELDS: [(&str, &str); 4] = [
     ("load", "GAUGE"),
@@ -78,28 +78,6 @@ fn stub_node(plugins: usize) -> u16 {
         }
     });
     port
-}
-
-/// CPU seconds (user + system) and peak RSS (kB) of a process.
-fn proc_stats(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    ((tick(11) + tick(12)) / 100.0, hwm_kb)
 }
 
 /// A job's per-job metric, as a float (0 when absent).

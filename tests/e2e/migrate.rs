@@ -22,16 +22,6 @@ fn config_for_cli(dir: &tempfile::TempDir, name: &str, body: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// `rrdtool info` of `path`.
-fn rrd_info(path: &std::path::Path) -> String {
-    let out = Command::new("rrdtool")
-        .arg("info")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A daemon on `dir`, with a fresh log (waits count log lines).
 fn restart(dir: tempfile::TempDir, config: &str) -> Daemon {
     let _ = std::fs::remove_file(dir.path().join("daemon.log"));

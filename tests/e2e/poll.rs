@@ -79,16 +79,6 @@ impl Drop for MuninNode {
     }
 }
 
-/// `rrdtool info` of `path`.
-fn rrd_info(path: &Path) -> String {
-    let out = Command::new("rrdtool")
-        .arg("info")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The index entry (as `index.json` has it) of the file at `rel`.
 fn index_entry(data: &Path, rel: &str) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(data.join("index.json")).ok()?;

@@ -2,7 +2,7 @@
 //! binary on a config of the test's own, `rrdtool fetch`, bounded waits.
 //! Everything lives in the test's temp dir and is stopped on drop.
 
-// Shared with benches/ingest.rs, which uses helpers the tests do not.
+// Shared with the benchmarks, which use helpers the tests do not.
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
@@ -538,4 +538,36 @@ pub fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `rrdtool info` of `path`.
+pub fn rrd_info(path: &Path) -> String {
+    let out = Command::new("rrdtool")
+        .arg("info")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// CPU seconds (user + system) and peak RSS (kB) of a process.
+pub fn proc_stats(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    ((tick(11) + tick(12)) / 100.0, hwm_kb)
 }

@@ -291,37 +291,52 @@ pub fn if_polled(
             let Some((ds_type, value)) = reading.as_ref().and_then(logged) else {
                 continue;
             };
-            let series = format!("{}/if/{level}/{dir}", job.prefix);
             let about = if i.alias.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", i.alias)
             };
-            polled.samples.push(Sample {
-                series: series.clone(),
-                time_ms: started_ms,
-                value,
-            });
-            polled.meta.push((
-                series,
-                SeriesMeta {
-                    label: Some(format!("{name} {dir}{about}")),
-                    unit: Some("B/s".into()),
-                    ds_type: Some(ds_type),
-                    min: Some(0.0),
-                    device: Some(job.host.clone()),
-                    chart: Some(Chart {
-                        id: format!("if/{level}"),
-                        title: format!("Traffic of {name}{about}"),
-                        order,
-                        ..Chart::default()
-                    }),
-                    ..SeriesMeta::default()
-                },
-            ));
+            let meta = SeriesMeta {
+                label: Some(format!("{name} {dir}{about}")),
+                unit: Some("B/s".into()),
+                chart: Some(Chart {
+                    id: format!("if/{level}"),
+                    title: format!("Traffic of {name}{about}"),
+                    order,
+                    ..Chart::default()
+                }),
+                ..SeriesMeta::default()
+            };
+            let name = format!("if/{level}/{dir}");
+            push(&mut polled, job, name, (ds_type, value), meta, started_ms);
         }
     }
     polled
+}
+
+/// A sample of `<prefix>/<name>` and its metadata: `meta` with the type,
+/// the device, and min 0 for a counter.
+fn push(
+    polled: &mut Polled,
+    job: &PollJob,
+    name: String,
+    (ds_type, value): (DsType, f64),
+    meta: SeriesMeta,
+    started_ms: UnixMillis,
+) {
+    let series = format!("{}/{name}", job.prefix);
+    polled.samples.push(Sample {
+        series: series.clone(),
+        time_ms: started_ms,
+        value,
+    });
+    let meta = SeriesMeta {
+        ds_type: Some(ds_type),
+        min: (ds_type != DsType::Gauge).then_some(0.0),
+        device: Some(job.host.clone()),
+        ..meta
+    };
+    polled.meta.push((series, meta));
 }
 
 /// Plain OIDs as samples. Pure.
@@ -331,22 +346,18 @@ pub fn oid_polled(job: &PollJob, values: &[(String, Reading)], started_ms: UnixM
         let Some((ds_type, value)) = logged(r) else {
             continue;
         };
-        let series = format!("{}/{oid}", job.prefix);
-        polled.samples.push(Sample {
-            series: series.clone(),
-            time_ms: started_ms,
-            value,
-        });
-        polled.meta.push((
-            series,
-            SeriesMeta {
-                label: Some(oid.clone()),
-                ds_type: Some(ds_type),
-                min: (ds_type != DsType::Gauge).then_some(0.0),
-                device: Some(job.host.clone()),
-                ..SeriesMeta::default()
-            },
-        ));
+        let meta = SeriesMeta {
+            label: Some(oid.clone()),
+            ..SeriesMeta::default()
+        };
+        push(
+            &mut polled,
+            job,
+            oid.clone(),
+            (ds_type, value),
+            meta,
+            started_ms,
+        );
     }
     if polled.samples.is_empty() && !values.is_empty() {
         polled.error = Some(PollError::new(PollErrorKind::Protocol, "no numeric value"));
