@@ -632,3 +632,36 @@ fn snmp_interface_counters_land_as_rates() {
         "{log}"
     );
 }
+
+#[test]
+fn a_stop_does_not_wait_for_a_hanging_round() {
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hanging.local_addr().unwrap().port();
+    let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = hanging.accept() {
+            let _ = accepted_tx.send(());
+            std::thread::sleep(Duration::from_secs(40));
+            drop(stream);
+        }
+    });
+    let broker = Mosquitto::start();
+    let config = format!(
+        "{}[[poll]]\nname = \"slow\"\nkind = \"munin\"\ntarget = \"127.0.0.1:{port}\"\n\
+         interval = \"30s\"\ntimeout = \"25s\"\n",
+        external(broker.port, "1s"),
+    );
+    let mut daemon = Daemon::start(&config);
+    accepted_rx
+        .recv_timeout(Duration::from_secs(40))
+        .expect("the job's round to start");
+    let started = std::time::Instant::now();
+    let status = daemon.stop(Duration::from_secs(15));
+    assert!(status.success(), "{}", daemon.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(daemon.log().contains("Stopped cleanly"));
+}

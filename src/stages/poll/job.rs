@@ -49,7 +49,14 @@ impl JobTask {
                 _ = self.stop.changed() => return,
             };
             let started_ms = self.stamper.now_ms();
-            let polled = self.poll_once(started_ms).await;
+            // A stop abandons the round: what it fetched was never kept or
+            // acknowledged to anyone, and a 30 s round must not hold the
+            // daemon's shutdown deadline.
+            let mut stop = self.stop.clone();
+            let polled = tokio::select! {
+                polled = self.poll_once(started_ms) => polled,
+                _ = stop.changed() => return,
+            };
             drop(permit);
             let ended_ms = self.stamper.now_ms();
             let answered = !polled.samples.is_empty() || polled.error.is_none();

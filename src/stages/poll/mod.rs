@@ -150,7 +150,8 @@ struct Running {
 
 /// Runs every job of the configuration until `stop_rx` says stop; follows
 /// reloads. Returns once every job's task has ended (a round in progress
-/// finishes and hands its samples over first).
+/// is abandoned: nothing of it was kept yet; one handing its samples over
+/// finishes that first).
 pub async fn run(
     mut config_rx: watch::Receiver<Arc<Config>>,
     deps: PollDeps,
