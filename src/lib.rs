@@ -3,8 +3,11 @@
 //! ```text
 //!  devices ─► broker (embedded, optional) ─► MQTT broker
 //!                                               │
-//!               mqtt (client loop, decode) ◄────┘
-//!                 │ samples (journaled first)
+//!               mqtt (client loop, decode) ◄────┘   poll (munin, Prometheus,
+//!                 │ samples                            ping, SNMP jobs); web push
+//!                 ▼                                      │
+//!               cache::Intake (journal, then cache) ◄────┘
+//!                 │
 //!                 ▼
 //!               cache (rows per step, timers) ──batches, one per file──► rrd (one thread owns librrd) ──► *.rrd, index
 //!                                                                          ▲
@@ -13,8 +16,8 @@
 //!
 //! The tree says the same (`ls src`):
 //! - `stages/`: one folder per stage of the data flow above (`broker`,
-//!   `mqtt`, `cache`, `rrd`, `web`; a new source of samples, such as a
-//!   poller, is a new stage beside `mqtt` that hands samples to the cache);
+//!   `mqtt`, `poll`, `cache`, `rrd`, `web`; a source of samples is a stage
+//!   beside `mqtt` that hands samples to a `cache::Intake`);
 //!   each owns its state and talks to the others through handles and
 //!   channels;
 //! - `shared/`: what the stages share and own no task of: the
