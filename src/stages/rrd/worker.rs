@@ -447,12 +447,15 @@ impl Worker {
 
 /// Whether librrd refused an update for something in the row itself (its
 /// time or values), as opposed to the file (lock, I/O, permissions): only
-/// such a row may be dropped without the rest of its batch.
+/// such a row may be dropped without the rest of its batch. COUNTER,
+/// DERIVE and ABSOLUTE take integers only ("not a simple signed integer:
+/// '36.62'"): such a row would be refused at every retry, for ever.
 fn is_row_error(message: &str) -> bool {
     [
         "illegal attempt to update",
         "data source readings",
         "converting",
+        "not a simple",
     ]
     .iter()
     .any(|m| message.contains(m))

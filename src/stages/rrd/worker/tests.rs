@@ -128,6 +128,23 @@ fn creates_the_file_and_writes_rows_at_their_step() {
 }
 
 #[test]
+fn a_fraction_for_an_integer_ds_is_dropped_alone_not_retried_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path());
+    let mut s = (*spec("counter", &["value"])).clone();
+    s.ds[0].ds_type = crate::model::DsType::Derive;
+    let s = Arc::new(s);
+    let report = w.write(&batch(
+        &s,
+        &[(T0, 100.0), (T0 + 60, 160.5), (T0 + 120, 280.0)],
+    ));
+    // The batch is done (nothing left to retry); the fraction alone is gone.
+    assert_eq!(report.done_upto, Some(T0 + 120));
+    assert_eq!(report.last_update_s, Some(T0 + 120));
+    assert_eq!(w.metrics.rows_skipped.load(Relaxed), 1);
+}
+
+#[test]
 fn stale_rows_are_dropped_alone_and_the_file_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec("a", &["value"]);
