@@ -46,7 +46,15 @@ pub use self::signals::Signals;
 pub struct App {
     cache: CacheHandle,
     metrics: Arc<Metrics>,
+    /// The configuration file's, as last loaded: joined with
+    /// `browser_jobs`, it makes `config`.
+    file_config: Config,
+    /// The poll jobs made in the browser (`jobs.json`), as last saved.
+    browser_jobs: Vec<crate::config::poll::RawPoll>,
+    /// What runs: the file's configuration with the browser's jobs.
     config: Arc<Config>,
+    /// The web UI's changed job lists.
+    jobs_saved_rx: tokio::sync::mpsc::UnboundedReceiver<web::JobsSaved>,
     config_tx: watch::Sender<Arc<Config>>,
     stop_tx: watch::Sender<bool>,
     mqtt_task: JoinHandle<()>,
@@ -64,9 +72,10 @@ pub struct App {
 }
 
 impl App {
-    pub fn start(config: Config) -> anyhow::Result<App> {
-        let config = Arc::new(config);
-        let data_lock = DataDirLock::acquire(&config.data_dir).map_err(anyhow::Error::msg)?;
+    pub fn start(file_config: Config) -> anyhow::Result<App> {
+        let data_lock = DataDirLock::acquire(&file_config.data_dir).map_err(anyhow::Error::msg)?;
+        let browser_jobs = read_browser_jobs(&file_config.data_dir);
+        let config = Arc::new(joined(&file_config, &browser_jobs));
         // Before anything reads or writes the files.
         for problem in rrd::move_histories(&config.data_dir, config.history_moves()) {
             warn!(problem, "History not moved.");
@@ -103,6 +112,7 @@ impl App {
         // Every source hands samples over through it: MQTT, polls, pushes.
         let intake = cache::Intake::new(journal, cache.clone());
         let jobs = poll::JobsStatus::default();
+        let (jobs_saved_tx, jobs_saved_rx) = tokio::sync::mpsc::unbounded_channel();
         let events = Arc::new(Events::load(&config.data_dir));
         let web_deps = web::WebDeps {
             rrd: rrd.clone(),
@@ -113,6 +123,8 @@ impl App {
             config: config_rx.clone(),
             events: events.clone(),
             jobs: jobs.clone(),
+            browser_jobs: browser_jobs.clone(),
+            jobs_saved: Some(jobs_saved_tx),
             intake: intake.clone(),
             stamper: stamper.clone(),
         };
@@ -146,7 +158,10 @@ impl App {
         Ok(App {
             cache,
             metrics,
+            file_config,
+            browser_jobs,
             config,
+            jobs_saved_rx,
             config_tx,
             stop_tx,
             mqtt_task,
@@ -164,13 +179,20 @@ impl App {
     /// UI is bound (it is, once `start` returned) and the MQTT client has
     /// subscribed, the latter for `broker_wait` at most. `false` when the
     /// broker did not answer in time.
-    pub async fn wait_ready(&self, broker_wait: Duration) -> anyhow::Result<bool> {
-        self.rrd.ping().await.context("the RRD thread stopped")?;
+    /// The future holds no borrow of the daemon: it may be changed meanwhile.
+    pub fn wait_ready(
+        &self,
+        broker_wait: Duration,
+    ) -> impl Future<Output = anyhow::Result<bool>> + use<> {
+        let rrd = self.rrd.clone();
         let mut subscribed = self.subscribed_rx.clone();
-        match tokio::time::timeout(broker_wait, subscribed.wait_for(|s| *s)).await {
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(_)) => anyhow::bail!("the MQTT client stopped"),
-            Err(_) => Ok(false),
+        async move {
+            rrd.ping().await.context("the RRD thread stopped")?;
+            match tokio::time::timeout(broker_wait, subscribed.wait_for(|s| *s)).await {
+                Ok(Ok(_)) => Ok(true),
+                Ok(Err(_)) => anyhow::bail!("the MQTT client stopped"),
+                Err(_) => Ok(false),
+            }
         }
     }
 
@@ -191,16 +213,41 @@ impl App {
         });
     }
 
-    /// Applies a new, valid configuration to the running daemon: templates,
-    /// files, topics, limits and cache timings follow at once; connection
-    /// settings and paths are reported as needing a restart.
-    pub async fn reload(&mut self, new: Config) {
-        for key in restart::restart_needed(&self.config, &new) {
+    /// Applies a new, valid configuration file to the running daemon (with
+    /// the jobs made in the browser): templates, files, topics, limits,
+    /// poll jobs and cache timings follow at once; connection settings and
+    /// paths are reported as needing a restart.
+    pub async fn reload(&mut self, file_config: Config) {
+        for key in restart::restart_needed(&self.file_config, &file_config) {
             warn!(
                 key,
                 "Changed in the configuration file; takes effect after a restart."
             );
         }
+        let new = joined(&file_config, &self.browser_jobs);
+        self.file_config = file_config;
+        self.apply(new).await;
+        info!(
+            poll_jobs = self.config.polls.len(),
+            "Configuration reloaded."
+        );
+    }
+
+    /// The next list of jobs the web UI saved; pending while there is none
+    /// (for ever without a web UI).
+    pub async fn jobs_saved(&mut self) -> Option<web::JobsSaved> {
+        self.jobs_saved_rx.recv().await
+    }
+
+    /// Runs the jobs made in the browser as saved, then tells the web UI.
+    pub async fn apply_browser_jobs(&mut self, saved: web::JobsSaved) {
+        self.browser_jobs = saved.jobs;
+        let new = joined(&self.file_config, &self.browser_jobs);
+        self.apply(new).await;
+        let _ = saved.applied.send(());
+    }
+
+    async fn apply(&mut self, new: Config) {
         let new = Arc::new(new);
         // The cache says what each file does with it.
         if self.cache.reload(new.clone()).await.is_err() {
@@ -265,6 +312,37 @@ impl App {
         }
         anyhow::bail!("a stage had panicked: {}", panicked.join(", "))
     }
+}
+
+/// The jobs made in the browser that `data_dir` keeps. A document that
+/// cannot be read is set aside (`jobs.json.bad`) and said: the daemon
+/// starts without those jobs rather than not at all.
+fn read_browser_jobs(data_dir: &std::path::Path) -> Vec<crate::config::poll::RawPoll> {
+    use crate::config::browser_jobs;
+    match browser_jobs::read(data_dir) {
+        Ok(jobs) => jobs,
+        Err(why) => {
+            let path = browser_jobs::path(data_dir);
+            let moved = std::fs::rename(&path, path.with_extension("json.bad"));
+            error!(path = %path.display(), why, set_aside = moved.is_ok(),
+                "Poll jobs made in the browser not readable; starting without them.");
+            Vec::new()
+        }
+    }
+}
+
+/// `file_config` with the jobs made in the browser; those that do not
+/// pass (a name the file took since) are left out and said.
+fn joined(file_config: &Config, browser_jobs: &[crate::config::poll::RawPoll]) -> Config {
+    let (config, problems) = file_config.clone().with_browser_jobs(browser_jobs);
+    for p in problems {
+        warn!(
+            key = p.key,
+            problem = p.message,
+            "Poll job made in the browser left out."
+        );
+    }
+    config
 }
 
 /// The journal, if configured, its first record `next_seq`.

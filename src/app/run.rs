@@ -28,10 +28,18 @@ pub async fn run(
     let deadline = config.shutdown_timeout;
     let notifier = Notifier::from_env();
     let mut app = App::start(config)?;
-    // A stop signal while waiting to be ready stops at once.
-    let ready = tokio::select! {
-        ready = app.wait_ready(READY_WAIT_FOR_BROKER) => Some(ready?),
-        () = signals.stop() => None,
+    // A stop signal while waiting to be ready stops at once; jobs saved in
+    // the web UI meanwhile (it serves from the start) run at once.
+    // The wait holds handles of the RRD thread: it ends before a stop.
+    let ready = {
+        let mut readiness = std::pin::pin!(app.wait_ready(READY_WAIT_FOR_BROKER));
+        loop {
+            tokio::select! {
+                ready = &mut readiness => break Some(ready?),
+                () = signals.stop() => break None,
+                Some(saved) = app.jobs_saved() => app.apply_browser_jobs(saved).await,
+            }
+        }
     };
     match ready {
         Some(true) => notifier.ready("Running"),
@@ -52,7 +60,16 @@ pub async fn run(
             .inspect_err(|e| warn!(error = %e, "Cannot watch the configuration file; SIGHUP still reloads it."))
             .ok()
     });
-    while let Some(signal) = signals.recv().await {
+    loop {
+        // A job list saved in the web UI is applied between signals.
+        let signal = tokio::select! {
+            signal = signals.recv() => signal,
+            Some(saved) = app.jobs_saved() => {
+                app.apply_browser_jobs(saved).await;
+                continue;
+            }
+        };
+        let Some(signal) = signal else { break };
         match signal {
             Signal::Stop => break,
             Signal::FlushAll => app.flush_all(),

@@ -65,14 +65,38 @@ pub fn run(config_path: Option<PathBuf>) -> ExitCode {
 /// `check-config FILE`: every problem, each with its key.
 pub fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
-        Ok(_) => {
+        Ok(config) => {
             println!("{}: OK", file.display());
+            say_browser_jobs(&config);
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("{e}");
             bad_input()
         }
+    }
+}
+
+/// The poll jobs made in the browser that the daemon would run with this
+/// configuration, and those it would leave out, with why (it starts
+/// either way: these are warnings).
+fn say_browser_jobs(config: &Config) {
+    use crate::config::browser_jobs;
+    let path = browser_jobs::path(&config.data_dir);
+    match browser_jobs::read(&config.data_dir) {
+        Ok(stored) if stored.is_empty() => {}
+        Ok(stored) => {
+            let count = stored.len();
+            let (_, problems) = config.clone().with_browser_jobs(&stored);
+            println!("{}: {count} poll jobs made in the browser", path.display());
+            for p in problems {
+                println!("  left out: {}: {}", p.key, p.message);
+            }
+        }
+        Err(why) => eprintln!(
+            "{}: not readable ({why}); the daemon would set it aside",
+            path.display()
+        ),
     }
 }
 

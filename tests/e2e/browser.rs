@@ -486,6 +486,182 @@ fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
     }
 }
 
+/// Grafolean's bots, managed in the browser: an admin adds a job to
+/// scrape a real node exporter; the daemon runs it at once, its series land
+/// in files; paused, it says so; it survives a restart; a viewer cannot
+/// reach the jobs.
+#[test]
+fn an_admin_adds_a_poll_job_in_the_browser_and_a_viewer_cannot() {
+    let exporter = NodeExporter::start();
+    let broker = Mosquitto::start();
+    let config = format!(
+        "{}[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[web.groups]]\nname = \"home\"\nseries = [\"home/#\"]\n\
+         [[web.users]]\nname = \"ad\"\npassword_hash = \"{}\"\nrole = \"admin\"\n\
+         [[web.users]]\nname = \"vi\"\npassword_hash = \"{}\"\nrole = \"viewer\"\ngroups = [\"home\"]\n",
+        external(broker.port, "1s"),
+        hash_password("ad-pass"),
+        hash_password("vi-pass")
+    );
+    let mut daemon = Daemon::start(&config);
+    let host = daemon.web_url().strip_prefix("http://").unwrap().to_owned();
+    let load = daemon
+        .data()
+        .join("prometheus/127.2E0.2E0.2E1/node_load1.rrd");
+    let driver = ChromeDriver::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let shots = daemon.dir.path().to_owned();
+    let target = exporter.url();
+    runtime.block_on(async {
+        let profile = tempfile::tempdir().unwrap();
+        let client = browser(&driver, profile.path()).await;
+        let wait = || client.wait().at_most(Duration::from_secs(15));
+        client
+            .goto(&format!("http://ad:ad-pass@{host}/rrd/jobs"))
+            .await
+            .unwrap();
+        wait()
+            .for_element(Locator::LinkText("Add a job"))
+            .await
+            .expect("admins add jobs")
+            .click()
+            .await
+            .unwrap();
+        wait()
+            .for_element(Locator::Css("form.job-editor"))
+            .await
+            .unwrap();
+        for (name, value) in [
+            ("name", "pi"),
+            ("target", target.as_str()),
+            ("interval", "10s"),
+            ("include", "node_load1"),
+        ] {
+            client
+                .find(Locator::Css(&format!("[name='{name}']")))
+                .await
+                .unwrap()
+                .send_keys(value)
+                .await
+                .unwrap();
+        }
+        client
+            .find(Locator::Css("select[name='kind'] option[value='prometheus']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        std::fs::write(shots.join("job-edit.png"), client.screenshot().await.unwrap()).unwrap();
+        client
+            .find(Locator::Css("form.job-editor button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // Back on the list, the job is there, run by the daemon already.
+        wait_js(
+            &client,
+            "return (location.pathname == '/rrd/jobs' && document.getElementById('job-pi')) ? true : null;",
+        )
+        .await;
+        let card = client.find(Locator::Id("job-pi")).await.unwrap().text().await.unwrap();
+        assert!(card.contains("prometheus, every 10s"), "{card}");
+        assert!(!card.contains("not running"), "{card}");
+        wait_for(Duration::from_secs(60), "the job's series", || {
+            daemon.flush();
+            load.exists().then_some(())
+        });
+        client.refresh().await.unwrap();
+        let card = wait()
+            .for_element(Locator::Id("job-pi"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(card.contains("answering") && card.contains("1 sample"), "{card}");
+        std::fs::write(shots.join("jobs.png"), client.screenshot().await.unwrap()).unwrap();
+        // Paused from its card.
+        client
+            .find(Locator::Css("#job-pi form[action='/rrd/jobs/pause'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_js(
+            &client,
+            "const c = document.getElementById('job-pi'); return (c && c.textContent.includes('Resume')) ? true : null;",
+        )
+        .await;
+        let errors = console_errors(&client).await;
+        assert!(errors.is_empty(), "browser console errors: {errors:?}");
+        client.close().await.unwrap();
+
+        // A viewer sees no Jobs link, and is refused the page.
+        let profile = tempfile::tempdir().unwrap();
+        let client = browser(&driver, profile.path()).await;
+        client
+            .goto(&format!("http://vi:vi-pass@{host}/rrd"))
+            .await
+            .unwrap();
+        let nav = client.find(Locator::Css("nav")).await.unwrap().text().await.unwrap();
+        assert!(!nav.contains("Jobs"), "{nav}");
+        client
+            .goto(&format!("http://vi:vi-pass@{host}/rrd/jobs"))
+            .await
+            .unwrap();
+        let refused = client.source().await.unwrap();
+        assert!(refused.contains("for admins"), "{refused}");
+        client.close().await.unwrap();
+    });
+    daemon.wait_log("Poll job started.", 1);
+    let log = daemon.log();
+    assert!(log.contains("Poll job saved."), "{log}");
+    // The job survives a restart, paused as it was left.
+    daemon.stop(Duration::from_secs(20));
+    let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
+    std::fs::rename(
+        dir.path().join("daemon.log"),
+        dir.path().join("daemon.log.1"),
+    )
+    .unwrap();
+    let daemon = Daemon::start_in(dir, &config, "info");
+    let jobs_page = || {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "-u", "ad:ad-pass"])
+            .arg(format!("{}/rrd/jobs", daemon.web_url()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = jobs_page();
+    assert!(
+        page.contains("id=\"job-pi\"") && page.contains(">paused<"),
+        "{page}"
+    );
+    // A reload of the configuration file keeps the browser's jobs.
+    daemon.rewrite_config(&format!("{config}# edited\n"));
+    daemon.wait_log("Configuration reloaded. poll_jobs=1", 1);
+    let page = jobs_page();
+    assert!(
+        page.contains("id=\"job-pi\"") && page.contains(">paused<"),
+        "{page}"
+    );
+    if let Some(dir) = std::env::var_os("DATALOG_RRD_SCREENSHOT_DIR") {
+        for shot in ["job-edit.png", "jobs.png"] {
+            std::fs::copy(
+                daemon.dir.path().join(shot),
+                std::path::Path::new(&dir).join(shot),
+            )
+            .unwrap();
+        }
+    }
+}
+
 /// Drags over the first `canvas` as a person zooms: from `from_end`
 /// pixels before its right end, `by` pixels to the right (the last hours of
 /// a day, where the test data is). Pointer offsets are from its centre.

@@ -97,3 +97,41 @@ fn a_public_web_ui_needs_users_and_hash_password_makes_them() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `check-config` says which jobs made in the browser the daemon would run
+/// with this file, and which it would leave out, and why; it still passes
+/// (the daemon starts either way).
+#[test]
+fn check_config_says_which_browser_jobs_would_be_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("jobs.json"),
+        r#"{"version": 1, "jobs": [
+            {"name": "pi", "kind": "ping", "target": "10.0.0.1"},
+            {"name": "nas", "kind": "munin", "target": "nas"}]}"#,
+    )
+    .unwrap();
+    let path = dir.path().join("datalog-rrd.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[[poll]]\nname = \"pi\"\nkind = \"ping\"\ntarget = \"127.0.0.1\"\n",
+            data
+        ),
+    )
+    .unwrap();
+    let out = datalog(&["check-config", &path.to_string_lossy()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("2 poll jobs made in the browser"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("left out: jobs.json[0].name: job \"pi\" exists already"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("jobs.json[1]"), "{stdout}");
+}

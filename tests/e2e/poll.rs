@@ -246,21 +246,13 @@ fn hostname() -> String {
 
 #[test]
 fn the_node_exporter_profile_logs_the_usual_series() {
-    let port = free_port();
-    let mut exporter = Command::new("prometheus-node-exporter")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus-node-exporter");
-    wait_for(Duration::from_secs(20), "node exporter", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let exporter = NodeExporter::start();
     let broker = Mosquitto::start();
     let config = format!(
-        "{}[[poll]]\nname = \"pi\"\nkind = \"prometheus\"\ntarget = \"http://127.0.0.1:{port}/metrics\"\n\
+        "{}[[poll]]\nname = \"pi\"\nkind = \"prometheus\"\ntarget = \"{}\"\n\
          profile = \"node\"\ninterval = \"10s\"\n",
         external(broker.port, "1s"),
+        exporter.url(),
     );
     let daemon = Daemon::start(&config);
     let data = daemon.data();
@@ -292,8 +284,6 @@ fn the_node_exporter_profile_logs_the_usual_series() {
     let files = files_under(&data.join(prefix));
     assert!(files.len() < 60, "{files:?}");
     assert!(!files.iter().any(|f| f.contains("go_")), "{files:?}");
-    let _ = exporter.kill();
-    let _ = exporter.wait();
 }
 
 #[test]
@@ -663,4 +653,44 @@ fn a_stop_does_not_wait_for_a_hanging_round() {
         started.elapsed()
     );
     assert!(daemon.log().contains("Stopped cleanly"));
+}
+
+/// The web UI serves before the broker answers (a broker down at boot
+/// holds the daemon's readiness for 30 s): a job saved meanwhile runs at
+/// once, and the save answers once it runs, not with "not applied".
+#[test]
+fn a_job_saved_in_the_browser_before_the_broker_answers_runs_at_once() {
+    let exporter = NodeExporter::start();
+    let nobody = free_port();
+    let daemon = Daemon::spawn_in_env(
+        tempfile::tempdir().unwrap(),
+        &external(nobody, "1s"),
+        "info",
+        &[],
+    );
+    let web = daemon.web_url();
+    let (status, form) = http_get(&format!("{web}/rrd/jobs/edit"));
+    assert_eq!(status, 200);
+    let form = String::from_utf8_lossy(&form);
+    let token = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the form's token");
+    let target = exporter.url().replace(':', "%3A").replace('/', "%2F");
+    let (status, answer) = http_post_form(
+        &format!("{web}/rrd/jobs/save"),
+        &format!(
+            "csrf={token}&name=pi&kind=prometheus&target={target}&interval=10s&include=node_load1"
+        ),
+    );
+    assert_eq!(status, 303, "{}", String::from_utf8_lossy(&answer));
+    let log = daemon.log();
+    assert!(log.contains("Poll job started. job=\"pi\""), "{log}");
+    assert!(
+        !log.contains("Connected to the MQTT broker"),
+        "the broker never answered"
+    );
+    let stored = std::fs::read_to_string(daemon.data().join("jobs.json")).unwrap();
+    assert!(stored.contains("\"name\": \"pi\""), "{stored}");
 }

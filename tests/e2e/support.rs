@@ -314,7 +314,8 @@ impl Daemon {
     pub fn web_url(&self) -> String {
         wait_for(Duration::from_secs(10), "the web UI address", || {
             let log = self.log();
-            let at = log.find("Web UI listening on http://")?;
+            // The newest run's, when a restart appended to the log.
+            let at = log.rfind("Web UI listening on http://")?;
             let rest = &log[at + "Web UI listening on ".len()..];
             let url = rest.split_whitespace().next()?;
             Some(url.trim_end_matches("/rrd").to_owned())
@@ -331,9 +332,18 @@ impl Daemon {
 
     /// Waits until `needle` appears `times` times in the log.
     pub fn wait_log(&self, needle: &str, times: usize) {
-        wait_for(Duration::from_secs(20), needle, || {
+        let found = poll_until(Duration::from_secs(20), Duration::from_millis(25), || {
             (self.log().matches(needle).count() >= times).then_some(())
         });
+        if found.is_none() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "timed out after 20s waiting for {needle:?} ({times}x); the daemon's log ends:\n{}",
+                tail.join("\n")
+            );
+        }
     }
 
     pub fn signal(&self, sig: &str) {
@@ -570,4 +580,38 @@ pub fn proc_stats(pid: u32) -> (f64, u64) {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
     ((tick(11) + tick(12)) / 100.0, hwm_kb)
+}
+
+/// Debian's `prometheus-node-exporter` on a free loopback port, killed on
+/// drop.
+pub struct NodeExporter {
+    child: Child,
+    pub port: u16,
+}
+
+impl NodeExporter {
+    pub fn start() -> NodeExporter {
+        let port = free_port();
+        let child = Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-node-exporter is installed (scripts/install-deps --test)");
+        wait_for(Duration::from_secs(20), "node exporter", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        NodeExporter { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.port)
+    }
+}
+
+impl Drop for NodeExporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

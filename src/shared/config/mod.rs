@@ -6,6 +6,7 @@
 //! deserialised on its own for the same reason: a typo in `[cache]` does not
 //! hide one in `[mqtt]`.
 
+pub mod browser_jobs;
 pub mod poll;
 mod raw;
 mod sections;
@@ -29,9 +30,9 @@ pub fn check_dashboard(
 }
 pub use validate::is_valid_ds_name;
 
-/// A job as a `[[poll]]` of its own is checked (tests build jobs with it;
-/// jobs made in the browser will be checked with it).
-#[cfg(test)]
+/// A job as a `[[poll]]` of its own is checked: a job made in the
+/// browser, before it is stored (every problem with its key,
+/// `poll.interval`…).
 pub fn check_poll(raw: &poll::RawPoll) -> Result<poll::PollJob, Vec<KeyError>> {
     validate::poll_job(raw)
 }

@@ -89,11 +89,22 @@ impl Selection {
     }
 }
 
+/// Where a job is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// `[[poll]]` in the configuration file: read-only in the browser.
+    Config,
+    /// Made by an admin at `/rrd/jobs`, kept in `jobs.json`.
+    Browser,
+}
+
 /// A validated `[[poll]]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollJob {
     /// Stable: the job's id in logs, metrics and the jobs page.
     pub name: String,
+    pub origin: Origin,
     pub kind: PollKind,
     pub host: String,
     pub port: u16,

@@ -635,6 +635,10 @@ pub struct RawPoll {
     pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The password itself: what a job made in the browser keeps (in
+    /// `jobs.json`, mode 0600). In the file, prefer `password_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

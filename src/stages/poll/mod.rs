@@ -28,7 +28,6 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use self::status::Origin;
 pub use self::status::{JobStatus, JobsStatus};
 use crate::cache::Intake;
 use crate::clock::Stamper;
@@ -143,7 +142,6 @@ pub struct PollDeps {
 
 struct Running {
     job: PollJob,
-    origin: Origin,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -183,15 +181,12 @@ fn follow(
     slots: &Arc<Semaphore>,
     running: &mut HashMap<String, Running>,
 ) {
-    let wanted: HashMap<&str, (&PollJob, Origin)> = config
-        .polls
-        .iter()
-        .map(|j| (j.name.as_str(), (j, Origin::Config)))
-        .collect();
+    let wanted: HashMap<&str, &PollJob> =
+        config.polls.iter().map(|j| (j.name.as_str(), j)).collect();
     running.retain(|name, r| {
         let keep = wanted
             .get(name.as_str())
-            .is_some_and(|(job, origin)| **job == r.job && *origin == r.origin && !job.paused);
+            .is_some_and(|job| **job == r.job && !job.paused);
         if !keep {
             let _ = r.stop.send(true);
             if !wanted.contains_key(name.as_str()) {
@@ -201,14 +196,14 @@ fn follow(
         }
         keep
     });
-    for (name, (job, origin)) in wanted {
+    for (name, job) in wanted {
         deps.status.update(
             name,
-            || fresh_status(job, origin),
+            || fresh_status(job),
             |s| {
                 *s = JobStatus {
                     paused: job.paused,
-                    ..fresh_status(job, origin)
+                    ..fresh_status(job)
                 }
                 .keeping_counts(s)
             },
@@ -225,13 +220,12 @@ fn follow(
             slots: slots.clone(),
             stop: stop_rx,
         };
-        info!(job = name, kind = %job.kind, target = fresh_status(job, origin).target,
+        info!(job = name, kind = %job.kind, target = fresh_status(job).target,
             interval = ?job.interval, "Poll job started.");
         running.insert(
             name.to_owned(),
             Running {
                 job: job.clone(),
-                origin,
                 stop,
                 task: tokio::spawn(task.run()),
             },
@@ -239,7 +233,7 @@ fn follow(
     }
 }
 
-fn fresh_status(job: &PollJob, origin: Origin) -> JobStatus {
+fn fresh_status(job: &PollJob) -> JobStatus {
     let target = match job.kind {
         crate::config::poll::PollKind::Prometheus => {
             format!("http://{}{}", job.address(), job.path)
@@ -247,7 +241,7 @@ fn fresh_status(job: &PollJob, origin: Origin) -> JobStatus {
         crate::config::poll::PollKind::Ping => job.host.clone(),
         _ => job.address(),
     };
-    JobStatus::new(job.kind, target, job.interval.as_secs(), origin)
+    JobStatus::new(job.kind, target, job.interval.as_secs(), job.origin)
 }
 
 impl JobStatus {

@@ -4,19 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::config::poll::PollKind;
+use crate::config::poll::{Origin, PollKind};
 use crate::model::UnixMillis;
 
 use super::PollErrorKind;
-
-/// Where a job is defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// `[[poll]]` in the configuration file. (Jobs made in the browser
-    /// are not built yet.)
-    Config,
-}
 
 /// One job's state.
 #[derive(Debug, Clone, PartialEq)]

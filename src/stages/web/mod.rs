@@ -46,6 +46,7 @@ use crate::rrd::IndexView;
 use crate::rrd::index::IndexEntry;
 use access::Access;
 pub use error::WebError;
+pub use jobs::JobsSaved;
 
 /// How long a graph waits for its file's cached rows to reach the disk
 /// before it is drawn anyway (the RRD thread is far behind).
@@ -74,6 +75,8 @@ pub(crate) struct State {
     form_tokens: form::FormTokens,
     events: Arc<crate::events::Events>,
     jobs: crate::poll::JobsStatus,
+    /// Poll jobs made in the browser.
+    stored_jobs: jobs::StoredJobs,
     /// `/rrd/api/values`, when `[[web.bots]]` exist.
     push: Option<push::Push>,
     /// The zone pages show times in (`web.time_zone`).
@@ -254,6 +257,10 @@ pub struct WebDeps {
     pub events: Arc<crate::events::Events>,
     /// What each poll job did last (`/metrics`, the jobs page).
     pub jobs: crate::poll::JobsStatus,
+    /// The poll jobs made in the browser, as the daemon read them at start.
+    pub browser_jobs: Vec<crate::config::poll::RawPoll>,
+    /// Where the jobs page hands a changed list for the daemon to run.
+    pub jobs_saved: Option<tokio::sync::mpsc::UnboundedSender<JobsSaved>>,
     /// Where pushed values go, as every source's.
     pub intake: crate::cache::Intake,
     pub stamper: crate::clock::Stamper,
@@ -305,6 +312,7 @@ pub(crate) fn state(config: &WebConfig, deps: WebDeps) -> State {
         config: deps.config,
         events: deps.events,
         jobs: deps.jobs,
+        stored_jobs: jobs::StoredJobs::new(&data_dir, deps.browser_jobs, deps.jobs_saved),
         visible: Mutex::default(),
         device_lists: Mutex::default(),
         time_zone: config.time_zone.clone(),
@@ -341,6 +349,10 @@ authenticated_routes! {
     post "/rrd/dashboards/save" => dashboards::editor::save,
     post "/rrd/dashboards/delete" => dashboards::editor::delete,
     get "/rrd/jobs" => jobs::list,
+    get "/rrd/jobs/edit" => jobs::editor::edit,
+    post "/rrd/jobs/save" => jobs::editor::save,
+    post "/rrd/jobs/pause" => jobs::editor::pause,
+    post "/rrd/jobs/delete" => jobs::editor::delete,
     get "/rrd/events.json" => events_api::list,
     post "/rrd/events/add" => events_api::add,
     post "/rrd/events/delete" => events_api::delete,

@@ -64,6 +64,8 @@ fn fixture(extra_config: &str) -> Fixture {
             events: Arc::new(crate::events::Events::load(&config.data_dir)),
             config: tokio::sync::watch::channel(config.clone()).1,
             jobs: Default::default(),
+            browser_jobs: Vec::new(),
+            jobs_saved: None,
             intake: crate::cache::Intake::new(None, cache.clone()),
             stamper,
         },

@@ -25,13 +25,54 @@ use self::sections::{files, rules, web};
 use self::templates::templates;
 
 /// One job, checked exactly as a `[[poll]]` is.
-#[cfg(test)]
 pub(crate) fn poll_job(raw: &super::poll::RawPoll) -> Result<super::poll::PollJob, Vec<KeyError>> {
     let mut errors = Vec::new();
     match poll::poll(raw, "poll", &mut Errors(&mut errors)) {
         Some(job) if errors.is_empty() => Ok(job),
         _ => Err(errors),
     }
+}
+
+/// Jobs made in the browser joined to `config`: each checked as a
+/// `[[poll]]`, its template first among the templates (a poll job's files
+/// take its interval as their step, whatever catch-all the file has). A
+/// job that fails, or whose name or template the config has, is left out.
+pub(crate) fn browser_jobs(
+    config: &mut super::Config,
+    stored: &[super::poll::RawPoll],
+    errors: &mut Vec<KeyError>,
+) {
+    let mut e = Errors(errors);
+    let mut added = Vec::new();
+    for (i, raw) in stored.iter().enumerate() {
+        let key = format!("jobs.json[{i}]");
+        let Some(mut job) = poll::poll(raw, &key, &mut e) else {
+            continue;
+        };
+        if config.polls.iter().any(|j| j.name == job.name) {
+            e.push(
+                format!("{key}.name"),
+                format!("job {:?} exists already", job.name),
+            );
+            continue;
+        }
+        let raw_template =
+            super::raw::RawTemplate::for_poll(job.template_name(), &job.prefix, job.interval);
+        let Some(template) = templates::template(&raw_template, &key, &mut e) else {
+            continue;
+        };
+        if config.templates.iter().any(|t| t.name == template.name) {
+            e.push(
+                format!("{key}.name"),
+                format!("template {:?} exists already", template.name),
+            );
+            continue;
+        }
+        job.origin = super::poll::Origin::Browser;
+        added.push(template);
+        config.polls.push(job);
+    }
+    config.templates.splice(0..0, added);
 }
 
 /// One dashboard made in the browser, checked exactly as a `[[dashboard]]`

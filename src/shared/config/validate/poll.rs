@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::Errors;
-use crate::config::poll::{Patterns, PollJob, PollKind, RawPoll, Selection};
+use crate::config::poll::{Origin, Patterns, PollJob, PollKind, RawPoll, Selection};
 
 /// Echo requests per ping round, as `ping -c 5`.
 const DEFAULT_PACKETS: u32 = 5;
@@ -155,6 +155,7 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
     }
     (e.0.len() == errors_before).then(|| PollJob {
         name: raw.name.clone(),
+        origin: Origin::Config,
         kind: raw.kind,
         host,
         port,
@@ -256,8 +257,16 @@ fn patterns(sources: &[String], key: &str, e: &mut Errors) -> Patterns {
 }
 
 fn credentials(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<(String, String)> {
-    let password = match &raw.password_file {
-        Some(path) => match std::fs::read_to_string(path) {
+    let password = match (&raw.password, &raw.password_file) {
+        (Some(_), Some(_)) => {
+            e.push(
+                format!("{key}.password"),
+                "give a password or a password_file, not both",
+            );
+            None
+        }
+        (Some(p), None) => Some(p.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(p) => Some(p.trim_end_matches(['\r', '\n']).to_owned()),
             Err(err) => {
                 e.push(
@@ -267,7 +276,7 @@ fn credentials(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<(String, Stri
                 None
             }
         },
-        None => None,
+        (None, None) => None,
     };
     match (&raw.username, password) {
         (Some(u), p) => Some((u.clone(), p.unwrap_or_default())),
@@ -296,6 +305,7 @@ mod tests {
             labels: Default::default(),
             profile: None,
             username: None,
+            password: None,
             password_file: None,
             paused: false,
             packets: None,

@@ -52,7 +52,7 @@ pub(super) fn templates(
         .collect()
 }
 
-fn template(raw: &RawTemplate, key: &str, e: &mut Errors) -> Option<Template> {
+pub(super) fn template(raw: &RawTemplate, key: &str, e: &mut Errors) -> Option<Template> {
     if raw.name.is_empty() {
         e.push(format!("{key}.name"), "must not be empty");
     }

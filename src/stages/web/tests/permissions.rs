@@ -92,6 +92,7 @@ fn uris(pattern: &str, files: &[&str]) -> Vec<String> {
         }
         "/rrd/static/{name}" => vec!["/rrd/static/style.css".into()],
         "/rrd/dashboards/edit" => vec![pattern.into(), format!("{pattern}?name=house")],
+        "/rrd/jobs/edit" => vec![pattern.into(), format!("{pattern}?name=nas")],
         "/rrd/events.json" => {
             let mut all = vec![format!("{pattern}?range=day")];
             all.extend(
@@ -548,4 +549,221 @@ async fn editors_make_dashboards_viewers_cannot_and_forms_need_their_token() {
     );
     let again = dashboards::Saved::load(&f.state.config.borrow().data_dir, &f.state.groups);
     assert!(again.get("shed").is_none());
+}
+
+/// A form post as `user`, with extra headers.
+fn post_as(
+    user: &str,
+    uri: &str,
+    body: String,
+    headers: &[(&'static str, &'static str)],
+) -> actix_http::Request {
+    use base64::Engine as _;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:s3cret"))
+    );
+    let mut req = atest::TestRequest::post()
+        .uri(uri)
+        .insert_header(("Authorization", auth))
+        .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+        .set_payload(body);
+    for h in headers {
+        req = req.insert_header(*h);
+    }
+    req.to_request()
+}
+
+/// Poll jobs made in the browser: only admins reach the page and its
+/// forms (an editor makes dashboards, not network probes), a form needs its
+/// token and the same origin, bad fields come back named, the file's jobs
+/// stay read-only, and the list is stored readable by the daemon alone,
+/// password included, never shown back.
+#[actix_web::test]
+async fn admins_manage_poll_jobs_and_no_one_else_does() {
+    let hash = crate::password::hash_password("s3cret").unwrap();
+    let f = fixture(&format!(
+        "[[poll]]\nname = \"router\"\nkind = \"ping\"\ntarget = \"127.0.0.1\"\n{}",
+        config(&hash)
+    ));
+    let app = app!(f);
+    for user in ["kit", "gar"] {
+        for uri in ["/rrd/jobs", "/rrd/jobs/edit"] {
+            assert_eq!(
+                ask(&app, user, uri).await.status,
+                StatusCode::FORBIDDEN,
+                "{user} {uri}"
+            );
+        }
+    }
+    let form = ask(&app, "root", "/rrd/jobs/edit").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let token = html(&form.body)
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_owned();
+    let body = |token: &str, interval: &str| {
+        format!(
+            "csrf={token}&name=nas&kind=snmp&target=10.0.0.5&interval={interval}&timeout=&prefix=\
+             &include=&exclude=&labels=&profile=if&community=&oids=&packets=\
+             &username=monitor&password=s3cret-auth"
+        )
+    };
+    let post = |user: &str, uri: &str, body: String, headers: &[(&'static str, &'static str)]| {
+        post_as(user, uri, body, headers)
+    };
+    for (user, token, headers) in [
+        ("kit", token.as_str(), vec![]),
+        ("gar", token.as_str(), vec![]),
+        ("root", "0000", vec![]),
+        (
+            "root",
+            token.as_str(),
+            vec![("Sec-Fetch-Site", "cross-site")],
+        ),
+        (
+            "root",
+            token.as_str(),
+            vec![
+                ("Origin", "http://evil.example"),
+                ("Host", "localhost:8088"),
+            ],
+        ),
+    ] {
+        let res = atest::call_service(
+            &app,
+            post(user, "/rrd/jobs/save", body(token, "5m"), &headers),
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "{user} {token} {headers:?}"
+        );
+    }
+    assert!(
+        f.state.stored_jobs.all().is_empty(),
+        "nothing stored so far"
+    );
+    // Bad fields come back as the form, each named, what was typed kept.
+    let res = atest::call_service(
+        &app,
+        post("root", "/rrd/jobs/save", body(&token, "7s"), &[]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = html(&atest::read_body(res).await);
+    assert!(
+        page.contains("interval: must be whole seconds that divide 30m"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"10.0.0.5\""), "what was typed stays");
+    assert!(
+        !page.contains("s3cret-auth"),
+        "a password is never sent back"
+    );
+    // The file's job stays read-only.
+    let taken = body(&token, "5m").replace("name=nas", "name=router");
+    let res = atest::call_service(&app, post("root", "/rrd/jobs/save", taken, &[])).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ask(&app, "root", "/rrd/jobs/edit?name=router").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Saved: stored, listed with its buttons, the password kept apart.
+    let res = atest::call_service(
+        &app,
+        post(
+            "root",
+            "/rrd/jobs/save",
+            body(&token, "5m"),
+            &[("Sec-Fetch-Site", "same-origin")],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers().get("Location").unwrap(), "/rrd/jobs#job-nas");
+    let path = crate::config::browser_jobs::path(&f.state.config.borrow().data_dir);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "jobs.json holds passwords");
+    }
+    let stored = crate::config::browser_jobs::read(path.parent().unwrap()).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].profile.as_deref(), stored[0].password.as_deref()),
+        (Some("if"), Some("s3cret-auth"))
+    );
+    let list = html(&ask(&app, "root", "/rrd/jobs").await.body);
+    assert!(
+        list.contains("id=\"job-nas\"") && list.contains("action=\"/rrd/jobs/pause\""),
+        "{list}"
+    );
+    assert!(
+        list.contains("From the configuration file."),
+        "the file's job, read-only"
+    );
+    let edit = html(&ask(&app, "root", "/rrd/jobs/edit?name=nas").await.body);
+    assert!(edit.contains("(stored; empty keeps it)") && !edit.contains("s3cret-auth"));
+    // A second "new" job of that name is refused; an edit keeps the
+    // password when its field is left empty.
+    let res = atest::call_service(
+        &app,
+        post("root", "/rrd/jobs/save", body(&token, "1m"), &[]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the name is taken");
+    let edited = body(&token, "1m").replace("password=s3cret-auth", "password=") + "&existing=1";
+    let res = atest::call_service(&app, post("root", "/rrd/jobs/save", edited, &[])).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let nas = f.state.stored_jobs.get("nas").unwrap();
+    assert_eq!(
+        (nas.interval, nas.password.as_deref()),
+        (Some(Duration::from_secs(60)), Some("s3cret-auth"))
+    );
+    // Paused and resumed, then removed; never by an editor.
+    let named = |extra: &str| format!("csrf={token}&name=nas{extra}");
+    let res = atest::call_service(&app, post("gar", "/rrd/jobs/pause", named(""), &[])).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = atest::call_service(
+        &app,
+        post("root", "/rrd/jobs/pause", named("&paused=1"), &[]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(f.state.stored_jobs.get("nas").unwrap().paused);
+    let res = atest::call_service(
+        &app,
+        post("root", "/rrd/jobs/pause", named("&paused=0"), &[]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(!f.state.stored_jobs.get("nas").unwrap().paused);
+    let res = atest::call_service(
+        &app,
+        post(
+            "root",
+            "/rrd/jobs/delete",
+            format!("csrf={token}&name=router"),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "the file's job is not the browser's to remove"
+    );
+    let res = atest::call_service(&app, post("gar", "/rrd/jobs/delete", named(""), &[])).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = atest::call_service(&app, post("root", "/rrd/jobs/delete", named(""), &[])).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        crate::config::browser_jobs::read(path.parent().unwrap())
+            .unwrap()
+            .is_empty()
+    );
 }
