@@ -43,7 +43,7 @@ mod shared;
 mod stages;
 
 use shared::{
-    atomic_file, clock, config, data_lock, events, families, journal, metrics, model, password,
+    atomic_file, clock, config, data_lock, events, families, journal, metrics, model, password, tls,
 };
 use stages::{broker, cache, mqtt, poll, rrd, web};
 

@@ -23,3 +23,5 @@ pub(crate) mod metrics;
 pub(crate) mod model;
 // argon2 hashes and login checks, shared by the web UI and the broker.
 pub(crate) mod password;
+// TLS clients' configuration: a CA file, or the system's roots.
+pub(crate) mod tls;

@@ -609,6 +609,11 @@ fn snmp_interface_counters_land_as_rates() {
     assert!(rates.iter().all(|(_, v)| *v >= 0.0), "{rates:?}");
     let info = rrd_info(&lo_in);
     assert!(info.contains("ds[value].type = \"DDERIVE\""), "{info}");
+    // Kept in bits per second, as routers say traffic.
+    let entry = wait_for(Duration::from_secs(20), "the index", || {
+        index_entry(&data, "snmp/127.2E0.2E0.2E1/if/lo/in")
+    });
+    assert_eq!(entry["ds"][0]["unit"], "bit/s", "{entry}");
     assert!(data.join("snmp/127.2E0.2E0.2E1/if/lo/out.rrd").exists());
     // v3 authPriv: the agent's uptime, in seconds.
     let uptime = data.join("snmp3/router/1.2E3.2E6.2E1.2E2.2E1.2E1.2E3.2E0.rrd");
@@ -693,4 +698,37 @@ fn a_job_saved_in_the_browser_before_the_broker_answers_runs_at_once() {
     );
     let stored = std::fs::read_to_string(daemon.data().join("jobs.json")).unwrap();
     assert!(stored.contains("\"name\": \"pi\""), "{stored}");
+}
+
+/// An exporter behind https with a certificate of a home CA: trusted
+/// through the job's `ca_file`; without it, the system's roots refuse the
+/// certificate and the job says why.
+#[test]
+fn an_https_exporter_is_scraped_with_its_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    crate::broker_auth::make_certificates(certs.path());
+    let exporter = NodeExporter::start_tls(certs.path());
+    let broker = Mosquitto::start();
+    let url = format!("https://localhost:{}/metrics", exporter.port);
+    let config = format!(
+        "{}[[poll]]\nname = \"tls\"\nkind = \"prometheus\"\ntarget = \"{url}\"\n\
+         include = [\"node_load1\"]\ninterval = \"10s\"\nca_file = \"{}\"\n\
+         [[poll]]\nname = \"untrusted\"\nkind = \"prometheus\"\ntarget = \"{url}\"\n\
+         include = [\"node_load1\"]\ninterval = \"10s\"\nprefix = \"untrusted\"\n",
+        external(broker.port, "1s"),
+        certs.path().join("ca.pem").display(),
+    );
+    let daemon = Daemon::start(&config);
+    let load = daemon.data().join("prometheus/localhost/node_load1.rrd");
+    wait_for(Duration::from_secs(60), "the https exporter's load", || {
+        daemon.flush();
+        load.exists().then_some(())
+    });
+    wait_for(Duration::from_secs(30), "the untrusted job's error", || {
+        let log = daemon.log();
+        log.lines()
+            .find(|l| l.contains("job=\"untrusted\"") && l.contains("certificate"))
+            .map(str::to_owned)
+    });
+    assert!(!daemon.data().join("untrusted").exists());
 }

@@ -591,9 +591,30 @@ pub struct NodeExporter {
 
 impl NodeExporter {
     pub fn start() -> NodeExporter {
+        Self::start_with(&[])
+    }
+
+    /// Serving https with `dir`'s `server.pem` and `server.key` (the
+    /// exporter's web configuration file).
+    pub fn start_tls(dir: &Path) -> NodeExporter {
+        let web_config = dir.join("web.yml");
+        std::fs::write(
+            &web_config,
+            format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                dir.join("server.pem").display(),
+                dir.join("server.key").display()
+            ),
+        )
+        .unwrap();
+        Self::start_with(&[format!("--web.config.file={}", web_config.display())])
+    }
+
+    fn start_with(args: &[String]) -> NodeExporter {
         let port = free_port();
         let child = Command::new("prometheus-node-exporter")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

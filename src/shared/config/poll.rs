@@ -110,6 +110,10 @@ pub struct PollJob {
     pub port: u16,
     /// Prometheus: the path of the exposition (`/metrics`).
     pub path: String,
+    /// Prometheus: over TLS (`https://`), trusting `ca_file` or else the
+    /// system's roots.
+    pub https: bool,
+    pub ca_file: Option<std::path::PathBuf>,
     pub interval: Duration,
     pub timeout: Duration,
     /// The first levels of every series the job makes.
@@ -131,6 +135,12 @@ pub struct PollJob {
 }
 
 impl PollJob {
+    /// Prometheus: the exposition's URL.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.address(), self.path)
+    }
+
     /// The name of the template its files get (`poll:<name>`).
     pub fn template_name(&self) -> String {
         format!("poll:{}", self.name)

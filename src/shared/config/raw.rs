@@ -641,6 +641,10 @@ pub struct RawPoll {
     pub password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// Prometheus over https: the CA that signed the exporter's
+    /// certificate (a self-signed one at home); absent: the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
     /// Ping: echo requests per round.

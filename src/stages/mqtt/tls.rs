@@ -1,84 +1,16 @@
-//! TLS for `mqtts://` brokers: rustls with the ring provider, trusting a
-//! configured CA file or else the system's roots.
+//! TLS for `mqtts://` brokers: the shared client configuration (a
+//! configured CA file, or else the system's roots) as rumqttc's transport.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rumqttc::{TlsConfiguration, Transport};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 use crate::config::TlsConfig;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot read CA file {path}: {reason}")]
-    CaFile { path: PathBuf, reason: String },
-    #[error("no trusted root certificate found (system store empty; set mqtt.ca_file)")]
-    NoRoots,
-    #[error("TLS setup: {0}")]
-    Rustls(#[from] rustls::Error),
-}
+pub use crate::tls::TlsError;
 
 pub fn transport(config: &TlsConfig) -> Result<Transport, TlsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        Some(path) => {
-            let err = |reason: String| TlsError::CaFile {
-                path: path.clone(),
-                reason,
-            };
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
-            for cert in certs {
-                roots
-                    .add(cert.map_err(|e| err(e.to_string()))?)
-                    .map_err(|e| err(e.to_string()))?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    if roots.is_empty() {
-        return Err(TlsError::NoRoots);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = crate::tls::client_config(config.ca_file.as_deref())?;
     Ok(Transport::tls_with_config(TlsConfiguration::Rustls(
         Arc::new(client),
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with_ca(path: PathBuf) -> Result<Transport, TlsError> {
-        transport(&TlsConfig {
-            ca_file: Some(path),
-        })
-    }
-
-    #[test]
-    fn a_missing_or_certificate_less_ca_file_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("missing.pem");
-        let err = with_ca(missing.clone()).err().unwrap().to_string();
-        assert!(
-            err.contains("cannot read CA file") && err.contains("missing.pem"),
-            "{err}"
-        );
-        let empty = dir.path().join("empty.pem");
-        std::fs::write(&empty, "no certificate here\n").unwrap();
-        assert!(matches!(with_ca(empty), Err(TlsError::NoRoots)));
-        let torn = dir.path().join("torn.pem");
-        std::fs::write(&torn, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
-        let err = with_ca(torn).err().unwrap().to_string();
-        assert!(err.contains("cannot read CA file"), "{err}");
-    }
 }

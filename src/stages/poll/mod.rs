@@ -235,9 +235,7 @@ fn follow(
 
 fn fresh_status(job: &PollJob) -> JobStatus {
     let target = match job.kind {
-        crate::config::poll::PollKind::Prometheus => {
-            format!("http://{}{}", job.address(), job.path)
-        }
+        crate::config::poll::PollKind::Prometheus => job.url(),
         crate::config::poll::PollKind::Ping => job.host.clone(),
         _ => job.address(),
     };

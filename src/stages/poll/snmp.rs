@@ -291,6 +291,15 @@ pub fn if_polled(
             let Some((ds_type, value)) = reading.as_ref().and_then(logged) else {
                 continue;
             };
+            // Drawn as bits/s, as MRTG and routers say traffic: a 64-bit
+            // counter is kept in bits (x 8 is exact in a double). A 32-bit
+            // one stays in bytes: librrd's COUNTER undoes its wrap at 2^32
+            // only as the agent counts it.
+            let (value, unit) = if ds_type == DsType::Dderive {
+                (value * 8.0, "bit/s")
+            } else {
+                (value, "B/s")
+            };
             let about = if i.alias.is_empty() {
                 String::new()
             } else {
@@ -298,7 +307,7 @@ pub fn if_polled(
             };
             let meta = SeriesMeta {
                 label: Some(format!("{name} {dir}{about}")),
-                unit: Some("B/s".into()),
+                unit: Some(unit.into()),
                 chart: Some(Chart {
                     id: format!("if/{level}"),
                     title: format!("Traffic of {name}{about}"),
@@ -401,14 +410,17 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("snmp/192.0.2.1/if/eth0/in", (1u64 << 40) as f64),
-                ("snmp/192.0.2.1/if/eth0/out", 5.0),
+                ("snmp/192.0.2.1/if/eth0/in", (1u64 << 43) as f64),
+                ("snmp/192.0.2.1/if/eth0/out", 40.0),
                 ("snmp/192.0.2.1/if/wl_0/in", f64::from(u32::MAX)),
             ]
         );
-        // 64-bit: a reset is a gap; 32-bit: librrd's COUNTER takes the wrap.
+        // 64-bit: in bits, a reset is a gap; 32-bit: in bytes, as
+        // librrd's COUNTER takes the wrap only of what the agent counts.
         assert_eq!(polled.meta[0].1.ds_type, Some(DsType::Dderive));
+        assert_eq!(polled.meta[0].1.unit.as_deref(), Some("bit/s"));
         assert_eq!(polled.meta[2].1.ds_type, Some(DsType::Counter));
+        assert_eq!(polled.meta[2].1.unit.as_deref(), Some("B/s"));
         assert_eq!(polled.meta[0].1.label.as_deref(), Some("eth0 in (uplink)"));
         assert_eq!(
             polled.meta[0].1.chart.as_ref().unwrap().title,

@@ -60,6 +60,17 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
             (String::new(), 0, String::new())
         }
     };
+    let https = raw.kind == PollKind::Prometheus && raw.target.starts_with("https://");
+    if let Some(ca) = &raw.ca_file {
+        if !https {
+            e.push(
+                format!("{key}.ca_file"),
+                "only https targets (prometheus) use a ca_file",
+            );
+        } else if let Err(err) = crate::tls::client_config(Some(ca)) {
+            e.push(format!("{key}.ca_file"), err.to_string());
+        }
+    }
     let interval = raw.interval.unwrap_or(DEFAULT_INTERVAL);
     if interval.subsec_nanos() != 0
         || interval.as_secs() < 10
@@ -160,6 +171,8 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
         host,
         port,
         path,
+        https,
+        ca_file: raw.ca_file.clone(),
         interval,
         timeout,
         prefix,
@@ -174,15 +187,25 @@ pub(crate) fn poll(raw: &RawPoll, key: &str, e: &mut Errors) -> Option<PollJob> 
     })
 }
 
-/// `host`, `host:port`, `[v6]:port`; for Prometheus also
-/// `http://host:port/path`. Returns host, port and path.
+/// `host`, `host:port`, `[v6]:port`; for Prometheus also a URL,
+/// `http://host:port/path` or `https://…`. Returns host, port and path. A
+/// bare host is reached on the kind's port (9100 for an exporter); a URL
+/// without one on its scheme's (80, 443).
 pub(crate) fn target(kind: PollKind, text: &str) -> Result<(String, u16, String), String> {
+    let mut default_port = kind.default_port();
     let (rest, path) = match kind {
         PollKind::Prometheus => {
-            if text.starts_with("https://") {
-                return Err("https is not supported yet: scrape over http (on the LAN or through a local proxy)".into());
-            }
-            let rest = text.strip_prefix("http://").unwrap_or(text);
+            let rest = if let Some(rest) = text.strip_prefix("https://") {
+                default_port = 443;
+                rest
+            } else if let Some(rest) = text.strip_prefix("http://") {
+                default_port = 80;
+                rest
+            } else if text.contains("://") {
+                return Err("a URL is http:// or https://".into());
+            } else {
+                text
+            };
             match rest.find('/') {
                 Some(i) => (&rest[..i], rest[i..].to_owned()),
                 None => (rest, "/metrics".to_owned()),
@@ -214,7 +237,7 @@ pub(crate) fn target(kind: PollKind, text: &str) -> Result<(String, u16, String)
             .ok()
             .filter(|p| *p != 0)
             .ok_or_else(|| format!("{p:?} is not a port"))?,
-        None => kind.default_port(),
+        None => default_port,
     };
     let valid_host = !host.is_empty()
         && host.len() <= 253
@@ -307,6 +330,7 @@ mod tests {
             username: None,
             password: None,
             password_file: None,
+            ca_file: None,
             paused: false,
             packets: None,
             community: None,
@@ -331,7 +355,12 @@ mod tests {
             ("127.0.0.1".into(), 9100, "/metrics".into())
         );
         assert_eq!(t(PollKind::Prometheus, "pi").2, "/metrics");
-        assert!(target(PollKind::Prometheus, "https://pi/metrics").is_err());
+        assert_eq!(
+            t(PollKind::Prometheus, "https://pi.lan/node"),
+            ("pi.lan".into(), 443, "/node".into())
+        );
+        assert_eq!(t(PollKind::Prometheus, "http://pi.lan").1, 80);
+        assert!(target(PollKind::Prometheus, "ftp://pi/metrics").is_err());
         assert!(target(PollKind::Munin, "pi:0").is_err());
         assert!(target(PollKind::Munin, "pi:x").is_err());
         assert!(target(PollKind::Munin, "a b").is_err());

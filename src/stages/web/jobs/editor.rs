@@ -48,6 +48,7 @@ pub(crate) struct JobForm {
     include: String,
     exclude: String,
     labels: String,
+    ca_file: String,
     profile: String,
     username: String,
     /// Whether a password is stored (it is never sent back to the page).
@@ -79,6 +80,11 @@ impl JobForm {
                 .map(|(l, re)| format!("{l} = {re}"))
                 .collect::<Vec<_>>()
                 .join("\n"),
+            ca_file: job
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             profile: job.profile.clone().unwrap_or_default(),
             username: job.username.clone().unwrap_or_default(),
             has_password: job.password.is_some(),
@@ -367,6 +373,7 @@ pub(crate) fn parse_form(
         username,
         password,
         password_file: None,
+        ca_file: optional("ca_file").map(Into::into),
         paused: field(form, "paused").is_some(),
         packets,
         community: optional("community"),
