@@ -23,6 +23,7 @@
 //! - `shared/`: what the stages share and own no task of: the
 //!   configuration (`config`), the domain types (`model`), the clock and
 //!   its trust (`clock`), the journal, the counters (`metrics`), passwords,
+//!   TLS clients' roots (`tls`),
 //!   events, and atomic files and the data directory's lock. Nothing in
 //!   `shared/` imports a stage (`scripts/check-cycles` checks it);
 //! - `app/`: the running daemon's wiring: start in data-flow order,
