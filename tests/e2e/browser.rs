@@ -390,47 +390,21 @@ fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let screenshot = daemon.dir.path().join("editor.png");
     runtime.block_on(async {
-        let profile = tempfile::tempdir().unwrap();
-        let client = browser(&driver, profile.path()).await;
+        let (client, _profile) =
+            session_at(&driver, &format!("http://ed:ed-pass@{host}/rrd/dashboards")).await;
         let wait = || client.wait().at_most(Duration::from_secs(15));
-        client
-            .goto(&format!("http://ed:ed-pass@{host}/rrd/dashboards"))
-            .await
-            .unwrap();
-        wait()
-            .for_element(Locator::LinkText("New dashboard"))
-            .await
-            .expect("editors may make dashboards")
-            .click()
-            .await
-            .unwrap();
-        let fill = |name: &'static str, value: &'static str| {
-            let client = client.clone();
-            async move {
-                let field = client
-                    .find(Locator::Css(&format!("[name='{name}']")))
-                    .await
-                    .unwrap();
-                field.send_keys(value).await.unwrap();
-            }
-        };
+        click(&client, Locator::LinkText("New dashboard")).await;
         wait()
             .for_element(Locator::Css("form.editor"))
             .await
             .unwrap();
-        fill("name", "hall").await;
-        fill("title", "The hall").await;
-        fill("v0.title", "Warmth").await;
-        fill("v0.add", "home/hall/temperature").await;
-        fill("v0.warning", "24").await;
+        fill(&client, "name", "hall").await;
+        fill(&client, "title", "The hall").await;
+        fill(&client, "v0.title", "Warmth").await;
+        fill(&client, "v0.add", "home/hall/temperature").await;
+        fill(&client, "v0.warning", "24").await;
         std::fs::write(&screenshot, client.screenshot().await.unwrap()).unwrap();
-        client
-            .find(Locator::Css("form.editor button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, Locator::Css("form.editor button[type=submit]")).await;
         // The editor's page has an h1 too: wait for the dashboard's page
         // to replace it before reading its heading.
         wait_js(
@@ -438,14 +412,7 @@ fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
             "return location.pathname.endsWith('/rrd/dashboard/hall') || null;",
         )
         .await;
-        let heading = wait()
-            .for_element(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(heading, "The hall");
+        assert_eq!(text_of(&client, Locator::Css("h1")).await, "The hall");
         // One drawing per view: the chart (the PNG is for no scripts).
         wait()
             .for_element(Locator::Css("section.view .dash-chart canvas"))
@@ -456,19 +423,9 @@ fn an_editor_makes_a_dashboard_and_a_viewer_cannot() {
         client.close().await.unwrap();
 
         // A viewer sees the dashboard, but may not make one.
-        let profile = tempfile::tempdir().unwrap();
-        let client = browser(&driver, profile.path()).await;
-        client
-            .goto(&format!("http://vi:vi-pass@{host}/rrd/dashboards"))
-            .await
-            .unwrap();
-        let list = client
-            .find(Locator::Css("main"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (client, _profile) =
+            session_at(&driver, &format!("http://vi:vi-pass@{host}/rrd/dashboards")).await;
+        let list = text_of(&client, Locator::Css("main")).await;
         assert!(
             list.contains("The hall") && !list.contains("New dashboard"),
             "{list}"
@@ -513,60 +470,24 @@ fn an_admin_adds_a_poll_job_in_the_browser_and_a_viewer_cannot() {
     let shots = daemon.dir.path().to_owned();
     let target = exporter.url();
     runtime.block_on(async {
-        let profile = tempfile::tempdir().unwrap();
-        let client = browser(&driver, profile.path()).await;
-        let wait = || client.wait().at_most(Duration::from_secs(15));
-        client
-            .goto(&format!("http://ad:ad-pass@{host}/rrd/jobs"))
-            .await
-            .unwrap();
-        wait()
-            .for_element(Locator::LinkText("Add a job"))
-            .await
-            .expect("admins add jobs")
-            .click()
-            .await
-            .unwrap();
-        wait()
-            .for_element(Locator::Css("form.job-editor"))
-            .await
-            .unwrap();
-        for (name, value) in [
-            ("name", "pi"),
-            ("target", target.as_str()),
-            ("interval", "10s"),
-            ("include", "node_load1"),
-        ] {
-            client
-                .find(Locator::Css(&format!("[name='{name}']")))
-                .await
-                .unwrap()
-                .send_keys(value)
-                .await
-                .unwrap();
-        }
-        client
-            .find(Locator::Css("select[name='kind'] option[value='prometheus']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        let (client, _profile) =
+            session_at(&driver, &format!("http://ad:ad-pass@{host}/rrd/jobs")).await;
+        click(&client, Locator::LinkText("Add a job")).await;
+        text_of(&client, Locator::Css("form.job-editor")).await;
+        fill(&client, "name", "pi").await;
+        fill(&client, "target", &target).await;
+        fill(&client, "interval", "10s").await;
+        fill(&client, "include", "node_load1").await;
+        click(&client, Locator::Css("select[name='kind'] option[value='prometheus']")).await;
         std::fs::write(shots.join("job-edit.png"), client.screenshot().await.unwrap()).unwrap();
-        client
-            .find(Locator::Css("form.job-editor button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, Locator::Css("form.job-editor button[type=submit]")).await;
         // Back on the list, the job is there, run by the daemon already.
         wait_js(
             &client,
-            "return (location.pathname == '/rrd/jobs' && document.getElementById('job-pi')) ? true : null;",
+            "return (location.pathname == '/rrd/jobs' && document.getElementById('job-pi')) || null;",
         )
         .await;
-        let card = client.find(Locator::Id("job-pi")).await.unwrap().text().await.unwrap();
+        let card = text_of(&client, Locator::Id("job-pi")).await;
         assert!(card.contains("prometheus, every 10s"), "{card}");
         assert!(!card.contains("not running"), "{card}");
         wait_for(Duration::from_secs(60), "the job's series", || {
@@ -574,26 +495,14 @@ fn an_admin_adds_a_poll_job_in_the_browser_and_a_viewer_cannot() {
             load.exists().then_some(())
         });
         client.refresh().await.unwrap();
-        let card = wait()
-            .for_element(Locator::Id("job-pi"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let card = text_of(&client, Locator::Id("job-pi")).await;
         assert!(card.contains("answering") && card.contains("1 sample"), "{card}");
         std::fs::write(shots.join("jobs.png"), client.screenshot().await.unwrap()).unwrap();
         // Paused from its card.
-        client
-            .find(Locator::Css("#job-pi form[action='/rrd/jobs/pause'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, Locator::Css("#job-pi form[action='/rrd/jobs/pause'] button")).await;
         wait_js(
             &client,
-            "const c = document.getElementById('job-pi'); return (c && c.textContent.includes('Resume')) ? true : null;",
+            "const c = document.getElementById('job-pi'); return (c && c.textContent.includes('Resume')) || null;",
         )
         .await;
         let errors = console_errors(&client).await;
@@ -601,13 +510,9 @@ fn an_admin_adds_a_poll_job_in_the_browser_and_a_viewer_cannot() {
         client.close().await.unwrap();
 
         // A viewer sees no Jobs link, and is refused the page.
-        let profile = tempfile::tempdir().unwrap();
-        let client = browser(&driver, profile.path()).await;
-        client
-            .goto(&format!("http://vi:vi-pass@{host}/rrd"))
-            .await
-            .unwrap();
-        let nav = client.find(Locator::Css("nav")).await.unwrap().text().await.unwrap();
+        let (client, _profile) =
+            session_at(&driver, &format!("http://vi:vi-pass@{host}/rrd")).await;
+        let nav = text_of(&client, Locator::Css("nav")).await;
         assert!(!nav.contains("Jobs"), "{nav}");
         client
             .goto(&format!("http://vi:vi-pass@{host}/rrd/jobs"))
@@ -699,6 +604,51 @@ async fn drag_right_end(client: &Client, canvas: &str, from_end: f64, by: f64) {
 
 /// Runs `script` until it returns something other than null, for at most
 /// 15 seconds.
+/// A browser session of its own (a fresh profile), on `url`.
+async fn session_at(driver: &ChromeDriver, url: &str) -> (Client, tempfile::TempDir) {
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(driver, profile.path()).await;
+    client.goto(url).await.unwrap();
+    (client, profile)
+}
+
+/// Waits for the element `locator` finds (15 s at most) and clicks it.
+async fn click(client: &Client, locator: Locator<'_>) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(locator)
+        .await
+        .unwrap_or_else(|e| panic!("{locator:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The text of the element `locator` finds (waited for, 15 s at most).
+async fn text_of(client: &Client, locator: Locator<'_>) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(locator)
+        .await
+        .unwrap_or_else(|e| panic!("{locator:?}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Types `value` into the form field named `name`.
+async fn fill(client: &Client, name: &str, value: &str) {
+    client
+        .find(Locator::Css(&format!("[name='{name}']")))
+        .await
+        .unwrap()
+        .send_keys(value)
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn wait_js(client: &Client, script: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -706,7 +656,12 @@ pub(crate) async fn wait_js(client: &Client, script: &str) -> Value {
         if !v.is_null() {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out: {script}");
+        if std::time::Instant::now() >= deadline {
+            let url = client.current_url().await.map(|u| u.to_string());
+            let page = client.source().await.unwrap_or_default();
+            let page: String = page.chars().take(3000).collect();
+            panic!("timed out: {script}\nat {url:?}:\n{page}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

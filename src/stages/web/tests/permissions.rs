@@ -364,20 +364,7 @@ async fn editors_make_dashboards_viewers_cannot_and_forms_need_their_token() {
     let f = daemon(&hash, &GARAGE, false, base_ms).await;
     let app = app!(f);
     let post = |user: &str, uri: &str, body: String, headers: Vec<(&'static str, &'static str)>| {
-        use base64::Engine as _;
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:s3cret"))
-        );
-        let mut req = atest::TestRequest::post()
-            .uri(uri)
-            .insert_header(("Authorization", auth))
-            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
-            .set_payload(body);
-        for h in headers {
-            req = req.insert_header(h);
-        }
-        req.to_request()
+        post_as(user, uri, body, &headers)
     };
     // The form, and its token.
     let form = ask(&app, "gar", "/rrd/dashboards/edit").await;
