@@ -437,3 +437,40 @@ async fn settle(client: &fantoccini::Client) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// After a restart a series shows the value its file holds last, not "—"
+/// until it sends again (a sensor reporting hourly would look empty for an
+/// hour after every upgrade or reboot); an on/off state in its words.
+#[test]
+fn values_survive_a_restart_on_the_pages() {
+    let broker = Mosquitto::start();
+    let config = external(broker.port, "1s");
+    let mut daemon = Daemon::start(&config);
+    broker.publish("home/cellar/temperature", "12.75");
+    broker.publish("zigbee2mqtt/door", r#"{"contact": false}"#);
+    let data = daemon.data();
+    wait_for(Duration::from_secs(20), "the files", || {
+        daemon.flush();
+        (data.join("home/cellar/temperature.rrd").exists()
+            && data.join("zigbee2mqtt/door/contact.rrd").exists())
+        .then_some(())
+    });
+    daemon.stop(Duration::from_secs(20));
+    let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
+    std::fs::rename(
+        dir.path().join("daemon.log"),
+        dir.path().join("daemon.log.1"),
+    )
+    .unwrap();
+    let daemon = Daemon::start_in(dir, &config, "info");
+    daemon.wait_log("Last values read from the files.", 1);
+    let page = |query: &str| {
+        let (status, body) = http_get(&format!("{}/rrd?{query}", daemon.web_url()));
+        assert_eq!(status, 200);
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    let cellar = page("device=home/cellar");
+    assert!(cellar.contains(">12.75<"), "{cellar}");
+    let door = page("device=zigbee2mqtt/door");
+    assert!(door.contains(">Open<"), "{door}");
+}

@@ -134,6 +134,54 @@ pub(crate) fn last_update(path: &Path) -> Result<i64, String> {
     }
 }
 
+/// Each DS's last value as librrd keeps it (`rrdtool lastupdate`), by DS
+/// name: what the last update gave it (a COUNTER's count, not its rate),
+/// `None` when that was unknown.
+pub(crate) fn last_values(path: &Path) -> Result<Vec<(String, Option<f64>)>, String> {
+    let filename = cstring(&path.to_string_lossy())?;
+    let mut last: rrd_sys::time_t = 0;
+    let mut count: std::ffi::c_ulong = 0;
+    let mut names: *mut *mut c_char = std::ptr::null_mut();
+    let mut values: *mut *mut c_char = std::ptr::null_mut();
+    // SAFETY: a NUL-terminated path alive for the call; librrd fills the
+    // four out-pointers on success.
+    let rc = unsafe {
+        rrd_sys::rrd_lastupdate_r(
+            filename.as_ptr(),
+            &mut last,
+            &mut count,
+            &mut names,
+            &mut values,
+        )
+    };
+    if rc != 0 {
+        return Err(take_error());
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    // SAFETY: on success librrd returns `count` malloc'ed strings in each
+    // malloc'ed array; each is read once and freed with librrd's free.
+    unsafe {
+        for i in 0..count as usize {
+            let name = *names.add(i);
+            let value = *values.add(i);
+            let text = |p: *mut c_char| {
+                if p.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(p).to_string_lossy().into_owned()
+                }
+            };
+            let parsed = text(value).parse::<f64>().ok().filter(|v| v.is_finite());
+            out.push((text(name), parsed));
+            rrd_sys::rrd_freemem(name.cast());
+            rrd_sys::rrd_freemem(value.cast());
+        }
+        rrd_sys::rrd_freemem(names.cast());
+        rrd_sys::rrd_freemem(values.cast());
+    }
+    Ok(out)
+}
+
 /// `rrdtool info path`: every key and its value.
 pub(crate) fn info(path: &Path) -> Result<HashMap<String, InfoValue>, String> {
     rrd::ops::info::info(path).map_err(|e| e.to_string())

@@ -29,6 +29,10 @@ pub struct IndexDs {
     /// Device class, device name, on/off (absent when unknown).
     #[serde(default, flatten)]
     pub about: About,
+    /// The last value written (read from the file at start): what the
+    /// pages show until the series sends again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_value: Option<f64>,
 }
 
 impl IndexDs {
@@ -40,6 +44,7 @@ impl IndexDs {
             unit: d.unit.clone(),
             stale_after_secs: stale_after_secs(d),
             about: d.about.clone(),
+            last_value: None,
         }
     }
 
@@ -199,10 +204,45 @@ impl Index {
             }
             return false;
         }
-        let entry = IndexEntry::of(spec, last_update);
+        let mut entry = IndexEntry::of(spec, last_update);
+        // A layout changed by a reload keeps what its DS last had.
+        if let Some(old) = self.entries.get(&spec.rel_path) {
+            for d in &mut entry.ds {
+                d.last_value = old
+                    .ds
+                    .iter()
+                    .find(|o| o.name == d.name)
+                    .and_then(|o| o.last_value);
+            }
+        }
         self.entries.insert(spec.rel_path.clone(), entry);
         self.listing_changed = true;
         true
+    }
+
+    /// The last value of each DS of the file at `rel_path`, by DS name
+    /// (a name the entry lacks, or `None`, changes nothing).
+    pub fn set_last_values<'a>(
+        &mut self,
+        rel_path: &str,
+        values: impl IntoIterator<Item = (&'a str, Option<f64>)>,
+    ) {
+        let Some(e) = self.entries.get_mut(rel_path) else {
+            return;
+        };
+        for (name, value) in values {
+            if let (Some(d), Some(v)) = (e.ds.iter_mut().find(|d| d.name == name), value)
+                && d.last_value != Some(v)
+            {
+                d.last_value = Some(v);
+                self.updates_changed = true;
+            }
+        }
+    }
+
+    /// Paths of every file, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
     }
 
     /// Where the data of the file at `rel_path` starts (it was just

@@ -75,6 +75,20 @@ enum FileError {
     Migrate { path: PathBuf, reason: String },
 }
 
+/// Each DS's newest known value among `rows`, by DS name.
+fn last_written<'a>(
+    spec: &'a FileSpec,
+    rows: &'a [crate::model::Row],
+) -> impl Iterator<Item = (&'a str, Option<f64>)> {
+    spec.ds.iter().enumerate().map(|(i, d)| {
+        let newest = rows
+            .iter()
+            .rev()
+            .find_map(|r| r.values.get(i).copied().flatten());
+        (d.name.as_str(), newest)
+    })
+}
+
 impl Worker {
     pub fn new(
         data_dir: PathBuf,
@@ -107,6 +121,7 @@ impl Worker {
     }
 
     pub fn run(mut self, rx: Receiver<RrdCommand>) {
+        self.read_last_values();
         loop {
             let wait = self.index_wait();
             match rx.recv_timeout(wait) {
@@ -194,6 +209,28 @@ impl Worker {
         self.index_tx.send_replace(Arc::new(self.index.entries()));
     }
 
+    /// Each file's last values, read once at start (then kept as batches
+    /// are written): a sensor that reports every hour shows its value
+    /// after a restart, not "—" for an hour.
+    fn read_last_values(&mut self) {
+        let started = Instant::now();
+        let mut read = 0;
+        for rel_path in self.index.paths() {
+            match ffi::last_values(&self.file_path(&rel_path)) {
+                Ok(values) => {
+                    let named = values.iter().map(|(name, v)| (name.as_str(), *v));
+                    self.index.set_last_values(&rel_path, named);
+                    read += 1;
+                }
+                Err(e) => debug!(file = rel_path, error = %e, "Last values not read."),
+            }
+        }
+        if read > 0 {
+            info!(files = read, took = ?started.elapsed(), "Last values read from the files.");
+            self.publish_index();
+        }
+    }
+
     fn file_path(&self, rel_path: &str) -> PathBuf {
         self.data_dir.join(format!("{rel_path}.rrd"))
     }
@@ -265,6 +302,8 @@ impl Worker {
                 self.last_update
                     .insert(spec.rel_path.clone(), Some(new_last));
                 self.index_record(spec, Some(new_last));
+                self.index
+                    .set_last_values(&spec.rel_path, last_written(spec, &batch.rows));
                 if created {
                     self.index.set_since(&spec.rel_path, first_t - step);
                 }

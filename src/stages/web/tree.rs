@@ -256,6 +256,7 @@ mod tests {
                 unit: None,
                 stale_after_secs: 600,
                 about: Default::default(),
+                last_value: None,
             }],
             last_update: Some(1_763_900_000),
             stale: path.ends_with("old"),

@@ -576,3 +576,49 @@ fn events_and_thresholds_are_drawn_in_the_image() {
         "{threshold}"
     );
 }
+
+/// The pages show a series' last value after a restart: the index keeps
+/// what each batch wrote last, and a new RRD thread reads it back from the
+/// files themselves (`rrdtool lastupdate`), whatever `index.json` holds.
+#[test]
+fn last_values_are_kept_and_read_back_from_the_files_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path());
+    let s = spec("climate", &["t", "h"]);
+    let b = WriteBatch {
+        file: 0,
+        spec: s.clone(),
+        apply_layout: false,
+        rows: vec![
+            Row {
+                time_s: T0,
+                values: smallvec::smallvec![Some(20.0), Some(55.0)],
+            },
+            Row {
+                time_s: T0 + 60,
+                values: smallvec::smallvec![Some(21.5), None],
+            },
+        ],
+    };
+    assert_eq!(w.write(&b).done_upto, Some(T0 + 60));
+    let last = |w: &Worker| -> Vec<Option<f64>> {
+        let entries = w.index.entries();
+        entries[0].ds.iter().map(|d| d.last_value).collect()
+    };
+    assert_eq!(last(&w), [Some(21.5), Some(55.0)], "each DS's newest value");
+    // A restart with an index that never held them (written before they
+    // were known, or by an older version).
+    w.write_index(IndexWrite::Listing);
+    drop(w);
+    let text = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for ds in doc["files"][0]["ds"].as_array_mut().unwrap() {
+        assert!(ds.as_object_mut().unwrap().remove("last_value").is_some());
+    }
+    std::fs::write(dir.path().join("index.json"), doc.to_string()).unwrap();
+    let mut again = worker(dir.path());
+    assert_eq!(last(&again), [None, None], "not in the index");
+    again.read_last_values();
+    // librrd keeps the last update's values: h was unknown then.
+    assert_eq!(last(&again), [Some(21.5), None]);
+}

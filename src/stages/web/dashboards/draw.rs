@@ -199,14 +199,17 @@ pub(super) async fn thresholds(
         .map(|s| s.entry.ds[s.ds].series.clone())
         .collect();
     let latest = state.cache.latest(names.clone()).await.unwrap_or_default();
+    // The cache's newest sample, else what the file holds last.
+    let values: Vec<Option<f64>> = series
+        .iter()
+        .zip(latest.into_iter().chain(std::iter::repeat(None)))
+        .map(|(s, l)| l.map(|(v, _)| v).or(s.entry.ds[s.ds].last_value))
+        .collect();
     let crossing = |limit: f64| -> Vec<String> {
         names
             .iter()
-            .zip(&latest)
-            .filter_map(|(n, l)| {
-                l.filter(|(v, _)| *v >= limit)
-                    .map(|(v, _)| format!("{n} {v}"))
-            })
+            .zip(&values)
+            .filter_map(|(n, v)| v.filter(|v| *v >= limit).map(|v| format!("{n} {v}")))
             .collect()
     };
     [

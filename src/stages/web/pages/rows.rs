@@ -36,7 +36,8 @@ pub(crate) struct SeriesRow {
 }
 
 /// Table rows for these files, with each series' latest sample from the
-/// cache (or the file's last update when the cache has not seen it).
+/// cache (or the file's last value and update when the cache has not seen
+/// it since the start).
 /// `unwritten`: files whose rows are all in the cache yet, by path.
 pub(crate) async fn rows(
     state: &State,
@@ -62,7 +63,11 @@ pub(crate) async fn rows(
                 file: e.path.clone(),
                 name: tree::series_name(&d.series, d.label.as_deref()),
                 series: d.series.clone(),
-                value: sample.map_or_else(|| "—".into(), |(v, _)| value_text(d, v)),
+                // The cache's newest sample, else what the file holds last.
+                value: sample
+                    .map(|(v, _)| v)
+                    .or(d.last_value)
+                    .map_or_else(|| "—".into(), |v| value_text(d, v)),
                 unit: if d.about.binary {
                     String::new()
                 } else {
