@@ -228,6 +228,44 @@ macro_rules! log_refusal {
 }
 pub(crate) use log_refusal;
 
+/// HTTP connections actix's HTTP/1 layer gave up on: a malformed request
+/// line or header, a client gone in the middle of a request. actix says so
+/// only as an ERROR log line per connection, which anyone who reaches the
+/// port could repeat at will into the journal; the logging layer
+/// (`cli::logging`) keeps those lines out and counts them here, the web
+/// stage says how many once a minute. A process-wide static because the
+/// logging layer exists before any [`Metrics`] does.
+pub static HTTP_CLIENT_ERRORS: ClientErrors = ClientErrors::new();
+
+/// A count, and what the last one said.
+#[derive(Debug)]
+pub struct ClientErrors {
+    count: AtomicU64,
+    last: std::sync::Mutex<String>,
+}
+
+impl ClientErrors {
+    const fn new() -> ClientErrors {
+        ClientErrors {
+            count: AtomicU64::new(0),
+            last: std::sync::Mutex::new(String::new()),
+        }
+    }
+
+    pub fn add(&self, what: String) {
+        self.count.fetch_add(1, Relaxed);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = what;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    pub fn last(&self) -> String {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod clock;
 mod embedded_broker;
 mod families;
 mod fidelity;
+mod flood;
 mod janitoo;
 mod migrate;
 mod pages;

@@ -442,6 +442,7 @@ pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
                     }
                 };
                 let _ = handle_tx.send(Ok(server.handle()));
+                actix_web::rt::spawn(report_client_errors());
                 server.await
             })
         })?;
@@ -450,6 +451,31 @@ pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
         .map_err(|_| std::io::Error::other("the web thread stopped at start"))??;
     info!(%addr, users = config.users.len(), "Web UI listening on http://{addr}/rrd");
     Ok(WebServer { handle, thread })
+}
+
+/// How often broken client connections are said in the log, at most.
+const CLIENT_ERRORS_EVERY: Duration = Duration::from_secs(60);
+
+/// Says, once a minute at most and only when there were any, how many
+/// HTTP connections actix gave up on (malformed requests, clients gone
+/// mid-request) and what the last one was: they are the clients' doing,
+/// counted in `http_bad_requests_total`, never a log line each.
+async fn report_client_errors() {
+    let counted = &crate::metrics::HTTP_CLIENT_ERRORS;
+    let mut reported = counted.count();
+    let mut every = actix_web::rt::time::interval(CLIENT_ERRORS_EVERY);
+    loop {
+        every.tick().await;
+        let now = counted.count();
+        if now > reported {
+            info!(
+                count = now - reported,
+                last = counted.last(),
+                "Malformed or broken HTTP requests from clients (counted in datalog_rrd_http_bad_requests_total)."
+            );
+            reported = now;
+        }
+    }
 }
 
 #[cfg(test)]

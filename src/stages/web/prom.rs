@@ -352,6 +352,12 @@ fn connections(o: &mut Out, m: &Metrics) {
         "Web requests refused for bad credentials.",
         &m.http_auth_failures,
     );
+    o.metric(
+        "http_bad_requests_total",
+        "counter",
+        "HTTP connections given up on: malformed requests, clients gone mid-request.",
+        crate::metrics::HTTP_CLIENT_ERRORS.count(),
+    );
     o.by_reason(
         "broker_refused_total",
         "Connections and messages the embedded broker refused, by reason.",
