@@ -74,6 +74,9 @@ pub struct App {
 impl App {
     pub fn start(file_config: Config) -> anyhow::Result<App> {
         let data_lock = DataDirLock::acquire(&file_config.data_dir).map_err(anyhow::Error::msg)?;
+        for w in file_config.warnings() {
+            warn!(key = w.key, "{}", w.message);
+        }
         let browser_jobs = read_browser_jobs(&file_config.data_dir);
         let config = Arc::new(joined(&file_config, &browser_jobs));
         // Before anything reads or writes the files.

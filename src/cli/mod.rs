@@ -67,6 +67,9 @@ pub fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
             println!("{}: OK", file.display());
+            for w in config.warnings() {
+                println!("  warning: {}: {}", w.key, w.message);
+            }
             say_browser_jobs(&config);
             ExitCode::SUCCESS
         }

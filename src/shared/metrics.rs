@@ -93,6 +93,8 @@ pub enum BrokerRefusal {
     TooManyConnections,
     /// A PUBLISH (or a will) to a topic the account may not publish to.
     NotPermitted,
+    /// A SUBSCRIBE filter beyond what the account may subscribe to.
+    NotPermittedSubscribe,
     /// A PUBLISH held back by `max_publish_rate` (then passed on).
     RateLimited,
     /// A packet over `limits.max_payload_bytes`: the connection is closed.
@@ -102,12 +104,13 @@ pub enum BrokerRefusal {
 }
 
 impl BrokerRefusal {
-    pub const ALL: [BrokerRefusal; 8] = [
+    pub const ALL: [BrokerRefusal; 9] = [
         BrokerRefusal::NoCredentials,
         BrokerRefusal::BadPassword,
         BrokerRefusal::Throttled,
         BrokerRefusal::TooManyConnections,
         BrokerRefusal::NotPermitted,
+        BrokerRefusal::NotPermittedSubscribe,
         BrokerRefusal::RateLimited,
         BrokerRefusal::Oversized,
         BrokerRefusal::Protocol,
@@ -120,6 +123,7 @@ impl BrokerRefusal {
             BrokerRefusal::Throttled => "throttled",
             BrokerRefusal::TooManyConnections => "too_many_connections",
             BrokerRefusal::NotPermitted => "not_permitted",
+            BrokerRefusal::NotPermittedSubscribe => "not_permitted_subscribe",
             BrokerRefusal::RateLimited => "rate_limited",
             BrokerRefusal::Oversized => "oversized",
             BrokerRefusal::Protocol => "protocol",

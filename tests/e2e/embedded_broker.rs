@@ -285,6 +285,32 @@ fn a_public_listener_without_users_is_refused_by_check_config() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // An account on a public listener without `subscribe` may read every
+    // device's values: allowed, and said.
+    let account = |subscribe: &str| {
+        format!(
+            "[embedded_broker]\nlisten = \"0.0.0.0:1883\"\n\
+             [[embedded_broker.users]]\nname = \"plug1\"\npassword_hash = \"{}\"\n{subscribe}",
+            hash_password("plug-pass")
+        )
+    };
+    let check = |text: String| {
+        std::fs::write(&config, text).unwrap();
+        let out = std::process::Command::new(daemon_binary())
+            .arg("check-config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = check(account(""));
+    assert!(
+        said.contains("warning: embedded_broker.users[0].subscribe") && said.contains("'#'"),
+        "{said}"
+    );
+    let said = check(account("subscribe = [\"cmnd/%u/#\"]\n"));
+    assert!(!said.contains("warning"), "{said}");
 }
 
 /// A connection flood (idle sockets, wrong passwords) and an oversized
@@ -363,4 +389,164 @@ fn a_flood_and_an_oversized_packet_do_not_stop_the_honest_device() {
     // One argon2 block (19 MiB) at a time, given back after each check:
     // 134 MB here before malloc was told to (src/main.rs).
     assert!(peak_kb < 100 * 1024, "peak RSS {peak_kb} kB");
+}
+
+/// An MQTT 3.1.1 connection spoken by hand (rumqttc's codec), to see the
+/// packets on the wire in their order.
+struct Wire {
+    stream: std::net::TcpStream,
+    inbox: bytes::BytesMut,
+}
+
+impl Wire {
+    fn connect(port: u16, user: &str, password: &str) -> Wire {
+        use rumqttc::{Connect, Login, Packet};
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut wire = Wire {
+            stream,
+            inbox: bytes::BytesMut::new(),
+        };
+        let mut connect = Connect::new(format!("wire-{user}"));
+        connect.login = Some(Login::new(user, password));
+        wire.send(Packet::Connect(connect));
+        match wire.next(Duration::from_secs(10)) {
+            Some(Packet::ConnAck(ack)) => {
+                assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success, "{user}")
+            }
+            other => panic!("no CONNACK for {user}: {other:?}"),
+        }
+        wire
+    }
+
+    fn send(&mut self, packet: rumqttc::Packet) {
+        use std::io::Write;
+        let mut bytes = bytes::BytesMut::new();
+        packet.write(&mut bytes, usize::MAX).unwrap();
+        self.stream.write_all(&bytes).unwrap();
+    }
+
+    /// The next packet within `limit`, if one comes.
+    fn next(&mut self, limit: Duration) -> Option<rumqttc::Packet> {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(packet) = rumqttc::Packet::read(&mut self.inbox, 1 << 20) {
+                return Some(packet);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// A device account subscribes only within its `subscribe` filters: `#`
+/// and another device's topics get the failure code (0x80) in the SUBACK,
+/// are counted, and deliver nothing; its own command topic works, in the
+/// same SUBSCRIBE.
+#[test]
+fn a_device_reads_only_what_its_account_may_subscribe_to() {
+    use rumqttc::{Packet, Publish, QoS, Subscribe, SubscribeFilter, SubscribeReasonCode};
+    let port = free_port();
+    let daemon = Daemon::start(&format!(
+        "[mqtt]\nbroker = \"embedded\"\nclient_id = \"subs-{port}\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         [[embedded_broker.users]]\nname = \"plug1\"\npassword_hash = \"{hash}\"\n\
+         publish = [\"tele/%u/#\"]\nsubscribe = [\"cmnd/%u/#\"]\n\
+         [[embedded_broker.users]]\nname = \"plug2\"\npassword_hash = \"{hash}\"\n\
+         [cache]\nflush_after = \"1h\"\n",
+        hash = hash_password("plug-pass"),
+    ));
+    let mut plug1 = Wire::connect(port, "plug1", "plug-pass");
+    let mut subscribe = Subscribe::new_many([
+        SubscribeFilter::new("#".into(), QoS::AtLeastOnce),
+        SubscribeFilter::new("cmnd/plug1/#".into(), QoS::AtLeastOnce),
+        SubscribeFilter::new("tele/+/SENSOR".into(), QoS::AtMostOnce),
+        SubscribeFilter::new("datalog-rrd/status".into(), QoS::AtMostOnce),
+    ]);
+    subscribe.pkid = 9;
+    plug1.send(Packet::Subscribe(subscribe));
+    match plug1.next(Duration::from_secs(10)) {
+        Some(Packet::SubAck(ack)) => {
+            assert_eq!(ack.pkid, 9);
+            assert_eq!(
+                ack.return_codes,
+                [
+                    SubscribeReasonCode::Failure,
+                    SubscribeReasonCode::Success(QoS::AtLeastOnce),
+                    SubscribeReasonCode::Failure,
+                    SubscribeReasonCode::Failure,
+                ]
+            );
+        }
+        other => panic!("no SUBACK: {other:?}"),
+    }
+    // plug2 publishes its values and a command for plug1: only the
+    // command reaches plug1.
+    let mut plug2 = Wire::connect(port, "plug2", "plug-pass");
+    for (pkid, topic, payload) in [
+        (1, "tele/plug2/SENSOR", "{\"ENERGY\":{\"Power\":12}}"),
+        (2, "cmnd/plug1/POWER", "OFF"),
+        (3, "tele/plug2/STATE", "{\"POWER\":\"ON\"}"),
+    ] {
+        let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload);
+        publish.pkid = pkid;
+        plug2.send(Packet::Publish(publish));
+    }
+    let mut got = Vec::new();
+    while let Some(packet) = plug1.next(Duration::from_secs(2)) {
+        if let Packet::Publish(p) = packet {
+            got.push(p.topic);
+        }
+    }
+    assert_eq!(got, ["cmnd/plug1/POWER"]);
+    assert_eq!(refused(&daemon, "not_permitted_subscribe"), 3);
+}
+
+/// MQTT 3.1.1 §4.6: PUBACKs in the order of their PUBLISHes, whether
+/// rumqttd gives them (allowed) or the gate (refused), interleaved.
+#[test]
+fn acknowledgements_keep_the_order_of_the_publishes() {
+    use rumqttc::{Packet, Publish, QoS};
+    let port = free_port();
+    let _daemon = Daemon::start(&format!(
+        "[mqtt]\nbroker = \"embedded\"\nclient_id = \"order-{port}\"\n\
+         [embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n\
+         [[embedded_broker.users]]\nname = \"plug1\"\npassword_hash = \"{}\"\n\
+         publish = [\"tele/%u/#\"]\n\
+         [cache]\nflush_after = \"1h\"\n",
+        hash_password("plug-pass"),
+    ));
+    let mut plug = Wire::connect(port, "plug1", "plug-pass");
+    let count: u16 = 200;
+    for pkid in 1..=count {
+        // Every third refused (another device's topic).
+        let topic = if pkid % 3 == 0 {
+            "tele/plug2/power"
+        } else {
+            "tele/plug1/power"
+        };
+        let mut publish = Publish::new(topic, QoS::AtLeastOnce, pkid.to_string());
+        publish.pkid = pkid;
+        plug.send(Packet::Publish(publish));
+    }
+    let mut acked = Vec::new();
+    while acked.len() < count as usize {
+        match plug.next(Duration::from_secs(10)) {
+            Some(Packet::PubAck(ack)) => acked.push(ack.pkid),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let expected: Vec<u16> = (1..=count).collect();
+    assert_eq!(acked, expected, "PUBACKs in the order of the PUBLISHes");
 }

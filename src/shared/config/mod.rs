@@ -236,6 +236,9 @@ pub struct BrokerUser {
     /// Topic filters it may publish to, `%u` standing for its name; `None`:
     /// any topic.
     pub publish: Option<Vec<String>>,
+    /// Topic filters it may subscribe within, `%u` standing for its name;
+    /// `None`: any (it may read every other device's values).
+    pub subscribe: Option<Vec<String>>,
 }
 
 /// The user name the daemon's own client connects to the embedded broker
@@ -413,6 +416,28 @@ impl Config {
     /// Where the cache snapshot lives.
     pub fn snapshot_path(&self) -> PathBuf {
         self.data_dir.join("datalog-rrd.snapshot")
+    }
+
+    /// What is allowed but probably not meant, each with its key: said by
+    /// `check-config` and logged at start.
+    pub fn warnings(&self) -> Vec<KeyError> {
+        let mut warnings = Vec::new();
+        if let Some(b) = &self.embedded_broker {
+            let public = !b.listen.ip().is_loopback()
+                || b.tls.as_ref().is_some_and(|t| !t.listen.ip().is_loopback());
+            for (i, u) in b.users.iter().enumerate() {
+                if public && u.subscribe.is_none() {
+                    warnings.push(KeyError {
+                        key: format!("embedded_broker.users[{i}].subscribe"),
+                        message: format!(
+                            "absent on a listener beyond this machine: {:?} may subscribe to                              '#' and read every other device's values and the daemon's status                              (give it filters, such as [\"cmnd/%u/#\"], or [] for none)",
+                            u.name
+                        ),
+                    });
+                }
+            }
+        }
+        warnings
     }
 
     /// The histories `[[rule]]`s with `move_history = true` move at start:

@@ -124,6 +124,9 @@ pub(crate) struct RawBrokerUser {
     /// MQTT topic filters the account may publish to (`%u`: its name);
     /// absent: any topic.
     pub publish: Option<Vec<String>>,
+    /// MQTT topic filters the account may subscribe within (`%u`: its
+    /// name); absent: any, every other device's values included.
+    pub subscribe: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -18,6 +18,9 @@
 //!   device (PUBACK, or PUBREC then PUBCOMP) as mosquitto does with its
 //!   ACLs, so the device does not resend it forever, and never reaches
 //!   rumqttd;
+//! - each SUBSCRIBE filter only within what the account may subscribe to:
+//!   a refused one gets 0x80 in the SUBACK and is never subscribed;
+//! - the gate's own answers keep MQTT's order among rumqttd's;
 //! - a packet larger than the limit, or one that is not MQTT, closes the
 //!   connection.
 //!
@@ -33,13 +36,13 @@ use bytes::BytesMut;
 use rumqttc::{Connect, ConnectReturnCode, Login, Packet, PacketType};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tracing::error;
 
 use super::frames::{FrameError, connack, read_frame};
-use super::relay::{Inbound, to_device};
-use super::rights::PublishRights;
+use super::relay::{Inbound, Owed, to_device};
+use super::rights::Rights;
 use crate::config::EmbeddedBrokerConfig;
 use crate::metrics::{BrokerRefusal, Metrics, Refusals, log_refusal};
 use crate::password::{Logins, Verdict};
@@ -54,8 +57,8 @@ const DOWNSTREAM_EXTRA_BYTES: usize = 70_000;
 pub struct Gate {
     /// `None`: anonymous devices are let in (no users configured).
     logins: Option<Arc<Logins>>,
-    /// Each configured account's publish rights.
-    rights: HashMap<String, PublishRights>,
+    /// Each configured account's publish and subscribe rights.
+    rights: HashMap<String, Rights>,
     /// rumqttd's loopback listener, and the CONNECT login it wants.
     upstream: SocketAddr,
     upstream_login: Login,
@@ -85,7 +88,8 @@ impl Gate {
                 .users
                 .iter()
                 .map(|u| {
-                    let rights = PublishRights::for_user(&u.name, u.publish.as_deref());
+                    let rights =
+                        Rights::for_user(&u.name, u.publish.as_deref(), u.subscribe.as_deref());
                     (u.name.clone(), rights)
                 })
                 .collect(),
@@ -187,16 +191,18 @@ impl Gate {
         {
             return;
         }
-        let (acks_tx, acks_rx) = mpsc::channel(64);
+        let owed = Arc::new(Mutex::new(Owed::default()));
+        let owed_more = Arc::new(tokio::sync::Notify::new());
         let inbound = Inbound {
             reader,
             inbox,
             upstream: upstream_writer,
-            acks: acks_tx,
+            owed: owed.clone(),
+            owed_more: owed_more.clone(),
         };
         let device_side = self.relay_device(inbound, &rights, peer);
         let downstream_max = self.max_packet_bytes + DOWNSTREAM_EXTRA_BYTES;
-        let to_device = to_device(upstream_reader, writer, acks_rx, downstream_max);
+        let to_device = to_device(upstream_reader, writer, owed, owed_more, downstream_max);
         // Either side ending ends both: rumqttd sees the device go (and
         // sends its will), the device sees rumqttd close it.
         tokio::select! {
@@ -253,7 +259,7 @@ impl Gate {
         &self,
         connect: &Connect,
         peer: SocketAddr,
-    ) -> Result<PublishRights, (BrokerRefusal, ConnectReturnCode, String)> {
+    ) -> Result<Rights, (BrokerRefusal, ConnectReturnCode, String)> {
         let rights = self
             .admit(connect.login.as_ref(), peer)
             .await
@@ -270,7 +276,7 @@ impl Gate {
             ));
         }
         if let Some(will) = &connect.last_will
-            && !rights.allows(&will.topic)
+            && !rights.publish.allows(&will.topic)
         {
             let what = format!("will to {:?}", will.topic);
             return Err((
@@ -288,9 +294,9 @@ impl Gate {
         &self,
         login: Option<&Login>,
         peer: SocketAddr,
-    ) -> Result<PublishRights, (BrokerRefusal, ConnectReturnCode)> {
+    ) -> Result<Rights, (BrokerRefusal, ConnectReturnCode)> {
         let Some(logins) = &self.logins else {
-            return Ok(PublishRights::Any);
+            return Ok(Rights::ANY);
         };
         let Some(login) = login else {
             return Err((
@@ -304,7 +310,7 @@ impl Gate {
                 .rights
                 .get(&login.username)
                 .cloned()
-                .unwrap_or(PublishRights::Any)),
+                .unwrap_or(Rights::ANY)),
             Verdict::Refused { .. } => Err((
                 BrokerRefusal::BadPassword,
                 ConnectReturnCode::BadUserNamePassword,

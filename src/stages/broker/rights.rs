@@ -5,11 +5,40 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The topics an account may publish to (and name in its will).
+/// What an account may do with topics: publish (and name in its will),
+/// and subscribe to.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PublishRights {
-    /// Any topic: accounts without a `publish` list, anonymous devices
-    /// (`allow_anonymous`), the daemon's own client.
+pub struct Rights {
+    pub publish: TopicRights,
+    pub subscribe: TopicRights,
+}
+
+impl Rights {
+    /// Anything: anonymous devices (`allow_anonymous`), the daemon's own
+    /// client.
+    pub const ANY: Rights = Rights {
+        publish: TopicRights::Any,
+        subscribe: TopicRights::Any,
+    };
+
+    /// The rights of `user` given its configured `publish` and `subscribe`
+    /// filters (absent: any topic).
+    pub fn for_user(
+        user: &str,
+        publish: Option<&[String]>,
+        subscribe: Option<&[String]>,
+    ) -> Rights {
+        Rights {
+            publish: TopicRights::for_user(user, publish),
+            subscribe: TopicRights::for_user(user, subscribe),
+        }
+    }
+}
+
+/// The topics one right covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopicRights {
+    /// Any topic: accounts without the list.
     Any,
     /// Topics matching one of these MQTT filters, `%u` already replaced by
     /// the account's name (which config validation keeps free of `+`, `#`
@@ -17,23 +46,54 @@ pub enum PublishRights {
     Filters(Vec<String>),
 }
 
-impl PublishRights {
-    /// The rights of `user` given its configured `publish` filters.
-    pub fn for_user(user: &str, filters: Option<&[String]>) -> PublishRights {
+impl TopicRights {
+    fn for_user(user: &str, filters: Option<&[String]>) -> TopicRights {
         match filters {
-            None => PublishRights::Any,
+            None => TopicRights::Any,
             Some(filters) => {
-                PublishRights::Filters(filters.iter().map(|f| f.replace("%u", user)).collect())
+                TopicRights::Filters(filters.iter().map(|f| f.replace("%u", user)).collect())
             }
         }
     }
 
+    /// Whether a PUBLISH to `topic` is allowed.
     pub fn allows(&self, topic: &str) -> bool {
         match self {
-            PublishRights::Any => true,
-            PublishRights::Filters(filters) => filters.iter().any(|f| rumqttc::matches(topic, f)),
+            TopicRights::Any => true,
+            TopicRights::Filters(filters) => filters.iter().any(|f| rumqttc::matches(topic, f)),
         }
     }
+
+    /// Whether a SUBSCRIBE to `filter` is allowed: every topic it could
+    /// match must be one an allowed filter matches (`tele/plug1/#` is
+    /// within `tele/%u/#`; `tele/+/#` and `#` are not).
+    pub fn covers(&self, filter: &str) -> bool {
+        match self {
+            TopicRights::Any => true,
+            TopicRights::Filters(filters) => filters.iter().any(|f| within(filter, f)),
+        }
+    }
+}
+
+/// Whether every topic `inner` matches, `outer` matches too. Level by
+/// level: `#` in `outer` takes the rest; `+` takes one level that is not a
+/// wildcard `#`; a name takes only itself. As MQTT says, a wildcard in the
+/// first level does not match topics starting with `$`.
+fn within(inner: &str, outer: &str) -> bool {
+    if inner.starts_with('$') && outer.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut inner_levels = inner.split('/');
+    for o in outer.split('/') {
+        match (o, inner_levels.next()) {
+            ("#", _) => return true,
+            (_, None) => return false,
+            ("+", Some(i)) if i != "#" => {}
+            (o, Some(i)) if o == i && o != "+" => {}
+            _ => return false,
+        }
+    }
+    inner_levels.next().is_none()
 }
 
 /// A token bucket: `burst` messages at once, then `per_second`. Written
@@ -74,7 +134,7 @@ mod tests {
 
     #[test]
     fn filters_name_what_an_account_may_publish() {
-        let rights = PublishRights::for_user(
+        let rights = TopicRights::for_user(
             "plug1",
             Some(&["tele/%u/#".to_owned(), "stat/+/POWER".to_owned()]),
         );
@@ -84,9 +144,49 @@ mod tests {
         assert!(!rights.allows("homeassistant/sensor/x/config"));
         assert!(!rights.allows("stat/a/b/POWER"));
         // `#` never reaches `$` topics, as the MQTT spec says.
-        assert!(!PublishRights::for_user("u", Some(&["#".to_owned()])).allows("$SYS/x"));
-        assert!(PublishRights::for_user("u", None).allows("homeassistant/x"));
-        assert!(!PublishRights::for_user("u", Some(&[])).allows("a"));
+        assert!(!TopicRights::for_user("u", Some(&["#".to_owned()])).allows("$SYS/x"));
+        assert!(TopicRights::for_user("u", None).allows("homeassistant/x"));
+        assert!(!TopicRights::for_user("u", Some(&[])).allows("a"));
+    }
+
+    #[test]
+    fn a_subscription_is_allowed_only_within_the_accounts_filters() {
+        let rights = TopicRights::for_user(
+            "plug1",
+            Some(&[
+                "cmnd/%u/#".to_owned(),
+                "zigbee2mqtt/+/set".to_owned(),
+                "homeassistant/status".to_owned(),
+            ]),
+        );
+        for inside in [
+            "cmnd/plug1/#",
+            "cmnd/plug1/POWER",
+            "cmnd/plug1/+",
+            "cmnd/plug1",
+            "zigbee2mqtt/lamp/set",
+            "zigbee2mqtt/+/set",
+            "homeassistant/status",
+        ] {
+            assert!(rights.covers(inside), "{inside}");
+        }
+        for outside in [
+            "#",
+            "+/plug1/#",
+            "cmnd/+/#",
+            "cmnd/plug2/#",
+            "cmnd/#",
+            "zigbee2mqtt/#",
+            "zigbee2mqtt/+/+",
+            "zigbee2mqtt/lamp/set/x",
+            "homeassistant/+",
+            "homeassistant/status/#",
+        ] {
+            assert!(!rights.covers(outside), "{outside}");
+        }
+        assert!(!TopicRights::for_user("u", Some(&["#".to_owned()])).covers("$SYS/#"));
+        assert!(TopicRights::for_user("u", Some(&["#".to_owned()])).covers("#"));
+        assert!(TopicRights::for_user("u", None).covers("#"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `[embedded_broker]`: where it listens (and whether that is safe), its
-//! accounts and their publish rights, TLS, and its limits.
+//! accounts and their publish and subscribe rights, TLS, and its limits.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -67,12 +67,14 @@ fn users(raw: &[RawBrokerUser], e: &mut Errors) -> Vec<BrokerUser> {
         if let Err(why) = crate::password::check_hash(&u.password_hash) {
             e.push(format!("{key}.password_hash"), why);
         }
-        for (j, filter) in u.publish.iter().flatten().enumerate() {
-            if !rumqttc::valid_filter(&filter.replace("%u", "u")) {
-                e.push(
-                    format!("{key}.publish[{j}]"),
-                    format!("{filter:?} is not an MQTT topic filter"),
-                );
+        for (list, filters) in [("publish", &u.publish), ("subscribe", &u.subscribe)] {
+            for (j, filter) in filters.iter().flatten().enumerate() {
+                if !rumqttc::valid_filter(&filter.replace("%u", "u")) {
+                    e.push(
+                        format!("{key}.{list}[{j}]"),
+                        format!("{filter:?} is not an MQTT topic filter"),
+                    );
+                }
             }
         }
     }
@@ -81,6 +83,7 @@ fn users(raw: &[RawBrokerUser], e: &mut Errors) -> Vec<BrokerUser> {
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
             publish: u.publish.clone(),
+            subscribe: u.subscribe.clone(),
         })
         .collect()
 }
