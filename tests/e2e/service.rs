@@ -14,7 +14,8 @@ use crate::support::*;
 /// A notification socket, as systemd binds one per service: every
 /// datagram received is kept, in order.
 struct NotifySocket {
-    messages: Arc<Mutex<Vec<String>>>,
+    /// Each datagram, with when it came.
+    messages: Arc<Mutex<Vec<(std::time::Instant, String)>>>,
     path: std::path::PathBuf,
 }
 
@@ -29,14 +30,24 @@ impl NotifySocket {
             let mut buf = vec![0u8; 4096];
             while let Ok(n) = socket.recv(&mut buf) {
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock().unwrap().push(text);
+                sink.lock().unwrap().push((std::time::Instant::now(), text));
             }
         });
         NotifySocket { messages, path }
     }
 
     fn all(&self) -> Vec<String> {
-        self.messages.lock().unwrap().clone()
+        let messages = self.messages.lock().unwrap();
+        messages.iter().map(|(_, m)| m.clone()).collect()
+    }
+
+    /// When the first datagram carrying `line` came.
+    fn first_at(&self, line: &str) -> Option<std::time::Instant> {
+        let messages = self.messages.lock().unwrap();
+        messages
+            .iter()
+            .find(|(_, m)| m.lines().any(|l| l == line))
+            .map(|(at, _)| *at)
     }
 
     /// How many datagrams carry the line `line` (e.g. "READY=1").
@@ -81,17 +92,106 @@ fn start_notified(broker_port: u16, env: &[(&str, &str)], wait: bool) -> (Daemon
     (daemon, notify)
 }
 
+/// A TCP proxy in front of the broker that holds each SUBSCRIBE back for
+/// `hold` and notes when the broker's SUBACK passed on to the client: what
+/// "subscribed" means, as the broker sees it.
+struct SubscribeDelay {
+    port: u16,
+    subacked: Arc<Mutex<Option<std::time::Instant>>>,
+}
+
+impl SubscribeDelay {
+    fn start(broker_port: u16, hold: Duration) -> SubscribeDelay {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let subacked = Arc::new(Mutex::new(None));
+        let noted = subacked.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                let mut broker = std::net::TcpStream::connect(("127.0.0.1", broker_port)).unwrap();
+                let (mut client_in, mut broker_in) =
+                    (client.try_clone().unwrap(), broker.try_clone().unwrap());
+                let noted = noted.clone();
+                // Broker → client: whole bytes, the SUBACK's time noted.
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = broker_in.read(&mut buf) {
+                        if n == 0 || client.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                        if buf[..n].contains(&0x90) {
+                            noted
+                                .lock()
+                                .unwrap()
+                                .get_or_insert(std::time::Instant::now());
+                        }
+                    }
+                });
+                // Client → broker, packet by packet, a SUBSCRIBE held back.
+                std::thread::spawn(move || {
+                    let mut pending: Vec<u8> = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = client_in.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        pending.extend_from_slice(&buf[..n]);
+                        while let Some(len) = frame_len(&pending) {
+                            let packet: Vec<u8> = pending.drain(..len).collect();
+                            if packet[0] >> 4 == 8 {
+                                std::thread::sleep(hold);
+                            }
+                            if broker.write_all(&packet).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        SubscribeDelay { port, subacked }
+    }
+}
+
+/// The length of the whole MQTT packet at the head of `bytes`, if it is
+/// all there.
+fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let (mut remaining, mut shift) = (0usize, 0);
+    for (i, &b) in bytes.iter().enumerate().skip(1).take(4) {
+        remaining |= usize::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            let len = 1 + i + remaining;
+            return (bytes.len() >= len).then_some(len);
+        }
+    }
+    None
+}
+
+/// READY=1 only once subscribed, as the broker sees it: with each
+/// SUBSCRIBE held back 2 s on its way, READY=1 comes after the SUBACK.
+#[test]
+fn ready_only_once_the_broker_has_acknowledged_the_subscription() {
+    let broker = Mosquitto::start();
+    let proxy = SubscribeDelay::start(broker.port, Duration::from_secs(2));
+    let (_daemon, notify) = start_notified(proxy.port, &[], false);
+    notify.wait("READY=1", 1);
+    let ready_at = notify.first_at("READY=1").unwrap();
+    let subacked = proxy.subacked.lock().unwrap().expect("a SUBACK passed");
+    assert!(
+        subacked <= ready_at,
+        "READY=1 before the broker acknowledged the subscription"
+    );
+}
+
 #[test]
 fn tells_systemd_when_it_is_ready_reloading_and_stopping() {
     let broker = Mosquitto::start();
     let (mut daemon, notify) = start_notified(broker.port, &[], true);
     notify.wait("READY=1", 1);
     let ready = notify.position_after(0, "READY=1").unwrap();
-    // Ready means subscribed: a value published now is logged.
-    assert!(
-        daemon.log().contains("Connected to the MQTT broker"),
-        "READY=1 before MQTT was connected"
-    );
     broker.publish("service/check", "7.5");
     // Taken before the stop: a message still in flight at the stop stays
     // with the broker (unacknowledged), which this test does not look at.
