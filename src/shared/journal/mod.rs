@@ -20,7 +20,7 @@ mod segments;
 mod write;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -114,36 +114,27 @@ impl Journal {
 /// Lets the journal forget the records a snapshot covers.
 #[derive(Debug, Clone)]
 pub struct Release {
-    data_dir: PathBuf,
     journal_dir: PathBuf,
 }
 
 impl Release {
-    pub fn new(data_dir: &Path, config: &JournalConfig) -> Release {
+    pub fn new(config: &JournalConfig) -> Release {
         Release {
-            data_dir: data_dir.to_owned(),
             journal_dir: config.dir.clone(),
         }
     }
 
-    /// Once a snapshot covering every record up to `seq` is on disk: syncs
-    /// the data directory (librrd does not fsync: rows it took are on disk
-    /// only then), then deletes the segments wholly covered. Returns how
-    /// many.
-    pub fn upto(&self, seq: u64) -> io::Result<usize> {
-        sync_filesystem(&self.data_dir)?;
+    /// Once a snapshot covering every record up to `seq` is on disk: lets
+    /// `files_durable` make the files those records' rows went to durable
+    /// (librrd does not fsync: rows it took are on disk only then), then
+    /// deletes the segments wholly covered. Returns how many.
+    pub fn upto(
+        &self,
+        seq: u64,
+        files_durable: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<usize> {
+        files_durable()?;
         truncate(&self.journal_dir, seq)
-    }
-}
-
-fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let d = std::fs::File::open(dir)?;
-    // SAFETY: a valid open descriptor for the call's duration.
-    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 

@@ -525,9 +525,20 @@ async fn append_commit_read_back_and_release() {
     let mut next = Journal::open(&config, 3, metrics).unwrap();
     next.append(&[sample(3.0)], None).unwrap();
     next.commit().unwrap();
-    let release = Release::new(dir.path(), &config);
-    assert_eq!(release.upto(2).unwrap(), 1);
-    assert_eq!(release.upto(3).unwrap(), 0);
+    let release = Release::new(&config);
+    // Nothing is forgotten while the files cannot be made durable.
+    let failed = release.upto(2, || Err(std::io::Error::other("fsync failed")));
+    assert!(failed.is_err());
+    assert_eq!(
+        Reader::open(&config.dir, 0)
+            .unwrap()
+            .next_record()
+            .unwrap()
+            .map(|r| r.0),
+        Some(1)
+    );
+    assert_eq!(release.upto(2, || Ok(())).unwrap(), 1);
+    assert_eq!(release.upto(3, || Ok(())).unwrap(), 0);
     let mut reader = Reader::open(&config.dir, 0).unwrap();
     assert_eq!(reader.next_record().unwrap().map(|r| r.0), Some(3));
 }

@@ -40,6 +40,7 @@ use crate::rrd::RrdHandle;
 pub use self::handle::{CacheClosed, CacheHandle, CacheStats};
 pub use self::intake::{Intake, Journaled};
 pub use self::recover::{Recovered, recover};
+use self::snapshot::FilesDurable;
 use self::snapshot::Snapshots;
 pub(crate) use self::state::Cache;
 pub use self::state::{ReloadReport, RestoreReport, Unwritten};
@@ -71,10 +72,13 @@ pub fn spawn(
         );
     }
     let snapshots = (!config.cache.snapshot_every.is_zero()).then(|| {
-        let journal = config
-            .journal
-            .as_ref()
-            .map(|j| crate::journal::Release::new(&config.data_dir, j));
+        // The journal forgets records only once the files their rows went
+        // to are durable: exactly those the RRD thread wrote, fsynced.
+        let journal = config.journal.as_ref().map(|j| {
+            let rrd = rrd.clone();
+            let files_durable: FilesDurable = std::sync::Arc::new(move || rrd.sync_written());
+            (crate::journal::Release::new(j), files_durable)
+        });
         Snapshots::new(
             config.snapshot_path(),
             config.cache.snapshot_every,

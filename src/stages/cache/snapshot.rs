@@ -135,14 +135,19 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
     }
 }
 
+/// Makes the RRD files written so far durable, answering how many were
+/// synced (`RrdHandle::sync_written`; tests pass their own).
+pub type FilesDurable = std::sync::Arc<dyn Fn() -> std::io::Result<usize> + Send + Sync>;
+
 /// Writes snapshots off the async thread, one at a time, and decides when
 /// one is worth writing.
 pub(crate) struct Snapshots {
     path: std::path::PathBuf,
     pub every: std::time::Duration,
     writing: Option<JoinHandle<()>>,
-    /// After a snapshot, the journal forgets what it covers.
-    journal: Option<Release>,
+    /// After a snapshot, the journal forgets what it covers, once the
+    /// files are durable.
+    journal: Option<(Release, FilesDurable)>,
     /// The last snapshot written: its size in bytes and the rows plus
     /// files it held (to scale that size to the cache of now); set by the
     /// thread that writes it.
@@ -173,7 +178,7 @@ impl Snapshots {
     pub fn new(
         path: std::path::PathBuf,
         every: std::time::Duration,
-        journal: Option<Release>,
+        journal: Option<(Release, FilesDurable)>,
         metrics: std::sync::Arc<Metrics>,
     ) -> Self {
         Snapshots {
@@ -245,7 +250,7 @@ impl Snapshots {
 fn save_blocking(
     path: &std::path::Path,
     snapshot: &Snapshot,
-    journal: Option<&Release>,
+    journal: Option<&(Release, FilesDurable)>,
     metrics: &Metrics,
 ) -> Option<u64> {
     let rows = snapshot.row_count();
@@ -267,13 +272,19 @@ fn save_blocking(
         journal_seq = snapshot.journal_seq,
         "Snapshot written."
     );
-    let Some(release) = journal else {
+    let Some((release, files_durable)) = journal else {
         return size;
     };
-    match release.upto(snapshot.journal_seq) {
+    let mut synced = 0;
+    let released = release.upto(snapshot.journal_seq, || {
+        synced = files_durable()?;
+        Ok(())
+    });
+    match released {
         Ok(0) => {}
         Ok(n) => debug!(
             segments = n,
+            files_synced = synced,
             "Journal segments covered by the snapshot deleted."
         ),
         Err(e) => error!(error = %e, "Cannot release the journal up to the snapshot; it is kept."),
@@ -313,13 +324,12 @@ mod tests {
     #[tokio::test]
     async fn the_estimate_scales_the_last_snapshot_to_the_cache_of_now() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Some(Release::new(
-            dir.path(),
-            &crate::config::JournalConfig {
-                dir: dir.path().join("journal"),
-                sync: crate::config::SyncPolicy::Never,
-            },
-        ));
+        let release = Release::new(&crate::config::JournalConfig {
+            dir: dir.path().join("journal"),
+            sync: crate::config::SyncPolicy::Never,
+        });
+        let files_durable: FilesDurable = std::sync::Arc::new(|| Ok(0));
+        let journal = Some((release, files_durable));
         let metrics = std::sync::Arc::new(Metrics::default());
         let mut snapshots = Snapshots::new(
             dir.path().join("s"),

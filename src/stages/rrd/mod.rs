@@ -81,6 +81,10 @@ pub enum RrdCommand {
     /// Answered when the thread reaches it: the service watchdog's proof
     /// that librrd is not stuck.
     Ping(oneshot::Sender<()>),
+    /// Makes every file written since the last one durable (librrd does
+    /// not fsync): the files, and the directories files were created in.
+    /// Answers how many files.
+    Sync(oneshot::Sender<std::io::Result<usize>>),
 }
 
 #[derive(Clone)]
@@ -146,6 +150,20 @@ impl RrdHandle {
             .send(RrdCommand::Ping(reply_tx))
             .map_err(|_| ReadError::Stopped)?;
         reply_rx.await.map_err(|_| ReadError::Stopped)
+    }
+
+    /// Makes every file written so far durable, waiting for it: what the
+    /// journal needs before it forgets records (a snapshot says their rows
+    /// are in the files). fsyncs exactly the files written since the last
+    /// call, not the whole file system: less for an SD card to do. Call
+    /// from a blocking thread.
+    pub fn sync_written(&self) -> std::io::Result<usize> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let stopped = || std::io::Error::other("the RRD thread stopped");
+        self.tx
+            .send(RrdCommand::Sync(reply_tx))
+            .map_err(|_| stopped())?;
+        reply_rx.blocking_recv().map_err(|_| stopped())?
     }
 
     pub fn mark_stale(&self, paths: Vec<String>) {

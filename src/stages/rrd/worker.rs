@@ -52,6 +52,9 @@ pub(super) struct Worker {
     checked: HashMap<String, Arc<FileSpec>>,
     /// Where the index is published for the web UI.
     index_tx: watch::Sender<IndexView>,
+    /// Files written, and directories files were created in, since the
+    /// last [`RrdCommand::Sync`]: what it fsyncs.
+    unsynced: std::collections::BTreeSet<PathBuf>,
 }
 
 /// Why a batch could not be written at all.
@@ -113,6 +116,7 @@ impl Worker {
             in_future: HashSet::new(),
             checked: HashMap::new(),
             index_tx,
+            unsynced: Default::default(),
         };
         // Published before the thread runs: the start reads the files' last
         // updates from it (clock evidence, late samples).
@@ -156,6 +160,9 @@ impl Worker {
                             }
                         }
                     }));
+                }
+                Ok(RrdCommand::Sync(reply)) => {
+                    let _ = reply.send(self.sync_written());
                 }
                 Ok(RrdCommand::Ping(reply)) => {
                     let _ = reply.send(());
@@ -231,6 +238,37 @@ impl Worker {
         }
     }
 
+    /// fsyncs every file written, and every directory a file was created
+    /// in, since the last call; how many files. A file that is gone since
+    /// (renamed away by a migration, which syncs its own) is skipped.
+    pub(super) fn sync_written(&mut self) -> std::io::Result<usize> {
+        let mut files = 0;
+        for path in std::mem::take(&mut self.unsynced) {
+            let synced = std::fs::File::open(&path).and_then(|f| {
+                if f.metadata()?.is_dir() {
+                    f.sync_all()
+                } else {
+                    files += 1;
+                    f.sync_data()
+                }
+            });
+            match synced {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    // Kept for the next call: nothing may be forgotten
+                    // before it is on disk.
+                    self.unsynced.insert(path.clone());
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("fsync {}: {e}", path.display()),
+                    ));
+                }
+                Ok(()) => {}
+            }
+        }
+        Ok(files)
+    }
+
     fn file_path(&self, rel_path: &str) -> PathBuf {
         self.data_dir.join(format!("{rel_path}.rrd"))
     }
@@ -290,6 +328,7 @@ impl Worker {
         }
         let started = Instant::now();
         let (done, error) = self.update(spec, &path, &plan);
+        self.unsynced.insert(path.clone());
         self.metrics.flushes.fetch_add(1, Relaxed);
         self.metrics
             .flush_micros
@@ -410,6 +449,13 @@ impl Worker {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
         ffi::create(path, spec.step_secs, start_s, &spec.create_args(), None).map_err(err)?;
+        // Its name, and those of directories made for it, are entries of
+        // the directories above: they must reach the disk too.
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| d.starts_with(&self.data_dir)) {
+            self.unsynced.insert(d.to_owned());
+            dir = d.parent();
+        }
         self.metrics.files_created.fetch_add(1, Relaxed);
         info!(
             file = spec.rel_path,

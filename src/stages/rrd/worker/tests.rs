@@ -622,3 +622,29 @@ fn last_values_are_kept_and_read_back_from_the_files_at_start() {
     // librrd keeps the last update's values: h was unknown then.
     assert_eq!(last(&again), [Some(21.5), None]);
 }
+
+/// The journal forgets records only once their rows are durable: a sync
+/// fsyncs exactly the files written since the last one (and the
+/// directories new files were created in), not the whole file system.
+#[test]
+fn a_sync_covers_exactly_the_files_written_since_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path());
+    let (a, b) = (spec("home/a", &["value"]), spec("garden/b", &["value"]));
+    w.write(&batch(&a, &[(T0, 1.0)]));
+    w.write(&batch(&b, &[(T0, 2.0)]));
+    assert!(
+        w.unsynced.contains(&dir.path().join("garden")),
+        "a new directory"
+    );
+    assert!(
+        w.unsynced.contains(dir.path()),
+        "the data directory's new entry"
+    );
+    assert_eq!(w.sync_written().unwrap(), 2);
+    assert!(w.unsynced.is_empty());
+    assert_eq!(w.sync_written().unwrap(), 0, "nothing written since");
+    w.write(&batch(&a, &[(T0 + 60, 3.0)]));
+    assert_eq!(w.sync_written().unwrap(), 1);
+    assert!(w.unsynced.is_empty(), "no new directory for an update");
+}
