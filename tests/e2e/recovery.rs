@@ -217,10 +217,13 @@ fn rows_once_complete(daemon: &Daemon, path: &std::path::Path, t0: i64, n: i64) 
     rows
 }
 
+/// `(time, value)` rows of a file.
+type Rows = Vec<(i64, f64)>;
+
 /// 1,200 timestamped QoS 1 messages through a persistent mosquitto, the
 /// daemon killed (SIGKILL) three times under the load and started again
 /// at once; the file's rows at the end, what was expected, and the log.
-fn kill_9_drill(client_id: &str, journal: bool) -> (Vec<(i64, f64)>, Vec<(i64, f64)>, String) {
+fn kill_9_drill(client_id: &str, journal: bool) -> (Rows, Rows, String) {
     let broker = Mosquitto::start_persistent(free_port(), tempfile::tempdir().unwrap());
     let config = format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"{client_id}\"\n\
