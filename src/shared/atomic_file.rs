@@ -37,6 +37,25 @@ fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// `create_dir_all`, made durable: each directory it creates has its
+/// entry fsynced in its parent, so that a power cut right after does not
+/// take the directory (and everything written into it since) away.
+pub fn create_dir_all_durable(path: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut dir = Some(path);
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        missing.push(d.to_owned());
+        dir = d.parent();
+    }
+    std::fs::create_dir_all(path)?;
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -47,6 +66,15 @@ mod tests {
         super::write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn directories_are_created_whole_and_an_existing_one_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        super::create_dir_all_durable(&deep).unwrap();
+        assert!(deep.is_dir());
+        super::create_dir_all_durable(&deep).unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// Takes the lock of `data_dir` (created if missing), or says who holds it.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock, String> {
-        std::fs::create_dir_all(data_dir)
+        crate::atomic_file::create_dir_all_durable(data_dir)
             .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let path = data_dir.join(".lock");
         let file = OpenOptions::new()

@@ -15,6 +15,7 @@ mod migrate;
 mod pages;
 mod pipeline;
 mod poll;
+mod power_cut;
 mod push;
 mod recovery;
 mod reload;

@@ -174,7 +174,7 @@ fn rows_a_locked_file_could_not_take_at_stop_are_written_after_restart() {
 /// Publishes `lines` at QoS 1 in chunks with pauses (a steady load), calling
 /// `between` after each chunk; returns once mosquitto_pub exits, which it
 /// does successfully only when the broker acknowledged every message.
-fn publish_steadily(
+pub(crate) fn publish_steadily(
     port: u16,
     topic: &str,
     lines: &[String],
@@ -202,7 +202,7 @@ fn publish_steadily(
 
 /// Flushes until the file holds `n` rows (what the broker still had queued
 /// arrives meanwhile), bounded.
-fn rows_once_complete(daemon: &Daemon, path: &std::path::Path, t0: i64, n: i64) -> Vec<(i64, f64)> {
+pub(crate) fn rows_once_complete(daemon: &Daemon, path: &std::path::Path, t0: i64, n: i64) -> Vec<(i64, f64)> {
     let mut rows = Vec::new();
     // Not asserted here: the caller says what is missing.
     poll_until(Duration::from_secs(20), Duration::from_millis(200), || {

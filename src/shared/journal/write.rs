@@ -3,7 +3,7 @@
 //! segment allocated ahead of them and rotated by size.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,7 @@ pub struct JournalWriter {
 impl JournalWriter {
     /// Opens a new segment starting at `next_seq` (after what replay saw).
     pub fn open(dir: &Path, next_seq: u64) -> io::Result<JournalWriter> {
-        fs::create_dir_all(dir)?;
+        crate::atomic_file::create_dir_all_durable(dir)?;
         let mut out = BufWriter::with_capacity(64 << 10, new_segment(dir, next_seq)?);
         out.write_all(MAGIC)?;
         Ok(JournalWriter {

@@ -193,7 +193,7 @@ pub fn spawn(
     max_future: std::time::Duration,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<(RrdHandle, JoinHandle<()>)> {
-    std::fs::create_dir_all(&data_dir)?;
+    crate::atomic_file::create_dir_all_durable(&data_dir)?;
     let (tx, rx) = std_mpsc::channel();
     let (index_tx, index_rx) = watch::channel(IndexView::default());
     let mut worker = worker::Worker::new(data_dir, metrics, index_tx);

@@ -32,7 +32,7 @@ pub fn rename_series(data_dir: &Path, old: &str, new: &str) -> Result<(String, S
         ));
     }
     if let Some(dir) = to_path.parent() {
-        std::fs::create_dir_all(dir)
+        crate::atomic_file::create_dir_all_durable(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     std::fs::rename(&from_path, &to_path).map_err(|e| {
