@@ -122,7 +122,10 @@ fn drill(client_id: &str, journal: &str, cuts: usize) -> Drill {
     let mut torn = Vec::new();
     // Spread over the load, one every chunk after the first.
     let chunk_count = lines.len().div_ceil(CHUNK);
-    let cut_after: Vec<usize> = (1..chunk_count).step_by(((chunk_count - 1) / cuts).max(1)).take(cuts).collect();
+    let cut_after: Vec<usize> = (1..chunk_count)
+        .step_by(((chunk_count - 1) / cuts).max(1))
+        .take(cuts)
+        .collect();
     publish_steadily(broker.port, "cut/a", &lines, CHUNK, |chunk| {
         chunks.push((chunk * CHUNK, Instant::now()));
         if cut_after.contains(&chunk) {
@@ -181,7 +184,9 @@ fn rrd_files_after(data: &Path, cut_s: i64) -> Vec<String> {
                 problems.push(format!("{file}: {}", String::from_utf8_lossy(&out.stderr)))
             }
             Some(t) if t <= cut_s => {}
-            other => problems.push(format!("{file}: last update {other:?} after the cut {cut_s}")),
+            other => problems.push(format!(
+                "{file}: last update {other:?} after the cut {cut_s}"
+            )),
         }
     }
     problems
@@ -209,7 +214,10 @@ fn power_cuts_lose_nothing_acknowledged_with_sync_always() {
     );
     assert_eq!(d.rows, d.expected, "every value exactly once, at its step");
     assert!(d.unreadable.is_empty(), "{:?}", d.unreadable);
-    assert!(d.log.contains("Journal read for replay"), "no replay happened");
+    assert!(
+        d.log.contains("Journal read for replay"),
+        "no replay happened"
+    );
     // The journal, the snapshot and the index load after every cut: all
     // are written atomically, so none is ever set aside.
     for sign in ["set aside", "unreadable", "not readable"] {
@@ -232,7 +240,11 @@ fn power_cuts_lose_nothing_acknowledged_with_sync_always() {
 #[test]
 fn power_cuts_lose_at_most_sync_every_with_sync_interval() {
     let sync_every = Duration::from_secs(1);
-    let d = drill("cut-interval", "sync = \"interval\"\nsync_every = \"1s\"", 20);
+    let d = drill(
+        "cut-interval",
+        "sync = \"interval\"\nsync_every = \"1s\"",
+        20,
+    );
     let lost: Vec<usize> = d
         .expected
         .iter()
@@ -254,10 +266,9 @@ fn power_cuts_lose_at_most_sync_every_with_sync_interval() {
     let mut per_cut = vec![0usize; d.cuts.len()];
     for &i in &lost {
         let at = sent_at(i);
-        let cut = d
-            .cuts
-            .iter()
-            .position(|c| *c + slack >= at && at + sync_every + slack + Duration::from_millis(200) >= *c);
+        let cut = d.cuts.iter().position(|c| {
+            *c + slack >= at && at + sync_every + slack + Duration::from_millis(200) >= *c
+        });
         match cut {
             Some(c) => per_cut[c] += 1,
             None => panic!("message {i} lost, sent longer than sync_every before any cut"),
@@ -269,4 +280,65 @@ fn power_cuts_lose_at_most_sync_every_with_sync_interval() {
         lost.len(),
         d.expected.len()
     );
+}
+
+/// A disk may tear a file a cut caught mid-write (powercutfs does not: a
+/// synced write is whole there). A torn RRD file is reported with its
+/// path, its rows kept and counted, never written over or silently
+/// skipped; the other files go on.
+#[test]
+fn a_torn_rrd_file_is_reported_with_its_path() {
+    let broker = Mosquitto::start();
+    let config = external(broker.port, "1s");
+    let mut daemon = Daemon::start(&config);
+    broker.publish("torn/a", "1.5");
+    broker.publish("whole/b", "2.5");
+    let (a, b) = (
+        daemon.data().join("torn/a.rrd"),
+        daemon.data().join("whole/b.rrd"),
+    );
+    wait_for(Duration::from_secs(20), "the files", || {
+        daemon.flush();
+        (a.exists() && b.exists()).then_some(())
+    });
+    daemon.stop(Duration::from_secs(20));
+    // Torn: its second half never reached the disk.
+    let bytes = std::fs::read(&a).unwrap();
+    std::fs::write(&a, &bytes[..bytes.len() / 2]).unwrap();
+    let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
+    // A log of its own: the start waits for this run's connection.
+    std::fs::rename(
+        dir.path().join("daemon.log"),
+        dir.path().join("daemon.log.1"),
+    )
+    .unwrap();
+    let daemon = Daemon::start_in(dir, &config, "info");
+    // Stamped in the next minute's step: not late for the files' last
+    // update (the first values' step).
+    let next = (now_s() / 60 + 1) * 60 + 1;
+    broker.publish("torn", &format!(r#"{{"a": 3.5, "ts": {next}}}"#));
+    broker.publish("whole", &format!(r#"{{"b": 4.5, "ts": {next}}}"#));
+    let path = a.display().to_string();
+    let line = wait_for(Duration::from_secs(30), "the torn file reported", || {
+        daemon.flush();
+        daemon
+            .log()
+            .lines()
+            .find(|l| l.contains(&path) && l.contains("ERROR"))
+            .map(str::to_owned)
+    });
+    assert!(line.contains("not written"), "{line}");
+    assert_eq!(
+        std::fs::read(&a).unwrap().len(),
+        bytes.len() / 2,
+        "left as it is"
+    );
+    wait_for(Duration::from_secs(30), "the whole file written", || {
+        daemon.flush();
+        fetch(&b, now_s() - 300, now_s() + 120)
+            .iter()
+            .any(|(_, v)| *v == 4.5)
+            .then_some(())
+    });
+    assert!(metric(&daemon, "rrd_update_errors_total") >= 1);
 }

@@ -202,7 +202,12 @@ pub(crate) fn publish_steadily(
 
 /// Flushes until the file holds `n` rows (what the broker still had queued
 /// arrives meanwhile), bounded.
-pub(crate) fn rows_once_complete(daemon: &Daemon, path: &std::path::Path, t0: i64, n: i64) -> Vec<(i64, f64)> {
+pub(crate) fn rows_once_complete(
+    daemon: &Daemon,
+    path: &std::path::Path,
+    t0: i64,
+    n: i64,
+) -> Vec<(i64, f64)> {
     let mut rows = Vec::new();
     // Not asserted here: the caller says what is missing.
     poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
