@@ -342,3 +342,83 @@ fn a_torn_rrd_file_is_reported_with_its_path() {
     });
     assert!(metric(&daemon, "rrd_update_errors_total") >= 1);
 }
+
+/// The tool itself, before anything is concluded from it: what was
+/// fsynced (a file's data, a directory's names) survives a cut; what was
+/// not, including what librrd wrote through its `mmap`, is gone.
+#[test]
+fn powercutfs_keeps_what_was_synced_and_drops_the_rest() {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let root = tempfile::tempdir().unwrap();
+    let mut fs = PowerCutFs::start(root.path());
+    let m = fs.mount.clone();
+    let sync_dir = |d: &Path| std::fs::File::open(d).unwrap().sync_all().unwrap();
+    // Synced data and name: kept. Then overwritten without a sync: lost.
+    let mut kept = std::fs::File::create(m.join("kept")).unwrap();
+    kept.write_all(b"durable").unwrap();
+    kept.sync_all().unwrap();
+    sync_dir(&m);
+    kept.write_all_at(b"LOST!!!", 0).unwrap();
+    drop(kept);
+    // librrd: created and synced, then updated through its mmap, unsynced.
+    let rrd = m.join("t.rrd");
+    let rrdtool = |args: &[&str]| {
+        let out = Command::new("rrdtool").args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let r = rrd.to_str().unwrap();
+    rrdtool(&[
+        "create",
+        r,
+        "--start",
+        "1000000000",
+        "--step",
+        "60",
+        "DS:v:GAUGE:120:U:U",
+        "RRA:LAST:0.5:1:10",
+    ]);
+    std::fs::File::open(&rrd).unwrap().sync_all().unwrap();
+    sync_dir(&m);
+    rrdtool(&["update", r, "1000000060:42"]);
+    assert!(rrdtool(&["lastupdate", r]).contains("1000000060: 42"));
+    // In a directory of their own, fsynced only where said.
+    let d = m.join("names");
+    std::fs::create_dir(&d).unwrap();
+    sync_dir(&m);
+    // An atomic save (temp, fsync, rename, fsync the directory): the new
+    // content. Then one without the directory's fsync: the old content.
+    for (name, sync) in [("saved", true), ("unsaved", false)] {
+        std::fs::write(d.join(name), b"old").unwrap();
+        std::fs::File::open(d.join(name))
+            .unwrap()
+            .sync_all()
+            .unwrap();
+        sync_dir(&d);
+        let tmp = d.join(format!(".{name}.tmp"));
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(b"new").unwrap();
+        f.sync_all().unwrap();
+        std::fs::rename(&tmp, d.join(name)).unwrap();
+        if sync {
+            sync_dir(&d);
+        }
+    }
+    // Data synced, name never: gone.
+    let mut nameless = std::fs::File::create(d.join("nameless")).unwrap();
+    nameless.write_all(b"x").unwrap();
+    nameless.sync_all().unwrap();
+
+    fs.cut_and_restore();
+    assert_eq!(std::fs::read(m.join("kept")).unwrap(), b"durable");
+    assert!(!d.join("nameless").exists());
+    assert_eq!(std::fs::read(d.join("saved")).unwrap(), b"new");
+    assert_eq!(std::fs::read(d.join("unsaved")).unwrap(), b"old");
+    assert!(!d.join(".unsaved.tmp").exists());
+    let last = rrdtool(&["lastupdate", r]);
+    assert!(
+        !last.contains("1000000060"),
+        "the mmap'd update survived the cut: {last}"
+    );
+}
