@@ -460,7 +460,7 @@ fn an_admin_adds_a_poll_job_in_the_browser_and_a_viewer_cannot() {
         hash_password("ad-pass"),
         hash_password("vi-pass")
     );
-    let mut daemon = Daemon::start(&config);
+    let daemon = Daemon::start(&config);
     let host = daemon.web_url().strip_prefix("http://").unwrap().to_owned();
     let load = daemon
         .data()
@@ -526,14 +526,7 @@ fn an_admin_adds_a_poll_job_in_the_browser_and_a_viewer_cannot() {
     let log = daemon.log();
     assert!(log.contains("Poll job saved."), "{log}");
     // The job survives a restart, paused as it was left.
-    daemon.stop(Duration::from_secs(20));
-    let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
-    std::fs::rename(
-        dir.path().join("daemon.log"),
-        dir.path().join("daemon.log.1"),
-    )
-    .unwrap();
-    let daemon = Daemon::start_in(dir, &config, "info");
+    let daemon = daemon.restart(&config, "info");
     let jobs_page = || {
         let out = std::process::Command::new("curl")
             .args(["-sf", "-u", "ad:ad-pass"])

@@ -445,7 +445,7 @@ async fn settle(client: &fantoccini::Client) {
 fn values_survive_a_restart_on_the_pages() {
     let broker = Mosquitto::start();
     let config = external(broker.port, "1s");
-    let mut daemon = Daemon::start(&config);
+    let daemon = Daemon::start(&config);
     broker.publish("home/cellar/temperature", "12.75");
     broker.publish("zigbee2mqtt/door", r#"{"contact": false}"#);
     let data = daemon.data();
@@ -455,14 +455,7 @@ fn values_survive_a_restart_on_the_pages() {
             && data.join("zigbee2mqtt/door/contact.rrd").exists())
         .then_some(())
     });
-    daemon.stop(Duration::from_secs(20));
-    let dir = std::mem::replace(&mut daemon.dir, tempfile::tempdir().unwrap());
-    std::fs::rename(
-        dir.path().join("daemon.log"),
-        dir.path().join("daemon.log.1"),
-    )
-    .unwrap();
-    let daemon = Daemon::start_in(dir, &config, "info");
+    let daemon = daemon.restart(&config, "info");
     daemon.wait_log("Last values read from the files.", 1);
     let page = |query: &str| {
         let (status, body) = http_get(&format!("{}/rrd?{query}", daemon.web_url()));

@@ -374,6 +374,33 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Stops (SIGTERM) and starts again in the same directory on `config`,
+    /// the old run's log kept as `daemon.log.1`, so that the start waits
+    /// for this run's own connection (and signals wait for its handlers).
+    pub fn restart(self, config: &str, log_filter: &str) -> Daemon {
+        self.restart_after(config, log_filter, |_| {})
+    }
+
+    /// [`Daemon::restart`], doing `meanwhile` to the data directory while
+    /// the daemon is stopped.
+    pub fn restart_after(
+        mut self,
+        config: &str,
+        log_filter: &str,
+        meanwhile: impl FnOnce(&Path),
+    ) -> Daemon {
+        let status = self.stop(Duration::from_secs(30));
+        assert!(status.success(), "stopped with {status:?}");
+        meanwhile(&self.data());
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        std::fs::rename(
+            dir.path().join("daemon.log"),
+            dir.path().join("daemon.log.1"),
+        )
+        .unwrap();
+        Daemon::start_in(dir, config, log_filter)
+    }
+
     /// SIGKILL, as a crash or the OOM killer would; returns the directory
     /// for a restart.
     pub fn kill9(mut self) -> tempfile::TempDir {
