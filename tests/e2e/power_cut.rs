@@ -117,6 +117,9 @@ fn drill(client_id: &str, journal: &str, cuts: usize) -> Drill {
         .collect();
     let log = "info,datalog_rrd=debug,rumqttd=error";
     let mut daemon = Some(Daemon::start_with_log(&config, log));
+    // A dashboard made in the browser: `dashboards.json` must load after
+    // every cut.
+    save_dashboard(daemon.as_ref().unwrap());
     let mut chunks = Vec::new();
     let mut cut_times = Vec::new();
     let mut torn = Vec::new();
@@ -128,6 +131,15 @@ fn drill(client_id: &str, journal: &str, cuts: usize) -> Drill {
         .collect();
     publish_steadily(broker.port, "cut/a", &lines, CHUNK, |chunk| {
         chunks.push((chunk * CHUNK, Instant::now()));
+        // A series stamped now (its file's last update must never be
+        // after a cut), and an event (`events.json`), every few chunks.
+        if chunk % 3 == 0 {
+            broker.publish("cut/now", &chunk.to_string());
+            broker.publish(
+                "datalog-rrd/events",
+                &format!(r#"{{"text": "chunk {chunk}"}}"#),
+            );
+        }
         if cut_after.contains(&chunk) {
             // At scattered moments (0.1 to 0.6 s into the chunk): the
             // daemon mid-flush, mid-snapshot, mid-replay or idle.
@@ -148,6 +160,16 @@ fn drill(client_id: &str, journal: &str, cuts: usize) -> Drill {
     });
     assert_eq!(cut_times.len(), cuts, "cuts made");
     let daemon = daemon.unwrap();
+    // What the browser and the events topic saved survived the cuts, or
+    // was set aside (which the callers refuse).
+    let (status, body) = http_get(&format!("{}/rrd/dashboard/drill", daemon.web_url()));
+    assert_eq!(status, 200, "the dashboard made in the browser");
+    let (_, events) = http_get(&format!("{}/rrd/events.json?range=day", daemon.web_url()));
+    assert!(
+        String::from_utf8_lossy(&events).contains("chunk 0"),
+        "the first event"
+    );
+    drop(body);
     let path = data.join("cut/a/value.rrd");
     let rows = rows_once_complete(&daemon, &path, t0, n);
     let expected: Vec<(i64, f64)> = (0..n).map(|i| (t0 + 60 * i, i as f64)).collect();
@@ -164,9 +186,35 @@ fn drill(client_id: &str, journal: &str, cuts: usize) -> Drill {
     }
 }
 
+/// Saves the dashboard `drill` through the editor's form, as a browser
+/// would.
+fn save_dashboard(daemon: &Daemon) {
+    let web = daemon.web_url();
+    let (status, form) = http_get(&format!("{web}/rrd/dashboards/edit"));
+    assert_eq!(status, 200);
+    let form = String::from_utf8_lossy(&form);
+    let token = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the form's token");
+    let (status, answer) = http_post_form(
+        &format!("{web}/rrd/dashboards/save"),
+        &format!(
+            "csrf={token}&name=drill&title=Drill&range=day&v0.title=Value&v0.order=0\
+             &v0.series=cut%2Fa&v0.warning=&v0.critical=&v0.add="
+        ),
+    );
+    assert_eq!(status, 303, "{}", String::from_utf8_lossy(&answer));
+}
+
 /// Each RRD file under `data` that `rrdtool info` cannot open, or whose
-/// last update is later than `cut_s`, with why.
+/// last update is later than the step `cut_s` falls in, with why. (A row
+/// is stamped with its step's end, as `rrdtool update` would file it: a
+/// sample taken at 12:00:20 makes a row of 12:01:00, all 1-minute steps
+/// here.)
 fn rrd_files_after(data: &Path, cut_s: i64) -> Vec<String> {
+    let step_end = (cut_s + 59) / 60 * 60;
     let mut problems = Vec::new();
     for file in files_under(data).iter().filter(|f| f.ends_with(".rrd")) {
         let out = Command::new("rrdtool")
@@ -183,9 +231,9 @@ fn rrd_files_after(data: &Path, cut_s: i64) -> Vec<String> {
             _ if !out.status.success() => {
                 problems.push(format!("{file}: {}", String::from_utf8_lossy(&out.stderr)))
             }
-            Some(t) if t <= cut_s => {}
+            Some(t) if t <= step_end => {}
             other => problems.push(format!(
-                "{file}: last update {other:?} after the cut {cut_s}"
+                "{file}: last update {other:?} after the cut's step, which ends at {step_end}"
             )),
         }
     }
