@@ -822,3 +822,40 @@ async fn repeated_failed_logins_are_throttled_before_argon2() {
 }
 
 mod permissions;
+
+/// The jobs page says a job is paused as soon as the configuration says
+/// so, before the poll stage has followed the change (the page an admin
+/// lands on right after Pause), and never "paused" for a resumed one.
+#[actix_web::test]
+async fn the_jobs_page_follows_the_configured_pause_at_once() {
+    let f = fixture(
+        "[[poll]]\nname = \"asleep\"\nkind = \"ping\"\ntarget = \"127.0.0.1\"\npaused = true\n\
+         [[poll]]\nname = \"awake\"\nkind = \"ping\"\ntarget = \"127.0.0.2\"\n",
+    );
+    // The poll stage last saw them the other way round.
+    for (name, paused) in [("asleep", false), ("awake", true)] {
+        f.state.jobs.update(
+            name,
+            || {
+                crate::poll::JobStatus::new(
+                    crate::config::poll::PollKind::Ping,
+                    "127.0.0.1".into(),
+                    300,
+                    crate::config::poll::Origin::Config,
+                )
+            },
+            |s| s.paused = paused,
+        );
+    }
+    let app = app!(f);
+    let (status, _, body) = get(&app, "/rrd/jobs").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = html(&body);
+    let card = |name: &str| {
+        let start = page.find(&format!("id=\"job-{name}\"")).expect(name);
+        page[start..].split("</li>").next().unwrap().to_owned()
+    };
+    assert!(card("asleep").contains(">paused<"), "{}", card("asleep"));
+    assert!(!card("awake").contains(">paused<"), "{}", card("awake"));
+    assert!(card("awake").contains(">starting<"), "{}", card("awake"));
+}

@@ -74,6 +74,19 @@ pub(crate) async fn list(state: web::Data<State>, access: Access) -> Result<Jobs
                 Some(s) => row(job.name.clone(), s, editable),
                 None => starting(job.name.clone(), job.kind.as_str(), editable),
             };
+            // Paused or not as configured, even before the poll stage has
+            // followed the change (a page right after a Pause).
+            if job.paused && !row.paused {
+                row.paused = true;
+                row.state = "paused";
+                row.state_class = "paused";
+                row.next_run = "paused".into();
+            } else if !job.paused && row.paused {
+                row.paused = false;
+                row.state = "starting";
+                row.state_class = "waiting";
+                row.next_run = "in a moment".into();
+            }
             let device = crate::model::path::rel_path_for_series(&job.prefix);
             row.graphs = devices.iter().any(|d| d.path == device).then(|| {
                 format!(
