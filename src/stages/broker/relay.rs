@@ -44,7 +44,17 @@ enum Answer {
     Own(Packet),
 }
 
+/// The most answers a connection may be owed at once. MQTT clients keep
+/// a window of 10 to 100 unacknowledged messages (`max_inflight` is 100 by
+/// default); beyond this the device is not reading what it asked for.
+const MAX_OWED: usize = 1000;
+
 impl Owed {
+    /// Answers owed, awaited from rumqttd or ready.
+    pub(super) fn len(&self) -> usize {
+        self.answers.len()
+    }
+
     /// A PUBLISH passed on: its answer comes from rumqttd.
     pub(super) fn await_upstream(&mut self, pkid: u16) {
         self.answers.push_back(Answer::Upstream(pkid));
@@ -229,6 +239,12 @@ impl<R, W: AsyncWrite + Unpin> Relayed<'_, R, W> {
                 return Next::Stop;
             }
             tokio::time::sleep(wait).await;
+        }
+        if publish.qos != QoS::AtMostOnce && lock(&self.inbound.owed).len() >= MAX_OWED {
+            // A device that sends and never reads its answers (or a
+            // rumqttd that stopped answering): memory stays bounded.
+            gate.refuse(BrokerRefusal::Protocol, peer, "too many answers unread");
+            return Next::Stop;
         }
         if self.rights.publish.allows(&publish.topic) {
             if publish.qos != QoS::AtMostOnce {
