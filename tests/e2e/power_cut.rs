@@ -214,7 +214,9 @@ fn save_dashboard(daemon: &Daemon) {
 /// sample taken at 12:00:20 makes a row of 12:01:00, all 1-minute steps
 /// here.)
 fn rrd_files_after(data: &Path, cut_s: i64) -> Vec<String> {
-    let step_end = (cut_s + 59) / 60 * 60;
+    // `cut_s` is whole seconds: the cut came in the second after it,
+    // whose samples may belong to the next step (steps are (end − 60, end]).
+    let step_end = cut_s.div_euclid(60) * 60 + 60;
     let mut problems = Vec::new();
     for file in files_under(data).iter().filter(|f| f.ends_with(".rrd")) {
         let out = Command::new("rrdtool")
