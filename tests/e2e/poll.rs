@@ -674,14 +674,7 @@ fn a_job_saved_in_the_browser_before_the_broker_answers_runs_at_once() {
         &[],
     );
     let web = daemon.web_url();
-    let (status, form) = http_get(&format!("{web}/rrd/jobs/edit"));
-    assert_eq!(status, 200);
-    let form = String::from_utf8_lossy(&form);
-    let token = form
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .expect("the form's token");
+    let token = form_token(&format!("{web}/rrd/jobs/edit"));
     let target = exporter.url().replace(':', "%3A").replace('/', "%2F");
     let (status, answer) = http_post_form(
         &format!("{web}/rrd/jobs/save"),

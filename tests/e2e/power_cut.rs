@@ -210,14 +210,7 @@ fn drill(client_id: &str, journal: &str, cuts: usize, pace: Pace) -> Drill {
 /// would.
 fn save_dashboard(daemon: &Daemon) {
     let web = daemon.web_url();
-    let (status, form) = http_get(&format!("{web}/rrd/dashboards/edit"));
-    assert_eq!(status, 200);
-    let form = String::from_utf8_lossy(&form);
-    let token = form
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .expect("the form's token");
+    let token = form_token(&format!("{web}/rrd/dashboards/edit"));
     let (status, answer) = http_post_form(
         &format!("{web}/rrd/dashboards/save"),
         &format!(

@@ -529,6 +529,19 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
     http_request("GET", url, None)
 }
 
+/// The CSRF token of the form at `url` (a page with `name="csrf"`),
+/// read as a browser would before posting it.
+pub fn form_token(url: &str) -> String {
+    let (status, form) = http_get(url);
+    assert_eq!(status, 200, "{url}");
+    let form = String::from_utf8_lossy(&form);
+    form.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the form's token")
+        .to_owned()
+}
+
 /// POSTs an HTML form's fields (`a=1&b=2`, already encoded).
 pub fn http_post_form(url: &str, form: &str) -> (u16, Vec<u8>) {
     http_request("POST", url, Some(form))
