@@ -260,8 +260,14 @@ impl Daemon {
         log_filter: &str,
         env: &[(&str, &str)],
     ) -> Daemon {
+        // A restart in the same directory appends to the log: wait for this
+        // run's own line (a signal sent before it may find the process
+        // without its handlers yet, and SIGUSR1's default is to exit).
+        let connected = "Connected to the MQTT broker";
+        let before = std::fs::read_to_string(dir.path().join("daemon.log"))
+            .map_or(0, |log| log.matches(connected).count());
         let d = Self::spawn_in_env(dir, config, log_filter, env);
-        d.wait_log("Connected to the MQTT broker", 1);
+        d.wait_log(connected, before + 1);
         d
     }
 
