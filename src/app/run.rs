@@ -28,15 +28,23 @@ pub async fn run(
     let deadline = config.shutdown_timeout;
     let notifier = Notifier::from_env();
     let mut app = App::start(config)?;
-    // A stop signal while waiting to be ready stops at once; jobs saved in
-    // the web UI meanwhile (it serves from the start) run at once.
-    // The wait holds handles of the RRD thread: it ends before a stop.
+    // While waiting to be ready (for the broker, up to 30 s) the daemon
+    // already works: a stop stops at once, a flush or a reload is done
+    // (not dropped), jobs saved in the web UI (it serves from the start)
+    // run. The wait holds handles of the RRD thread: it ends before a stop.
     let ready = {
         let mut readiness = std::pin::pin!(app.wait_ready(READY_WAIT_FOR_BROKER));
         loop {
             tokio::select! {
                 ready = &mut readiness => break Some(ready?),
-                () = signals.stop() => break None,
+                signal = signals.recv() => match signal {
+                    None | Some(Signal::Stop) => break None,
+                    Some(Signal::FlushAll) => app.flush_all(),
+                    Some(Signal::Reload | Signal::ConfigChanged) => {
+                        info!("Reloading the configuration (not ready yet).");
+                        reload_from(&mut app, config_path.as_deref()).await;
+                    }
+                },
                 Some(saved) = app.jobs_saved() => app.apply_browser_jobs(saved).await,
             }
         }
@@ -110,8 +118,8 @@ mod tests {
     use super::*;
 
     /// No broker answers (port 1 on loopback): the daemon waits to be
-    /// ready, and a stop then ends it at once and cleanly (the other
-    /// signals before it change nothing), letting go of the data directory.
+    /// ready, does a flush asked meanwhile, and a stop then ends it at once
+    /// and cleanly, letting go of the data directory.
     #[tokio::test]
     async fn a_stop_while_waiting_for_the_broker_stops_cleanly() {
         let dir = tempfile::tempdir().unwrap();
