@@ -242,6 +242,7 @@ fn main() {
             unit: None,
             style: Default::default(),
             binary: false,
+            scale: None,
         }],
         start_s: end_s - 86_400,
         end_s,

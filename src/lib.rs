@@ -44,7 +44,8 @@ mod shared;
 mod stages;
 
 use shared::{
-    atomic_file, clock, config, data_lock, events, families, journal, metrics, model, password, tls,
+    atomic_file, clock, config, data_lock, energy, events, families, journal, metrics, model,
+    password, tls,
 };
 use stages::{broker, cache, mqtt, poll, rrd, web};
 

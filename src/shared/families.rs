@@ -14,6 +14,9 @@ pub struct Known {
     pub device_class: Option<&'static str>,
     /// An on/off state (1 on, 0 off).
     pub binary: bool,
+    /// A meter's counter (energy since it was installed): stored as a
+    /// counter, read as power and consumption (`energy`).
+    pub counter: bool,
 }
 
 const fn unit(unit: &'static str) -> Known {
@@ -21,6 +24,7 @@ const fn unit(unit: &'static str) -> Known {
         unit: Some(unit),
         device_class: None,
         binary: false,
+        counter: false,
     }
 }
 
@@ -29,6 +33,17 @@ const fn measured(unit: &'static str, device_class: &'static str) -> Known {
         unit: Some(unit),
         device_class: Some(device_class),
         binary: false,
+        counter: false,
+    }
+}
+
+/// A counter that only grows (until the device is reset or replaced).
+const fn counted(unit: &'static str) -> Known {
+    Known {
+        unit: Some(unit),
+        device_class: Some("energy"),
+        binary: false,
+        counter: true,
     }
 }
 
@@ -37,8 +52,17 @@ const fn state(device_class: &'static str) -> Known {
         unit: None,
         device_class: Some(device_class),
         binary: true,
+        counter: false,
     }
 }
+
+/// A power factor: no unit.
+const POWER_FACTOR: Known = Known {
+    unit: None,
+    device_class: Some("power_factor"),
+    binary: false,
+    counter: false,
+};
 
 /// zigbee2mqtt's common fields (its "exposes"), as its devices publish them
 /// under `zigbee2mqtt/<device>/<field>`. A battery device's `voltage` is
@@ -59,7 +83,7 @@ const ZIGBEE2MQTT: &[(&str, Known)] = &[
     ("voc", measured("ppb", "volatile_organic_compounds_parts")),
     ("pm25", measured("µg/m³", "pm25")),
     ("power", measured("W", "power")),
-    ("energy", measured("kWh", "energy")),
+    ("energy", counted("kWh")),
     ("current", measured("A", "current")),
     ("occupancy", state("occupancy")),
     ("presence", state("presence")),
@@ -78,20 +102,14 @@ const ZIGBEE2MQTT: &[(&str, Known)] = &[
 /// Tasmota's `tele/<device>/SENSOR` (`ENERGY` and sensors' readings) and
 /// `STATE`, and `stat/<device>/POWER`.
 const TASMOTA: &[(&str, Known)] = &[
-    ("Total", measured("kWh", "energy")),
+    // `Today` and `Yesterday` restart every day: levels, not counters.
+    ("Total", counted("kWh")),
     ("Yesterday", measured("kWh", "energy")),
     ("Today", measured("kWh", "energy")),
     ("Power", measured("W", "power")),
     ("ApparentPower", measured("VA", "apparent_power")),
     ("ReactivePower", measured("var", "reactive_power")),
-    (
-        "Factor",
-        Known {
-            unit: None,
-            device_class: Some("power_factor"),
-            binary: false,
-        },
-    ),
+    ("Factor", POWER_FACTOR),
     ("Voltage", measured("V", "voltage")),
     ("Current", measured("A", "current")),
     ("Temperature", measured("°C", "temperature")),
@@ -110,21 +128,14 @@ const TASMOTA: &[(&str, Known)] = &[
 /// counters arrive in watt-minutes and are stored in Wh.
 const SHELLY_GEN1: &[(&str, Known)] = &[
     ("power", measured("W", "power")),
-    ("energy", measured("Wh", "energy")),
-    ("total", measured("Wh", "energy")),
-    ("total_returned", measured("Wh", "energy")),
-    ("returned_energy", measured("Wh", "energy")),
+    ("energy", counted("Wh")),
+    ("total", counted("Wh")),
+    ("total_returned", counted("Wh")),
+    ("returned_energy", counted("Wh")),
     ("reactive_power", measured("var", "reactive_power")),
     ("voltage", measured("V", "voltage")),
     ("current", measured("A", "current")),
-    (
-        "pf",
-        Known {
-            unit: None,
-            device_class: Some("power_factor"),
-            binary: false,
-        },
-    ),
+    ("pf", POWER_FACTOR),
     ("temperature", measured("°C", "temperature")),
 ];
 
@@ -134,15 +145,8 @@ const SHELLY_GEN2: &[(&str, Known)] = &[
     ("voltage", measured("V", "voltage")),
     ("current", measured("A", "current")),
     ("freq", measured("Hz", "frequency")),
-    (
-        "pf",
-        Known {
-            unit: None,
-            device_class: Some("power_factor"),
-            binary: false,
-        },
-    ),
-    ("total", measured("Wh", "energy")),
+    ("pf", POWER_FACTOR),
+    ("total", counted("Wh")),
     ("tC", measured("°C", "temperature")),
     ("tF", measured("°F", "temperature")),
     ("output", state("power")),

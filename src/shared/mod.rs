@@ -11,6 +11,8 @@ pub(crate) mod clock;
 pub(crate) mod config;
 // One process per data directory (`flock` on `<data_dir>/.lock`).
 pub(crate) mod data_lock;
+// Meters (energy, gas, water): flows, consumption per local period, tariffs.
+pub(crate) mod energy;
 // Events (a time, a text, a device) kept in `events.json`, drawn on graphs.
 pub(crate) mod events;
 // What the payload families say of their series: devices, units, states.

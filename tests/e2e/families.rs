@@ -109,15 +109,11 @@ fn families_and_discovery_with_no_config() {
             .any(|p| p.contains("availability") || p.contains("bridge") || p.contains("LWT")),
         "{paths:?}"
     );
-    let energy = fetch(
-        &daemon.data().join("shellies/plug-1/relay/0/energy.rrd"),
-        now_s() - 600,
-        now_s() + 120,
-    );
-    assert!(
-        energy.iter().any(|(_, v)| (*v - 10.0).abs() < 1e-9),
-        "600 Wmin = 10 Wh: {energy:?}"
-    );
+    // A meter's counter: stored as a counter, its reading in Wh.
+    let energy = ds_of(&idx, "shellies/plug-1/relay/0/energy");
+    assert_eq!(energy["type"], "DDERIVE", "{energy}");
+    assert_eq!(energy["unit"], "Wh", "{energy}");
+    assert_eq!(energy["last_value"], 10.0, "600 Wmin = 10 Wh: {energy}");
     // Units the families are known to use, where discovery says nothing.
     assert_eq!(ds_of(&idx, "zigbee2mqtt/living_room/humidity")["unit"], "%");
     assert_eq!(ds_of(&idx, "shellies/plug-1/relay/0/energy")["unit"], "Wh");

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod clock;
 mod embedded_broker;
+mod energy;
 mod families;
 mod fidelity;
 mod flood;

@@ -64,6 +64,8 @@ pub struct Config {
     /// Present when the journal is enabled.
     pub journal: Option<JournalConfig>,
     pub clock: ClockConfig,
+    /// Prices of what meters count (`[[energy.tariff]]`).
+    pub energy: EnergyConfig,
     pub limits: Limits,
     /// Present when the web UI is enabled.
     pub web: Option<WebConfig>,
@@ -253,6 +255,14 @@ pub struct BrokerTls {
     /// PEM certificate chain and private key.
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnergyConfig {
+    /// Said beside costs (`€`, `CHF`, `$`).
+    pub currency: String,
+    /// Every unit's tariffs cover the whole day.
+    pub tariffs: Vec<crate::energy::Tariff>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -166,6 +166,43 @@ pub(crate) enum RawSync {
     Never,
 }
 
+/// `[energy]`: how meters' consumption is priced.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawEnergy {
+    pub currency: String,
+    pub tariff: Vec<RawTariff>,
+}
+
+impl Default for RawEnergy {
+    fn default() -> Self {
+        RawEnergy {
+            currency: "€".into(),
+            tariff: Vec::new(),
+        }
+    }
+}
+
+/// `[[energy.tariff]]`: a price per unit, all day or from a local time of
+/// day to another.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTariff {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_tariff_unit")]
+    pub unit: String,
+    pub price: f64,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+fn default_tariff_unit() -> String {
+    "kWh".into()
+}
+
 /// `[clock]`: whether the system clock can be trusted (`clock::Trust`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -47,6 +47,7 @@ sections! {
         clock: raw::RawClock,
         limits: raw::RawLimits,
         web: raw::RawWeb,
+        energy: raw::RawEnergy,
     }
     arrays {
         templates from "template": raw::RawTemplate,

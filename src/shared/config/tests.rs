@@ -419,3 +419,73 @@ fn the_embedded_broker_refuses_a_public_listener_without_users() {
     }
     assert!(!e.contains("publish[0]"), "{e}");
 }
+
+#[test]
+fn tariffs_are_read_and_every_hour_needs_a_price() {
+    let c = Config::parse(
+        r#"
+        [energy]
+        currency = "CHF"
+        [[energy.tariff]]
+        name = "day"
+        price = 0.30
+        from = "06:00"
+        to = "22:00"
+        [[energy.tariff]]
+        name = "night"
+        price = 0.20
+        from = "22:00"
+        to = "06:00"
+        [[energy.tariff]]
+        unit = "m³"
+        price = 1.10
+        "#,
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.energy.currency, "CHF");
+    assert_eq!(c.energy.tariffs.len(), 3);
+    assert_eq!(c.energy.tariffs[0].unit, "kWh", "kWh unless said");
+    let err = Config::parse(
+        r#"
+        [[energy.tariff]]
+        price = -1.0
+        from = "25:00"
+        to = "06:00"
+        [[energy.tariff]]
+        unit = "°C"
+        price = 1.0
+        [[energy.tariff]]
+        unit = "m³"
+        price = 1.0
+        from = "07:00"
+        [[energy.tariff]]
+        unit = "gal"
+        price = 1.0
+        from = "07:00"
+        to = "09:00"
+        "#,
+        "t",
+    )
+    .unwrap_err();
+    let said: Vec<String> = err
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.message))
+        .collect();
+    for expected in [
+        "energy.tariff[0].price",
+        "energy.tariff[0].from",
+        "energy.tariff[1].unit",
+        "energy.tariff[2].from",
+    ] {
+        assert!(
+            said.iter().any(|s| s.starts_with(expected)),
+            "{expected} in {said:?}"
+        );
+    }
+    assert!(
+        said.iter().any(|s| s.contains("per gal leave hours")),
+        "{said:?}"
+    );
+}

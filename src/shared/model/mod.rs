@@ -317,6 +317,10 @@ impl SeriesMeta {
             unit: known.unit.map(str::to_owned),
             device_class: known.device_class.map(str::to_owned),
             binary: known.binary.then_some(true),
+            // A meter's counter, as Home Assistant's `total_increasing`:
+            // a restart at 0 is a fall librrd stores unknown.
+            ds_type: known.counter.then_some(DsType::Dderive),
+            min: known.counter.then_some(0.0),
             ..SeriesMeta::default()
         }
     }

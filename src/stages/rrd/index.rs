@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomic;
-use crate::model::{About, DsSpec, FileSpec};
+use crate::model::{About, DsSpec, DsType, FileSpec};
 
 const VERSION: u32 = 1;
 
@@ -33,6 +33,11 @@ pub struct IndexDs {
     /// pages show until the series sends again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_value: Option<f64>,
+    /// The DS's type as the file has it (read from the file the first
+    /// time this run writes it, which may differ from what the
+    /// configuration now wants); unknown in an index written before.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub ds_type: Option<DsType>,
 }
 
 impl IndexDs {
@@ -45,7 +50,19 @@ impl IndexDs {
             stale_after_secs: stale_after_secs(d),
             about: d.about.clone(),
             last_value: None,
+            ds_type: Some(d.ds_type),
         }
+    }
+
+    /// The meter this DS is, if it counts energy, gas or water: as the
+    /// file stores it (a counter, or a gauge of readings its family says
+    /// count). Unknown until this run has read the file's type.
+    pub fn meter(&self) -> Option<crate::energy::Meter> {
+        crate::energy::Meter::of(
+            self.unit.as_deref(),
+            self.ds_type?,
+            crate::families::known(&self.series).counter,
+        )
     }
 
     fn describes(&self, d: &DsSpec) -> bool {
@@ -236,6 +253,23 @@ impl Index {
             {
                 d.last_value = Some(v);
                 self.updates_changed = true;
+            }
+        }
+    }
+
+    /// The DS types the file at `rel_path` has on disk (they stay what
+    /// they are while the configuration wants another kind: see
+    /// `layout::keeping_kinds`).
+    pub fn set_ds_types(&mut self, rel_path: &str, types: &[(String, DsType)]) {
+        let Some(e) = self.entries.get_mut(rel_path) else {
+            return;
+        };
+        for (name, t) in types {
+            if let Some(d) = e.ds.iter_mut().find(|d| &d.name == name)
+                && d.ds_type != Some(*t)
+            {
+                d.ds_type = Some(*t);
+                self.listing_changed = true;
             }
         }
     }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use rrd::ops::info::InfoValue;
 
-use crate::model::{DsSpec, FileSpec};
+use crate::model::{DsSpec, DsType, FileSpec};
 
 /// One DS as found in a file, in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,6 +189,29 @@ pub fn plan_change(found: &FileLayout, wanted: &FileSpec) -> Change {
             Change::Rebuild(rebuild)
         }
     }
+}
+
+/// `wanted` with the DS that would turn from a gauge into a counter or
+/// back keeping the file's type and bounds: the values in its archives are
+/// levels in one and rates in the other, so a tune (or a rebuild pre-filled
+/// from the old file) would give its whole history another meaning (a
+/// meter's readings of 1234 kWh read as 1234 kWh per second).
+pub fn keeping_kinds(found: &FileLayout, wanted: &FileSpec) -> FileSpec {
+    let mut kept = wanted.clone();
+    for want in &mut kept.ds {
+        let Some(have) = found.ds.iter().find(|d| d.name == want.name) else {
+            continue;
+        };
+        let Some(have_type) = DsType::from_rrd_str(&have.ds_type) else {
+            continue;
+        };
+        if (have_type == DsType::Gauge) != (want.ds_type == DsType::Gauge) {
+            want.ds_type = have_type;
+            want.min = have.min;
+            want.max = have.max;
+        }
+    }
+    kept
 }
 
 /// What `tune` changes to bring DS `have` to `want`, in place.

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ffi;
-use super::layout::{Change, FileLayout, Tune, plan_change};
+use super::layout::{Change, FileLayout, Tune, keeping_kinds, plan_change};
 use crate::model::FileSpec;
 
 /// What [`migrate_file`] found, and did unless it was a dry run.
@@ -32,6 +32,7 @@ pub fn read_layout(path: &Path) -> Result<FileLayout, String> {
 /// says what that takes).
 pub fn migrate_file(path: &Path, spec: &FileSpec, dry_run: bool) -> Result<Migrated, String> {
     let found = read_layout(path)?;
+    let spec = &keeping_kinds(&found, spec);
     let change = plan_change(&found, spec);
     let mut backup = None;
     if !dry_run {

@@ -28,7 +28,10 @@ use crate::metrics::Metrics;
 use crate::model::{FileSpec, Row};
 
 use self::index::IndexEntry;
-use self::read::{GraphReply, GraphRequest, ReadError, Xport, XportRequest};
+use self::read::{
+    ArchivesRequest, BarsRequest, GraphReply, GraphRequest, MeterArchives, ReadError, Xport,
+    XportRequest,
+};
 pub use self::rename::{move_histories, rename_series};
 
 /// The index as the web UI sees it: every file, in path order.
@@ -72,6 +75,16 @@ pub enum RrdCommand {
     Xport {
         request: XportRequest,
         reply: oneshot::Sender<Result<Xport, ReadError>>,
+    },
+    /// A meter's archives, for its consumption per hour, day and month.
+    MeterArchives {
+        request: ArchivesRequest,
+        reply: oneshot::Sender<Result<MeterArchives, ReadError>>,
+    },
+    /// A meter's consumption drawn as bars.
+    Bars {
+        request: BarsRequest,
+        reply: oneshot::Sender<Result<Vec<u8>, ReadError>>,
     },
     /// A copy of the file's bytes, taken between two writes.
     Copy {
@@ -125,6 +138,18 @@ impl RrdHandle {
 
     pub async fn xport(&self, request: XportRequest) -> Result<Xport, ReadError> {
         self.ask(|reply| RrdCommand::Xport { request, reply }).await
+    }
+
+    pub async fn meter_archives(
+        &self,
+        request: ArchivesRequest,
+    ) -> Result<MeterArchives, ReadError> {
+        self.ask(|reply| RrdCommand::MeterArchives { request, reply })
+            .await
+    }
+
+    pub async fn bars(&self, request: BarsRequest) -> Result<Vec<u8>, ReadError> {
+        self.ask(|reply| RrdCommand::Bars { request, reply }).await
     }
 
     pub async fn copy(&self, rel_path: String) -> Result<Vec<u8>, ReadError> {

@@ -18,7 +18,7 @@ use super::plan::{UpdatePlan, plan_updates};
 use super::read::ReadError;
 use super::{IndexView, RrdCommand, WriteBatch, WriteReport, ffi};
 use crate::metrics::Metrics;
-use crate::model::FileSpec;
+use crate::model::{DsType, FileSpec};
 
 /// How soon the index follows a change: a new file is listed within a
 /// second, other changes reach the web UI within ten (rewriting the index
@@ -147,6 +147,12 @@ impl Worker {
                 }
                 Ok(RrdCommand::Xport { request, reply }) => {
                     let _ = reply.send(self.xport(&request));
+                }
+                Ok(RrdCommand::MeterArchives { request, reply }) => {
+                    let _ = reply.send(self.meter_archives(&request));
+                }
+                Ok(RrdCommand::Bars { request, reply }) => {
+                    let _ = reply.send(self.bars(&request));
                 }
                 Ok(RrdCommand::Copy { rel_path, reply }) => {
                     let path = self.file_path(&rel_path);
@@ -388,10 +394,11 @@ impl Worker {
         if apply_layout && path.exists() {
             self.apply_layout(spec, path)?;
         }
-        let last = if path.exists() {
-            Some(read_and_check(spec, path)?)
+        let (last, types) = if path.exists() {
+            let (last, types) = read_and_check(spec, path)?;
+            (Some(last), types)
         } else {
-            None
+            (None, Vec::new())
         };
         self.checked.insert(spec.rel_path.clone(), spec.clone());
         let now_s = chrono::Utc::now().timestamp();
@@ -415,6 +422,7 @@ impl Worker {
         self.last_update.insert(spec.rel_path.clone(), last);
         if last.is_some() {
             self.index_record(spec, last);
+            self.index.set_ds_types(&spec.rel_path, &types);
         }
         Ok(last)
     }
@@ -506,7 +514,7 @@ impl Worker {
             return (None, Some(failure(first)));
         }
         let on_disk = match read_and_check(spec, path) {
-            Ok(t) => t,
+            Ok((t, _)) => t,
             Err(e) => return (None, Some(e)),
         };
         let mut done = Some(on_disk);
@@ -555,7 +563,9 @@ impl FileError {
 /// Reads an existing file's last update, and checks that its step and DS
 /// names are the ones the spec wants: writing other data into a file made
 /// for something else would silently corrupt it.
-fn read_and_check(spec: &FileSpec, path: &Path) -> Result<i64, FileError> {
+/// The file's last update and its DS types, once its step and DS names
+/// are checked against `spec`.
+fn read_and_check(spec: &FileSpec, path: &Path) -> Result<(i64, Vec<(String, DsType)>), FileError> {
     let info = ffi::info(path).map_err(|reason| FileError::Open {
         path: path.to_owned(),
         reason,
@@ -576,12 +586,23 @@ fn read_and_check(spec: &FileSpec, path: &Path) -> Result<i64, FileError> {
             wanted: format!("step {} and DS {wanted:?}", spec.step_secs),
         });
     }
-    count("last_update")
+    let types = found
+        .iter()
+        .filter_map(|name| {
+            let t = info
+                .get(&format!("ds[{name}].type"))
+                .cloned()?
+                .into_string()?;
+            Some(((*name).to_owned(), DsType::from_rrd_str(&t)?))
+        })
+        .collect();
+    let last = count("last_update")
         .map(|t| t as i64)
         .ok_or_else(|| FileError::Open {
             path: path.to_owned(),
             reason: "no last_update in rrd info".into(),
-        })
+        })?;
+    Ok((last, types))
 }
 
 mod reads;

@@ -14,6 +14,7 @@ const STYLE_CSS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/stati
 const CHART_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/chart.js"));
 const DASHBOARD_JS: &str =
     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/dashboard.js"));
+const ENERGY_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/energy.js"));
 const WALLCLOCK_JS: &str =
     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/wallclock.js"));
 
@@ -51,6 +52,7 @@ pub(crate) async fn ours(name: web::Path<String>) -> Result<HttpResponse, WebErr
         "style.css" => Ok(asset("text/css; charset=utf-8", STYLE_CSS.into())),
         "chart.js" => Ok(asset("text/javascript; charset=utf-8", CHART_JS.into())),
         "dashboard.js" => Ok(asset("text/javascript; charset=utf-8", DASHBOARD_JS.into())),
+        "energy.js" => Ok(asset("text/javascript; charset=utf-8", ENERGY_JS.into())),
         "wallclock.js" => Ok(asset("text/javascript; charset=utf-8", WALLCLOCK_JS.into())),
         other => Err(WebError::NotFound(format!("static/{other}"))),
     }

@@ -33,6 +33,12 @@ pub(crate) async fn index_json(state: web::Data<State>, access: Access) -> HttpR
     HttpResponse::Ok().json(IndexDocument::new(&index))
 }
 
+/// A meter's counter is exported as its flow (W, kW, m³/h), as it is
+/// drawn.
+fn drawn(d: &crate::rrd::index::IndexDs) -> Option<(f64, &'static str)> {
+    d.meter().and_then(|m| m.drawn())
+}
+
 #[derive(Serialize)]
 struct Column<'a> {
     ds: &'a str,
@@ -95,6 +101,10 @@ pub(crate) async fn data(
     let request = XportRequest {
         rel_path: entry.path.clone(),
         ds: picked.iter().map(|&i| entry.ds[i].name.clone()).collect(),
+        scales: picked
+            .iter()
+            .map(|&i| drawn(&entry.ds[i]).map(|(scale, _)| scale))
+            .collect(),
         cf: res.cf,
         start_s: range.start_s,
         end_s: range.end_s,
@@ -114,7 +124,7 @@ pub(crate) async fn data(
                 ds: &d.name,
                 series: &d.series,
                 label: d.label.as_deref(),
-                unit: d.unit.as_deref(),
+                unit: drawn(d).map(|(_, unit)| unit).or(d.unit.as_deref()),
                 name: super::tree::series_name(&d.series, d.label.as_deref()),
                 binary: d.about.binary,
                 states: d.about.states(),

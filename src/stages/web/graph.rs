@@ -18,7 +18,7 @@ use super::access::Access;
 use super::query::{GraphParams, graph_size, select_ds};
 use super::{State, WebError};
 use crate::model::path::fnv1a;
-use crate::rrd::index::IndexEntry;
+use crate::rrd::index::{IndexDs, IndexEntry};
 use crate::rrd::read::{GraphLine, GraphReply, GraphRequest, LineStyle};
 
 const CACHED_IMAGES: usize = 128;
@@ -85,6 +85,23 @@ pub(crate) async fn png(
     Ok(respond(&req, image))
 }
 
+/// How a DS is drawn: a meter's counter as its flow (W, kW, m³/h), the
+/// rest as stored.
+pub(super) fn line_of(d: &IndexDs, legend: String, style: LineStyle) -> GraphLine {
+    let (scale, unit) = match d.meter().and_then(|m| m.drawn()) {
+        Some((scale, unit)) => (Some(scale), Some(unit.to_owned())),
+        None => (None, d.unit.clone()),
+    };
+    GraphLine {
+        ds: d.name.clone(),
+        legend,
+        unit,
+        style,
+        binary: d.about.binary,
+        scale,
+    }
+}
+
 /// The title of a file's graph: what its DS are called (a single DS's
 /// label or name within its device), or the device's name and the file's.
 pub(super) fn title_of(entry: &IndexEntry) -> String {
@@ -123,13 +140,11 @@ fn graph_request(
         .iter()
         .map(|&i| {
             let d = &entry.ds[i];
-            GraphLine {
-                ds: d.name.clone(),
-                legend: super::tree::series_name(&d.series, d.label.as_deref()),
-                unit: d.unit.clone(),
-                style: LineStyle::default(),
-                binary: d.about.binary,
-            }
+            line_of(
+                d,
+                super::tree::series_name(&d.series, d.label.as_deref()),
+                LineStyle::default(),
+            )
         })
         .collect();
     let compact = params.legend == Some(false);

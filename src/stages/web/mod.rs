@@ -14,6 +14,7 @@ mod assets;
 pub mod auth;
 mod chrome;
 mod dashboards;
+mod energy;
 mod error;
 mod events_api;
 mod export;
@@ -361,6 +362,8 @@ authenticated_routes! {
     get "/rrd/dashboard/{name}" => dashboards::page,
     get "/rrd/dashboard/{name}/{view}" => dashboards::view_png,
     get "/rrd/file/{path:.*}" => pages::file,
+    get "/rrd/energy" => energy::overview,
+    get "/rrd/energy/{path:.*}" => energy::meter,
     get "/rrd/graph/{path:.*}" => graph::png,
     get "/rrd/data/{path:.*}" => export::data,
 }

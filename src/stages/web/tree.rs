@@ -257,6 +257,7 @@ mod tests {
                 stale_after_secs: 600,
                 about: Default::default(),
                 last_value: None,
+                ds_type: None,
             }],
             last_update: Some(1_763_900_000),
             stale: path.ends_with("old"),

@@ -7,9 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::raw::{RawCache, RawClock, RawJournal, RawLimits, RawSync, RawTrust};
+use super::raw::{RawCache, RawClock, RawEnergy, RawJournal, RawLimits, RawSync, RawTrust};
 use super::{
-    CacheConfig, ClockConfig, Config, JournalConfig, KeyError, Limits, Sections, SyncPolicy,
+    CacheConfig, ClockConfig, Config, EnergyConfig, JournalConfig, KeyError, Limits, Sections,
+    SyncPolicy,
 };
 
 mod broker;
@@ -130,6 +131,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
         .enabled
         .then(|| journal(&s.journal, &cache, &data_dir, &mut e));
     let clock = clock(&s.clock, &mut e);
+    let energy = energy(&s.energy, &mut e);
     let limits = limits(&s.limits, &mut e);
     let polls = poll::polls(&s.polls, &mut e);
     let templates = templates(&s.templates, &polls, &mut e);
@@ -150,6 +152,7 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
         cache,
         journal,
         clock,
+        energy,
         limits,
         web,
         templates,
@@ -162,6 +165,84 @@ pub(crate) fn validate(s: Sections, errors: &mut Vec<KeyError>) -> Config {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
+
+fn energy(raw: &RawEnergy, e: &mut Errors) -> EnergyConfig {
+    use crate::energy::{Tariff, TariffPeriod, covers_the_day};
+    let minute = |key: String, text: &str, e: &mut Errors| {
+        let parsed = chrono::NaiveTime::parse_from_str(text, "%H:%M").ok();
+        if parsed.is_none() {
+            e.push(key, format!("{text:?} is not a local time of day (HH:MM)"));
+        }
+        parsed.map(|t| chrono::Timelike::hour(&t) * 60 + chrono::Timelike::minute(&t))
+    };
+    let mut tariffs = Vec::new();
+    for (i, t) in raw.tariff.iter().enumerate() {
+        let key = |field: &str| format!("energy.tariff[{i}].{field}");
+        if !t.price.is_finite() || t.price < 0.0 {
+            e.push(key("price"), "must be a price of 0 or more");
+        }
+        if !crate::energy::is_price_unit(&t.unit) {
+            e.push(
+                key("unit"),
+                format!(
+                    "{:?} is not a unit meters are priced in (kWh, m³, ft³, gal)",
+                    t.unit
+                ),
+            );
+        }
+        let period = match (&t.from, &t.to) {
+            (None, None) => None,
+            (Some(from), Some(to)) => {
+                match (minute(key("from"), from, e), minute(key("to"), to, e)) {
+                    (Some(from_min), Some(to_min)) if from_min == to_min => {
+                        e.push(
+                            key("to"),
+                            "must differ from `from` (leave both out for all day)",
+                        );
+                        None
+                    }
+                    (Some(from_min), Some(to_min)) => Some(TariffPeriod { from_min, to_min }),
+                    _ => None,
+                }
+            }
+            _ => {
+                e.push(
+                    key("from"),
+                    "`from` and `to` go together (leave both out for all day)",
+                );
+                None
+            }
+        };
+        tariffs.push(Tariff {
+            name: t
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("tariff {}", i + 1)),
+            unit: t.unit.clone(),
+            price: t.price,
+            period,
+        });
+    }
+    let mut units: Vec<&str> = tariffs.iter().map(|t| t.unit.as_str()).collect();
+    units.sort_unstable();
+    units.dedup();
+    for unit in units {
+        let of_unit: Vec<&Tariff> = tariffs.iter().filter(|t| t.unit == unit).collect();
+        if of_unit.iter().filter(|t| t.period.is_none()).count() > 1 {
+            e.push("energy.tariff", format!("two all-day prices per {unit}"));
+        }
+        if !covers_the_day(&of_unit) {
+            e.push(
+                "energy.tariff",
+                format!("the prices per {unit} leave hours of the day without a price: add one without `from` and `to`"),
+            );
+        }
+    }
+    EnergyConfig {
+        currency: raw.currency.clone(),
+        tariffs,
+    }
+}
 
 fn clock(raw: &RawClock, e: &mut Errors) -> ClockConfig {
     use crate::clock::TrustPolicy;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::{Cache, ReloadReport, Why};
 use crate::config::{Config, Rule, Template};
-use crate::model::{Aggregate, DsSpec, FileSpec, SeriesMeta};
+use crate::energy;
+use crate::model::{Aggregate, DsSpec, DsType, FileSpec, SeriesMeta};
 
 impl Cache {
     /// Takes discovered metadata (`None`: the discovery config was
@@ -138,6 +139,11 @@ impl Cache {
 /// 50 minutes).
 pub const STATE_HOLD: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
+/// A meter's heartbeat, at least: plugs and meters report their counter
+/// every few minutes, some only when it moved (zigbee reporting), and a
+/// counter's rise over a longer gap is still what was used in it.
+pub const METER_HEARTBEAT_SECS: u32 = 6 * 3600;
+
 /// The single-DS file an automatic series gets from its template and what
 /// is known of it.
 ///
@@ -152,7 +158,12 @@ pub(super) fn auto_file_spec(
     rel_path: String,
     meta: &SeriesMeta,
 ) -> FileSpec {
-    let family = SeriesMeta::from_family(crate::families::known(series));
+    let mut family = SeriesMeta::from_family(crate::families::known(series));
+    if t.ds_type != DsType::Gauge {
+        // A template that chose a kind of counter keeps it (and its bounds).
+        family.ds_type = None;
+        family.min = None;
+    }
     let unit = meta
         .unit
         .clone()
@@ -161,6 +172,19 @@ pub(super) fn auto_file_spec(
     let meta = family.merged(meta);
     let about = meta.about();
     let ds_type = meta.ds_type.unwrap_or(t.ds_type);
+    // A meter's counter: a reading hours apart still counts what was used
+    // between (spread evenly), and one absurd reading is stored unknown.
+    let meter = ds_type != DsType::Gauge && unit.as_deref().is_some_and(energy::is_counted_unit);
+    let heartbeat_secs = if meter {
+        t.heartbeat_secs.max(METER_HEARTBEAT_SECS)
+    } else {
+        t.heartbeat_secs
+    };
+    let max = meta.max.or(t.max).or_else(|| {
+        meter
+            .then(|| unit.as_deref().and_then(energy::counter_max))
+            .flatten()
+    });
     FileSpec {
         rel_path,
         template: t.name.clone(),
@@ -169,9 +193,9 @@ pub(super) fn auto_file_spec(
             name: "value".into(),
             series: series.to_owned(),
             ds_type,
-            heartbeat_secs: t.heartbeat_secs,
+            heartbeat_secs,
             min: meta.min.or(t.min),
-            max: meta.max.or(t.max),
+            max,
             aggregate: if about.binary {
                 Aggregate::Max
             } else {

@@ -108,3 +108,31 @@ fn step_ds_and_archive_changes_need_a_rebuild() {
         "{why}"
     );
 }
+
+#[test]
+fn a_gauge_never_becomes_a_counter_in_place_nor_in_a_rebuild() {
+    // A meter's readings kept as a gauge, now wanted as a counter with
+    // bounds, in a file also missing rows: the history keeps its meaning.
+    let mut meter = ds("a");
+    meter.ds_type = DsType::Dderive;
+    meter.min = Some(0.0);
+    meter.max = Some(27.8);
+    meter.heartbeat_secs = 21_600;
+    let wanted = spec(vec![meter], 200);
+    let have = found(&["a"], 100);
+    let kept = keeping_kinds(&have, &wanted);
+    assert_eq!(kept.ds[0].ds_type, DsType::Gauge);
+    assert_eq!((kept.ds[0].min, kept.ds[0].max), (None, None));
+    assert_eq!(kept.ds[0].heartbeat_secs, 21_600, "the rest is applied");
+    match plan_change(&have, &kept) {
+        Change::Rebuild(why) => assert!(!why.join(" ").contains("DS a"), "{why:?}"),
+        other => panic!("{other:?}"),
+    }
+    // Between two kinds of counter the type is tuned as before.
+    let mut derive = found(&["a"], 200);
+    derive.ds[0].ds_type = "DERIVE".into();
+    assert_eq!(
+        keeping_kinds(&derive, &wanted).ds[0].ds_type,
+        DsType::Dderive
+    );
+}

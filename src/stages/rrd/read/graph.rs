@@ -79,24 +79,39 @@ fn axis_end_element(elements: &mut Vec<GraphElement>) {
     }));
 }
 
-fn props(req: &GraphRequest) -> GraphProps {
-    let mut props = GraphProps {
+/// A graph's range, title, vertical label and size.
+pub(super) fn base_props(
+    (start_s, end_s): (i64, i64),
+    title: &str,
+    vertical_label: Option<&str>,
+    (width, height): (u32, u32),
+) -> GraphProps {
+    GraphProps {
         time_range: TimeRange {
-            start: Some(timestamp(req.start_s)),
-            end: Some(timestamp(req.end_s)),
+            start: Some(timestamp(start_s)),
+            end: Some(timestamp(end_s)),
             step_seconds: None,
         },
         labels: Labels {
-            title: Some(legend_text(&req.title)),
-            vertical_label: common_unit(&req.lines).map(|u| legend_text(&u)),
+            title: Some(legend_text(title)),
+            vertical_label: vertical_label.map(legend_text),
         },
         size: Size {
-            width: Some(req.width),
-            height: Some(req.height),
+            width: Some(width),
+            height: Some(height),
             ..Size::default()
         },
         ..GraphProps::default()
-    };
+    }
+}
+
+fn props(req: &GraphRequest) -> GraphProps {
+    let mut props = base_props(
+        (req.start_s, req.end_s),
+        &req.title,
+        common_unit(&req.lines).as_deref(),
+        (req.width, req.height),
+    );
     if req.compact {
         props.labels.title = None;
         props.legend.no_legend = true;
@@ -141,8 +156,13 @@ fn line_elements(
     step_s: Option<u32>,
 ) {
     let avg = format!("v{i}");
+    // Scaled: the file's values under another name, `v<i>` their product.
+    let read = match line.scale {
+        Some(_) => format!("r{i}"),
+        None => avg.clone(),
+    };
     elements.push(GraphElement::Def(Def {
-        var_name: var(avg.clone()),
+        var_name: var(read.clone()),
         rrd: file,
         ds_name: line.ds.clone(),
         consolidation_fn: match line.style.cf.unwrap_or(Cf::Average) {
@@ -156,6 +176,12 @@ fn line_elements(
         end: None,
         reduce: None,
     }));
+    if let Some(scale) = line.scale {
+        elements.push(GraphElement::CDef(CDef {
+            var_name: var(avg.clone()),
+            rpn: format!("{read},{scale},*"),
+        }));
+    }
     let color = rgb(line.style.color.unwrap_or(PALETTE[i % PALETTE.len()]));
     let legend = Some(format!("{:<24}", legend_text(&line.legend)).into());
     if line.binary {
@@ -262,7 +288,7 @@ fn threshold_elements(elements: &mut Vec<GraphElement>, req: &GraphRequest) {
     }
 }
 
-fn rgb((red, green, blue): (u8, u8, u8)) -> Color {
+pub(super) fn rgb((red, green, blue): (u8, u8, u8)) -> Color {
     Color {
         red,
         green,
@@ -286,11 +312,11 @@ fn gprint_text(s: &str) -> String {
 /// control codes at the end of legends even where the rrd crate escaped
 /// them. Labels come from payloads and discovery, so anything can be in
 /// them.
-fn legend_text(s: &str) -> String {
+pub(super) fn legend_text(s: &str) -> String {
     s.replace('\\', "/")
 }
 
-fn var(name: String) -> VarName {
+pub(super) fn var(name: String) -> VarName {
     VarName::new(name).expect("generated variable names are [a-z0-9]")
 }
 
@@ -326,6 +352,7 @@ mod tests {
                     unit: units[0].map(Into::into),
                     style: Default::default(),
                     binary: false,
+                    scale: None,
                 },
                 GraphLine {
                     ds: "hum".into(),
@@ -333,6 +360,7 @@ mod tests {
                     unit: units[1].map(Into::into),
                     style: Default::default(),
                     binary: false,
+                    scale: None,
                 },
             ],
             start_s: 1_700_000_000,

@@ -6,6 +6,7 @@
 //! numbers and index names only, never from request text. Building is pure
 //! and tested here; the RRD thread runs the calls.
 
+mod bars;
 mod graph;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use rrd::ops::graph::props::ImageFormat;
 
 use crate::model::Cf;
 
+pub use self::bars::{BarsRequest, bars_elements};
 pub use self::graph::{PALETTE, graph_elements};
 
 /// One DS to draw, with the text its legend shows.
@@ -25,6 +27,9 @@ pub struct GraphLine {
     pub style: LineStyle,
     /// An on/off state: drawn as a band, its legend the share of time on.
     pub binary: bool,
+    /// Drawn multiplied by this (a meter's rate per second as a flow per
+    /// hour: `energy::Meter::drawn`), `unit` being the product's.
+    pub scale: Option<f64>,
 }
 
 /// Where a line comes from and how it is drawn, beyond one file's
@@ -107,6 +112,8 @@ pub enum GraphReply {
 pub struct XportRequest {
     pub rel_path: String,
     pub ds: Vec<String>,
+    /// Per DS, what its values are multiplied by (as [`GraphLine::scale`]).
+    pub scales: Vec<Option<f64>>,
     pub cf: Cf,
     pub start_s: i64,
     pub end_s: i64,
@@ -124,6 +131,28 @@ pub struct Xport {
     pub step_s: i64,
     pub columns: Vec<String>,
     pub rows: Vec<(i64, Vec<Option<f64>>)>,
+}
+
+/// A meter's archives for the consumption views: every AVERAGE archive's
+/// rows over the range, finest first, each where no finer one reaches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchivesRequest {
+    pub rel_path: String,
+    pub ds: String,
+    pub start_s: i64,
+    pub end_s: i64,
+}
+
+/// What [`ArchivesRequest`] gets back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterArchives {
+    /// The DS's type in the file (a counter, or a gauge of readings).
+    pub ds_type: crate::model::DsType,
+    pub last_update: i64,
+    /// Each AVERAGE archive's step and rows, finest first (for what the
+    /// file lacks).
+    pub layout: Vec<(i64, i64)>,
+    pub archives: Vec<crate::energy::Archive>,
 }
 
 /// Why a read of a file failed.
@@ -157,7 +186,14 @@ pub fn xport_args(req: &XportRequest, file: &Path) -> Vec<String> {
     }
     let path = file.to_string_lossy();
     for (i, ds) in req.ds.iter().enumerate() {
-        args.push(format!("DEF:v{i}={path}:{ds}:{}", req.cf.as_rrd_str()));
+        let cf = req.cf.as_rrd_str();
+        match req.scales.get(i).copied().flatten() {
+            Some(scale) => {
+                args.push(format!("DEF:r{i}={path}:{ds}:{cf}"));
+                args.push(format!("CDEF:v{i}=r{i},{scale},*"));
+            }
+            None => args.push(format!("DEF:v{i}={path}:{ds}:{cf}")),
+        }
     }
     for (i, ds) in req.ds.iter().enumerate() {
         args.push(format!("XPORT:v{i}:{ds}"));
@@ -174,6 +210,7 @@ mod tests {
         let req = XportRequest {
             rel_path: "a/b".into(),
             ds: vec!["value".into(), "other".into()],
+            scales: vec![None, Some(3600.0)],
             cf: Cf::Max,
             start_s: 10,
             end_s: 20,
@@ -193,7 +230,8 @@ mod tests {
                 "--step",
                 "300",
                 "DEF:v0=/d/a/b.rrd:value:MAX",
-                "DEF:v1=/d/a/b.rrd:other:MAX",
+                "DEF:r1=/d/a/b.rrd:other:MAX",
+                "CDEF:v1=r1,3600,*",
                 "XPORT:v0:value",
                 "XPORT:v1:other",
             ]

@@ -150,15 +150,11 @@ pub(super) async fn draw(
         .iter()
         .map(|s| {
             let d = &s.entry.ds[s.ds];
-            GraphLine {
-                ds: d.name.clone(),
-                legend: s.label.clone().unwrap_or_else(|| {
-                    crate::web::tree::series_name(&d.series, d.label.as_deref())
-                }),
-                unit: d.unit.clone(),
-                style: s.style.clone(),
-                binary: d.about.binary,
-            }
+            let legend = s
+                .label
+                .clone()
+                .unwrap_or_else(|| crate::web::tree::series_name(&d.series, d.label.as_deref()));
+            crate::web::graph::line_of(d, legend, s.style.clone())
         })
         .collect();
     let request = GraphRequest {

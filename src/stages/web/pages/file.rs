@@ -49,6 +49,8 @@ pub(crate) struct FilePage {
     dygraphs: bool,
     /// An on/off state: the chart draws a band and says its words.
     binary: bool,
+    /// A meter's consumption page (a counter of energy, gas or water).
+    energy_link: Option<String>,
 }
 
 pub(crate) async fn file(
@@ -124,6 +126,11 @@ pub(crate) async fn file(
         height,
         dygraphs: state.dygraphs.is_some(),
         binary: entry.ds.iter().all(|d| d.about.binary),
+        energy_link: entry
+            .ds
+            .iter()
+            .find(|d| d.meter().is_some())
+            .map(|d| format!("/rrd/energy/{escaped}?ds={}", url_escape(&d.name))),
         path: entry.path,
     })
 }

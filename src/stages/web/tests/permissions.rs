@@ -11,15 +11,26 @@
 
 use super::*;
 
-const KITCHEN: [&str; 2] = ["z2m/kitchen/temperature", "z2m/kitchen/humidity"];
-const GARAGE: [&str; 1] = ["z2m/garage/temperature"];
+/// Each group has a meter too (`z2m/+/energy`, a kWh counter by the rule
+/// below): the energy overview must list only the user's.
+const KITCHEN: [&str; 3] = [
+    "z2m/kitchen/temperature",
+    "z2m/kitchen/humidity",
+    "z2m/kitchen/energy",
+];
+const GARAGE: [&str; 2] = ["z2m/garage/temperature", "z2m/garage/energy"];
 /// A janitoo-style file with a series of each group: neither viewer sees it.
 const MIXED_FILE: &str = "mixed/climate";
 const MIXED: [&str; 2] = ["z2m/kitchen/pressure", "z2m/garage/pressure"];
 
 fn config(hash: &str) -> String {
     format!(
-        r##"[[file]]
+        r##"[[rule]]
+topics = ["z2m/+/energy"]
+unit = "kWh"
+ds_type = "DDERIVE"
+
+[[file]]
 path = "{MIXED_FILE}"
 ds = [
   {{ name = "kitchen", series = "{}" }},
@@ -128,6 +139,13 @@ fn uris(pattern: &str, files: &[&str]) -> Vec<String> {
             .iter()
             .flat_map(|f| {
                 ["json", "csv", "rrd"].map(|ext| format!("/rrd/data/{f}.{ext}?range=day"))
+            })
+            .collect(),
+        "/rrd/energy" => vec![pattern.into()],
+        "/rrd/energy/{path:.*}" => files
+            .iter()
+            .flat_map(|f| {
+                ["", ".png", ".json", ".csv"].map(|ext| format!("/rrd/energy/{f}{ext}?per=day"))
             })
             .collect(),
         other => panic!("the permissions test does not know how to request {other:?}: teach it"),
@@ -351,7 +369,17 @@ async fn no_response_reveals_a_file_outside_the_users_groups() {
     );
     assert!(!events.contains("garage door"), "{events}");
     let index = html(&ask(&full_app, "kit", "/rrd/index.txt").await.body);
-    assert_eq!(index, "z2m/kitchen/humidity|z2m/kitchen/temperature");
+    assert_eq!(
+        index,
+        "z2m/kitchen/energy|z2m/kitchen/humidity|z2m/kitchen/temperature"
+    );
+    // The energy overview lists the user's meter, not the garage's.
+    let meters = html(&ask(&full_app, "kit", "/rrd/energy").await.body);
+    assert!(
+        meters.contains("/rrd/energy/z2m/kitchen/energy"),
+        "{meters}"
+    );
+    assert!(!meters.contains("garage"), "{meters}");
 }
 
 /// Dashboards made in the browser: editors make them (checked like the

@@ -263,6 +263,7 @@ fn graph_request(path: &str, unless_last_update: Option<i64>) -> GraphRequest {
             unit: Some("°C".into()),
             style: Default::default(),
             binary: false,
+            scale: None,
         }],
         start_s: T0 - 3600,
         end_s: T0 + 3600,
@@ -335,6 +336,7 @@ fn draws_and_exports_files_for_the_web() {
         .xport(&XportRequest {
             rel_path: "home/t".into(),
             ds: vec!["value".into()],
+            scales: vec![None],
             cf: crate::model::Cf::Average,
             start_s: T0 - 60,
             end_s: T0 + 29 * 60,
@@ -357,6 +359,7 @@ fn draws_and_exports_files_for_the_web() {
             ..XportRequest {
                 rel_path: "home/t".into(),
                 ds: vec!["value".into()],
+                scales: vec![None],
                 cf: crate::model::Cf::Average,
                 start_s: T0 - 86_400,
                 end_s: T0 + 86_400,
@@ -375,6 +378,7 @@ fn draws_and_exports_files_for_the_web() {
         w.xport(&XportRequest {
             rel_path: "home/t".into(),
             ds: vec!["nope".into()],
+            scales: vec![None],
             cf: crate::model::Cf::Average,
             start_s: T0,
             end_s: T0 + 60,
@@ -648,3 +652,5 @@ fn a_sync_covers_exactly_the_files_written_since_the_last() {
     assert_eq!(w.sync_written().unwrap(), 1);
     assert!(w.unsynced.is_empty(), "no new directory for an update");
 }
+
+mod meters;
