@@ -76,6 +76,8 @@
         axes: {
           y: { valueFormatter: function (v) { return v === null ? "–" : v.toPrecision(4) + " " + unit; } },
           x: {
+            // Room for "Nov 2026" under each tick.
+            axisLabelWidth: 70,
             valueFormatter: function (ms) {
               const t = new Date(ms).toISOString();
               if (data.per === "month") {

@@ -187,6 +187,16 @@ impl Meter {
         }
     }
 
+    /// What its flow is called beside its name: power for energy, flow
+    /// for gas and water.
+    pub fn flow_word(&self) -> &'static str {
+        if self.price_unit == "kWh" {
+            "power"
+        } else {
+            "flow"
+        }
+    }
+
     /// What the stored values are multiplied by to be drawn, and the unit
     /// they are then in: a rate per second becomes a flow per hour; a
     /// gauge of readings is drawn as it is.
@@ -214,6 +224,7 @@ mod tests {
         assert_eq!(wh.in_price_unit, 0.001);
         let gas = Meter::of(Some("m³"), DsType::Counter, false).unwrap();
         assert_eq!(gas.drawn(), Some((3600.0, "m³/h")));
+        assert_eq!((wh.flow_word(), gas.flow_word()), ("power", "flow"));
         let water = Meter::of(Some("L"), DsType::Dderive, false).unwrap();
         assert_eq!((water.flow_unit, water.price_unit), ("L/h", "m³"));
     }

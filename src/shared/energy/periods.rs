@@ -151,8 +151,11 @@ pub struct Piece {
 }
 
 /// The meter's timeline from its archives, finest first: each archive is
-/// used where no finer one reaches (a coarser row that a finer archive
-/// covers in part counts for the part before it, in proportion).
+/// used where no finer one reaches. Where two meet, the finer one starts
+/// at the first row boundary of the coarser one within its reach, so that
+/// no coarser row is cut (a cut row's part would have to be guessed as
+/// even use); a coarser row a finer archive still covers in part (steps
+/// that do not divide) counts in proportion.
 ///
 /// A counter's row gives its average rate: the amount is that rate times
 /// the row's seconds, which is exact: librrd's average of a rate over a
@@ -162,29 +165,40 @@ pub struct Piece {
 /// negative amount.
 pub fn pieces(stored: Stored, archives: &[Archive]) -> Vec<Piece> {
     let mut rows: Vec<(i64, i64, Option<f64>)> = Vec::new();
-    let mut covered_from = i64::MAX;
-    for a in archives {
-        let mut used = Vec::new();
+    // Where the archive finer than the current one starts being used.
+    let mut upper = i64::MAX;
+    for (i, a) in archives.iter().enumerate() {
+        let Some(first) = a.rows.first() else {
+            continue;
+        };
+        let reach = first.0 - a.step_s;
+        // This archive is used from the coarser one's first boundary
+        // within its reach on.
+        let lower = match archives[i + 1..].iter().find(|c| !c.rows.is_empty()) {
+            Some(coarser) if coarser.step_s > 0 => {
+                reach.div_euclid(coarser.step_s) * coarser.step_s
+                    + if reach.rem_euclid(coarser.step_s) == 0 {
+                        0
+                    } else {
+                        coarser.step_s
+                    }
+            }
+            _ => i64::MIN,
+        };
         for &(end, value) in &a.rows {
             let start = end - a.step_s;
-            if start >= covered_from {
+            if start >= upper || start < lower {
                 continue;
             }
-            let clipped_end = end.min(covered_from);
-            let share = (clipped_end - start) as f64 / a.step_s as f64;
-            used.push((start, clipped_end, value, share));
-        }
-        if let Some(first) = a.rows.first() {
-            covered_from = covered_from.min(first.0 - a.step_s);
-        }
-        rows.extend(used.into_iter().map(|(start, end, value, share)| {
+            let clipped_end = end.min(upper);
             let value = match stored {
-                Stored::Rate => value.map(|rate| rate * (end - start) as f64),
+                Stored::Rate => value.map(|rate| rate * (clipped_end - start) as f64),
                 // A reading is a level: a part of its row reads the same.
-                Stored::Readings => value.filter(|_| share > 0.0),
+                Stored::Readings => value,
             };
-            (start, end, value)
-        }));
+            rows.push((start, clipped_end, value));
+        }
+        upper = upper.min(lower);
     }
     rows.sort_by_key(|r| r.0);
     match stored {

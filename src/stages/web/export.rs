@@ -125,7 +125,14 @@ pub(crate) async fn data(
                 series: &d.series,
                 label: d.label.as_deref(),
                 unit: drawn(d).map(|(_, unit)| unit).or(d.unit.as_deref()),
-                name: super::tree::series_name(&d.series, d.label.as_deref()),
+                name: match d.meter().filter(|m| m.drawn().is_some()) {
+                    Some(m) => format!(
+                        "{}, as {}",
+                        super::tree::series_name(&d.series, d.label.as_deref()),
+                        m.flow_word()
+                    ),
+                    None => super::tree::series_name(&d.series, d.label.as_deref()),
+                },
                 binary: d.about.binary,
                 states: d.about.states(),
             }

@@ -88,9 +88,14 @@ pub(crate) async fn png(
 /// How a DS is drawn: a meter's counter as its flow (W, kW, m³/h), the
 /// rest as stored.
 pub(super) fn line_of(d: &IndexDs, legend: String, style: LineStyle) -> GraphLine {
-    let (scale, unit) = match d.meter().and_then(|m| m.drawn()) {
-        Some((scale, unit)) => (Some(scale), Some(unit.to_owned())),
-        None => (None, d.unit.clone()),
+    let meter = d.meter();
+    let (scale, unit, legend) = match meter.and_then(|m| Some((m, m.drawn()?))) {
+        Some((m, (scale, unit))) => (
+            Some(scale),
+            Some(unit.to_owned()),
+            format!("{legend}, as {}", m.flow_word()),
+        ),
+        None => (None, d.unit.clone(), legend),
     };
     GraphLine {
         ds: d.name.clone(),

@@ -63,25 +63,30 @@ fn rate_archive(step_s: i64, first_end: i64, rates: &[Option<f64>]) -> Archive {
 }
 
 #[test]
-fn a_finer_archive_wins_where_it_reaches_and_a_coarser_row_it_covers_in_part_counts_in_part() {
-    // Hours from MIDNIGHT + 1h30 on (ends at +2h30, +3h30), at 1 unit/s; a
-    // day row before at 0.5 units/s ending at MIDNIGHT + 1 day.
-    let fine = rate_archive(3600, MIDNIGHT + 9000, &[Some(1.0), Some(1.0)]);
-    let coarse = rate_archive(86_400, MIDNIGHT + 86_400, &[Some(0.5)]);
+fn a_finer_archive_wins_from_the_first_coarser_boundary_it_reaches() {
+    // 2025-12-03 00:00 UTC: where daily rows end.
+    let d = 1_764_720_000;
+    // Hours from 19:00 the day before to 03:00 (1 unit/s); days before
+    // (0.5 units/s).
+    let fine = rate_archive(3600, d - 4 * 3600, &[Some(1.0); 8]);
+    let coarse = rate_archive(86_400, d - 86_400, &[Some(0.5), Some(0.5)]);
     let p = pieces(Stored::Rate, &[fine, coarse]);
-    assert_eq!(p.len(), 3);
-    // The day row counts from its start to where the hours start: 1h30.
+    // The day row ending at midnight whole, the hours after it: no row cut.
+    assert_eq!(p.len(), 2 + 3, "{p:?}");
     assert_eq!(
-        p[0],
+        p[1],
         Piece {
-            start_s: MIDNIGHT,
-            end_s: MIDNIGHT + 5400,
-            amount: Some(0.5 * 5400.0)
+            start_s: d - 86_400,
+            end_s: d,
+            amount: Some(0.5 * 86_400.0)
         }
     );
-    assert_eq!(p[1].amount, Some(3600.0));
+    assert_eq!(p[2].start_s, d);
+    for pair in p.windows(2) {
+        assert_eq!(pair[0].end_s, pair[1].start_s, "no gap, no overlap");
+    }
     let total: f64 = p.iter().filter_map(|p| p.amount).sum();
-    assert_eq!(total, 2700.0 + 7200.0);
+    assert_eq!(total, 86_400.0 + 3.0 * 3600.0);
 }
 
 #[test]
@@ -168,4 +173,86 @@ fn what_a_file_lacks_is_said() {
     let munin_like = [(300, 600), (1800, 700), (7200, 775), (86_400, 400)];
     let said = lacking(&munin_like);
     assert_eq!(said.len(), 2, "{said:?}");
+}
+
+/// Berlin in spring 2026, enough of it: UTC+1 until 2026-03-29 01:00 UTC,
+/// UTC+2 after (summer time: the local clock skips 02:00–03:00).
+#[derive(Debug, Clone, Copy)]
+struct SpringBerlin;
+
+const SUMMER_FROM: i64 = 1_774_746_000;
+
+impl SpringBerlin {
+    fn offset_at(utc_s: i64) -> FixedOffset {
+        FixedOffset::east_opt(if utc_s < SUMMER_FROM { 3600 } else { 7200 }).unwrap()
+    }
+}
+
+impl chrono::TimeZone for SpringBerlin {
+    type Offset = FixedOffset;
+
+    fn from_offset(_: &FixedOffset) -> Self {
+        SpringBerlin
+    }
+
+    fn offset_from_local_date(
+        &self,
+        local: &chrono::NaiveDate,
+    ) -> chrono::LocalResult<FixedOffset> {
+        self.offset_from_local_datetime(&local.and_hms_opt(0, 0, 0).unwrap())
+    }
+
+    fn offset_from_local_datetime(
+        &self,
+        local: &chrono::NaiveDateTime,
+    ) -> chrono::LocalResult<FixedOffset> {
+        let wall = local.and_utc().timestamp();
+        let winter = FixedOffset::east_opt(3600).unwrap();
+        let summer = FixedOffset::east_opt(7200).unwrap();
+        match (wall - 3600 < SUMMER_FROM, wall - 7200 >= SUMMER_FROM) {
+            (true, false) => chrono::LocalResult::Single(winter),
+            (false, true) => chrono::LocalResult::Single(summer),
+            // 02:00–03:00 on the day of the change: no such local time.
+            _ => chrono::LocalResult::None,
+        }
+    }
+
+    fn offset_from_utc_date(&self, utc: &chrono::NaiveDate) -> FixedOffset {
+        Self::offset_at(utc.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp())
+    }
+
+    fn offset_from_utc_datetime(&self, utc: &chrono::NaiveDateTime) -> FixedOffset {
+        Self::offset_at(utc.and_utc().timestamp())
+    }
+}
+
+#[test]
+fn the_day_summer_time_starts_has_23_hours_and_its_hours_are_23_bars() {
+    // 2026-03-29 00:00 +01:00, and the next midnight, 2026-03-30 00:00 +02:00.
+    let (start, end) = (1_774_738_800, 1_774_821_600);
+    let days = periods(Per::Day, 2, end + 3600, &SpringBerlin);
+    assert_eq!(
+        days[0],
+        Period {
+            start_s: start,
+            end_s: end
+        }
+    );
+    assert_eq!(days[0].end_s - days[0].start_s, 23 * 3600);
+    let hours = periods(Per::Hour, 24, end - 1, &SpringBerlin);
+    let in_the_day: Vec<&Period> = hours.iter().filter(|h| h.start_s >= start).collect();
+    assert_eq!(in_the_day.len(), 23);
+    // A day of 1 unit a second counts 23 hours' worth.
+    let archive = rate_archive(3600, start + 3600, &[Some(1.0); 23]);
+    let b = bars(
+        &pieces(Stored::Rate, &[archive]),
+        &days,
+        None,
+        &SpringBerlin,
+    );
+    assert_eq!(b[0].amount, 23.0 * 3600.0);
+    assert_eq!(b[0].known_s, 23 * 3600);
+    // March is 31 days less an hour.
+    let months = periods(Per::Month, 1, start, &SpringBerlin);
+    assert_eq!(months[0].end_s - months[0].start_s, 31 * 86_400 - 3600);
 }

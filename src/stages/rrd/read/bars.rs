@@ -54,7 +54,7 @@ pub fn bars_elements(req: &BarsRequest, file: &Path) -> (GraphProps, Vec<GraphEl
     })];
     elements.push(GraphElement::CDef(CDef {
         var_name: var("bars".into()),
-        rpn: bars_rpn(&req.bars, i64::from(req.step_s)),
+        rpn: bars_rpn(&req.bars, i64::from(req.step_s), pixel_s(req)),
     }));
     elements.push(GraphElement::Area(Area {
         value: var("bars".into()),
@@ -91,16 +91,23 @@ pub fn bars_elements(req: &BarsRequest, file: &Path) -> (GraphProps, Vec<GraphEl
     (props, elements)
 }
 
+/// Seconds per pixel of the plotting area.
+fn pixel_s(req: &BarsRequest) -> i64 {
+    (req.end_s - req.start_s) / i64::from(req.width.max(1))
+}
+
 /// `t,POP` then, for each bar, `TIME` within its period (less a gap at
 /// its end) → its amount, else the bars before: nested `IF`s, unknown
 /// outside every bar. Numbers only.
-fn bars_rpn(bars: &[(i64, i64, Option<f64>)], step_s: i64) -> String {
+fn bars_rpn(bars: &[(i64, i64, Option<f64>)], step_s: i64, pixel_s: i64) -> String {
     let mut rpn = String::from("t,POP,UNKN");
     for &(start, end, amount) in bars {
         let Some(amount) = amount.filter(|a| a.is_finite()) else {
             continue;
         };
-        let gap = (((end - start) as f64 * GAP) as i64 / step_s * step_s).max(0);
+        // At least two pixels, whole rows.
+        let wanted = (((end - start) as f64 * GAP) as i64).max(2 * pixel_s);
+        let gap = (wanted + step_s - 1) / step_s * step_s;
         let last = (end - gap).max(start + step_s);
         // `TIME` is a row's end: rows ending in (start, last] are the bar.
         rpn = format!("TIME,{start},GT,TIME,{last},LE,*,{amount},{rpn},IF");
@@ -114,18 +121,17 @@ mod tests {
 
     #[test]
     fn each_bar_is_its_amount_within_its_period_and_unknown_elsewhere() {
-        let rpn = bars_rpn(
-            &[
-                (0, 3600, Some(1.5)),
-                (3600, 7200, None),
-                (7200, 10_800, Some(2.0)),
-            ],
-            300,
-        );
-        // 12% of an hour is 432 s: 300 s at a 300 s step.
+        let bars = [
+            (0, 3600, Some(1.5)),
+            (3600, 7200, None),
+            (7200, 10_800, Some(2.0)),
+        ];
+        // 12% of an hour is 432 s: 600 s in whole rows of 300 s.
         assert_eq!(
-            rpn,
-            "TIME,7200,GT,TIME,10500,LE,*,2,TIME,0,GT,TIME,3300,LE,*,1.5,t,POP,UNKN,IF,IF"
+            bars_rpn(&bars, 300, 10),
+            "TIME,7200,GT,TIME,10200,LE,*,2,TIME,0,GT,TIME,3000,LE,*,1.5,t,POP,UNKN,IF,IF"
         );
+        // At least two pixels of 400 s: 900 s.
+        assert!(bars_rpn(&bars, 300, 400).starts_with("TIME,7200,GT,TIME,9900,LE"));
     }
 }

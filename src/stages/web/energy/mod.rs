@@ -203,6 +203,8 @@ pub(crate) struct EnergyPage {
     tabs: Vec<Tab>,
     unit: String,
     flow_unit: String,
+    /// The file keeps the meter's readings (a gauge), drawn as they are.
+    readings: bool,
     /// The counter's last reading, in words.
     reading: Option<String>,
     /// The running period's amount, and the range's total and mean.
@@ -355,6 +357,7 @@ async fn meter_page(
             .collect(),
         unit: unit.to_owned(),
         flow_unit: c.meter.flow_unit.to_owned(),
+        readings: c.meter.stored == Stored::Readings,
         reading: d
             .last_value
             .map(|v| format!("{} {}", amount_text(v), c.meter.unit)),
