@@ -535,3 +535,103 @@ fn meters_read_as_power_and_consumption_per_local_day_with_their_cost() {
         }
     }
 }
+
+/// A meter's file made as a gauge by an older version (Tasmota's `Total`
+/// kept as readings): it stays a gauge, its readings are held over silent
+/// steps again once the daemon knows (from the first write after the
+/// upgrade; from the index at later starts), and its consumption is read
+/// from their rise.
+#[test]
+fn a_meter_kept_as_readings_by_an_older_version_stays_readings() {
+    let broker = Mosquitto::start();
+    let config = format!(
+        "{}[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[web.bots]]\nname = \"meters\"\ntoken_hash = \"{}\"\npublish = [\"#\"]\n",
+        external(broker.port, "1h"),
+        hash_password("s3cret"),
+    );
+    let daemon = Daemon::start(&config);
+    // The file as the version before made it: the default template's
+    // gauge, heartbeat 2 minutes.
+    let dir = daemon.data().join("tele/plug/SENSOR/ENERGY");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("Total.rrd");
+    let start = (now_s() / 60 - 50) * 60;
+    let status = Command::new("rrdtool")
+        .arg("create")
+        .arg(&file)
+        .args(["--step", "60", "--start", &(start - 60).to_string()])
+        .args([
+            "DS:value:GAUGE:120:U:U",
+            "RRA:AVERAGE:0.5:1:1440",
+            "RRA:AVERAGE:0.5:60:1488",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A reading every 5 minutes: 10.0, 10.1, … kWh, `n` of them from `from`.
+    let readings = |daemon: &Daemon, from: i64, n: i64| {
+        for i in from..from + n {
+            let t = start + 17 + i * 300;
+            let body = format!(
+                r#"{{"ts":{t},"tele/plug/SENSOR":{{"ENERGY":{{"Total":{}}}}}}}"#,
+                10.0 + 0.1 * i as f64
+            );
+            assert_eq!(push(&daemon.web_url(), &body), 200, "{body}");
+        }
+        daemon.flush();
+    };
+    // Minutes known from the first of `n` readings from `from` on.
+    let held = |from: i64, n: i64| {
+        let rows = fetch(&file, start + from * 300, start + (from + n) * 300);
+        rows.len()
+    };
+    readings(&daemon, 0, 3);
+    daemon.wait_log("keeps its DS as the kind it was made with", 1);
+    readings(&daemon, 3, 3);
+    let info = rrd_info(&file);
+    assert!(info.contains("ds[value].type = \"GAUGE\""), "{info}");
+    // Every minute from the first of those readings to the last: 11.
+    let n = held(3, 3);
+    assert!(
+        n >= 11,
+        "readings held between reports: {n} {:?}",
+        fetch(&file, start, start + 3000)
+    );
+    // Restarted: the index (written at exit) says so, and the readings
+    // are held from the first write.
+    let daemon = daemon.restart_after(&config, "info,datalog_rrd=debug,rumqttd=error", |data| {
+        let index: Value =
+            serde_json::from_str(&std::fs::read_to_string(data.join("index.json")).unwrap())
+                .unwrap();
+        assert_eq!(index["files"][0]["ds"][0]["type"], "GAUGE", "{index}");
+    });
+    readings(&daemon, 6, 3);
+    // (The first reading's own step follows 5 minutes of nothing, longer
+    // than the file's heartbeat: a restart holds nothing over, as before.)
+    let n = held(6, 3);
+    assert!(
+        n >= 10,
+        "held from the first write: {n} {:?}",
+        fetch(&file, start, start + 3000)
+    );
+    // Drawn as readings; consumption from their rise: 0.8 kWh.
+    let web = daemon.web_url();
+    let page = get_text(&format!(
+        "{web}/rrd/energy/tele/plug/SENSOR/ENERGY/Total?per=hour"
+    ));
+    assert!(page.contains("keeps the meter&#39;s readings"), "{page}");
+    let text = get_text(&format!(
+        "{web}/rrd/energy/tele/plug/SENSOR/ENERGY/Total.csv?per=hour"
+    ));
+    let total: f64 = csv_bars(&text).iter().filter_map(|b| b.1).sum();
+    assert!((total - 0.8).abs() < 0.11, "{total} kWh: {text}");
+    let json: Value = serde_json::from_str(&get_text(&format!(
+        "{web}/rrd/data/tele/plug/SENSOR/ENERGY/Total.json?range=hour"
+    )))
+    .unwrap();
+    assert_eq!(
+        json["columns"][0]["unit"], "kWh",
+        "readings, not power: {json}"
+    );
+}

@@ -314,13 +314,13 @@ pub fn lacking(archives: &[(i64, i64)]) -> Vec<String> {
     };
     if !reaches(3600, 62 * 86_400) {
         out.push(
-            "no archive of an hour or finer kept for 62 days: older days are shared out of \
-             coarser rows (UTC days), so a day's bar may hold part of its neighbours"
+            "No archive of an hour or finer kept for 62 days: older days are shared out of \
+             coarser rows (UTC days), so a day's bar may hold part of its neighbours."
                 .to_owned(),
         );
     }
     if !reaches(86_400, 2 * 366 * 86_400) {
-        out.push("no daily archive kept for 2 years: older months stay empty".to_owned());
+        out.push("No daily archive kept for 2 years: older months stay empty.".to_owned());
     }
     out
 }

@@ -60,6 +60,7 @@ pub fn spawn(
     let mut cache = Cache::new(config.clone());
     cache.know_discovered(recovered.discovered);
     cache.know_last_updates(recovered.last_updates);
+    cache.know_kinds_on_disk(recovered.kinds_on_disk);
     if let Some(snapshot) = &recovered.snapshot {
         log_restore(&cache.restore(snapshot, clock.now_ms()));
     }

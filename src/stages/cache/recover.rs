@@ -11,7 +11,7 @@ use tracing::{error, info};
 use super::snapshot::{self, Snapshot};
 use crate::config::Config;
 use crate::journal::Reader;
-use crate::model::{HeldClock, Sample, SeriesMeta, UnixMillis};
+use crate::model::{DsType, HeldClock, Sample, SeriesMeta, UnixMillis};
 use crate::rrd::index::IndexEntry;
 
 /// What a previous run left, for [`super::spawn`].
@@ -26,6 +26,9 @@ pub struct Recovered {
     pub newest_data_ms: UnixMillis,
     /// Each file's last update, from the index (rel path → Unix seconds).
     pub last_updates: HashMap<String, i64>,
+    /// The meters' files the index says hold a family's counter as a gauge
+    /// (made by an older version): written as such from the first batch.
+    pub kinds_on_disk: HashMap<String, crate::rrd::DsKinds>,
     /// The last journal record seen (covered once the cache has taken all).
     pub journal_seq: u64,
     /// What discovery said of each series (`discovered.json`).
@@ -72,6 +75,17 @@ impl Recovered {
                 .saturating_sub(ahead_ms);
             self.newest_data_ms = self.newest_data_ms.max(newest_ms);
             self.last_updates.insert(entry.path.clone(), last_update);
+            let gauges: crate::rrd::DsKinds = entry
+                .ds
+                .iter()
+                .filter(|d| {
+                    d.ds_type == Some(DsType::Gauge) && crate::families::known(&d.series).counter
+                })
+                .map(|d| (d.name.clone(), DsType::Gauge))
+                .collect();
+            if !gauges.is_empty() {
+                self.kinds_on_disk.insert(entry.path.clone(), gauges);
+            }
         }
     }
 

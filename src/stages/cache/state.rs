@@ -17,7 +17,7 @@ use super::scheduler::{Flush, Scheduler, Waiter};
 use super::snapshot::{FileState, Snapshot};
 use crate::config::Config;
 use crate::model::path::{fnv1a, rel_path_for_series};
-use crate::model::{FileSpec, RejectReason, Sample, SeriesMeta, UnixMillis};
+use crate::model::{DsType, FileSpec, RejectReason, Sample, SeriesMeta, UnixMillis};
 use crate::rrd::WriteBatch;
 
 pub(crate) type FileId = usize;
@@ -66,6 +66,10 @@ pub(crate) struct Cache {
     /// Files' last updates from the index at start, for the buffers made
     /// for them later (taken out as they are).
     last_updates: HashMap<String, i64>,
+    /// DS whose file holds them as another kind (gauge or counter) than
+    /// the configuration now wants, by file path, with the file's type:
+    /// they are written as the file holds them (`describe.rs`).
+    kinds_on_disk: HashMap<String, Vec<(String, DsType)>>,
 }
 
 /// How samples come to the cache, which decides what is checked.
@@ -98,6 +102,7 @@ impl Cache {
             pinned: Vec::new(),
             meta: HashMap::new(),
             last_updates: HashMap::new(),
+            kinds_on_disk: HashMap::new(),
         };
         for spec in &config.files {
             let id = cache.add_file(Arc::new(spec.clone()), true);

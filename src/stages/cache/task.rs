@@ -285,6 +285,24 @@ impl CacheTask {
 
     fn on_report(&mut self, report: WriteReport) {
         let now_ms = self.clock.now_ms();
+        if !report.kept_kinds.is_empty() {
+            let kinds: Vec<String> = report
+                .kept_kinds
+                .iter()
+                .map(|(ds, t)| format!("{ds}:{}", t.as_rrd_str()))
+                .collect();
+            if let Some(file) = self
+                .cache
+                .keep_kinds_on_disk(report.file, report.kept_kinds)
+            {
+                info!(
+                    file,
+                    kept = kinds.join(" "),
+                    "RRD file keeps its DS as the kind it was made with (a gauge's readings are \
+                     never re-read as a counter's rates); written as such."
+                );
+            }
+        }
         let done =
             self.cache
                 .on_written(report.file, report.done_upto, report.last_update_s, now_ms);

@@ -92,6 +92,7 @@ fn answer(batch: &WriteBatch, reply: &mpsc::UnboundedSender<WriteReport>, writte
             file: batch.file,
             done_upto: last,
             last_update_s: last,
+            kept_kinds: Vec::new(),
         })
         .unwrap();
 }

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::metrics::Metrics;
-use crate::model::{FileSpec, Row};
+use crate::model::{DsType, FileSpec, Row};
 
 use self::index::IndexEntry;
 use self::read::{
@@ -59,7 +59,15 @@ pub struct WriteReport {
     pub done_upto: Option<i64>,
     /// The file's last update after this batch, when known.
     pub last_update_s: Option<i64>,
+    /// DS the file holds as another kind than the batch's spec (a gauge
+    /// where a counter is wanted, or back), with the file's type: the
+    /// file stays as it is (`layout::keeping_kinds`), and the cache
+    /// writes them as such from now on. Said once, when the file is read.
+    pub kept_kinds: DsKinds,
 }
+
+/// DS names with their type in a file.
+pub type DsKinds = Vec<(String, DsType)>;
 
 pub enum RrdCommand {
     Write {
@@ -205,6 +213,7 @@ impl RrdHandle {
                 file: batch.file,
                 done_upto: None,
                 last_update_s: None,
+                kept_kinds: Vec::new(),
             });
         }
     }

@@ -295,12 +295,16 @@ impl Worker {
             file: batch.file,
             done_upto: None,
             last_update_s: None,
+            kept_kinds: Vec::new(),
         };
         let Some(batch_end) = batch.rows.last().map(|r| r.time_s) else {
             return report;
         };
         let last = match self.known_last_update(spec, &path, batch.apply_layout) {
-            Ok(last) => last,
+            Ok((last, kept_kinds)) => {
+                report.kept_kinds = kept_kinds;
+                last
+            }
             Err(e) => {
                 self.failed(&e, batch.rows.len());
                 return report;
@@ -378,18 +382,20 @@ impl Worker {
     /// The file's last update, reading it from disk the first time and
     /// whenever the cache's spec for it changed (a reload): then, with
     /// `apply_layout`, the file is first brought to the spec's layout.
+    /// Also, when it was read, the DS it keeps as another kind than the
+    /// spec's.
     fn known_last_update(
         &mut self,
         spec: &Arc<FileSpec>,
         path: &Path,
         apply_layout: bool,
-    ) -> Result<Option<i64>, FileError> {
+    ) -> Result<(Option<i64>, super::DsKinds), FileError> {
         let checked = self
             .checked
             .get(&spec.rel_path)
             .is_some_and(|c| Arc::ptr_eq(c, spec));
         if checked && let Some(&last) = self.last_update.get(&spec.rel_path) {
-            return Ok(last);
+            return Ok((last, Vec::new()));
         }
         if apply_layout && path.exists() {
             self.apply_layout(spec, path)?;
@@ -424,7 +430,15 @@ impl Worker {
             self.index_record(spec, last);
             self.index.set_ds_types(&spec.rel_path, &types);
         }
-        Ok(last)
+        let kept_kinds = types
+            .into_iter()
+            .filter(|(name, t)| {
+                spec.ds.iter().any(|d| {
+                    &d.name == name && (d.ds_type == DsType::Gauge) != (*t == DsType::Gauge)
+                })
+            })
+            .collect();
+        Ok((last, kept_kinds))
     }
 
     /// Brings the file to `spec`'s layout, history kept
@@ -565,7 +579,7 @@ impl FileError {
 /// for something else would silently corrupt it.
 /// The file's last update and its DS types, once its step and DS names
 /// are checked against `spec`.
-fn read_and_check(spec: &FileSpec, path: &Path) -> Result<(i64, Vec<(String, DsType)>), FileError> {
+fn read_and_check(spec: &FileSpec, path: &Path) -> Result<(i64, super::DsKinds), FileError> {
     let info = ffi::info(path).map_err(|reason| FileError::Open {
         path: path.to_owned(),
         reason,

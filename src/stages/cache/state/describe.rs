@@ -4,9 +4,10 @@
 //! after the first value: a file made before keeps its layout on disk (a
 //! new DS type is reported, as on reload) and takes the new label and unit.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Cache, ReloadReport, Why};
+use super::{Cache, FileId, ReloadReport, Why};
 use crate::config::{Config, Rule, Template};
 use crate::energy;
 use crate::model::{Aggregate, DsSpec, DsType, FileSpec, SeriesMeta};
@@ -130,7 +131,61 @@ impl Cache {
             Some(r) => discovered.merged(&r.meta),
             None => discovered,
         };
-        Some(auto_file_spec(template, series, rel_path, &meta))
+        let spec = auto_file_spec(template, series, rel_path, &meta);
+        Some(self.with_kinds_on_disk(spec))
+    }
+
+    /// The RRD thread found that the file of `file` holds these DS as
+    /// another kind than its spec (a meter's file made as a gauge before
+    /// its family was known as a counter): from now on they are written
+    /// as the file holds them (a gauge's readings held over silent steps;
+    /// the file's bounds). The file's path, if its spec changed.
+    pub fn keep_kinds_on_disk(
+        &mut self,
+        file: FileId,
+        kinds: Vec<(String, DsType)>,
+    ) -> Option<String> {
+        let rel_path = self.files[file].spec.rel_path.clone();
+        self.kinds_on_disk.insert(rel_path.clone(), kinds);
+        let kept = self.with_kinds_on_disk((*self.files[file].spec).clone());
+        if kept == *self.files[file].spec {
+            return None;
+        }
+        self.files[file].respec(Arc::new(kept));
+        Some(rel_path)
+    }
+
+    /// The kinds files hold on disk as the index said at start (a file
+    /// this run has not written yet).
+    pub fn know_kinds_on_disk(&mut self, kinds: HashMap<String, crate::rrd::DsKinds>) {
+        self.kinds_on_disk = kinds;
+    }
+
+    /// `spec` with the kinds its file holds on disk, where known.
+    fn with_kinds_on_disk(&self, mut spec: FileSpec) -> FileSpec {
+        let Some(kinds) = self.kinds_on_disk.get(&spec.rel_path) else {
+            return spec;
+        };
+        let template_hold = self
+            .config
+            .templates
+            .iter()
+            .find(|t| t.name == spec.template)
+            .map(|t| t.hold);
+        for d in &mut spec.ds {
+            let Some((_, on_disk)) = kinds.iter().find(|(name, _)| *name == d.name) else {
+                continue;
+            };
+            if (d.ds_type == DsType::Gauge) == (*on_disk == DsType::Gauge) {
+                continue;
+            }
+            d.ds_type = *on_disk;
+            // The file's bounds are its own (`layout::keeping_kinds`).
+            d.min = None;
+            d.max = None;
+            d.hold = on_disk.hold(template_hold.unwrap_or(d.hold));
+        }
+        spec
     }
 }
 

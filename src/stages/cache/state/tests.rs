@@ -594,3 +594,49 @@ fn a_word_payload_guesses_a_state_that_discovery_beats() {
     assert!(window.ds[0].about.binary);
     assert_eq!(window.ds[0].about.device_class.as_deref(), Some("window"));
 }
+
+#[test]
+fn a_meter_is_a_counter_unless_its_file_on_disk_is_a_gauge() {
+    let c = config("");
+    let mut cache = Cache::new(c.clone());
+    let total = "tele/plug/SENSOR/ENERGY/Total";
+    cache.ingest(vec![sample(total, T0_MS, 12.5)], T0_MS);
+    // A family's counter: DDERIVE, no negative rate, a house's maximum,
+    // hours between readings still counted, nothing held.
+    let d = &cache.spec(0).ds[0];
+    assert_eq!(d.ds_type, DsType::Dderive);
+    assert_eq!(d.min, Some(0.0));
+    assert!(
+        (d.max.unwrap() * 3600.0 - 100.0).abs() < 1e-9,
+        "100 kW in kWh/s"
+    );
+    assert_eq!(d.heartbeat_secs, 6 * 3600);
+    assert_eq!(d.hold, Duration::ZERO);
+    // Its file was made as a gauge by an older version: written as one.
+    assert_eq!(
+        cache.keep_kinds_on_disk(0, vec![("value".into(), DsType::Gauge)]),
+        Some("tele/plug/SENSOR/ENERGY/Total".into())
+    );
+    let kept = cache.spec(0).ds[0].clone();
+    assert_eq!(kept.ds_type, DsType::Gauge);
+    assert_eq!((kept.min, kept.max), (None, None));
+    assert_eq!(
+        kept.hold,
+        Duration::from_secs(600),
+        "the template's hold again"
+    );
+    // A reload or discovery does not turn it back.
+    let report = cache.reload(c);
+    assert!(report.kept.is_empty(), "{report:?}");
+    assert_eq!(cache.spec(0).ds[0].ds_type, DsType::Gauge);
+    assert_eq!(
+        cache.keep_kinds_on_disk(0, vec![("value".into(), DsType::Gauge)]),
+        None
+    );
+    // Tasmota's `Today` restarts every day: a level, not a counter.
+    cache.ingest(
+        vec![sample("tele/plug/SENSOR/ENERGY/Today", T0_MS, 1.5)],
+        T0_MS,
+    );
+    assert_eq!(cache.spec(1).ds[0].ds_type, DsType::Gauge);
+}

@@ -107,21 +107,24 @@ fn shelly_rows(from: i64, to: i64, start_wmin: f64, glitches: &[(i64, f64)]) -> 
     rows
 }
 
+fn meter_batch(spec: &Arc<FileSpec>, rows: &[(i64, f64)]) -> WriteBatch {
+    WriteBatch {
+        file: 1,
+        spec: spec.clone(),
+        apply_layout: false,
+        rows: rows
+            .iter()
+            .map(|&(t, v)| Row {
+                time_s: t,
+                values: smallvec::smallvec![Some(v)],
+            })
+            .collect(),
+    }
+}
+
 fn write_all(w: &mut Worker, spec: &Arc<FileSpec>, rows: &[(i64, f64)]) {
     for chunk in rows.chunks(500) {
-        let batch = WriteBatch {
-            file: 1,
-            spec: spec.clone(),
-            apply_layout: false,
-            rows: chunk
-                .iter()
-                .map(|&(t, v)| Row {
-                    time_s: t,
-                    values: smallvec::smallvec![Some(v)],
-                })
-                .collect(),
-        };
-        let report = w.write(&batch);
+        let report = w.write(&meter_batch(spec, chunk));
         assert_eq!(report.done_upto, Some(chunk.last().unwrap().0));
     }
 }
@@ -267,7 +270,12 @@ fn a_meter_made_before_as_a_gauge_keeps_its_readings_and_still_counts() {
     // index says what it holds.
     let mut w = worker(dir.path());
     let counter = meter_spec("shellies/plug/relay/0/energy", "Wh");
-    write_all(&mut w, &counter, &after);
+    // The cache is told, once, to write it as the file holds it.
+    let first = w.write(&meter_batch(&counter, &after[..1]));
+    assert_eq!(first.kept_kinds, [("value".to_owned(), DsType::Gauge)]);
+    let again = w.write(&meter_batch(&counter, &after[1..2]));
+    assert!(again.kept_kinds.is_empty());
+    write_all(&mut w, &counter, &after[2..]);
     let entry = w.index.get(&counter.rel_path).unwrap();
     assert_eq!(entry.ds[0].ds_type, Some(DsType::Gauge));
     let meter = entry.ds[0].meter().expect("its family says it counts");

@@ -109,7 +109,8 @@ fn creates_the_file_and_writes_rows_at_their_step() {
         WriteReport {
             file: 7,
             done_upto: Some(T0 + 600),
-            last_update_s: Some(T0 + 600)
+            last_update_s: Some(T0 + 600),
+            kept_kinds: Vec::new(),
         }
     );
     let path = dir.path().join("home/kitchen/temperature.rrd");
