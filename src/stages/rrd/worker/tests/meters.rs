@@ -13,7 +13,7 @@ use chrono::FixedOffset;
 use super::*;
 use crate::config::Config;
 use crate::energy::{self, Per, Stored};
-use crate::model::{DsSpec, DsType, Row};
+use crate::model::{DsSpec, DsType};
 use crate::mqtt::decode::{DecodeLimits, decode};
 use crate::rrd::read::ArchivesRequest;
 
@@ -107,24 +107,9 @@ fn shelly_rows(from: i64, to: i64, start_wmin: f64, glitches: &[(i64, f64)]) -> 
     rows
 }
 
-fn meter_batch(spec: &Arc<FileSpec>, rows: &[(i64, f64)]) -> WriteBatch {
-    WriteBatch {
-        file: 1,
-        spec: spec.clone(),
-        apply_layout: false,
-        rows: rows
-            .iter()
-            .map(|&(t, v)| Row {
-                time_s: t,
-                values: smallvec::smallvec![Some(v)],
-            })
-            .collect(),
-    }
-}
-
 fn write_all(w: &mut Worker, spec: &Arc<FileSpec>, rows: &[(i64, f64)]) {
     for chunk in rows.chunks(500) {
-        let report = w.write(&meter_batch(spec, chunk));
+        let report = w.write(&batch(spec, chunk));
         assert_eq!(report.done_upto, Some(chunk.last().unwrap().0));
     }
 }
@@ -271,9 +256,9 @@ fn a_meter_made_before_as_a_gauge_keeps_its_readings_and_still_counts() {
     let mut w = worker(dir.path());
     let counter = meter_spec("shellies/plug/relay/0/energy", "Wh");
     // The cache is told, once, to write it as the file holds it.
-    let first = w.write(&meter_batch(&counter, &after[..1]));
+    let first = w.write(&batch(&counter, &after[..1]));
     assert_eq!(first.kept_kinds, [("value".to_owned(), DsType::Gauge)]);
-    let again = w.write(&meter_batch(&counter, &after[1..2]));
+    let again = w.write(&batch(&counter, &after[1..2]));
     assert!(again.kept_kinds.is_empty());
     write_all(&mut w, &counter, &after[2..]);
     let entry = w.index.get(&counter.rel_path).unwrap();
