@@ -257,7 +257,6 @@ async fn meter_page(
     let c = consumption(state, entry, &d.name, meter, per, per.count()).await?;
     let (unit, factor) = c.shown();
     let currency = c.tariffs.as_ref().map(|t| t.currency.clone());
-    let largest = c.bars.iter().map(|b| b.amount).fold(0.0, f64::max);
     // The periods before the meter's first reading are left out of the
     // table (the chart still spans the view).
     let first_known = c
@@ -265,37 +264,7 @@ async fn meter_page(
         .iter()
         .position(Bar::is_known)
         .unwrap_or(c.bars.len());
-    let rows = c.bars[first_known..]
-        .iter()
-        .rev()
-        .map(|b| {
-            let span = b.period.end_s - b.period.start_s;
-            BarRow {
-                period: period_text(per, b.period.start_s),
-                amount: if b.is_known() {
-                    amount_text(b.amount * factor)
-                } else {
-                    "–".into()
-                },
-                cost: match (b.cost, &currency) {
-                    (Some(cost), Some(cur)) if b.is_known() => cost_text(cost, cur),
-                    _ => String::new(),
-                },
-                note: if !b.is_known() {
-                    "no data".into()
-                } else if b.known_s < span {
-                    format!("{}% of it known", b.known_s * 100 / span.max(1))
-                } else {
-                    String::new()
-                },
-                share: if largest > 0.0 {
-                    (b.amount / largest * 100.0).round() as u32
-                } else {
-                    0
-                },
-            }
-        })
-        .collect();
+    let rows = table_rows(per, &c.bars[first_known..], factor, currency.as_deref());
     // The mean of the periods known whole (not the running one, nor the
     // meter's first and last, which it reported for a part of).
     let whole: Vec<&Bar> = c
@@ -386,6 +355,65 @@ fn known_total(c: &Consumption) -> String {
     }
 }
 
+/// The table's rows, newest first; three or more periods in a row with
+/// nothing known are one row ("03:00 – 18:00, no data").
+fn table_rows(per: Per, bars: &[Bar], factor: f64, currency: Option<&str>) -> Vec<BarRow> {
+    let largest = bars.iter().map(|b| b.amount).fold(0.0, f64::max);
+    let mut rows = Vec::with_capacity(bars.len());
+    let mut newest = bars.len();
+    while newest > 0 {
+        let b = &bars[newest - 1];
+        let quiet = bars[..newest]
+            .iter()
+            .rev()
+            .take_while(|b| !b.is_known())
+            .count();
+        if quiet >= 3 {
+            let oldest = &bars[newest - quiet];
+            rows.push(BarRow {
+                period: format!(
+                    "{} – {}",
+                    period_text(per, oldest.period.start_s),
+                    period_text(per, b.period.start_s)
+                ),
+                amount: "–".into(),
+                cost: String::new(),
+                note: "no data".into(),
+                share: 0,
+            });
+            newest -= quiet;
+            continue;
+        }
+        let span = b.period.end_s - b.period.start_s;
+        rows.push(BarRow {
+            period: period_text(per, b.period.start_s),
+            amount: if b.is_known() {
+                amount_text(b.amount * factor)
+            } else {
+                "–".into()
+            },
+            cost: match (b.cost, currency) {
+                (Some(cost), Some(cur)) if b.is_known() => cost_text(cost, cur),
+                _ => String::new(),
+            },
+            note: if !b.is_known() {
+                "no data".into()
+            } else if b.known_s < span {
+                format!("{}% of it known", b.known_s * 100 / span.max(1))
+            } else {
+                String::new()
+            },
+            share: if largest > 0.0 {
+                (b.amount / largest * 100.0).round() as u32
+            } else {
+                0
+            },
+        });
+        newest -= 1;
+    }
+    rows
+}
+
 /// A meter on the overview.
 pub(crate) struct MeterRow {
     href: String,
@@ -458,6 +486,40 @@ pub(crate) async fn overview(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quiet_runs_are_one_row_and_short_gaps_stay() {
+        let bar = |start_s: i64, amount: Option<f64>| Bar {
+            period: energy::Period {
+                start_s,
+                end_s: start_s + 3600,
+            },
+            amount: amount.unwrap_or(0.0),
+            known_s: if amount.is_some() { 3600 } else { 0 },
+            cost: None,
+        };
+        let bars: Vec<Bar> = [Some(1.0), None, Some(2.0), None, None, None, None]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| bar(i as i64 * 3600, *a))
+            .collect();
+        let rows = table_rows(Per::Hour, &bars, 1.0, None);
+        let said: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.amount.as_str(), r.note.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                ("–", "no data"),
+                ("2.00", ""),
+                ("–", "no data"),
+                ("1.00", "")
+            ]
+        );
+        assert!(rows[0].period.contains(" – "), "{}", rows[0].period);
+        assert_eq!((rows[1].share, rows[3].share), (100, 50));
+    }
 
     #[test]
     fn amounts_read_with_about_three_figures() {
