@@ -6,7 +6,11 @@
 //!   the daemon (each request a new size, so each is drawn), served from
 //!   its image cache, and drawn by bare librrd in this process with the
 //!   same graph elements on the same file;
-//! - the JSON export of that year at 800 points (the chart's request).
+//! - the JSON export of that year at 800 points (the chart's request);
+//! - a meter (a kWh counter) holding a year of one-minute readings: its
+//!   consumption page per day and per month, its bars drawn by librrd
+//!   (each a new size), its CSV, and the energy overview, beside a month
+//!   PNG of the same file as the yardstick.
 //!
 //! Every request is a new HTTP/1.0 connection on loopback. Prints p50/p95
 //! of BENCH_REQUESTS (30) requests each.
@@ -46,8 +50,9 @@ fn get_ok(url: &str) -> Vec<u8> {
 }
 
 /// A file with the default template's layout and a year of one-minute
-/// values, written by rrdtool before the daemon starts.
-fn year_file(path: &Path, end_s: i64) {
+/// values (`ds`, and the value at each time), written by rrdtool before
+/// the daemon starts.
+fn year_file(path: &Path, end_s: i64, ds: &str, value: impl Fn(i64) -> f64) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let start = end_s - 366 * 86_400;
     let mut args: Vec<String> = vec![
@@ -57,7 +62,7 @@ fn year_file(path: &Path, end_s: i64) {
         "60".into(),
         "--start".into(),
         (start - 60).to_string(),
-        "DS:value:GAUGE:120:U:U".into(),
+        ds.into(),
     ];
     for (steps, rows) in [(1, 1440), (5, 2016), (60, 1488), (1440, 1826)] {
         for cf in ["AVERAGE", "MIN", "MAX"] {
@@ -82,8 +87,7 @@ fn year_file(path: &Path, end_s: i64) {
     for chunk in times.chunks(1000) {
         let mut line = format!("update {}", path.display());
         for &t in chunk {
-            let v = 500.0 + 400.0 * ((t as f64) / 86_400.0 * std::f64::consts::TAU).sin();
-            line.push_str(&format!(" {t}:{v:.1}"));
+            line.push_str(&format!(" {t}:{:.4}", value(t)));
         }
         writeln!(stdin, "{line}").unwrap();
     }
@@ -100,8 +104,18 @@ fn main() {
     let end_s = now_s() / 60 * 60 - 120;
     let year = dir.path().join("data/year/power.rrd");
     let t = Instant::now();
-    year_file(&year, end_s);
-    println!("year file written in {:.1} s", t.elapsed().as_secs_f64());
+    let watts = |t: i64| 500.0 + 400.0 * ((t as f64) / 86_400.0 * std::f64::consts::TAU).sin();
+    year_file(&year, end_s, "DS:value:GAUGE:120:U:U", watts);
+    // A meter: the kWh those watts add up to, minute by minute.
+    let start_s = end_s - 366 * 86_400;
+    let kwh = move |t: i64| 1000.0 + (t - start_s) as f64 * 500.0 / 3_600_000.0;
+    year_file(
+        &dir.path().join("data/year/energy.rrd"),
+        end_s,
+        "DS:value:DDERIVE:21600:0:U",
+        kwh,
+    );
+    println!("year files written in {:.1} s", t.elapsed().as_secs_f64());
 
     // Small files for the 10,000 series: the pages do not read them.
     // 50 dashboards of 12 views of 4 series each, the first ("bench") of
@@ -129,7 +143,9 @@ fn main() {
     let config = format!(
         "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"web-bench\"\n\
          [cache]\nflush_after = \"1h\"\n[limits]\nmax_series = {}\n\
-         [[template]]\nname = \"small\"\ntopics = [\"dev/#\"]\nrra = [{{ cf = \"AVERAGE\", every = \"1m\", keep = \"1h\" }}]\n{dashboard}",
+         [[template]]\nname = \"small\"\ntopics = [\"dev/#\"]\nrra = [{{ cf = \"AVERAGE\", every = \"1m\", keep = \"1h\" }}]\n\
+         [[rule]]\ntopics = [\"year/energy\"]\nunit = \"kWh\"\nds_type = \"DDERIVE\"\n\
+         [[energy.tariff]]\nprice = 0.30\n[[energy.tariff]]\nprice = 0.20\nfrom = \"22:00\"\nto = \"06:00\"\n{dashboard}",
         broker.port,
         series + 10
     );
@@ -145,10 +161,15 @@ fn main() {
         );
     }
     publish_lines(broker.port, "year/power", &["500".into()]);
+    publish_lines(
+        broker.port,
+        "year/energy",
+        &[format!("{:.4}", kwh(now_s()))],
+    );
     let t = Instant::now();
     daemon.flush();
     let web = daemon.web_url();
-    let want = series + 1;
+    let want = series + 2;
     wait_for(
         Duration::from_secs(120),
         "the index to list every file",
@@ -289,4 +310,60 @@ fn main() {
         });
         println!("{what}: p50 {p50:.1} ms, p95 {p95:.1} ms, {rows} rows, {bytes} bytes");
     }
+
+    // The meter: its consumption, the way a person asks for it.
+    let (p50, p95) = timed(n, |i| {
+        let width = 600 + i;
+        bytes = get_ok(&format!(
+            "{web}/rrd/graph/year/energy.png?range=month&width={width}"
+        ))
+        .len()
+    });
+    println!(
+        "meter: month PNG of its power (the yardstick), drawn each time: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+    );
+    for (what, url) in [
+        (
+            "meter: consumption page per day (62 days)",
+            "year/energy?per=day",
+        ),
+        (
+            "meter: consumption page per month (24 months)",
+            "year/energy?per=month",
+        ),
+        ("meter: CSV per month", "year/energy.csv?per=month"),
+    ] {
+        let (p50, p95) = timed(n, |_| {
+            bytes = get_ok(&format!("{web}/rrd/energy/{url}")).len()
+        });
+        println!("{what}: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes");
+    }
+    for per in ["day", "month"] {
+        let (p50, p95) = timed(n, |i| {
+            let width = 600 + i;
+            bytes = get_ok(&format!(
+                "{web}/rrd/energy/year/energy.png?per={per}&width={width}"
+            ))
+            .len()
+        });
+        println!(
+            "meter: bars per {per} drawn by librrd, each a new size: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
+        );
+    }
+    let (p50, p95) = timed(n, |_| bytes = get_ok(&format!("{web}/rrd/energy")).len());
+    println!("GET /rrd/energy (1 meter: today and this month): p50 {p50:.1} ms, p95 {p95:.1} ms");
+    // Every whole day the same: 500 W on average, 12 kWh.
+    let csv =
+        String::from_utf8(get_ok(&format!("{web}/rrd/energy/year/energy.csv?per=day"))).unwrap();
+    let days: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.ends_with(",1.0000") || l.contains(",1.0000,"))
+        .filter_map(|l| l.split(',').nth(5)?.parse().ok())
+        .collect();
+    let worst = days.iter().map(|d| (d - 12.0).abs()).fold(0.0, f64::max);
+    println!(
+        "meter: {} whole days, each 12 kWh within {worst:.4} kWh",
+        days.len()
+    );
 }

@@ -18,9 +18,9 @@
 mod periods;
 mod tariff;
 
-pub use periods::{Archive, Bar, Per, bars, lacking, periods, pieces};
 #[cfg(test)]
 pub use periods::Period;
+pub use periods::{Archive, Bar, Per, bars, lacking, periods, pieces};
 pub use tariff::{Tariff, TariffPeriod, Tariffs, covers_the_day};
 
 use crate::model::DsType;
