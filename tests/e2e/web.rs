@@ -36,6 +36,11 @@ fn hostile_raw_requests_get_4xx_and_never_a_file_outside_the_index() {
         "/rrd/dygraphs/../../../../etc/passwd",
         "/rrd/data/home/kitchen/temperature.rrd/..",
         "/rrd/file/home/kitchen/temperature%00",
+        "/rrd/energy/../../datalog-rrd.toml",
+        "/rrd/energy/%2e%2e/%2e%2e/etc/passwd.csv",
+        // Not a meter: no consumption to show.
+        "/rrd/energy/home/kitchen/temperature.png",
+        "/rrd/energy/home/kitchen/temperature?ds=../../x",
     ] {
         let (status, body) = http_get(&format!("{web}{path}"));
         assert_eq!(status, 404, "{path}: {}", String::from_utf8_lossy(&body));
@@ -51,6 +56,8 @@ fn hostile_raw_requests_get_4xx_and_never_a_file_outside_the_index() {
         "/rrd/data/home/kitchen/temperature.json?points=-5",
         "/rrd/data/home/kitchen/temperature.json?ds=value,../../x",
         "/rrd?page=x",
+        "/rrd/energy/home/kitchen/temperature?per=%00",
+        "/rrd/energy/home/kitchen/temperature.png?width=99999",
     ] {
         let (status, _) = http_get(&format!("{web}{path}"));
         assert_eq!(status, 400, "{path}");

@@ -227,6 +227,9 @@ pub(crate) async fn meter(
     path: web::Path<String>,
     params: web::Query<EnergyParams>,
 ) -> Result<HttpResponse, WebError> {
+    // The query first: a bad one is a 400 whatever the file.
+    per_of(&params)?;
+    exports::size(&params)?;
     let path = path.into_inner();
     for (suffix, kind) in [
         (".png", exports::Kind::Png),
