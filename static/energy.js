@@ -63,7 +63,7 @@
       const last = data.bars[data.bars.length - 1];
       const unit = asText(data.unit);
       const currency = data.currency ? asText(data.currency) : null;
-      new Dygraph(holder, rows, {
+      const chart = new Dygraph(holder, rows, {
         labels: ["time", "Consumption"],
         plotter: barPlotter(ends),
         dateWindow: [rows[0][0].getTime(), zone.toWall(last[1] * 1000)],
@@ -87,15 +87,22 @@
             },
           },
         },
-        highlightCallback: function (event, x) {
-          const cost = costs.get(x);
-          const legend = document.getElementById("energy-legend");
-          if (currency && cost !== null && cost !== undefined && legend) {
-            legend.insertAdjacentText("beforeend", " · " + data.currency + " " + cost.toFixed(2));
+        // The bar pointed at: its period, its amount, and its cost.
+        legendFormatter: function (d) {
+          if (d.x === undefined || d.x === null) {
+            return "Consumption, " + unit + " per " + data.per;
           }
+          const s = d.series[0];
+          let text = d.xHTML + ": " + (s && s.y !== null && s.y !== undefined ? s.yHTML : "–");
+          const cost = costs.get(d.x);
+          if (currency && cost !== null && cost !== undefined) {
+            text += " · " + currency + " " + cost.toFixed(2);
+          }
+          return text;
         },
       });
-      // For tests: how many bars, and the running period's amount.
+      // For tests: the chart, how many bars, and the range's total.
+      holder.dygraph = chart;
       holder.dataset.bars = String(rows.filter(function (r) { return r[1] !== null; }).length);
       holder.dataset.total = String(data.total);
     })

@@ -487,6 +487,17 @@ fn meters_read_as_power_and_consumption_per_local_day_with_their_cost() {
         )
         .await;
         assert!(bars.as_f64().unwrap() >= 13.0, "{bars}");
+        // A bar pointed at says its day, its amount and its cost.
+        let legend = wait_js(
+            &client,
+            "const c = document.getElementById('chart'); const g = c.dygraph; \
+             let row = g.numRows() - 1; while (row > 0 && g.getValue(row, 1) === null) { row--; } \
+             g.setSelection(row); const t = document.getElementById('energy-legend').textContent; \
+             return t.includes('EUR') ? t : null;",
+        )
+        .await;
+        let legend = legend.as_str().unwrap();
+        assert!(legend.contains("kWh") && legend.contains(": "), "{legend}");
         let totals = client
             .find(fantoccini::Locator::Css(".totals"))
             .await
