@@ -311,17 +311,27 @@ fn main() {
         println!("{what}: p50 {p50:.1} ms, p95 {p95:.1} ms, {rows} rows, {bytes} bytes");
     }
 
-    // The meter: its consumption, the way a person asks for it.
-    let (p50, p95) = timed(n, |i| {
-        let width = 600 + i;
-        bytes = get_ok(&format!(
-            "{web}/rrd/graph/year/energy.png?range=month&width={width}"
-        ))
-        .len()
-    });
-    println!(
-        "meter: month PNG of its power (the yardstick), drawn each time: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
-    );
+    // The meter: its consumption, the way a person asks for it. Each
+    // image a new size, so that each is drawn.
+    for (what, url) in [
+        (
+            "meter: month PNG of its power (the yardstick)",
+            "graph/year/energy.png?range=month",
+        ),
+        (
+            "meter: bars per day drawn by librrd",
+            "energy/year/energy.png?per=day",
+        ),
+        (
+            "meter: bars per month drawn by librrd",
+            "energy/year/energy.png?per=month",
+        ),
+    ] {
+        let (p50, p95) = timed(n, |i| {
+            bytes = get_ok(&format!("{web}/rrd/{url}&width={}", 600 + i)).len()
+        });
+        println!("{what}, drawn each time: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes");
+    }
     for (what, url) in [
         (
             "meter: consumption page per day (62 days)",
@@ -337,18 +347,6 @@ fn main() {
             bytes = get_ok(&format!("{web}/rrd/energy/{url}")).len()
         });
         println!("{what}: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes");
-    }
-    for per in ["day", "month"] {
-        let (p50, p95) = timed(n, |i| {
-            let width = 600 + i;
-            bytes = get_ok(&format!(
-                "{web}/rrd/energy/year/energy.png?per={per}&width={width}"
-            ))
-            .len()
-        });
-        println!(
-            "meter: bars per {per} drawn by librrd, each a new size: p50 {p50:.1} ms, p95 {p95:.1} ms, {bytes} bytes"
-        );
     }
     let (p50, p95) = timed(n, |_| bytes = get_ok(&format!("{web}/rrd/energy")).len());
     println!("GET /rrd/energy (1 meter: today and this month): p50 {p50:.1} ms, p95 {p95:.1} ms");

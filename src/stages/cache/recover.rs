@@ -79,7 +79,8 @@ impl Recovered {
                 .ds
                 .iter()
                 .filter(|d| {
-                    d.ds_type == Some(DsType::Gauge) && crate::families::known(&d.series).counter
+                    d.meter()
+                        .is_some_and(|m| m.stored == crate::energy::Stored::Readings)
                 })
                 .map(|d| (d.name.clone(), DsType::Gauge))
                 .collect();

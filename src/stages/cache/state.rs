@@ -17,7 +17,7 @@ use super::scheduler::{Flush, Scheduler, Waiter};
 use super::snapshot::{FileState, Snapshot};
 use crate::config::Config;
 use crate::model::path::{fnv1a, rel_path_for_series};
-use crate::model::{DsType, FileSpec, RejectReason, Sample, SeriesMeta, UnixMillis};
+use crate::model::{FileSpec, RejectReason, Sample, SeriesMeta, UnixMillis};
 use crate::rrd::WriteBatch;
 
 pub(crate) type FileId = usize;
@@ -69,7 +69,7 @@ pub(crate) struct Cache {
     /// DS whose file holds them as another kind (gauge or counter) than
     /// the configuration now wants, by file path, with the file's type:
     /// they are written as the file holds them (`describe.rs`).
-    kinds_on_disk: HashMap<String, Vec<(String, DsType)>>,
+    kinds_on_disk: HashMap<String, crate::rrd::DsKinds>,
 }
 
 /// How samples come to the cache, which decides what is checked.

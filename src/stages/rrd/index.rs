@@ -58,11 +58,16 @@ impl IndexDs {
     /// file stores it (a counter, or a gauge of readings its family says
     /// count). Unknown until this run has read the file's type.
     pub fn meter(&self) -> Option<crate::energy::Meter> {
-        crate::energy::Meter::of(
-            self.unit.as_deref(),
-            self.ds_type?,
-            crate::families::known(&self.series).counter,
-        )
+        // The unit and type first: the overview asks every DS of the
+        // index, and only a gauge needs its family's word.
+        let unit = self
+            .unit
+            .as_deref()
+            .filter(|u| crate::energy::is_counted_unit(u))?;
+        let ds_type = self.ds_type?;
+        let family_counter =
+            ds_type == DsType::Gauge && crate::families::known(&self.series).counter;
+        crate::energy::Meter::of(Some(unit), ds_type, family_counter)
     }
 
     fn describes(&self, d: &DsSpec) -> bool {

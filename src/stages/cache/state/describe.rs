@@ -143,7 +143,7 @@ impl Cache {
     pub fn keep_kinds_on_disk(
         &mut self,
         file: FileId,
-        kinds: Vec<(String, DsType)>,
+        kinds: crate::rrd::DsKinds,
     ) -> Option<String> {
         let rel_path = self.files[file].spec.rel_path.clone();
         self.kinds_on_disk.insert(rel_path.clone(), kinds);

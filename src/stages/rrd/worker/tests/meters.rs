@@ -11,9 +11,8 @@
 use chrono::FixedOffset;
 
 use super::*;
-use crate::config::Config;
 use crate::energy::{self, Per, Stored};
-use crate::model::{DsSpec, DsType};
+use crate::model::DsType;
 use crate::mqtt::decode::{DecodeLimits, decode};
 use crate::rrd::read::ArchivesRequest;
 
@@ -24,29 +23,19 @@ fn zone() -> FixedOffset {
     FixedOffset::east_opt(3600).unwrap()
 }
 
+/// The default template's file for a meter's counter, as the cache makes
+/// it: DDERIVE, min 0, a house's maximum, 6 hours' heartbeat, no hold.
 fn meter_spec(path: &str, unit: &str) -> Arc<FileSpec> {
-    let config = Config::default_config().unwrap();
-    let t = &config.templates[0];
-    Arc::new(FileSpec {
-        rel_path: path.into(),
-        template: t.name.clone(),
-        step_secs: 60,
-        ds: vec![DsSpec {
-            name: "value".into(),
-            series: path.into(),
-            ds_type: DsType::Dderive,
-            heartbeat_secs: 6 * 3600,
-            min: Some(0.0),
-            max: energy::counter_max(unit),
-            aggregate: t.aggregate,
-            hold: std::time::Duration::ZERO,
-            label: None,
-            unit: Some(unit.into()),
-            renamed_from: None,
-            about: Default::default(),
-        }],
-        rras: t.rras.clone(),
-    })
+    let mut spec = (*spec(path, &["value"])).clone();
+    let d = &mut spec.ds[0];
+    d.series = path.into();
+    d.ds_type = DsType::Dderive;
+    d.heartbeat_secs = 6 * 3600;
+    d.min = Some(0.0);
+    d.max = energy::counter_max(unit);
+    d.hold = std::time::Duration::ZERO;
+    d.unit = Some(unit.into());
+    Arc::new(spec)
 }
 
 /// A plug's day, minute by minute (the minute ending at `t`): a fridge
