@@ -61,6 +61,28 @@
         return;
       }
       const last = data.bars[data.bars.length - 1];
+      const visible = document.getElementById("visible-total");
+      // The total and cost of the bars wholly in view: the range shown,
+      // or the one zoomed to.
+      function showVisible(g) {
+        const range = g.xAxisRange();
+        let total = 0;
+        let cost = 0;
+        let bars = 0;
+        data.bars.forEach(function (b) {
+          const start = zone.toWall(b[0] * 1000);
+          if (b[2] !== null && start >= range[0] && zone.toWall(b[1] * 1000) <= range[1] + 1) {
+            total += b[2];
+            cost += b[3] || 0;
+            bars += 1;
+          }
+        });
+        holder.dataset.visibleTotal = String(total);
+        if (visible) {
+          visible.textContent = "In view: " + total.toPrecision(4) + " " + data.unit + " in " + bars + " " +
+            data.per + (bars === 1 ? "" : "s") + (data.currency ? ", " + data.currency + " " + cost.toFixed(2) : "");
+        }
+      }
       const unit = asText(data.unit);
       const currency = data.currency ? asText(data.currency) : null;
       const chart = new Dygraph(holder, rows, {
@@ -87,6 +109,7 @@
             },
           },
         },
+        drawCallback: showVisible,
         // The bar pointed at: its period, its amount, and its cost.
         legendFormatter: function (d) {
           if (d.x === undefined || d.x === null) {

@@ -498,6 +498,27 @@ fn meters_read_as_power_and_consumption_per_local_day_with_their_cost() {
         .await;
         let legend = legend.as_str().unwrap();
         assert!(legend.contains("kWh") && legend.contains(": "), "{legend}");
+        // Zoomed to the three newest whole days: their total is said.
+        let wanted = wait_js(
+            &client,
+            "const c = document.getElementById('chart'); const g = c.dygraph; \
+             let row = g.numRows() - 1; while (row > 0 && g.getValue(row, 1) === null) { row--; } \
+             const from = g.getValue(row - 3, 0), to = g.getValue(row, 0); \
+             g.updateOptions({ dateWindow: [from, to] }); \
+             return g.getValue(row - 3, 1) + g.getValue(row - 2, 1) + g.getValue(row - 1, 1);",
+        )
+        .await
+        .as_f64()
+        .unwrap();
+        let shown = wait_js(
+            &client,
+            "const t = document.getElementById('visible-total').textContent; \
+             return t.includes(' in 3 days') ? Number(document.getElementById('chart').dataset.visibleTotal) : null;",
+        )
+        .await
+        .as_f64()
+        .unwrap();
+        assert!((shown - wanted).abs() < 1e-9, "in view {shown}, the bars {wanted}");
         let totals = client
             .find(fantoccini::Locator::Css(".totals"))
             .await
@@ -514,6 +535,12 @@ fn meters_read_as_power_and_consumption_per_local_day_with_their_cost() {
         assert_eq!(img_ok, Value::Bool(true));
         std::fs::write(shots.join("energy-desktop.png"), client.screenshot().await.unwrap())
             .unwrap();
+        client.goto(&format!("{web}/rrd/energy")).await.unwrap();
+        std::fs::write(
+            shots.join("energy-overview-desktop.png"),
+            client.screenshot().await.unwrap(),
+        )
+        .unwrap();
         // On a phone: the hours of the last two days, and the overview.
         client.set_window_size(390, 1800).await.unwrap();
         client
@@ -539,6 +566,7 @@ fn meters_read_as_power_and_consumption_per_local_day_with_their_cost() {
     if let Some(dir) = std::env::var_os("DATALOG_RRD_SCREENSHOT_DIR") {
         for name in [
             "energy-desktop.png",
+            "energy-overview-desktop.png",
             "energy-phone.png",
             "energy-overview-phone.png",
         ] {
