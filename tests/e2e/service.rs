@@ -93,7 +93,7 @@ fn start_notified(broker_port: u16, env: &[(&str, &str)], wait: bool) -> (Daemon
 }
 
 /// A TCP proxy in front of the broker that holds each SUBSCRIBE back for
-/// `hold` and notes when the broker's SUBACK passed on to the client: what
+/// `hold` and notes when the broker's SUBACK reached it, on its way to the client: what
 /// "subscribed" means, as the broker sees it.
 struct SubscribeDelay {
     port: u16,
@@ -114,18 +114,20 @@ impl SubscribeDelay {
                 let (mut client_in, mut broker_in) =
                     (client.try_clone().unwrap(), broker.try_clone().unwrap());
                 let noted = noted.clone();
-                // Broker → client: whole bytes, the SUBACK's time noted.
+                // Broker → client: whole bytes, the SUBACK's time noted
+                // before it is passed on (noted after, a daemon quick to
+                // say READY=1 could beat this thread to its note).
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 4096];
                     while let Ok(n) = broker_in.read(&mut buf) {
-                        if n == 0 || client.write_all(&buf[..n]).is_err() {
-                            return;
-                        }
-                        if buf[..n].contains(&0x90) {
+                        if n > 0 && buf[..n].contains(&0x90) {
                             noted
                                 .lock()
                                 .unwrap()
                                 .get_or_insert(std::time::Instant::now());
+                        }
+                        if n == 0 || client.write_all(&buf[..n]).is_err() {
+                            return;
                         }
                     }
                 });
