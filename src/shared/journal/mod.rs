@@ -4,8 +4,10 @@
 //! interface:
 //!
 //! - [`Journal`]: append a record, commit (flush, or fsync with
-//!   `sync = "always"`), fsync in the background (`sync = "interval"`),
-//!   close; its bytes counted in `/metrics`. The MQTT source holds it.
+//!   `sync = "always"`: inline, or begun for another thread so that
+//!   records keep coming while the disk works), fsync in the background
+//!   (`sync = "interval"`), close; its bytes counted in `/metrics`. The
+//!   sources share it through the cache's `Intake`.
 //! - [`Reader`]: the records after a sequence, one at a time (replay at
 //!   start; later, forwarders).
 //! - [`Release`]: lets the journal forget what a snapshot covers, once the
@@ -19,6 +21,7 @@ mod read;
 mod segments;
 mod write;
 
+use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,6 +82,18 @@ impl Journal {
         }
     }
 
+    /// The first half of [`Self::commit`], for a caller that keeps
+    /// appending while the disk works: what was appended reaches the
+    /// kernel now, and with `sync = "always"` the returned segment must be
+    /// fsynced (on another thread) before those records count as written.
+    /// `None`: nothing more to wait for.
+    pub fn begin_commit(&mut self) -> io::Result<Option<Arc<File>>> {
+        match self.sync {
+            SyncPolicy::Always => self.writer.sync_handle(),
+            _ => self.writer.flush().map(|()| None),
+        }
+    }
+
     /// How often [`Self::sync_in_background`] should run, if at all.
     pub fn sync_every(&self) -> Option<std::time::Duration> {
         match self.sync {
@@ -94,13 +109,15 @@ impl Journal {
             return;
         }
         match self.writer.sync_handle() {
-            Ok(file) => {
+            Ok(Some(file)) => {
                 self.syncing = Some(tokio::task::spawn_blocking(move || {
                     if let Err(e) = file.sync_data() {
                         error!(error = %e, "Cannot fsync the journal.");
                     }
                 }))
             }
+            // Nothing came since the last fsync: an idle daemon stays idle.
+            Ok(None) => {}
             Err(e) => error!(error = %e, "Cannot flush the journal."),
         }
     }

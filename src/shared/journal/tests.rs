@@ -542,3 +542,42 @@ async fn append_commit_read_back_and_release() {
     let mut reader = Reader::open(&config.dir, 0).unwrap();
     assert_eq!(reader.next_record().unwrap().map(|r| r.0), Some(3));
 }
+
+/// `sync = "always"` split in two for a caller that keeps appending: the
+/// records reach the kernel when the commit begins (a reader sees them),
+/// and the fsync is asked for only when records came since the last one.
+#[test]
+fn a_begun_commit_asks_for_an_fsync_only_when_records_came() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = JournalConfig {
+        dir: dir.path().join("journal"),
+        sync: SyncPolicy::Always,
+    };
+    let mut journal = Journal::open(&config, 1, Arc::new(Metrics::default())).unwrap();
+    assert!(journal.begin_commit().unwrap().is_none(), "nothing to sync");
+    journal.append(&[s("a", 1.0)], None).unwrap();
+    let fsync = journal.begin_commit().unwrap().expect("an fsync to run");
+    // Appended while the fsync runs: the next commit's.
+    journal.append(&[s("a", 2.0)], None).unwrap();
+    fsync.sync_data().unwrap();
+    let (records, _) = all(&config.dir, 0);
+    assert_eq!(records.len(), 1, "the second record is still buffered");
+    assert!(journal.begin_commit().unwrap().is_some());
+    assert!(journal.begin_commit().unwrap().is_none());
+    let (records, _) = all(&config.dir, 0);
+    assert_eq!(records.len(), 2);
+    // An inline commit counts as a sync too.
+    journal.append(&[s("a", 3.0)], None).unwrap();
+    journal.commit().unwrap();
+    assert!(journal.begin_commit().unwrap().is_none());
+
+    // Other policies flush only: the fsync is the background tick's.
+    let config = JournalConfig {
+        dir: dir.path().join("interval"),
+        sync: SyncPolicy::Interval(std::time::Duration::from_secs(10)),
+    };
+    let mut journal = Journal::open(&config, 1, Arc::new(Metrics::default())).unwrap();
+    journal.append(&[s("a", 1.0)], None).unwrap();
+    assert!(journal.begin_commit().unwrap().is_none());
+    assert_eq!(all(&config.dir, 0).0.len(), 1);
+}

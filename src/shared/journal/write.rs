@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::format::{
     FRAME_MAX_BYTES, MAGIC, PackedRecord, PackedSample, PackedValue, Steps, write_frame,
@@ -19,6 +20,11 @@ pub(super) const PREALLOCATE_BYTES: u64 = 1 << 20;
 pub struct JournalWriter {
     dir: PathBuf,
     out: BufWriter<File>,
+    /// The same segment, for fsyncs on another thread while `out` takes
+    /// the next records.
+    segment: Arc<File>,
+    /// Records were appended since the last fsync began.
+    unsynced: bool,
     segment_bytes: u64,
     /// The segment's size on disk, [`PREALLOCATE_BYTES`] at a time ahead of
     /// `segment_bytes`; `u64::MAX` where the filesystem cannot allocate
@@ -39,11 +45,12 @@ impl JournalWriter {
     /// Opens a new segment starting at `next_seq` (after what replay saw).
     pub fn open(dir: &Path, next_seq: u64) -> io::Result<JournalWriter> {
         crate::atomic_file::create_dir_all_durable(dir)?;
-        let mut out = BufWriter::with_capacity(64 << 10, new_segment(dir, next_seq)?);
-        out.write_all(MAGIC)?;
+        let (out, segment) = start_segment(dir, next_seq)?;
         Ok(JournalWriter {
             dir: dir.to_owned(),
             out,
+            segment,
+            unsynced: false,
             segment_bytes: MAGIC.len() as u64,
             allocated_bytes: 0,
             next_seq,
@@ -77,6 +84,7 @@ impl JournalWriter {
             }
         };
         self.last = last;
+        self.unsynced = true;
         self.segment_bytes += framed;
         self.written_bytes += framed;
         self.next_seq += 1;
@@ -153,15 +161,18 @@ impl JournalWriter {
     }
 
     /// Flushes and returns a handle on the current segment, for an fsync
-    /// on another thread.
-    pub fn sync_handle(&mut self) -> io::Result<File> {
+    /// on another thread: it covers every record appended so far (older
+    /// segments were synced when they were closed). `None` when no record
+    /// came since the last one began, so there is nothing to wait for.
+    pub fn sync_handle(&mut self) -> io::Result<Option<Arc<File>>> {
         self.out.flush()?;
-        self.out.get_ref().try_clone()
+        Ok(std::mem::take(&mut self.unsynced).then(|| self.segment.clone()))
     }
 
     /// Flushes and fsyncs: records survive a power cut from here on.
     pub fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
+        self.unsynced = false;
         self.out.get_ref().sync_data()
     }
 
@@ -173,6 +184,7 @@ impl JournalWriter {
             self.out.get_ref().set_len(self.segment_bytes)?;
             self.allocated_bytes = self.segment_bytes;
         }
+        self.unsynced = false;
         self.out.get_ref().sync_data()
     }
 
@@ -183,8 +195,7 @@ impl JournalWriter {
 
     fn rotate(&mut self) -> io::Result<()> {
         self.close()?;
-        self.out = BufWriter::with_capacity(64 << 10, new_segment(&self.dir, self.next_seq)?);
-        self.out.write_all(MAGIC)?;
+        (self.out, self.segment) = start_segment(&self.dir, self.next_seq)?;
         self.segment_bytes = MAGIC.len() as u64;
         self.allocated_bytes = 0;
         self.written_bytes += MAGIC.len() as u64;
@@ -193,6 +204,16 @@ impl JournalWriter {
         self.torn = false;
         Ok(())
     }
+}
+
+/// A new segment with its magic buffered, and a second handle on it for
+/// fsyncs.
+fn start_segment(dir: &Path, first_seq: u64) -> io::Result<(BufWriter<File>, Arc<File>)> {
+    let file = new_segment(dir, first_seq)?;
+    let segment = Arc::new(file.try_clone()?);
+    let mut out = BufWriter::with_capacity(64 << 10, file);
+    out.write_all(MAGIC)?;
+    Ok((out, segment))
 }
 
 /// `fallocate` the file to `size` bytes (never `posix_fallocate`, which

@@ -14,6 +14,7 @@ use std::io;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 use super::{CacheClosed, CacheHandle};
 use crate::journal::Journal;
@@ -84,6 +85,18 @@ impl Intake {
             Some(j) => j.lock().await.commit(),
             None => Ok(()),
         }
+    }
+
+    /// Begins a commit without waiting for the disk: what was appended
+    /// reaches the kernel now; with `sync = "always"` the fsync runs on the
+    /// blocking pool, and the records count as written when the returned
+    /// task completes. `None`: written already.
+    pub async fn begin_commit(&self) -> io::Result<Option<JoinHandle<io::Result<()>>>> {
+        let Some(journal) = &self.journal else {
+            return Ok(None);
+        };
+        let segment = journal.lock().await.begin_commit()?;
+        Ok(segment.map(|file| tokio::task::spawn_blocking(move || file.sync_data())))
     }
 
     /// How often [`Self::sync_in_background`] should run, if at all.

@@ -6,6 +6,7 @@
 //! a subscription at every CONNACK (a new session has none; a kept one may
 //! lack topics added since).
 
+mod acks;
 pub mod decode;
 pub mod discovery;
 mod source;
@@ -91,9 +92,10 @@ pub struct Control {
 /// Runs the client until `control.stop_rx` turns true or the cache closes.
 /// Topics, exclusions and payload limits follow `config_rx`; connection
 /// settings are those it starts with.
-// Over 80 lines: one `select!` over the client's event loop and its timers
-// (commit, fsync, config), which all act on the same loop state (source,
-// session, event loop); split, each branch would take all of it along.
+// Over 80 lines: one `select!` over the client's event loop, the journal's
+// commit and fsyncs and the config, which all act on the same loop state
+// (source, session, event loop); split, each branch would take all of it
+// along.
 pub async fn run(
     mut config_rx: watch::Receiver<Arc<Config>>,
     opts: MqttOptions,
@@ -122,11 +124,15 @@ pub async fn run(
     );
     let mut session = Session::new(&config, client, metrics, subscribed_tx);
     loop {
+        // Biased: the order below is the order of importance. The commit
+        // comes last, so it runs only when nothing is there to read: one
+        // journal write (or fsync) and one burst of acks per burst of
+        // messages, and no timer.
         let event = tokio::select! {
-            event = eventloop.poll() => event,
+            biased;
             _ = stop.changed() => break,
-            _ = crate::clock::sleep_until(source.flush_by) => {
-                source.commit().await;
+            synced = source.fsync_done(), if source.fsyncing() => {
+                source.on_fsync_done(synced).await;
                 continue;
             }
             _ = sync_tick.tick(), if sync_every.is_some() => {
@@ -137,6 +143,11 @@ pub async fn run(
                 let new = config_rx.borrow_and_update().clone();
                 source.follow(&new);
                 session.follow(&new.mqtt);
+                continue;
+            }
+            event = eventloop.poll() => event,
+            () = std::future::ready(()), if source.wants_commit() => {
+                source.commit().await;
                 continue;
             }
         };
