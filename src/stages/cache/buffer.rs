@@ -7,83 +7,13 @@
 //! to disk would not include them), and `on_written` drops them on success or
 //! thaws them for a retry on failure.
 
-use std::collections::VecDeque;
+mod rows;
+
 use std::sync::Arc;
 
-use smallvec::SmallVec;
-
+use self::rows::{Cell, Rows};
 use super::snapshot::FileState;
-use crate::model::{Aggregate, FileSpec, RejectReason, Row, RowValues, UnixMillis, row_end};
-
-/// The cells of one row, inline for single-DS files (the common case):
-/// no heap block per cached row.
-type Cells = SmallVec<[Cell; 1]>;
-
-/// The running aggregate of one DS in one step. `n == 0` means no sample.
-/// `value` is the last, the sum, the min or the max, by the DS's aggregate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Cell {
-    value: f64,
-    n: u32,
-    time_ms: UnixMillis,
-}
-
-impl Cell {
-    const EMPTY: Cell = Cell {
-        value: 0.0,
-        n: 0,
-        time_ms: 0,
-    };
-
-    fn merge(&mut self, aggregate: Aggregate, value: f64, time_ms: UnixMillis) {
-        if self.n == 0 {
-            *self = Cell {
-                value,
-                n: 1,
-                time_ms,
-            };
-            return;
-        }
-        match aggregate {
-            // Ties go to the later arrival: a republished value corrects.
-            Aggregate::Last if time_ms >= self.time_ms => self.value = value,
-            Aggregate::Last => {}
-            Aggregate::Average => self.value += value,
-            Aggregate::Min => self.value = self.value.min(value),
-            Aggregate::Max => self.value = self.value.max(value),
-        }
-        self.n = self.n.saturating_add(1);
-        self.time_ms = self.time_ms.max(time_ms);
-    }
-
-    /// Takes in another cell's samples (two steps becoming one).
-    fn absorb(&mut self, other: Cell, aggregate: Aggregate) {
-        if other.n == 0 {
-            return;
-        }
-        if self.n == 0 {
-            *self = other;
-            return;
-        }
-        match aggregate {
-            Aggregate::Last if other.time_ms >= self.time_ms => self.value = other.value,
-            Aggregate::Last => {}
-            Aggregate::Average => self.value += other.value,
-            Aggregate::Min => self.value = self.value.min(other.value),
-            Aggregate::Max => self.value = self.value.max(other.value),
-        }
-        self.n = self.n.saturating_add(other.n);
-        self.time_ms = self.time_ms.max(other.time_ms);
-    }
-
-    fn result(&self, aggregate: Aggregate) -> Option<f64> {
-        match (self.n, aggregate) {
-            (0, _) => None,
-            (n, Aggregate::Average) => Some(self.value / n as f64),
-            _ => Some(self.value),
-        }
-    }
-}
+use crate::model::{FileSpec, RejectReason, Row, RowValues, UnixMillis, row_end};
 
 fn reach_ms(spec: &FileSpec) -> Option<i64> {
     spec.finest_reach_secs().map(|s| s.saturating_mul(1000))
@@ -99,11 +29,8 @@ struct Held {
 #[derive(Debug)]
 pub(crate) struct FileBuffer {
     pub spec: Arc<FileSpec>,
-    /// Rows by the end of their step, in increasing order. Samples come in
-    /// time order almost always, so this is an append; a late sample
-    /// costs a binary search. (A `BTreeMap` cost twice the memory: its
-    /// nodes stay half full when keys only grow.)
-    rows: VecDeque<(i64, Cells)>,
+    /// The rows waiting to be written, by the end of their step.
+    rows: Rows,
     /// End of the last row of the batch being written, if one is.
     frozen_upto: Option<i64>,
     /// End of the last row librrd accepted from this buffer.
@@ -131,8 +58,8 @@ impl FileBuffer {
         let n = spec.ds.len();
         let finest_reach_ms = reach_ms(&spec);
         FileBuffer {
+            rows: Rows::new(spec.step_secs, n),
             spec,
-            rows: VecDeque::new(),
             frozen_upto: None,
             written_upto: None,
             written_open: None,
@@ -156,16 +83,18 @@ impl FileBuffer {
         }
         self.next_spec = None;
         if spec.step_secs != self.spec.step_secs {
-            let mut rows: VecDeque<(i64, Cells)> = VecDeque::with_capacity(self.rows.len());
-            for (end, cells) in self.rows.drain(..) {
-                let end = row_end(spec.step_secs, end * 1000);
-                match rows.back_mut() {
-                    Some((last, merged)) if *last == end => {
-                        for ((m, c), ds) in merged.iter_mut().zip(cells).zip(&spec.ds) {
-                            m.absorb(c, ds.aggregate);
-                        }
-                    }
-                    _ => rows.push_back((end, cells)),
+            let mut rows = Rows::new(spec.step_secs, spec.ds.len());
+            for i in 0..self.rows.len() {
+                let (from, to) = (
+                    self.rows.end(i),
+                    row_end(spec.step_secs, self.rows.end(i) * 1000),
+                );
+                // A finer step's number may not fit where the old one did
+                // (after 2106): such a row could not be written anyway.
+                let Ok(at) = rows.row_for(to) else { continue };
+                for (k, (cell, ds)) in self.rows.cells(i).zip(&spec.ds).enumerate() {
+                    let cell = cell.moved(from * 1000, to * 1000);
+                    rows.cell_mut(at, k).absorb(cell, ds.aggregate);
                 }
             }
             self.rows = rows;
@@ -209,18 +138,10 @@ impl FileBuffer {
         if done.is_some_and(|d| end <= d) {
             return Err(RejectReason::Late);
         }
-        let width = self.spec.ds.len();
-        let index = match self.rows.back() {
-            Some(&(last, _)) if last >= end => self.rows.binary_search_by_key(&end, |r| r.0),
-            _ => Err(self.rows.len()),
-        };
-        let index = index.unwrap_or_else(|i| {
-            self.rows
-                .insert(i, (end, SmallVec::from_elem(Cell::EMPTY, width)));
-            i
-        });
-        let cells = &mut self.rows[index].1;
-        cells[ds].merge(self.spec.ds[ds].aggregate, value, time_ms);
+        let row = self.rows.row_for(end)?;
+        self.rows
+            .cell_mut(row, ds)
+            .merge(self.spec.ds[ds].aggregate, value, time_ms, end * 1000);
         if self.latest[ds].is_none_or(|l| time_ms >= l.time_ms) {
             self.latest[ds] = Some(Held { value, time_ms });
         }
@@ -248,7 +169,7 @@ impl FileBuffer {
 
     /// End of the earliest cached row.
     pub fn first_row_end(&self) -> Option<i64> {
-        self.rows.front().map(|r| r.0)
+        self.rows.first_end()
     }
 
     /// Freezes and returns the rows to write now: those whose step has ended
@@ -260,26 +181,27 @@ impl FileBuffer {
             return None;
         }
         let cutoff = if force { i64::MAX } else { now_s };
-        let due = self.rows.partition_point(|r| r.0 <= cutoff);
-        let last = self.rows.get(due.checked_sub(1)?)?.0;
+        let due = self.rows.count_upto(cutoff);
+        let last = self.rows.end(due.checked_sub(1)?);
         let step = self.spec.step_secs as i64;
         let mut held = self.held.clone();
         let mut prev = self.written_upto;
         let mut out = Vec::new();
-        for (end, cells) in self.rows.range(..due) {
-            let end = *end;
+        for i in 0..due {
+            let end = self.rows.end(i);
             if let Some(p) = prev {
                 self.fill_gap(p + step, end, &held, &mut out);
             }
-            let values = cells
-                .iter()
+            let values = self
+                .rows
+                .cells(i)
                 .zip(&self.spec.ds)
                 .zip(held.iter_mut())
                 .map(|((cell, ds), h)| match cell.result(ds.aggregate) {
                     Some(v) => {
                         *h = Some(Held {
                             value: v,
-                            time_ms: cell.time_ms,
+                            time_ms: cell.time_ms(end * 1000),
                         });
                         Some(v)
                     }
@@ -338,23 +260,25 @@ impl FileBuffer {
             return true;
         };
         let done_to = done_upto.map(|d| d.min(upto));
-        let done = done_to.map_or(0, |d| self.rows.partition_point(|r| r.0 <= d));
+        let done = done_to.map_or(0, |d| self.rows.count_upto(d));
         // Held values follow what reached the file, as `take_batch` does.
-        for (_, cells) in self.rows.range(..done) {
-            for ((cell, ds), h) in cells.iter().zip(&self.spec.ds).zip(self.held.iter_mut()) {
+        for i in 0..done {
+            let end_ms = self.rows.end(i) * 1000;
+            for ((cell, ds), h) in self
+                .rows
+                .cells(i)
+                .zip(&self.spec.ds)
+                .zip(self.held.iter_mut())
+            {
                 if let Some(value) = cell.result(ds.aggregate) {
                     *h = Some(Held {
                         value,
-                        time_ms: cell.time_ms,
+                        time_ms: cell.time_ms(end_ms),
                     });
                 }
             }
         }
-        self.rows.drain(..done);
-        // Give back what a burst took, so idle files cost little.
-        if self.rows.capacity() > 16 && self.rows.len() < self.rows.capacity() / 4 {
-            self.rows.shrink_to(self.rows.len() * 2);
-        }
+        self.rows.drop_first(done);
         self.written_upto = self.written_upto.max(done_to);
         self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
         if let Some(spec) = self.next_spec.take() {
@@ -381,13 +305,15 @@ impl FileBuffer {
                 .iter()
                 .map(|h| h.map(|h| (h.value, h.time_ms)))
                 .collect(),
-            rows: self
-                .rows
-                .iter()
-                .map(|(end, cells)| {
+            rows: (0..self.rows.len())
+                .map(|i| {
+                    let end = self.rows.end(i);
+                    let cells = self.rows.cells(i);
                     (
-                        *end,
-                        cells.iter().map(|c| (c.value, c.n, c.time_ms)).collect(),
+                        end,
+                        cells
+                            .map(|c| (c.raw_value(), c.n(), c.time_ms(end * 1000)))
+                            .collect(),
                     )
                 })
                 .collect(),
@@ -406,25 +332,24 @@ impl FileBuffer {
                 .map(|h| h.map(|(value, time_ms)| Held { value, time_ms }))
                 .collect();
         }
-        let mut rows: Vec<(i64, Cells)> = state
+        let mut kept: Vec<_> = state
             .rows
             .iter()
             .filter(|(end, cells)| {
                 cells.len() == width && self.written_upto.is_none_or(|w| *end > w)
             })
-            .map(|(end, cells)| {
-                (
-                    *end,
-                    cells
-                        .iter()
-                        .map(|&(value, n, time_ms)| Cell { value, n, time_ms })
-                        .collect(),
-                )
-            })
             .collect();
-        rows.sort_by_key(|r| r.0);
-        rows.dedup_by_key(|r| r.0);
-        self.rows = rows.into();
+        kept.sort_by_key(|r| r.0);
+        kept.dedup_by_key(|r| r.0);
+        let mut rows = Rows::new(self.spec.step_secs, width);
+        for (end, cells) in kept {
+            let cells = cells
+                .iter()
+                .map(|&(value, n, time_ms)| Cell::from_parts(value, n, time_ms, end * 1000));
+            // A row at a time no step holds cannot be written anyway.
+            let _ = rows.push(*end, cells);
+        }
+        self.rows = rows;
         self.frozen_upto = None;
         self.pending_since_ms = (!self.rows.is_empty()).then_some(now_ms);
         self.last_sample_ms = now_ms;

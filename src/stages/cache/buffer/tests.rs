@@ -2,7 +2,7 @@
 //! property that nothing accepted is lost or reordered.
 
 use super::*;
-use crate::model::{DsSpec, DsType};
+use crate::model::{Aggregate, DsSpec, DsType};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
