@@ -141,6 +141,14 @@ impl Clock {
     }
 }
 
+/// Returns at `at`: at once when it has passed, without a trip through the
+/// timer (which a `sleep_until` takes even then).
+pub async fn at(at: Instant) {
+    if at > Instant::now() {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
 /// Sleeps until `at`; forever without one (a `select!` branch that never
 /// fires while there is nothing to wait for).
 pub async fn sleep_until(at: Option<Instant>) {

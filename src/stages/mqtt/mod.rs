@@ -127,7 +127,8 @@ pub async fn run(
         // Biased: the order below is the order of importance. The commit
         // comes last, so it runs only when nothing is there to read: one
         // journal write (or fsync) and one burst of acks per burst of
-        // messages, and no timer.
+        // messages, and no timer at a steady low rate.
+        let (wants_commit, commit_at) = (source.wants_commit(), source.commit_due());
         let event = tokio::select! {
             biased;
             _ = stop.changed() => break,
@@ -146,7 +147,7 @@ pub async fn run(
                 continue;
             }
             event = eventloop.poll() => event,
-            () = std::future::ready(()), if source.wants_commit() => {
+            () = crate::clock::at(commit_at), if wants_commit => {
                 source.commit().await;
                 continue;
             }

@@ -39,6 +39,13 @@ use crate::model::RejectReason;
 /// (a broker with a large in-flight window): bounds the wait of the first.
 /// With `sync = "always"` the fsync in flight bounds it instead.
 const GROUP_MAX: usize = 64;
+/// When the input pauses with fewer acks than this waiting, and the last
+/// commit was less than `GROUP_WAIT` ago, the commit waits until then (or
+/// until more come): under load, pauses are short and frequent, and a
+/// journal write and an ack burst at each cost a fifth more CPU per
+/// message. A steady home rate never waits: its last commit is older.
+const PAUSE_BATCH: usize = 4;
+const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 pub(super) struct Source {
     client: AsyncClient,
@@ -55,6 +62,9 @@ pub(super) struct Source {
     acks: AckQueue,
     /// The journal's fsync in flight (`sync = "always"`).
     fsync: Option<JoinHandle<io::Result<()>>>,
+    /// `sync = "always"`: each commit is an fsync, which batches by itself.
+    fsync_commits: bool,
+    last_commit: tokio::time::Instant,
     /// Whether discovery messages are read (`mqtt.discovery`).
     discovery: bool,
     /// The series each discovery topic described, to forget them when its
@@ -96,6 +106,8 @@ impl Source {
             journal_warn: RateLimiter::new(60_000),
             acks: AckQueue::default(),
             fsync: None,
+            fsync_commits: false,
+            last_commit: tokio::time::Instant::now(),
             discovery: false,
             described: HashMap::new(),
             states: HashSet::new(),
@@ -120,6 +132,10 @@ impl Source {
         self.events_topic = config.mqtt.events_topic.clone();
         self.max_future_s = config.limits.max_future.as_secs() as i64;
         self.max_described = config.limits.max_series;
+        self.fsync_commits = config
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.sync == crate::config::SyncPolicy::Always);
         // Our own status is not a reading.
         self.exclude = config
             .mqtt
@@ -342,6 +358,16 @@ impl Source {
         self.acks.wants_commit()
     }
 
+    /// When the input has paused: when the waiting acks must be committed
+    /// (now, or a moment later if a commit just ran and few wait).
+    pub fn commit_due(&self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        if self.fsync_commits || self.acks.uncovered() >= PAUSE_BATCH {
+            return now;
+        }
+        (self.last_commit + GROUP_WAIT).max(now)
+    }
+
     /// Whether an fsync of the journal is in flight.
     pub fn fsyncing(&self) -> bool {
         self.fsync.is_some()
@@ -356,6 +382,7 @@ impl Source {
             return;
         }
         self.acks.begin();
+        self.last_commit = tokio::time::Instant::now();
         match self.intake.begin_commit().await {
             Ok(None) => self.commit_done(Ok(())),
             Ok(Some(fsync)) => self.fsync = Some(fsync),
