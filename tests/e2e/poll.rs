@@ -662,7 +662,7 @@ fn a_stop_does_not_wait_for_a_hanging_round() {
 
 /// The web UI serves before the broker answers (a broker down at boot
 /// holds the daemon's readiness for 30 s): a job saved meanwhile runs at
-/// once, and the save answers once it runs, not with "not applied".
+/// once, and the save answers once it is applied, not with "not applied".
 #[test]
 fn a_job_saved_in_the_browser_before_the_broker_answers_runs_at_once() {
     let exporter = NodeExporter::start();
@@ -683,8 +683,15 @@ fn a_job_saved_in_the_browser_before_the_broker_answers_runs_at_once() {
         ),
     );
     assert_eq!(status, 303, "{}", String::from_utf8_lossy(&answer));
+    // The save answers once the new config is handed to the stages; the
+    // poll task starts the job when it next runs, a moment later.
+    wait_for(Duration::from_secs(5), "the job started", || {
+        daemon
+            .log()
+            .contains("Poll job started. job=\"pi\"")
+            .then_some(())
+    });
     let log = daemon.log();
-    assert!(log.contains("Poll job started. job=\"pi\""), "{log}");
     assert!(
         !log.contains("Connected to the MQTT broker"),
         "the broker never answered"

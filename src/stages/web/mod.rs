@@ -25,13 +25,15 @@ mod pages;
 mod prom;
 mod push;
 pub mod query;
+mod serve;
 pub mod tree;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix_service::{IntoServiceFactory, ServiceFactoryExt};
 use actix_web::middleware::{Condition, DefaultHeaders, ErrorHandlers};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use actix_web_httpauth::middleware::HttpAuthentication;
 use tracing::{info, warn};
 
@@ -269,18 +271,18 @@ pub struct WebDeps {
 
 /// The running server: how to stop it.
 pub struct WebServer {
-    handle: actix_web::dev::ServerHandle,
+    stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 impl WebServer {
-    /// Stops taking requests, lets those in progress finish (bounded by
-    /// actix's shutdown timeout), and waits for the thread. `false` if the
-    /// thread had panicked.
+    /// Stops taking requests, lets those in progress finish (at most 5 s),
+    /// and waits for the thread. `false` if the thread had panicked or
+    /// ended with an error.
     pub async fn stop(self) -> bool {
-        self.handle.stop(true).await;
+        let _ = self.stop.send(());
         let joined = tokio::task::spawn_blocking(move || self.thread.join()).await;
-        matches!(joined, Ok(Ok(_)))
+        matches!(joined, Ok(Ok(Ok(()))))
     }
 }
 
@@ -418,42 +420,42 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, state: web::Data<State>) {
         );
 }
 
-/// Binds `config.listen` and serves on a thread of its own.
+/// How long a client may take to send a request's head.
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds `config.listen` and serves on a thread of its own (`serve.rs`:
+/// the service exists only while someone browses).
 pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
     let state = web::Data::new(state(config, deps));
     let listener = std::net::TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
-    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-    // actix's server is not `Send`: it is built on the thread that runs it.
+    let (stop, stop_rx) = tokio::sync::oneshot::channel();
+    // actix's services are not `Send`: they are built on the thread that
+    // runs them.
     let thread = std::thread::Builder::new()
         .name("web".into())
         .spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server =
-                    HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())))
-                        .workers(1)
-                        .disable_signals()
-                        .shutdown_timeout(5)
-                        .client_request_timeout(Duration::from_secs(10))
-                        .max_connections(256)
-                        .listen(listener);
-                let server = match server {
-                    Ok(s) => s.run(),
-                    Err(e) => {
-                        let _ = handle_tx.send(Err(e));
-                        return Ok(());
-                    }
-                };
-                let _ = handle_tx.send(Ok(server.handle()));
                 actix_web::rt::spawn(report_client_errors());
-                server.await
+                let new_service = move |stopping: serve::Stopping| {
+                    let state = state.clone();
+                    let app = App::new()
+                        .configure(move |cfg| routes(cfg, state))
+                        .into_factory()
+                        .map_err(|e| e.error_response());
+                    actix_http::HttpService::build()
+                        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+                        .graceful_shutdown_signal(move || stopping.clone().wait())
+                        .finish(actix_service::map_config(app, |()| {
+                            actix_web::dev::AppConfig::default()
+                        }))
+                        .tcp()
+                };
+                serve::run(listener, new_service, stop_rx).await
             })
         })?;
-    let handle = handle_rx
-        .recv()
-        .map_err(|_| std::io::Error::other("the web thread stopped at start"))??;
     info!(%addr, users = config.users.len(), "Web UI listening on http://{addr}/rrd");
-    Ok(WebServer { handle, thread })
+    Ok(WebServer { stop, thread })
 }
 
 /// How often broken client connections are said in the log, at most.
