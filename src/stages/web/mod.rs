@@ -451,7 +451,11 @@ pub fn start(config: &WebConfig, deps: WebDeps) -> std::io::Result<WebServer> {
                         }))
                         .tcp()
                 };
-                serve::run(listener, new_service, stop_rx).await
+                let served = serve::run(listener, new_service, stop_rx).await;
+                if let Err(e) = &served {
+                    tracing::error!(error = %e, "The web UI stopped.");
+                }
+                served
             })
         })?;
     info!(%addr, users = config.users.len(), "Web UI listening on http://{addr}/rrd");
