@@ -15,6 +15,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with_mode(path, bytes, 0o644)
 }
 
+/// As [`write_atomic`], with the content written by `write` through a
+/// buffer straight into the temp file: a large document (the index of
+/// 100,000 files is 21 MB) is never held whole in memory. Returns its
+/// size.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<u64> {
+    let (dir, mut tmp) = temp_beside(path, 0o644)?;
+    let mut out = io::BufWriter::with_capacity(64 << 10, tmp.as_file_mut());
+    write(&mut out)?;
+    out.flush()?;
+    drop(out);
+    let bytes = tmp.as_file().metadata()?.len();
+    persist(tmp, path, dir)?;
+    Ok(bytes)
+}
+
 /// As [`write_atomic`], readable by the daemon's user only (0600): for
 /// documents that hold secrets (jobs made in the browser keep their
 /// passwords).
@@ -23,15 +41,26 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let (dir, mut tmp) = temp_beside(path, mode)?;
+    tmp.write_all(bytes)?;
+    persist(tmp, path, dir)
+}
+
+/// A temp file in `path`'s directory, with `mode`.
+fn temp_beside(path: &Path, mode: u32) -> io::Result<(&Path, tempfile::NamedTempFile)> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .permissions(Permissions::from_mode(mode))
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    Ok((dir, tmp))
+}
+
+/// Syncs `tmp`, renames it over `path` and syncs the directory.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path, dir: &Path) -> io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     std::fs::File::open(dir)?.sync_all()

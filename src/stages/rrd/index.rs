@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::write_atomic;
+use crate::atomic_file::{write_atomic, write_atomic_with};
 use crate::model::{About, DsSpec, DsType, FileSpec};
 
 const VERSION: u32 = 1;
@@ -125,19 +125,49 @@ struct IndexJson {
     files: Vec<IndexEntry>,
 }
 
-/// `index.json` as written, and as the web UI serves a user's part of it.
-#[derive(Debug, Serialize)]
-pub struct IndexDocument<'a> {
+/// What the compact document starts with, before its first file, for a
+/// writer that sends it in pieces (the web UI); it ends with `]}`.
+pub const COMPACT_OPENING: &[u8] = b"{\"version\":1,\"files\":[";
+
+/// `index.json` as written, and as the web UI serves a user's part of it:
+/// the files serialised one by one from `files`, never copied together.
+#[derive(Debug)]
+pub struct IndexDocument<I> {
     version: u32,
-    files: &'a [IndexEntry],
+    files: I,
 }
 
-impl<'a> IndexDocument<'a> {
-    pub fn new(files: &'a [IndexEntry]) -> IndexDocument<'a> {
+impl<'a, I> IndexDocument<I>
+where
+    I: Iterator<Item = &'a IndexEntry> + Clone,
+{
+    pub fn new(files: I) -> IndexDocument<I> {
         IndexDocument {
             version: VERSION,
             files,
         }
+    }
+}
+
+impl<'a, I> Serialize for IndexDocument<I>
+where
+    I: Iterator<Item = &'a IndexEntry> + Clone,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Files<I>(I);
+        impl<'a, I> Serialize for Files<I>
+        where
+            I: Iterator<Item = &'a IndexEntry> + Clone,
+        {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.clone())
+            }
+        }
+        let mut document = serializer.serialize_struct("IndexDocument", 2)?;
+        document.serialize_field("version", &self.version)?;
+        document.serialize_field("files", &Files(self.files.clone()))?;
+        document.end()
     }
 }
 
@@ -355,9 +385,10 @@ impl Index {
             .join("|")
     }
 
-    pub fn to_json(&self) -> String {
-        let files: Vec<IndexEntry> = self.entries.values().cloned().collect();
-        serde_json::to_string_pretty(&IndexDocument::new(&files)).expect("index serialises")
+    /// `index.json`, written into `out` one file at a time.
+    pub fn write_json(&self, out: &mut dyn io::Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(out, &IndexDocument::new(self.entries.values()))
+            .map_err(io::Error::from)
     }
 
     /// Writes what changed since the last write, as `what` allows:
@@ -375,9 +406,7 @@ impl Index {
             write_atomic(&data_dir.join("index.txt"), txt.as_bytes())?;
             bytes += txt.len() as u64;
         }
-        let json = self.to_json();
-        write_atomic(&data_dir.join("index.json"), json.as_bytes())?;
-        bytes += json.len() as u64;
+        bytes += write_atomic_with(&data_dir.join("index.json"), |out| self.write_json(out))?;
         self.listing_changed = false;
         self.updates_changed = false;
         Ok(bytes)
@@ -396,6 +425,24 @@ mod tests {
             ds: vec![DsSpec::test_gauge("value", path)],
             rras: vec![],
         }
+    }
+
+    /// The file is written from the entries one by one (never copied into
+    /// one string), and starts as the web UI's pieces say it does.
+    #[test]
+    fn the_json_is_streamed_and_its_compact_form_starts_with_the_opening() {
+        let mut index = Index::default();
+        index.record(&spec("home/a"), Some(60));
+        index.record(&spec("home/b"), None);
+        let mut streamed = Vec::new();
+        index.write_json(&mut streamed).unwrap();
+        let read: IndexJson = serde_json::from_slice(&streamed).unwrap();
+        assert_eq!(read.version, VERSION);
+        let paths: Vec<&str> = read.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["home/a", "home/b"]);
+        let compact = serde_json::to_vec(&IndexDocument::new(index.entries.values())).unwrap();
+        assert!(compact.starts_with(COMPACT_OPENING));
+        assert!(compact.ends_with(b"]}"));
     }
 
     #[test]
