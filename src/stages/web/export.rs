@@ -14,7 +14,7 @@ use super::access::Access;
 use super::query::{ExportParams, resolution, select_ds, utc_text};
 use super::{State, WebError};
 use crate::rrd::IndexView;
-use crate::rrd::index::COMPACT_OPENING;
+use crate::rrd::index::{COMPACT_OPENING, IndexDocument};
 use crate::rrd::read::{Xport, XportRequest};
 
 pub(crate) async fn index_txt(state: web::Data<State>, access: Access) -> HttpResponse {
@@ -30,11 +30,21 @@ pub(crate) async fn index_txt(state: web::Data<State>, access: Access) -> HttpRe
 }
 
 /// `index.json` as the user may see it, the same document as the file,
-/// sent a few hundred files at a time (100,000 files are 21 MB).
-pub(crate) async fn index_json(state: web::Data<State>, access: Access) -> HttpResponse {
+/// sent a few hundred files at a time (100,000 files are 21 MB). An
+/// HTTP/1.0 client cannot take chunks (actix-http would send them all the
+/// same): it gets the document whole.
+pub(crate) async fn index_json(
+    request: actix_web::HttpRequest,
+    state: web::Data<State>,
+    access: Access,
+) -> HttpResponse {
+    let index = state.index(&access);
+    if request.version() < actix_web::http::Version::HTTP_11 {
+        return HttpResponse::Ok().json(IndexDocument::new(index.iter()));
+    }
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(IndexBody::new(state.index(&access)))
+        .body(IndexBody::new(index))
 }
 
 /// The JSON of an index, made chunk by chunk as the connection takes it.
@@ -308,7 +318,7 @@ async fn raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rrd::index::{IndexDocument, IndexEntry};
+    use crate::rrd::index::IndexEntry;
 
     /// Sent in chunks, the index reads back as the one document the file
     /// holds, whatever its size against a chunk's.
