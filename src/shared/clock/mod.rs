@@ -142,10 +142,12 @@ impl Clock {
 }
 
 /// Returns at `at`: at once when it has passed, without a trip through the
-/// timer (which a `sleep_until` takes even then).
-pub async fn at(at: Instant) {
-    if at > Instant::now() {
-        tokio::time::sleep_until(at).await;
+/// timer (which a `sleep_until` takes even then); never without one.
+pub async fn at(at: Option<Instant>) {
+    match at {
+        Some(at) if at > Instant::now() => tokio::time::sleep_until(at).await,
+        Some(_) => {}
+        None => std::future::pending().await,
     }
 }
 

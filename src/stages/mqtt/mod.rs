@@ -128,7 +128,8 @@ pub async fn run(
         // comes last, so it runs only when nothing is there to read: one
         // journal write (or fsync) and one burst of acks per burst of
         // messages, and no timer at a steady low rate.
-        let (wants_commit, commit_at) = (source.wants_commit(), source.commit_due());
+        // The clock is read only when acks wait (not per QoS 0 message).
+        let commit_at = source.wants_commit().then(|| source.commit_due());
         let event = tokio::select! {
             biased;
             _ = stop.changed() => break,
@@ -147,7 +148,7 @@ pub async fn run(
                 continue;
             }
             event = eventloop.poll() => event,
-            () = crate::clock::at(commit_at), if wants_commit => {
+            () = crate::clock::at(commit_at), if commit_at.is_some() => {
                 source.commit().await;
                 continue;
             }
