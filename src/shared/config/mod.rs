@@ -389,7 +389,7 @@ pub struct Template {
     pub aggregate: Aggregate,
     pub hold: Duration,
     pub unit: Option<String>,
-    pub rras: Vec<RraSpec>,
+    pub rras: std::sync::Arc<[RraSpec]>,
 }
 
 /// One problem found in a configuration, with the key it is about.

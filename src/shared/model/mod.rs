@@ -346,7 +346,7 @@ pub struct FileSpec {
     pub template: String,
     pub step_secs: u32,
     pub ds: Vec<DsSpec>,
-    pub rras: Vec<RraSpec>,
+    pub rras: std::sync::Arc<[RraSpec]>,
 }
 
 impl FileSpec {

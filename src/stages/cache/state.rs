@@ -97,7 +97,7 @@ impl Cache {
                 template: String::new(),
                 step_secs: 1,
                 ds: Vec::new(),
-                rras: Vec::new(),
+                rras: Vec::new().into(),
             }),
             pinned: Vec::new(),
             meta: HashMap::new(),

@@ -423,7 +423,7 @@ mod tests {
             template: "default".into(),
             step_secs: 60,
             ds: vec![DsSpec::test_gauge("value", path)],
-            rras: vec![],
+            rras: vec![].into(),
         }
     }
 

@@ -32,7 +32,7 @@ fn spec(aggregates: &[Aggregate], hold_secs: u64) -> Arc<FileSpec> {
                 about: Default::default(),
             })
             .collect(),
-        rras: vec![],
+        rras: vec![].into(),
     })
 }
 

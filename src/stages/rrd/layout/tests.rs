@@ -16,7 +16,8 @@ fn spec(ds: Vec<DsSpec>, rows: u32) -> FileSpec {
             xff: 0.5,
             steps_per_row: 1,
             rows,
-        }],
+        }]
+        .into(),
     }
 }
 

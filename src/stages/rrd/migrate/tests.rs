@@ -28,7 +28,7 @@ fn spec(step_secs: u32, ds: Vec<DsSpec>, rras: Vec<RraSpec>) -> FileSpec {
         template: "t".into(),
         step_secs,
         ds,
-        rras,
+        rras: rras.into(),
     }
 }
 
@@ -126,13 +126,17 @@ fn archives_added_lengthened_and_shortened() {
     let five_min = fetch(&path, "MAX", "a", 300, T0, T0 + 115 * 60);
     assert!(five_min.len() > 20);
     // Lengthened (600 → 5000 rows), and an hourly archive added.
-    wanted.rras[0].rows = 5000;
-    wanted.rras.push(rra(Cf::Average, 60, 100));
+    let mut rras = wanted.rras.to_vec();
+    rras[0].rows = 5000;
+    rras.push(rra(Cf::Average, 60, 100));
+    wanted.rras = rras.into();
     migrate_file(&path, &wanted, false).unwrap();
     assert_eq!(minutes(&path, "a"), before);
     assert_eq!(fetch(&path, "MAX", "a", 300, T0, T0 + 115 * 60), five_min);
     // Shortened to the last 30 minutes: those stay.
-    wanted.rras[0].rows = 30;
+    let mut rras = wanted.rras.to_vec();
+    rras[0].rows = 30;
+    wanted.rras = rras.into();
     let done = migrate_file(&path, &wanted, false).unwrap();
     assert_eq!(
         done.backup.unwrap(),
@@ -197,7 +201,9 @@ fn a_rename_with_a_rebuild_keeps_the_renamed_history() {
     let before = minutes(&path, "b");
     wanted.ds[1].name = "bee".into();
     wanted.ds[1].renamed_from = Some("b".into());
-    wanted.rras[0].rows = 2000;
+    let mut rras = wanted.rras.to_vec();
+    rras[0].rows = 2000;
+    wanted.rras = rras.into();
     let done = migrate_file(&path, &wanted, false).unwrap();
     assert!(matches!(done.change, Change::Rebuild(_)));
     assert_eq!(minutes(&path, "bee"), before);
