@@ -141,21 +141,13 @@ impl Clock {
     }
 }
 
-/// Returns at `at`: at once when it has passed, without a trip through the
-/// timer (which a `sleep_until` takes even then); never without one.
-pub async fn at(at: Option<Instant>) {
+/// Sleeps until `at`; forever without one (a `select!` branch that never
+/// fires while there is nothing to wait for). A time already past returns
+/// at once, without a trip through the timer.
+pub async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) if at > Instant::now() => tokio::time::sleep_until(at).await,
         Some(_) => {}
-        None => std::future::pending().await,
-    }
-}
-
-/// Sleeps until `at`; forever without one (a `select!` branch that never
-/// fires while there is nothing to wait for).
-pub async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

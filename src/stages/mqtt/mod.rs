@@ -148,7 +148,7 @@ pub async fn run(
                 continue;
             }
             event = eventloop.poll() => event,
-            () = crate::clock::at(commit_at), if commit_at.is_some() => {
+            () = crate::clock::sleep_until(commit_at), if commit_at.is_some() => {
                 source.commit().await;
                 continue;
             }

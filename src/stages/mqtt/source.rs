@@ -106,7 +106,11 @@ impl Source {
             journal_warn: RateLimiter::new(60_000),
             acks: AckQueue::default(),
             fsync: None,
-            fsync_commits: false,
+            // The journal's policy is the one it opened with: not reloaded.
+            fsync_commits: config
+                .journal
+                .as_ref()
+                .is_some_and(|j| j.sync == crate::config::SyncPolicy::Always),
             last_commit: tokio::time::Instant::now(),
             discovery: false,
             described: HashMap::new(),
@@ -132,10 +136,6 @@ impl Source {
         self.events_topic = config.mqtt.events_topic.clone();
         self.max_future_s = config.limits.max_future.as_secs() as i64;
         self.max_described = config.limits.max_series;
-        self.fsync_commits = config
-            .journal
-            .as_ref()
-            .is_some_and(|j| j.sync == crate::config::SyncPolicy::Always);
         // Our own status is not a reading.
         self.exclude = config
             .mqtt
@@ -359,13 +359,13 @@ impl Source {
     }
 
     /// When the input has paused: when the waiting acks must be committed
-    /// (now, or a moment later if a commit just ran and few wait).
+    /// (a time already past for "now", so the caller reads the clock once;
+    /// or a moment later if a commit just ran and few wait).
     pub fn commit_due(&self) -> tokio::time::Instant {
-        let now = tokio::time::Instant::now();
         if self.fsync_commits || self.acks.uncovered() >= PAUSE_BATCH {
-            return now;
+            return self.last_commit;
         }
-        (self.last_commit + GROUP_WAIT).max(now)
+        self.last_commit + GROUP_WAIT
     }
 
     /// Whether an fsync of the journal is in flight.

@@ -277,12 +277,12 @@ pub struct WebServer {
 
 impl WebServer {
     /// Stops taking requests, lets those in progress finish (at most 5 s),
-    /// and waits for the thread. `false` if the thread had panicked or
-    /// ended with an error.
+    /// and waits for the thread. `false` if the thread had panicked (an
+    /// error it ended with is in the log already).
     pub async fn stop(self) -> bool {
         let _ = self.stop.send(());
         let joined = tokio::task::spawn_blocking(move || self.thread.join()).await;
-        matches!(joined, Ok(Ok(Ok(()))))
+        matches!(joined, Ok(Ok(_)))
     }
 }
 
